@@ -520,7 +520,8 @@ impl Batch<'_> {
     // --- Transfers. --------------------------------------------------------------------------
 
     /// Applies transfers in order and answers each. Linked chains commit all or nothing.
-    /// Fails only when the cold store fails; the batch is then unusable and must be dropped.
+    /// Fails only when the cold store fails; the transfers before the failing one stay applied,
+    /// so take a [`Savepoint`] first and roll back to it.
     pub fn create_transfers<C: ColdStore>(
         &mut self,
         transfers: &[Transfer],

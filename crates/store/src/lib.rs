@@ -1,1 +1,473 @@
+//! Persistence for Cashless: the embedded SQLite default and PostgreSQL, one code path.
+//!
+//! [`Store`] owns a group-commit writer thread (see `writer`) holding the in-memory ledger,
+//! and a small pool of read connections. Everything that changes the database goes through
+//! [`Store::write`]: operations are batched into one transaction per batch and answered only
+//! after it committed. Reads go straight to the database through [`Store::read`].
 
+mod db;
+mod ledger_sql;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cashless_ledger::{
+    Account, AccountId, CreateAccountResult, CreateTransferResult, LedgerConfig, Transfer,
+    TransferId,
+};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+pub use db::{Backend, Conn, DbError, Param, Row, Value};
+pub use ledger_sql::{AccountRow, TransferRow};
+pub use writer::WriteTx;
+
+use writer::{Command, Completion, Job, Shared, Writer};
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Location {
+    /// A SQLite database file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL, e.g. `postgres://postgres@127.0.0.1:5432/cashless`.
+    Postgres(String),
+}
+
+impl Location {
+    /// `database_url` if given (must be `postgres://` or `postgresql://`), else the SQLite file
+    /// `cashless.db` inside `data_dir`.
+    pub fn from_args(database_url: Option<&str>, data_dir: &Path) -> Result<Location, StoreError> {
+        match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Location::Postgres(url.to_owned()))
+            }
+            Some(url) => Err(StoreError::Config(format!(
+                "unsupported database URL {:?}: expected postgres://…",
+                redact_url(url)
+            ))),
+            None => Ok(Location::Sqlite(data_dir.join("cashless.db"))),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Location::Sqlite(_) => Backend::Sqlite,
+            Location::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub fn open(&self) -> Result<Conn, StoreError> {
+        Ok(match self {
+            Location::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|error| {
+                        StoreError::Config(format!("cannot create {}: {error}", parent.display()))
+                    })?;
+                }
+                Conn::open_sqlite(path)?
+            }
+            Location::Postgres(url) => Conn::open_postgres(url)?,
+        })
+    }
+
+    /// For logs: the file, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Location::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+/// Hides the password in `scheme://user:password@host/…`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub location: Location,
+    /// Operations (each possibly many transfers) committed together at most.
+    pub batch_ops_max: usize,
+    /// Operations waiting for the writer at most; callers wait beyond that (backpressure).
+    pub write_queue_max: usize,
+    /// Read connections.
+    pub readers: usize,
+    pub ledger: LedgerConfig,
+}
+
+impl StoreConfig {
+    pub fn new(location: Location) -> StoreConfig {
+        StoreConfig {
+            location,
+            batch_ops_max: 8_190,
+            write_queue_max: 65_536,
+            readers: 4,
+            ledger: LedgerConfig {
+                transfers_cached_max: 1 << 18,
+            },
+        }
+    }
+}
+
+/// Why a store operation failed. Cloneable: one failed commit answers many callers.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("the database schema is version {found}, newer than this binary knows ({known})")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("the store is shut down")]
+    Closed,
+    #[error("the write was not applied: {0}")]
+    NotApplied(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for StoreError {
+    fn from(error: DbError) -> StoreError {
+        StoreError::Database(error.to_string())
+    }
+}
+
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+        })
+}
+
+/// How often the expiry ticker looks whether a pending transfer is due.
+const EXPIRY_POLL: Duration = Duration::from_millis(200);
+
+/// The platform's storage. Cheap to clone; all clones share one writer.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    location: Location,
+    commands: mpsc::Sender<Command>,
+    readers: Readers,
+    shared: Arc<Shared>,
+    ticker: tokio::task::JoinHandle<()>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.ticker.abort();
+    }
+}
+
+impl Store {
+    /// Opens the database, applies migrations, rebuilds the in-memory ledger and starts the
+    /// writer. Must be called inside a Tokio runtime.
+    pub async fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        let location = config.location.clone();
+        let ledger_config = config.ledger;
+        let (conn, recovered) = tokio::task::spawn_blocking(move || {
+            let mut conn = location.open()?;
+            schema::migrate(&mut conn, now_ns())?;
+            let recovered = ledger_sql::recover(&mut conn, ledger_config)?;
+            Ok::<_, StoreError>((conn, recovered))
+        })
+        .await
+        .map_err(|error| StoreError::Internal(error.to_string()))??;
+        tracing::info!(
+            location = %config.location.describe(),
+            accounts = recovered.ledger.accounts().count(),
+            pending = recovered.ledger.pending_count(),
+            "store opened"
+        );
+
+        let (commands, receiver) = mpsc::channel(config.write_queue_max.max(1));
+        let shared = Arc::new(Shared::default());
+        let writer = Writer {
+            conn,
+            ledger: recovered.ledger,
+            heads: recovered.heads,
+            commands: receiver,
+            location: config.location.clone(),
+            ledger_config,
+            batch_ops_max: config.batch_ops_max.max(1),
+            shared: Arc::clone(&shared),
+            needs_reload: false,
+        };
+        let writer_thread = std::thread::Builder::new()
+            .name("cashless-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|error| StoreError::Internal(format!("cannot start the writer: {error}")))?;
+        let ticker = tokio::spawn(expiry_ticker(commands.downgrade(), Arc::clone(&shared)));
+        let readers = Readers::new(config.location.clone(), config.readers.max(1));
+        Ok(Store {
+            inner: Arc::new(Inner {
+                location: config.location,
+                commands,
+                readers,
+                shared,
+                ticker,
+                writer_thread: Mutex::new(Some(writer_thread)),
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.location.backend()
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// Runs `op` in the writer's next batch and answers once that batch has committed.
+    ///
+    /// If `op` returns `Err`, everything it did (ledger transfers and rows written through
+    /// [`WriteTx::conn`]) is rolled back, and the rest of the batch commits without it.
+    pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut WriteTx<'_, '_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (sender, receiver) = oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |tx| {
+            let result = op(tx);
+            Completion {
+                failed: result.is_err(),
+                deliver: Box::new(move |commit_error| {
+                    let outcome = match (result, commit_error) {
+                        (Ok(value), None) => Ok(value),
+                        (Ok(_), Some(error)) => Err(E::from(error)),
+                        (Err(error), _) => Err(error),
+                    };
+                    let _ = sender.send(outcome);
+                }),
+            }
+        });
+        self.inner
+            .commands
+            .send(Command::Job(job))
+            .await
+            .map_err(|_| E::from(StoreError::Closed))?;
+        receiver.await.map_err(|_| {
+            E::from(StoreError::NotApplied(
+                "the database was unavailable".into(),
+            ))
+        })?
+    }
+
+    /// Runs `f` with a read connection on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.readers.run(f).await
+    }
+
+    pub async fn create_accounts(
+        &self,
+        accounts: Vec<Account>,
+    ) -> Result<Vec<CreateAccountResult>, StoreError> {
+        self.write(move |tx| Ok(tx.create_accounts(&accounts)))
+            .await
+    }
+
+    pub async fn create_transfers(
+        &self,
+        transfers: Vec<Transfer>,
+    ) -> Result<Vec<CreateTransferResult>, StoreError> {
+        self.write(move |tx| tx.create_transfers(&transfers)).await
+    }
+
+    pub async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, StoreError> {
+        self.read(move |conn| ledger_sql::account_by_id(conn, id))
+            .await
+    }
+
+    pub async fn transfer(&self, id: TransferId) -> Result<Option<TransferRow>, StoreError> {
+        self.read(move |conn| ledger_sql::transfer_by_id(conn, id))
+            .await
+    }
+
+    /// A page of `account`'s transfers, newest first, and the cursor of the next page. Start
+    /// with `cursor = None`; pass the returned cursor to continue.
+    pub async fn account_transfers(
+        &self,
+        account: AccountId,
+        cursor: Option<u64>,
+        limit: u32,
+    ) -> Result<Option<(Vec<TransferRow>, Option<u64>)>, StoreError> {
+        self.read(move |conn| {
+            let start = match cursor {
+                Some(cursor) => cursor,
+                None => match ledger_sql::account_by_id(conn, account)? {
+                    Some(row) => row.head,
+                    None => return Ok(None),
+                },
+            };
+            if start == 0 || limit == 0 {
+                return Ok(Some((Vec::new(), None)));
+            }
+            let rows = ledger_sql::account_transfers(conn, account, start, limit)?;
+            let next = rows
+                .last()
+                .and_then(|row| row.prev_for(account))
+                .filter(|&prev| prev != 0);
+            Ok(Some((rows, next)))
+        })
+        .await
+    }
+
+    /// Checks that the database answers and the writer runs.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        if self.inner.commands.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        self.read(|conn| conn.query("SELECT 1", &[]).map(drop))
+            .await
+    }
+
+    pub fn batches_committed(&self) -> u64 {
+        self.inner.shared.batches_committed.load(Ordering::Relaxed)
+    }
+
+    /// Finishes every queued write, then stops the writer.
+    pub async fn shutdown(&self) {
+        let (done, finished) = oneshot::channel();
+        if self
+            .inner
+            .commands
+            .send(Command::Shutdown(done))
+            .await
+            .is_ok()
+        {
+            let _ = finished.await;
+        }
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+/// Wakes the writer with an empty operation when a pending transfer is due to expire, so the
+/// release is persisted even if nobody writes.
+async fn expiry_ticker(commands: mpsc::WeakSender<Command>, shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(EXPIRY_POLL);
+    loop {
+        interval.tick().await;
+        if shared.next_expiry_ns.load(Ordering::Relaxed) > now_ns() {
+            continue;
+        }
+        let Some(commands) = commands.upgrade() else {
+            return;
+        };
+        let noop: Job = Box::new(|_| Completion {
+            failed: false,
+            deliver: Box::new(|_| {}),
+        });
+        let _ = commands.try_send(Command::Job(noop));
+    }
+}
+
+/// A fixed pool of read connections, reopened when broken.
+#[derive(Debug)]
+struct Readers {
+    location: Location,
+    pool: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+}
+
+impl Readers {
+    fn new(location: Location, size: usize) -> Readers {
+        Readers {
+            location,
+            pool: Mutex::new(Vec::with_capacity(size)),
+            permits: Semaphore::new(size),
+        }
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let pooled = self
+            .pool
+            .lock()
+            .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
+            .pop();
+        let location = self.location.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let mut conn = match pooled {
+                Some(conn) if !conn.is_broken() => conn,
+                _ => match open_reader(&location) {
+                    Ok(conn) => conn,
+                    Err(error) => return (None, Err(error)),
+                },
+            };
+            let result = f(&mut conn).map_err(StoreError::from);
+            (Some(conn), result)
+        })
+        .await
+        .map_err(|error| StoreError::Internal(format!("a read panicked: {error}")))?;
+        if let Some(conn) = conn
+            && let Ok(mut pool) = self.pool.lock()
+        {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+impl Drop for Readers {
+    /// A PostgreSQL client blocks while closing, which must not happen on an async runtime's
+    /// thread: close the pooled connections on a plain thread.
+    fn drop(&mut self) {
+        let conns = match self.pool.get_mut() {
+            Ok(pool) => std::mem::take(pool),
+            Err(poisoned) => std::mem::take(poisoned.into_inner()),
+        };
+        if conns.iter().any(|conn| conn.backend() == Backend::Postgres) {
+            let _ = std::thread::spawn(move || drop(conns)).join();
+        }
+    }
+}
+
+fn open_reader(location: &Location) -> Result<Conn, StoreError> {
+    let mut conn = location.open()?;
+    if let Conn::Sqlite(_) = conn {
+        conn.batch_execute("PRAGMA query_only = ON")?;
+    }
+    Ok(conn)
+}

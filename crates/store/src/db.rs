@@ -1,0 +1,423 @@
+//! One connection type over both backends, so repository code is written once.
+//!
+//! SQL is written in PostgreSQL's dialect subset that SQLite also speaks, with `$1, $2 …`
+//! placeholders (rewritten to `?1, ?2 …` for SQLite). Integers are 64-bit on the wire; ids are
+//! 16-byte blobs (`BLOB` / `BYTEA`) in big-endian order.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+/// Which database a connection talks to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// A database error, with the few distinctions callers act on.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("stored value does not decode: {0}")]
+    Decode(String),
+}
+
+impl DbError {
+    /// A UNIQUE or PRIMARY KEY constraint refused the write.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(error, _)) => {
+                error.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || error.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            DbError::Postgres(error) => {
+                error.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn decode(what: impl Into<String>) -> DbError {
+        DbError::Decode(what.into())
+    }
+}
+
+/// A parameter bound to a statement. Borrowed, so binding costs no allocation.
+#[derive(Clone, Copy, Debug)]
+pub enum Param<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+impl<'a> Param<'a> {
+    pub fn opt_text(text: Option<&'a str>) -> Param<'a> {
+        text.map_or(Param::Null, Param::Text)
+    }
+
+    pub fn opt_blob(blob: Option<&'a [u8]>) -> Param<'a> {
+        blob.map_or(Param::Null, Param::Blob)
+    }
+}
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match *self {
+            Param::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Param::Int(value) => ToSqlOutput::Borrowed(ValueRef::Integer(value)),
+            Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Param::Blob(blob) => ToSqlOutput::Borrowed(ValueRef::Blob(blob)),
+        })
+    }
+}
+
+impl ToSql for Param<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match *self {
+            Param::Null => Ok(IsNull::Yes),
+            Param::Int(value) => match *ty {
+                Type::INT8 => value.to_sql(ty, out),
+                Type::INT4 => i32::try_from(value)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(value)?.to_sql(ty, out),
+                Type::BOOL => (value != 0).to_sql(ty, out),
+                _ => Err(format!("an integer cannot bind to a {ty} column").into()),
+            },
+            Param::Text(text) => text.to_sql(ty, out),
+            Param::Blob(blob) => blob.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// A column value read back.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// A row read back, columns by position.
+#[derive(Clone, Debug)]
+pub struct Row {
+    values: Vec<Value>,
+}
+
+impl Row {
+    fn get(&self, index: usize) -> Result<&Value, DbError> {
+        self.values
+            .get(index)
+            .ok_or_else(|| DbError::decode(format!("no column {index}")))
+    }
+
+    pub fn is_null(&self, index: usize) -> Result<bool, DbError> {
+        Ok(matches!(self.get(index)?, Value::Null))
+    }
+
+    pub fn int(&self, index: usize) -> Result<i64, DbError> {
+        match self.get(index)? {
+            Value::Int(value) => Ok(*value),
+            other => Err(DbError::decode(format!(
+                "column {index}: expected integer, got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn opt_int(&self, index: usize) -> Result<Option<i64>, DbError> {
+        if self.is_null(index)? {
+            Ok(None)
+        } else {
+            self.int(index).map(Some)
+        }
+    }
+
+    pub fn text(&self, index: usize) -> Result<&str, DbError> {
+        match self.get(index)? {
+            Value::Text(text) => Ok(text),
+            other => Err(DbError::decode(format!(
+                "column {index}: expected text, got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn opt_text(&self, index: usize) -> Result<Option<&str>, DbError> {
+        if self.is_null(index)? {
+            Ok(None)
+        } else {
+            self.text(index).map(Some)
+        }
+    }
+
+    pub fn blob(&self, index: usize) -> Result<&[u8], DbError> {
+        match self.get(index)? {
+            Value::Blob(blob) => Ok(blob),
+            other => Err(DbError::decode(format!(
+                "column {index}: expected blob, got {other:?}"
+            ))),
+        }
+    }
+
+    pub fn opt_blob(&self, index: usize) -> Result<Option<&[u8]>, DbError> {
+        if self.is_null(index)? {
+            Ok(None)
+        } else {
+            self.blob(index).map(Some)
+        }
+    }
+
+    /// A 16-byte id column.
+    pub fn u128(&self, index: usize) -> Result<u128, DbError> {
+        let blob = self.blob(index)?;
+        <[u8; 16]>::try_from(blob)
+            .map(u128::from_be_bytes)
+            .map_err(|_| DbError::decode(format!("column {index}: id of {} bytes", blob.len())))
+    }
+
+    /// A nullable 16-byte id column; NULL reads as 0.
+    pub fn u128_or_zero(&self, index: usize) -> Result<u128, DbError> {
+        if self.is_null(index)? {
+            Ok(0)
+        } else {
+            self.u128(index)
+        }
+    }
+}
+
+/// A PostgreSQL client with a per-connection prepared-statement cache.
+pub struct PgConn {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl fmt::Debug for PgConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConn")
+            .field("statements", &self.statements.len())
+            .finish()
+    }
+}
+
+impl PgConn {
+    pub fn client(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+
+    /// A prepared statement for `sql`, prepared once per connection.
+    pub fn statement(&mut self, sql: &str) -> Result<postgres::Statement, DbError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+/// An open connection to either backend.
+#[derive(Debug)]
+pub enum Conn {
+    Sqlite(rusqlite::Connection),
+    Postgres(Box<PgConn>),
+}
+
+/// How long a SQLite connection waits for a lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Conn {
+    /// Opens (creating if needed) a SQLite database in WAL mode with durable commits:
+    /// `synchronous=FULL` fsyncs the log on every commit, so an acknowledged write survives
+    /// power loss, not only a process crash.
+    pub fn open_sqlite(path: &Path) -> Result<Conn, DbError> {
+        let connection = rusqlite::Connection::open(path)?;
+        connection.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.pragma_update(None, "cache_size", -65536)?; // KiB: 64 MiB page cache
+        connection.set_prepared_statement_cache_capacity(256);
+        Ok(Conn::Sqlite(connection))
+    }
+
+    pub fn open_postgres(url: &str) -> Result<Conn, DbError> {
+        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        Ok(Conn::Postgres(Box::new(PgConn {
+            client,
+            statements: HashMap::new(),
+        })))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The connection can no longer be used (PostgreSQL closed it); open a new one.
+    pub fn is_broken(&self) -> bool {
+        match self {
+            Conn::Sqlite(_) => false,
+            Conn::Postgres(pg) => pg.client.is_closed(),
+        }
+    }
+
+    /// Runs one statement; returns the number of rows changed.
+    pub fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
+        match self {
+            Conn::Sqlite(connection) => {
+                let mut statement = connection.prepare_cached(&sqlite_sql(sql))?;
+                let changed = statement.execute(rusqlite::params_from_iter(params.iter()))?;
+                Ok(changed as u64)
+            }
+            Conn::Postgres(pg) => {
+                let statement = pg.statement(sql)?;
+                Ok(pg.client.execute(&statement, &pg_params(params))?)
+            }
+        }
+    }
+
+    /// Runs a query and reads every row.
+    pub fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        match self {
+            Conn::Sqlite(connection) => {
+                let mut statement = connection.prepare_cached(&sqlite_sql(sql))?;
+                let columns = statement.column_count();
+                let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let mut values = Vec::with_capacity(columns);
+                    for index in 0..columns {
+                        values.push(sqlite_value(row.get_ref(index)?)?);
+                    }
+                    out.push(Row { values });
+                }
+                Ok(out)
+            }
+            Conn::Postgres(pg) => {
+                let statement = pg.statement(sql)?;
+                let rows = pg.client.query(&statement, &pg_params(params))?;
+                rows.iter().map(pg_row).collect()
+            }
+        }
+    }
+
+    /// The first row, if any.
+    pub fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, DbError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// Runs statements without parameters (DDL, transaction control).
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
+        match self {
+            Conn::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
+            Conn::Postgres(pg) => Ok(pg.client.batch_execute(sql)?),
+        }
+    }
+}
+
+fn pg_params<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|param| param as &(dyn ToSql + Sync))
+        .collect()
+}
+
+fn sqlite_value(value: rusqlite::types::ValueRef<'_>) -> Result<Value, DbError> {
+    use rusqlite::types::ValueRef;
+    Ok(match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(value) => Value::Int(value),
+        ValueRef::Text(text) => Value::Text(
+            std::str::from_utf8(text)
+                .map_err(|_| DbError::decode("text is not UTF-8"))?
+                .to_owned(),
+        ),
+        ValueRef::Blob(blob) => Value::Blob(blob.to_vec()),
+        ValueRef::Real(_) => return Err(DbError::decode("REAL column: the schema has none")),
+    })
+}
+
+fn pg_row(row: &postgres::Row) -> Result<Row, DbError> {
+    let mut values = Vec::with_capacity(row.len());
+    for (index, column) in row.columns().iter().enumerate() {
+        let value = match *column.type_() {
+            Type::INT8 => row.try_get::<_, Option<i64>>(index)?.map(Value::Int),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(index)?
+                .map(|v| Value::Int(v.into())),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(index)?
+                .map(|v| Value::Int(v.into())),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(index)?
+                .map(|v| Value::Int(v.into())),
+            Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR => {
+                row.try_get::<_, Option<String>>(index)?.map(Value::Text)
+            }
+            Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(index)?.map(Value::Blob),
+            ref other => return Err(DbError::decode(format!("unsupported column type {other}"))),
+        };
+        values.push(value.unwrap_or(Value::Null));
+    }
+    Ok(Row { values })
+}
+
+/// Rewrites `$N` placeholders to SQLite's `?N`, leaving string literals alone.
+pub(crate) fn sqlite_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut in_literal = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            in_literal = !in_literal;
+        }
+        if c == '$' && !in_literal && chars.peek().is_some_and(|next| next.is_ascii_digit()) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_sql;
+
+    #[test]
+    fn rewrites_placeholders_outside_literals() {
+        assert_eq!(sqlite_sql("SELECT $1, '$2', $10"), "SELECT ?1, '$2', ?10");
+        assert_eq!(
+            sqlite_sql("SELECT 'it''s $1' || $2"),
+            "SELECT 'it''s $1' || ?2"
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! The group-commit writer: one thread that owns the in-memory ledger and the one write
+//! connection.
+//!
+//! Callers queue operations; the writer takes whatever is queued (up to `batch_ops_max`), runs
+//! each operation inside its own savepoint against the ledger and the open transaction, writes
+//! the ledger's changes, commits ONCE, and only then answers every caller. Many payments
+//! share one fsync, and a hot merchant account is written once per batch, not once per payment.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cashless_ledger::{
+    Account, AccountId, Batch, CreateAccountResult, CreateTransferResult, Ledger, LedgerConfig,
+    Transfer,
+};
+use tokio::sync::mpsc;
+
+use crate::db::{Backend, Conn};
+use crate::ledger_sql::{self, ColdLookup, HeadOverlay};
+use crate::{Location, StoreError, now_ns};
+
+/// An operation run by the writer inside a batch; it answers its caller through `Completion`.
+pub(crate) type Job = Box<dyn FnOnce(&mut WriteTx<'_, '_>) -> Completion + Send>;
+
+/// Delivers an operation's answer once the batch's fate is known: `None` when it committed.
+pub(crate) type Deliver = Box<dyn FnOnce(Option<StoreError>) + Send>;
+
+pub(crate) struct Completion {
+    /// The operation failed: roll back what it did, keep the rest of the batch.
+    pub failed: bool,
+    pub deliver: Deliver,
+}
+
+pub(crate) enum Command {
+    Job(Job),
+    /// Finish what is queued before this, then stop.
+    Shutdown(tokio::sync::oneshot::Sender<()>),
+}
+
+/// State the writer publishes for other threads.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// When the next pending transfer expires (ns), `u64::MAX` if none: the ticker wakes the
+    /// writer then, so expiries are persisted even when no one writes.
+    pub next_expiry_ns: AtomicU64,
+    pub batches_committed: AtomicU64,
+    pub batches_failed: AtomicU64,
+}
+
+/// What an operation sees: the ledger inside the current batch, and the open transaction.
+pub struct WriteTx<'b, 'l> {
+    batch: &'b mut Batch<'l>,
+    conn: &'b mut Conn,
+    savepoint_open: bool,
+}
+
+impl std::fmt::Debug for WriteTx<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx")
+            .field("now", &self.batch.now())
+            .finish()
+    }
+}
+
+impl WriteTx<'_, '_> {
+    /// The batch's clock, nanoseconds since the Unix epoch.
+    pub fn now_ns(&self) -> u64 {
+        self.batch.now()
+    }
+
+    pub fn create_accounts(&mut self, accounts: &[Account]) -> Vec<CreateAccountResult> {
+        self.batch.create_accounts(accounts)
+    }
+
+    /// Applies transfers to the ledger; they are written when the batch commits. If a lookup
+    /// of an evicted transfer fails, none of `transfers` is applied.
+    pub fn create_transfers(
+        &mut self,
+        transfers: &[Transfer],
+    ) -> Result<Vec<CreateTransferResult>, StoreError> {
+        let savepoint = self.batch.savepoint();
+        let results = self
+            .batch
+            .create_transfers(transfers, &mut ColdLookup(self.conn));
+        results.map_err(|error| {
+            self.batch.rollback_to(savepoint);
+            StoreError::from(error)
+        })
+    }
+
+    /// An account as it stands in this batch (including this batch's changes so far).
+    pub fn account(&self, id: AccountId) -> Option<Account> {
+        self.batch.account(id).copied()
+    }
+
+    /// The open transaction, for the operation's own rows. The first call opens a savepoint,
+    /// so a failed operation's rows are rolled back without touching the rest of the batch.
+    pub fn conn(&mut self) -> Result<&mut Conn, StoreError> {
+        if !self.savepoint_open {
+            self.conn.batch_execute("SAVEPOINT op")?;
+            self.savepoint_open = true;
+        }
+        Ok(self.conn)
+    }
+}
+
+pub(crate) struct Writer {
+    pub conn: Conn,
+    pub ledger: Ledger,
+    pub heads: HashMap<AccountId, u64>,
+    pub commands: mpsc::Receiver<Command>,
+    pub location: Location,
+    pub ledger_config: LedgerConfig,
+    pub batch_ops_max: usize,
+    pub shared: Arc<Shared>,
+    /// A commit failed in a way that may have left memory and database apart: rebuild memory
+    /// from the database (the source of truth) before the next batch.
+    pub needs_reload: bool,
+}
+
+impl Writer {
+    pub fn run(mut self) {
+        self.publish_expiry();
+        while let Some(command) = self.commands.blocking_recv() {
+            let mut jobs = Vec::new();
+            let mut shutdown = None;
+            match command {
+                Command::Job(job) => jobs.push(job),
+                Command::Shutdown(done) => shutdown = Some(done),
+            }
+            while shutdown.is_none() && jobs.len() < self.batch_ops_max {
+                match self.commands.try_recv() {
+                    Ok(Command::Job(job)) => jobs.push(job),
+                    Ok(Command::Shutdown(done)) => shutdown = Some(done),
+                    Err(_) => break,
+                }
+            }
+            if !jobs.is_empty() {
+                self.execute(jobs);
+            }
+            if let Some(done) = shutdown {
+                let _ = done.send(());
+                break;
+            }
+        }
+        tracing::info!("writer stopped");
+    }
+
+    fn execute(&mut self, jobs: Vec<Job>) {
+        if self.needs_reload
+            && let Err(error) = self.reload()
+        {
+            tracing::error!(%error, "database unavailable; dropping a batch of writes");
+            self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
+            return; // dropping the jobs answers each caller "not applied"
+        }
+        let begin = match self.conn.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        if let Err(error) = self.conn.batch_execute(begin) {
+            tracing::error!(%error, "cannot begin a transaction");
+            self.needs_reload = true;
+            self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Writer {
+            conn,
+            ledger,
+            heads,
+            ..
+        } = self;
+        let mut batch = ledger.begin(now_ns());
+        let mut deliveries: Vec<Deliver> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match run_job(&mut batch, conn, job) {
+                Ok(deliver) => deliveries.push(deliver),
+                Err(error) => {
+                    tracing::error!(%error, "aborting a batch");
+                    let _ = conn.batch_execute("ROLLBACK");
+                    drop(batch);
+                    for deliver in deliveries {
+                        deliver(Some(error.clone()));
+                    }
+                    self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        let mut overlay = HeadOverlay::new(heads);
+        let written = ledger_sql::persist(conn, &batch.changes(), &mut overlay)
+            .and_then(|()| conn.batch_execute("COMMIT"));
+        match written {
+            Ok(()) => {
+                let changed = overlay.changed;
+                batch.commit();
+                heads.extend(changed);
+                self.shared
+                    .batches_committed
+                    .fetch_add(1, Ordering::Relaxed);
+                self.publish_expiry();
+                for deliver in deliveries {
+                    deliver(None);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "batch commit failed");
+                let _ = conn.batch_execute("ROLLBACK");
+                drop(batch);
+                self.needs_reload = true;
+                self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
+                let error = StoreError::from(error);
+                for deliver in deliveries {
+                    deliver(Some(error.clone()));
+                }
+            }
+        }
+    }
+
+    fn publish_expiry(&self) {
+        let next = self.ledger.next_expiry().unwrap_or(u64::MAX);
+        self.shared.next_expiry_ns.store(next, Ordering::Relaxed);
+    }
+
+    fn reload(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_broken() {
+            self.conn = self.location.open()?;
+        }
+        let recovered = ledger_sql::recover(&mut self.conn, self.ledger_config)?;
+        self.ledger = recovered.ledger;
+        self.heads = recovered.heads;
+        self.needs_reload = false;
+        tracing::warn!("rebuilt the in-memory ledger from the database");
+        Ok(())
+    }
+}
+
+/// Runs one operation in its own savepoint; an `Err` means the whole batch must be abandoned.
+fn run_job(batch: &mut Batch<'_>, conn: &mut Conn, job: Job) -> Result<Deliver, StoreError> {
+    let savepoint = batch.savepoint();
+    let mut tx = WriteTx {
+        batch,
+        conn,
+        savepoint_open: false,
+    };
+    let completion = catch_unwind(AssertUnwindSafe(|| job(&mut tx))).map_err(|panic| {
+        StoreError::Internal(format!(
+            "a write operation panicked: {}",
+            panic_text(&panic)
+        ))
+    })?;
+    let savepoint_open = tx.savepoint_open;
+    if completion.failed {
+        batch.rollback_to(savepoint);
+        if savepoint_open {
+            conn.batch_execute("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op")?;
+        }
+    } else if savepoint_open {
+        conn.batch_execute("RELEASE SAVEPOINT op")?;
+    }
+    Ok(completion.deliver)
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
+}

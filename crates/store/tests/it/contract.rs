@@ -1,0 +1,470 @@
+//! The storage contract: every test here runs against SQLite and PostgreSQL.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cashless_ledger::{
+    AccountFlags, AccountId, CreateTransferResult as R, Currency, LedgerConfig, PendingStatus,
+    Transfer, TransferFlags, TransferId,
+};
+use cashless_store::{Store, StoreConfig, StoreError};
+
+use crate::support::{Ids, TestDb, create_accounts, open};
+
+crate::both_backends!(
+    restart_recovers_every_balance,
+    duplicates_across_restart_return_exists,
+    hot_account_under_concurrent_submitters_keeps_its_limit,
+    failed_operation_rolls_back_only_itself,
+    pending_expiry_is_persisted,
+    account_history_pages_newest_first,
+);
+
+const BANK: AccountId = AccountId(1);
+const SHOP: AccountId = AccountId(2);
+
+fn pay(id: u128, debit: AccountId, credit: AccountId, amount: u64) -> Transfer {
+    Transfer::new(TransferId(id), debit, credit, amount, Currency::CNY, 1)
+}
+
+fn wallet(n: u128) -> AccountId {
+    AccountId(100 + n)
+}
+
+/// Checks the writer's in-memory ledger equals the database, account by account, and that
+/// debits equal credits.
+pub async fn assert_memory_matches_database(store: &Store, ids: &[AccountId]) {
+    let ids_for_writer = ids.to_vec();
+    let in_memory = store
+        .write(move |tx| {
+            Ok::<_, StoreError>(
+                ids_for_writer
+                    .iter()
+                    .map(|id| tx.account(*id))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await
+        .unwrap();
+    let (mut debits, mut credits) = (0u128, 0u128);
+    for (id, memory) in ids.iter().zip(in_memory) {
+        let stored = store.account(*id).await.unwrap().map(|row| row.account);
+        assert_eq!(memory, stored, "account {id}");
+        if let Some(account) = stored {
+            debits += u128::from(account.balances.debits_posted + account.balances.debits_pending);
+            credits +=
+                u128::from(account.balances.credits_posted + account.balances.credits_pending);
+        }
+    }
+    assert_eq!(debits, credits, "debits and credits differ");
+}
+
+async fn restart_recovers_every_balance(db: TestDb) {
+    let mut ids = Ids::new();
+    let store = open(db.config()).await;
+    let wallets: Vec<AccountId> = (0..8).map(wallet).collect();
+    let mut accounts = vec![(BANK, AccountFlags::NONE), (SHOP, AccountFlags::NONE)];
+    accounts.extend(
+        wallets
+            .iter()
+            .map(|w| (*w, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)),
+    );
+    create_accounts(&store, &accounts).await;
+
+    let mut transfers = Vec::new();
+    for (n, w) in wallets.iter().enumerate() {
+        transfers.push(pay(ids.next(), BANK, *w, 1_000 + n as u64));
+        transfers.push(pay(ids.next(), *w, SHOP, 100));
+    }
+    let hold = Transfer {
+        flags: TransferFlags::PENDING,
+        ..pay(ids.next(), wallets[0], SHOP, 300)
+    };
+    let open_hold = Transfer {
+        flags: TransferFlags::PENDING,
+        ..pay(ids.next(), wallets[1], SHOP, 200)
+    };
+    transfers.push(hold);
+    transfers.push(open_hold);
+    let post = Transfer {
+        flags: TransferFlags::POST_PENDING,
+        pending_id: hold.id,
+        ..pay(ids.next(), wallets[0], SHOP, 250)
+    };
+    transfers.push(post);
+    let results = store.create_transfers(transfers).await.unwrap();
+    assert!(results.iter().all(|r| *r == R::Ok), "{results:?}");
+    store.shutdown().await;
+    drop(store);
+
+    let store = open(db.config()).await;
+    let mut all = vec![BANK, SHOP];
+    all.extend(&wallets);
+    assert_memory_matches_database(&store, &all).await;
+    let w0 = store
+        .account(wallets[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .account
+        .balances;
+    assert_eq!(
+        (w0.credits_posted, w0.debits_posted, w0.debits_pending),
+        (1_000, 350, 0)
+    );
+    let w1 = store
+        .account(wallets[1])
+        .await
+        .unwrap()
+        .unwrap()
+        .account
+        .balances;
+    assert_eq!(w1.debits_pending, 200, "the open hold survived the restart");
+
+    // The recovered ledger enforces the recovered balance to the cent.
+    let spendable = 1_001 - 100 - 200;
+    let results = store
+        .create_transfers(vec![
+            pay(ids.next(), wallets[1], SHOP, spendable + 1),
+            pay(ids.next(), wallets[1], SHOP, spendable),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results, [R::ExceedsCredits, R::Ok]);
+    // The open hold can still be voided after the restart.
+    let void = Transfer {
+        flags: TransferFlags::VOID_PENDING,
+        pending_id: open_hold.id,
+        amount: 0,
+        ..pay(ids.next(), wallets[1], SHOP, 0)
+    };
+    assert_eq!(store.create_transfers(vec![void]).await.unwrap(), [R::Ok]);
+    assert_memory_matches_database(&store, &all).await;
+    store.shutdown().await;
+}
+
+async fn duplicates_across_restart_return_exists(db: TestDb) {
+    let mut ids = Ids::new();
+    let store = open(db.config()).await;
+    create_accounts(
+        &store,
+        &[
+            (BANK, AccountFlags::NONE),
+            (SHOP, AccountFlags::NONE),
+            (wallet(0), AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+        ],
+    )
+    .await;
+    let hold = Transfer {
+        flags: TransferFlags::PENDING,
+        ..pay(ids.next(), BANK, SHOP, 500)
+    };
+    let post = Transfer {
+        flags: TransferFlags::POST_PENDING,
+        pending_id: hold.id,
+        ..pay(ids.next(), BANK, SHOP, 500)
+    };
+    let failed = pay(ids.next(), wallet(0), SHOP, 1);
+    let mut batch: Vec<Transfer> = (0..20).map(|_| pay(ids.next(), BANK, SHOP, 7)).collect();
+    batch.extend([hold, post, failed]);
+    let first = store.create_transfers(batch.clone()).await.unwrap();
+    assert_eq!(first[20..], [R::Ok, R::Ok, R::ExceedsCredits]);
+    store.shutdown().await;
+    drop(store);
+
+    // A tiny cache: almost every id must now be found in the database (cold lookups).
+    let config = StoreConfig {
+        ledger: LedgerConfig {
+            transfers_cached_max: 2,
+        },
+        ..db.config()
+    };
+    let store = open(config).await;
+    let again = store.create_transfers(batch.clone()).await.unwrap();
+    assert!(again[..22].iter().all(|r| *r == R::Exists), "{again:?}");
+    assert_eq!(again[22], R::IdAlreadyFailed);
+    let changed = Transfer {
+        amount: 8,
+        ..batch[0]
+    };
+    let repost = Transfer {
+        id: TransferId(ids.next()),
+        ..post
+    };
+    assert_eq!(
+        store.create_transfers(vec![changed, repost]).await.unwrap(),
+        [
+            R::ExistsWithDifferentAmount,
+            R::PendingTransferAlreadyPosted
+        ]
+    );
+    let shop = store.account(SHOP).await.unwrap().unwrap().account.balances;
+    assert_eq!(shop.credits_posted, 20 * 7 + 500, "nothing moved twice");
+    store.shutdown().await;
+}
+
+async fn hot_account_under_concurrent_submitters_keeps_its_limit(db: TestDb) {
+    const SUBMITTERS: usize = 16;
+    const ATTEMPTS: usize = 60;
+    const FUNDS: u64 = 500;
+    let store = open(db.config()).await;
+    let hot = wallet(0);
+    create_accounts(
+        &store,
+        &[
+            (BANK, AccountFlags::NONE),
+            (SHOP, AccountFlags::NONE),
+            (hot, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+        ],
+    )
+    .await;
+    let mut ids = Ids::new();
+    assert_eq!(
+        store
+            .create_transfers(vec![pay(ids.next(), BANK, hot, FUNDS)])
+            .await
+            .unwrap(),
+        [R::Ok]
+    );
+
+    // 16 submitters race to spend one unit each from the same wallet, one transfer per
+    // request, while also crediting the same merchant: 960 attempts for 500 units.
+    let mut tasks = Vec::new();
+    for _ in 0..SUBMITTERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Ids::new();
+            let mut ok = 0;
+            for _ in 0..ATTEMPTS {
+                match store
+                    .create_transfers(vec![pay(ids.next(), hot, SHOP, 1)])
+                    .await
+                    .unwrap()[0]
+                {
+                    R::Ok => ok += 1,
+                    R::ExceedsCredits => {}
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            ok
+        }));
+    }
+    let mut succeeded = 0;
+    for task in tasks {
+        succeeded += task.await.unwrap();
+    }
+    assert_eq!(succeeded, FUNDS, "exactly the funds were spent, no more");
+    let balances = store.account(hot).await.unwrap().unwrap().account.balances;
+    assert_eq!(
+        (balances.credits_posted, balances.debits_posted),
+        (FUNDS, FUNDS)
+    );
+    assert_memory_matches_database(&store, &[BANK, SHOP, hot]).await;
+    assert!(
+        store.batches_committed() < (SUBMITTERS * ATTEMPTS) as u64,
+        "writes were grouped"
+    );
+    store.shutdown().await;
+}
+
+#[derive(Debug)]
+struct Refused;
+
+impl From<StoreError> for Refused {
+    fn from(_: StoreError) -> Refused {
+        Refused
+    }
+}
+
+async fn failed_operation_rolls_back_only_itself(db: TestDb) {
+    let store = open(db.config()).await;
+    create_accounts(
+        &store,
+        &[(BANK, AccountFlags::NONE), (SHOP, AccountFlags::NONE)],
+    )
+    .await;
+    let mut ids = Ids::new();
+    let (kept, dropped) = (
+        pay(ids.next(), BANK, SHOP, 5),
+        pay(ids.next(), BANK, SHOP, 7),
+    );
+    let failing = store.write(move |tx| {
+        assert_eq!(tx.create_transfers(&[dropped])?, [R::Ok]);
+        tx.conn()?
+            .batch_execute("CREATE TABLE scratch (n BIGINT)")
+            .map_err(|_| Refused)?;
+        Err::<(), Refused>(Refused)
+    });
+    let succeeding = store.write(move |tx| tx.create_transfers(&[kept]));
+    let (failing, succeeding) = tokio::join!(failing, succeeding);
+    assert!(failing.is_err());
+    assert_eq!(succeeding.unwrap(), [R::Ok]);
+    assert!(store.transfer(dropped.id).await.unwrap().is_none());
+    assert!(store.transfer(kept.id).await.unwrap().is_some());
+    let scratch = store
+        .read(|conn| conn.query("SELECT n FROM scratch", &[]))
+        .await;
+    assert!(
+        scratch.is_err(),
+        "the failed operation's table was rolled back"
+    );
+    assert_eq!(
+        store
+            .account(SHOP)
+            .await
+            .unwrap()
+            .unwrap()
+            .account
+            .balances
+            .credits_posted,
+        5
+    );
+    store.shutdown().await;
+}
+
+async fn pending_expiry_is_persisted(db: TestDb) {
+    let store = open(db.config()).await;
+    let w = wallet(0);
+    create_accounts(
+        &store,
+        &[
+            (BANK, AccountFlags::NONE),
+            (SHOP, AccountFlags::NONE),
+            (w, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+        ],
+    )
+    .await;
+    let mut ids = Ids::new();
+    let hold = Transfer {
+        flags: TransferFlags::PENDING,
+        timeout_secs: 1,
+        ..pay(ids.next(), w, SHOP, 40)
+    };
+    let results = store
+        .create_transfers(vec![pay(ids.next(), BANK, w, 100), hold])
+        .await
+        .unwrap();
+    assert_eq!(results, [R::Ok, R::Ok]);
+    assert_eq!(
+        store
+            .account(w)
+            .await
+            .unwrap()
+            .unwrap()
+            .account
+            .balances
+            .debits_pending,
+        40
+    );
+    // Nobody writes: the writer's expiry ticker must release and persist the hold by itself.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = store
+            .transfer(hold.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .pending_status;
+        if status == PendingStatus::Expired {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "hold never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    store.shutdown().await;
+    drop(store);
+    let store = open(db.config()).await;
+    assert_eq!(
+        store
+            .account(w)
+            .await
+            .unwrap()
+            .unwrap()
+            .account
+            .balances
+            .debits_pending,
+        0
+    );
+    let post = Transfer {
+        flags: TransferFlags::POST_PENDING,
+        pending_id: hold.id,
+        ..pay(ids.next(), w, SHOP, 40)
+    };
+    assert_eq!(
+        store.create_transfers(vec![post]).await.unwrap(),
+        [R::PendingTransferExpired]
+    );
+    assert_memory_matches_database(&store, &[BANK, SHOP, w]).await;
+    store.shutdown().await;
+}
+
+async fn account_history_pages_newest_first(db: TestDb) {
+    let store = open(db.config()).await;
+    let w = wallet(0);
+    create_accounts(
+        &store,
+        &[
+            (BANK, AccountFlags::NONE),
+            (SHOP, AccountFlags::NONE),
+            (w, AccountFlags::NONE),
+        ],
+    )
+    .await;
+    let mut ids = Ids::new();
+    let mut expected = Vec::new();
+    for n in 0..25u64 {
+        // In, out, and transfers that do not touch the wallet (which must not appear).
+        let transfer = match n % 3 {
+            0 => pay(ids.next(), BANK, w, 10 + n),
+            1 => pay(ids.next(), w, SHOP, 1 + n),
+            _ => pay(ids.next(), BANK, SHOP, 1),
+        };
+        if n % 3 != 2 {
+            expected.push(transfer.id);
+        }
+        // Separate batches and a single multi-transfer batch both link correctly.
+        assert_eq!(
+            store.create_transfers(vec![transfer]).await.unwrap(),
+            [R::Ok]
+        );
+    }
+    expected.reverse();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let (rows, next) = store
+            .account_transfers(w, cursor, 7)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(rows.len() <= 7);
+        seen.extend(rows.iter().map(|row| row.record.transfer.id));
+        pages += 1;
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(pages, expected.len().div_ceil(7));
+    assert!(
+        store
+            .account_transfers(AccountId(999), None, 7)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let shop_rows: HashMap<TransferId, u64> = store
+        .account_transfers(SHOP, None, 100)
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .iter()
+        .map(|row| (row.record.transfer.id, row.record.transfer.amount))
+        .collect();
+    assert_eq!(shop_rows.len(), 8 + 8);
+    store.shutdown().await;
+}
