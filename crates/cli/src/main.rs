@@ -1,1 +1,50 @@
-fn main() {}
+//! `cashless`: the platform in one binary.
+
+mod bench;
+
+use clap::{Parser, Subcommand};
+
+/// Cashless: a mobile payment platform (wallets, QR payments, transit, bills) on a
+/// double-entry ledger.
+#[derive(Debug, Parser)]
+#[command(name = "cashless", version, about, long_about = None)]
+struct Cli {
+    /// Log filter, e.g. "info" or "info,cashless_store=debug".
+    #[arg(long, env = "CASHLESS_LOG", default_value = "info", global = true)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Benchmarks against the real durable store.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Bench(command) => bench::run(command).await,
+        }
+    })
+}
+
+fn init_logging(filter: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let targets: tracing_subscriber::filter::Targets = filter
+        .parse()
+        .map_err(|error| anyhow::anyhow!("bad --log filter {filter:?}: {error}"))?;
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(targets)
+        .try_init()?;
+    Ok(())
+}

@@ -8,12 +8,14 @@
 #![deny(clippy::float_arithmetic)]
 
 mod account;
+mod hash;
 mod id;
 mod money;
 mod state;
 mod transfer;
 
 pub use account::{Account, AccountFlags, AccountKind, Balances, CreateAccountResult};
+pub use hash::{IdHashBuilder, IdHasher, IdMap};
 pub use id::{AccountId, IdParseError, TimeOrderedIds, TransferId, format_u128, parse_u128};
 pub use money::{
     AMOUNT_MAX, AmountError, Currency, Money, MoneyError, format_amount, parse_amount,

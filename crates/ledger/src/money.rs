@@ -33,6 +33,11 @@ macro_rules! currencies {
                 match self { $( Currency::$variant => $exponent ),* }
             }
 
+                        /// A dense index (declaration order), for per-currency arrays.
+            pub fn index(self) -> usize {
+                self as usize
+            }
+
             /// The English name, for people.
             pub fn name(self) -> &'static str {
                 match self { $( Currency::$variant => $name ),* }

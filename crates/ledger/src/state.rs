@@ -10,10 +10,10 @@
 //! every stored transfer with an id at or above it is in memory and a new time-ordered id is
 //! known to be new without asking storage. Unresolved pending transfers are never evicted.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::BTreeSet;
 
 use crate::account::{Account, AccountFlags, Balances, CreateAccountResult};
+use crate::hash::IdMap;
 use crate::id::{AccountId, TransferId};
 use crate::money::{AMOUNT_MAX, Currency};
 use crate::transfer::{
@@ -108,7 +108,8 @@ enum Undo {
 struct ChangeLog {
     accounts_created: Vec<AccountId>,
     accounts_touched: Vec<AccountId>,
-    transfers_created: Vec<TransferId>,
+    /// New records as created; later status changes in the batch are in `pending_resolved`.
+    transfers_created: Vec<TransferRecord>,
     pending_resolved: Vec<TransferId>,
 }
 
@@ -126,18 +127,22 @@ pub struct Savepoint {
 #[derive(Debug)]
 pub struct Ledger {
     config: LedgerConfig,
-    accounts: HashMap<AccountId, Account>,
-    /// Resolved and failed transfers (bounded, see the module docs).
-    transfers: HashMap<TransferId, TransferRecord>,
-    /// Unresolved pending transfers: live reservations, never evicted.
-    pending: HashMap<TransferId, TransferRecord>,
+    accounts: IdMap<AccountId, Account>,
+    /// Every transfer in memory: unresolved pending ones (live reservations, never evicted)
+    /// and at most `transfers_cached_max` others (see the module docs).
+    transfers: IdMap<TransferId, TransferRecord>,
+    /// How many of `transfers` are unresolved pending transfers.
+    pending_count: usize,
     /// (expires_at, id) of unresolved pending transfers with a timeout.
     expiries: BTreeSet<(u64, TransferId)>,
-    eviction: BinaryHeap<Reverse<TransferId>>,
+    /// Ids in memory, smallest first, for eviction. Mostly increasing ids touch only the two
+    /// ends of the tree, which stay in the CPU cache (a binary heap's sift-down did not).
+    eviction: BTreeSet<TransferId>,
     watermark: u128,
     /// The last timestamp handed out; the next is strictly greater.
     timestamp: u64,
-    totals: HashMap<Currency, Totals>,
+    /// Indexed by [`Currency::index`].
+    totals: [Totals; Currency::ALL.len()],
     undo: Vec<Undo>,
     changes: ChangeLog,
     in_batch: bool,
@@ -151,14 +156,14 @@ impl Ledger {
         );
         Ledger {
             config,
-            accounts: HashMap::new(),
-            transfers: HashMap::new(),
-            pending: HashMap::new(),
+            accounts: IdMap::default(),
+            transfers: IdMap::default(),
+            pending_count: 0,
             expiries: BTreeSet::new(),
-            eviction: BinaryHeap::new(),
+            eviction: BTreeSet::new(),
             watermark: 0,
             timestamp: 0,
-            totals: HashMap::new(),
+            totals: [Totals::default(); Currency::ALL.len()],
             undo: Vec::new(),
             changes: ChangeLog::default(),
             in_batch: false,
@@ -171,10 +176,7 @@ impl Ledger {
     pub fn restore_account(&mut self, account: Account) {
         assert!(!self.in_batch);
         let zero = Balances::default();
-        self.totals
-            .entry(account.currency)
-            .or_default()
-            .apply(&zero, &account.balances);
+        self.totals[account.currency.index()].apply(&zero, &account.balances);
         self.timestamp = self.timestamp.max(account.timestamp);
         self.accounts.insert(account.id, account);
     }
@@ -186,7 +188,7 @@ impl Ledger {
         self.timestamp = self.timestamp.max(record.transfer.timestamp);
         self.insert_record(record);
         if record.pending_status != PendingStatus::Pending {
-            self.eviction.push(Reverse(record.transfer.id));
+            self.eviction.insert(record.transfer.id);
         }
     }
 
@@ -195,7 +197,7 @@ impl Ledger {
     pub fn restore_finish(&mut self, watermark: u128, timestamp: u64) {
         self.watermark = self.watermark.max(watermark);
         self.timestamp = self.timestamp.max(timestamp);
-        for totals in self.totals.values() {
+        for totals in &self.totals {
             assert!(
                 totals.is_balanced(),
                 "restored ledger is unbalanced: {totals:?}"
@@ -215,15 +217,16 @@ impl Ledger {
 
     /// A transfer held in memory (recent, or pending). Older ones live in the cold store.
     pub fn transfer_cached(&self, id: TransferId) -> Option<&TransferRecord> {
-        self.transfers.get(&id).or_else(|| self.pending.get(&id))
+        self.transfers.get(&id)
     }
 
+    /// Resolved and failed transfers in memory (the bounded part of the cache).
     pub fn transfers_cached(&self) -> usize {
-        self.transfers.len()
+        self.transfers.len() - self.pending_count
     }
 
     pub fn pending_count(&self) -> usize {
-        self.pending.len()
+        self.pending_count
     }
 
     pub fn watermark(&self) -> u128 {
@@ -240,7 +243,7 @@ impl Ledger {
     }
 
     pub fn totals(&self, currency: Currency) -> Totals {
-        self.totals.get(&currency).copied().unwrap_or_default()
+        self.totals[currency.index()]
     }
 
     // --- Batches. ----------------------------------------------------------------------------
@@ -272,24 +275,31 @@ impl Ledger {
 
     fn insert_record(&mut self, record: TransferRecord) {
         let id = record.transfer.id;
+        if let Some(replaced) = self.transfers.insert(id, record) {
+            self.forget_pending(&replaced);
+        }
         if record.pending_status == PendingStatus::Pending {
             if let Some(at) = record.expires_at() {
                 self.expiries.insert((at, id));
             }
-            self.pending.insert(id, record);
-        } else {
-            self.transfers.insert(id, record);
+            self.pending_count += 1;
         }
     }
 
     fn remove_record(&mut self, id: TransferId) -> Option<TransferRecord> {
-        if let Some(record) = self.pending.remove(&id) {
+        let record = self.transfers.remove(&id)?;
+        self.forget_pending(&record);
+        Some(record)
+    }
+
+    /// Drops the bookkeeping of a record leaving the map, if it was an unresolved pending one.
+    fn forget_pending(&mut self, record: &TransferRecord) {
+        if record.pending_status == PendingStatus::Pending {
             if let Some(at) = record.expires_at() {
-                self.expiries.remove(&(at, id));
+                self.expiries.remove(&(at, record.transfer.id));
             }
-            return Some(record);
+            self.pending_count -= 1;
         }
-        self.transfers.remove(&id)
     }
 
     fn set_balances(&mut self, id: AccountId, balances: Balances) {
@@ -299,20 +309,23 @@ impl Ledger {
         };
         let old = account.balances;
         account.balances = balances;
-        self.totals
-            .entry(account.currency)
-            .or_default()
-            .apply(&old, &balances);
+        self.totals[account.currency.index()].apply(&old, &balances);
         self.undo.push(Undo::Balances(id, old));
         self.changes.accounts_touched.push(id);
     }
 
     fn evict(&mut self) {
-        while self.transfers.len() > self.config.transfers_cached_max {
-            let Some(Reverse(id)) = self.eviction.pop() else {
+        while self.transfers_cached() > self.config.transfers_cached_max {
+            let Some(id) = self.eviction.pop_first() else {
                 break;
             };
-            if self.transfers.remove(&id).is_some() {
+            // Unresolved pending transfers stay; they are queued again once resolved.
+            let evictable = self
+                .transfers
+                .get(&id)
+                .is_some_and(|record| record.pending_status != PendingStatus::Pending);
+            if evictable {
+                self.transfers.remove(&id);
                 self.watermark = self.watermark.max(id.0 + 1);
             }
         }
@@ -380,20 +393,13 @@ impl Batch<'_> {
                     if let Some(account) = ledger.accounts.get_mut(&id) {
                         let current = account.balances;
                         account.balances = old;
-                        ledger
-                            .totals
-                            .entry(account.currency)
-                            .or_default()
-                            .apply(&current, &old);
+                        ledger.totals[account.currency.index()].apply(&current, &old);
                     }
                 }
                 Undo::TransferCreated(id) => {
                     ledger.remove_record(id);
                 }
-                Undo::PendingResolved(before) => {
-                    ledger.transfers.remove(&before.transfer.id);
-                    ledger.insert_record(before);
-                }
+                Undo::PendingResolved(before) => ledger.insert_record(before),
             }
         }
         let changes = &mut ledger.changes;
@@ -422,7 +428,7 @@ impl Batch<'_> {
     /// Keeps the batch's changes (call after they are durable) and evicts old transfers.
     pub fn commit(mut self) {
         let ledger = &mut *self.ledger;
-        for totals in ledger.totals.values() {
+        for totals in &ledger.totals {
             assert!(
                 totals.is_balanced(),
                 "batch left the ledger unbalanced: {totals:?}"
@@ -430,14 +436,13 @@ impl Batch<'_> {
         }
         ledger.undo.clear();
         let changes = std::mem::take(&mut ledger.changes);
-        for id in changes
+        // Queued for eviction; pending ones are skipped there until resolved (and requeued).
+        let created = changes
             .transfers_created
             .iter()
-            .chain(&changes.pending_resolved)
-        {
-            if ledger.transfers.contains_key(id) {
-                ledger.eviction.push(Reverse(*id));
-            }
+            .map(|record| &record.transfer.id);
+        for id in created.chain(&changes.pending_resolved) {
+            ledger.eviction.insert(*id);
         }
         ledger.evict();
         ledger.in_batch = false;
@@ -511,7 +516,7 @@ impl Batch<'_> {
                 ..*account
             },
         );
-        ledger.totals.entry(account.currency).or_default();
+
         ledger.undo.push(Undo::AccountCreated(account.id));
         ledger.changes.accounts_created.push(account.id);
         R::Ok
@@ -637,7 +642,7 @@ impl Batch<'_> {
         } else {
             PendingStatus::None
         };
-        ledger.insert_record(TransferRecord {
+        ledger.create_record(TransferRecord {
             transfer: Transfer {
                 timestamp,
                 ..*transfer
@@ -645,8 +650,6 @@ impl Batch<'_> {
             result: R::Ok,
             pending_status,
         });
-        ledger.undo.push(Undo::TransferCreated(transfer.id));
-        ledger.changes.transfers_created.push(transfer.id);
         R::Ok
     }
 
@@ -711,13 +714,11 @@ impl Batch<'_> {
             timestamp,
             ..*transfer
         };
-        ledger.insert_record(TransferRecord {
+        ledger.create_record(TransferRecord {
             transfer: resolved,
             result: R::Ok,
             pending_status: PendingStatus::None,
         });
-        ledger.undo.push(Undo::TransferCreated(transfer.id));
-        ledger.changes.transfers_created.push(transfer.id);
         Ok(R::Ok)
     }
 
@@ -727,7 +728,7 @@ impl Batch<'_> {
         debug_assert!(result.is_transient());
         let timestamp = self.next_timestamp();
         let ledger = &mut *self.ledger;
-        ledger.insert_record(TransferRecord {
+        ledger.create_record(TransferRecord {
             transfer: Transfer {
                 timestamp,
                 ..*transfer
@@ -735,8 +736,6 @@ impl Batch<'_> {
             result,
             pending_status: PendingStatus::None,
         });
-        ledger.undo.push(Undo::TransferCreated(transfer.id));
-        ledger.changes.transfers_created.push(transfer.id);
     }
 
     fn expire_pending(&mut self, now: u64) {
@@ -744,7 +743,7 @@ impl Batch<'_> {
             if expires_at > now {
                 break;
             }
-            let Some(pending) = self.ledger.pending.get(&id).copied() else {
+            let Some(pending) = self.ledger.transfers.get(&id).copied() else {
                 unreachable!("every expiry entry belongs to an unresolved pending transfer")
             };
             let p = pending.transfer;
@@ -766,17 +765,20 @@ impl Batch<'_> {
 }
 
 impl Ledger {
+    /// Inserts a new record, undoably, and logs it for persistence.
+    fn create_record(&mut self, record: TransferRecord) {
+        self.insert_record(record);
+        self.undo.push(Undo::TransferCreated(record.transfer.id));
+        self.changes.transfers_created.push(record);
+    }
+
     fn mark_resolved(&mut self, pending: TransferRecord, status: PendingStatus) {
         debug_assert_eq!(pending.pending_status, PendingStatus::Pending);
         let id = pending.transfer.id;
-        self.remove_record(id);
-        self.transfers.insert(
-            id,
-            TransferRecord {
-                pending_status: status,
-                ..pending
-            },
-        );
+        self.insert_record(TransferRecord {
+            pending_status: status,
+            ..pending
+        });
         self.undo.push(Undo::PendingResolved(pending));
         self.changes.pending_resolved.push(id);
     }
@@ -1035,7 +1037,7 @@ impl<'a> Changes<'a> {
     /// order (a stable lock order for databases that lock rows).
     pub fn accounts_updated(&self) -> Vec<&'a Account> {
         let ledger = self.ledger;
-        let created: std::collections::HashSet<&AccountId> =
+        let created: std::collections::HashSet<&AccountId, crate::hash::IdHashBuilder> =
             ledger.changes.accounts_created.iter().collect();
         let mut ids = ledger.changes.accounts_touched.clone();
         ids.sort_unstable();
@@ -1046,15 +1048,11 @@ impl<'a> Changes<'a> {
             .collect()
     }
 
-    /// New transfer records (successful and remembered failures) in creation order, each as it
-    /// stands now (a pending transfer created and posted in the same batch reads as posted).
+    /// New transfer records (successful and remembered failures) in creation order, as they
+    /// were created. A pending transfer created and resolved in the same batch is also in
+    /// [`Changes::pending_resolved`]: write these first, then apply those.
     pub fn transfers_created(&self) -> impl Iterator<Item = &'a TransferRecord> + 'a {
-        let ledger = self.ledger;
-        ledger
-            .changes
-            .transfers_created
-            .iter()
-            .filter_map(move |id| ledger.transfer_cached(*id))
+        self.ledger.changes.transfers_created.iter()
     }
 
     pub fn transfers_created_count(&self) -> usize {

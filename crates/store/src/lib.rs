@@ -153,6 +153,19 @@ pub(crate) fn now_ns() -> u64 {
         })
 }
 
+/// Cumulative counters of the group-commit writer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriterStats {
+    pub batches_committed: u64,
+    pub batches_failed: u64,
+    /// Running operations: the ledger's rules and the operations' own SQL.
+    pub apply: Duration,
+    /// Writing the ledger's changes to the database.
+    pub persist: Duration,
+    /// COMMIT, including the fsync.
+    pub commit: Duration,
+}
+
 /// How often the expiry ticker looks whether a pending transfer is due.
 const EXPIRY_POLL: Duration = Duration::from_millis(200);
 
@@ -349,6 +362,18 @@ impl Store {
 
     pub fn batches_committed(&self) -> u64 {
         self.inner.shared.batches_committed.load(Ordering::Relaxed)
+    }
+
+    /// Where the writer's time went so far.
+    pub fn writer_stats(&self) -> WriterStats {
+        let shared = &self.inner.shared;
+        WriterStats {
+            batches_committed: shared.batches_committed.load(Ordering::Relaxed),
+            batches_failed: shared.batches_failed.load(Ordering::Relaxed),
+            apply: Duration::from_nanos(shared.apply_ns.load(Ordering::Relaxed)),
+            persist: Duration::from_nanos(shared.persist_ns.load(Ordering::Relaxed)),
+            commit: Duration::from_nanos(shared.commit_ns.load(Ordering::Relaxed)),
+        }
     }
 
     /// Finishes every queued write, then stops the writer.

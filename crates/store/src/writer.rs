@@ -6,19 +6,18 @@
 //! the ledger's changes, commits ONCE, and only then answers every caller. Many payments
 //! share one fsync, and a hot merchant account is written once per batch, not once per payment.
 
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cashless_ledger::{
-    Account, AccountId, Batch, CreateAccountResult, CreateTransferResult, Ledger, LedgerConfig,
-    Transfer,
+    Account, AccountId, Batch, CreateAccountResult, CreateTransferResult, IdMap, Ledger,
+    LedgerConfig, Transfer,
 };
 use tokio::sync::mpsc;
 
 use crate::db::{Backend, Conn};
-use crate::ledger_sql::{self, ColdLookup, HeadOverlay};
+use crate::ledger_sql::{self, ColdLookup, HeadLinks};
 use crate::{Location, StoreError, now_ns};
 
 /// An operation run by the writer inside a batch; it answers its caller through `Completion`.
@@ -47,6 +46,12 @@ pub(crate) struct Shared {
     pub next_expiry_ns: AtomicU64,
     pub batches_committed: AtomicU64,
     pub batches_failed: AtomicU64,
+    /// Nanoseconds the writer spent running operations (ledger rules and their own SQL).
+    pub apply_ns: AtomicU64,
+    /// Nanoseconds spent writing the ledger's changes.
+    pub persist_ns: AtomicU64,
+    /// Nanoseconds spent in COMMIT (the fsync).
+    pub commit_ns: AtomicU64,
 }
 
 /// What an operation sees: the ledger inside the current batch, and the open transaction.
@@ -109,7 +114,7 @@ impl WriteTx<'_, '_> {
 pub(crate) struct Writer {
     pub conn: Conn,
     pub ledger: Ledger,
-    pub heads: HashMap<AccountId, u64>,
+    pub heads: IdMap<AccountId, u64>,
     pub commands: mpsc::Receiver<Command>,
     pub location: Location,
     pub ledger_config: LedgerConfig,
@@ -170,8 +175,10 @@ impl Writer {
             conn,
             ledger,
             heads,
+            shared,
             ..
         } = self;
+        let started = std::time::Instant::now();
         let mut batch = ledger.begin(now_ns());
         let mut deliveries: Vec<Deliver> = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -189,14 +196,28 @@ impl Writer {
                 }
             }
         }
-        let mut overlay = HeadOverlay::new(heads);
-        let written = ledger_sql::persist(conn, &batch.changes(), &mut overlay)
-            .and_then(|()| conn.batch_execute("COMMIT"));
+        let applied = std::time::Instant::now();
+        let mut links = HeadLinks::new(heads);
+        let written = ledger_sql::persist(conn, &batch.changes(), &mut links).and_then(|()| {
+            let persisted = std::time::Instant::now();
+            let committed = conn.batch_execute("COMMIT");
+            let elapsed =
+                |from: std::time::Instant, to: std::time::Instant| (to - from).as_nanos() as u64;
+            shared
+                .apply_ns
+                .fetch_add(elapsed(started, applied), Ordering::Relaxed);
+            shared
+                .persist_ns
+                .fetch_add(elapsed(applied, persisted), Ordering::Relaxed);
+            shared.commit_ns.fetch_add(
+                elapsed(persisted, std::time::Instant::now()),
+                Ordering::Relaxed,
+            );
+            committed
+        });
         match written {
             Ok(()) => {
-                let changed = overlay.changed;
                 batch.commit();
-                heads.extend(changed);
                 self.shared
                     .batches_committed
                     .fetch_add(1, Ordering::Relaxed);
@@ -208,6 +229,7 @@ impl Writer {
             Err(error) => {
                 tracing::error!(%error, "batch commit failed");
                 let _ = conn.batch_execute("ROLLBACK");
+                links.rollback();
                 drop(batch);
                 self.needs_reload = true;
                 self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
