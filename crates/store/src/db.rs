@@ -248,6 +248,10 @@ pub enum Conn {
     Postgres(Box<PgConn>),
 }
 
+/// WAL pages after which a committing connection checkpoints by itself: far beyond what the
+/// background checkpointer lets accumulate.
+const SQLITE_AUTOCHECKPOINT_PAGES: i64 = 262_144;
+
 /// How long a SQLite connection waits for a lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -262,6 +266,9 @@ impl Conn {
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.pragma_update(None, "cache_size", -65536)?; // KiB: 64 MiB page cache
+        // Checkpoints run on their own thread (see `checkpoint`); this is only the safety net
+        // should that thread fall behind.
+        connection.pragma_update(None, "wal_autocheckpoint", SQLITE_AUTOCHECKPOINT_PAGES)?;
         connection.set_prepared_statement_cache_capacity(256);
         Ok(Conn::Sqlite(connection))
     }

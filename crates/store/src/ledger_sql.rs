@@ -116,56 +116,6 @@ fn decode_transfer(row: &Row) -> Result<TransferRow, DbError> {
         credit_prev: ns(row.int(14)?)?,
     })
 }
-
-/// The in-memory ledger and account heads, rebuilt from the database.
-pub(crate) struct Recovered {
-    pub ledger: Ledger,
-    pub heads: IdMap<AccountId, u64>,
-}
-
-/// Rebuilds memory from storage: every account, every unresolved pending transfer, and the
-/// newest `transfers_cached_max` transfers by id (setting the watermark below them).
-pub(crate) fn recover(conn: &mut Conn, config: LedgerConfig) -> Result<Recovered, DbError> {
-    let mut ledger = Ledger::new(config);
-    let mut heads = IdMap::default();
-    for row in conn.query(
-        &format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts"),
-        &[],
-    )? {
-        let AccountRow { account, head } = decode_account(&row)?;
-        heads.insert(account.id, head);
-        ledger.restore_account(account);
-    }
-    let unresolved =
-        format!("SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE pending_status = 1");
-    for row in conn.query(&unresolved, &[])? {
-        ledger.restore_transfer(decode_transfer(&row)?.record);
-    }
-    let cached_max = i64::try_from(config.transfers_cached_max).unwrap_or(i64::MAX);
-    let recent =
-        format!("SELECT {TRANSFER_COLUMNS} FROM ledger_transfers ORDER BY id DESC LIMIT $1");
-    let rows = conn.query(&recent, &[Param::Int(cached_max)])?;
-    let mut smallest = 0;
-    for row in &rows {
-        let record = decode_transfer(row)?.record;
-        smallest = record.transfer.id.0;
-        ledger.restore_transfer(record);
-    }
-    let watermark = if rows.len() as i64 == cached_max {
-        smallest
-    } else {
-        0
-    };
-    let newest = conn
-        .query_opt("SELECT MAX(ts) FROM ledger_transfers", &[])?
-        .map(|row| row.opt_int(0))
-        .transpose()?
-        .flatten()
-        .unwrap_or(0);
-    ledger.restore_finish(watermark, ns(newest)?);
-    Ok(Recovered { ledger, heads })
-}
-
 /// Looks up evicted transfers in the database, inside the writer's transaction.
 pub(crate) struct ColdLookup<'a>(pub &'a mut Conn);
 
@@ -231,23 +181,108 @@ pub(crate) fn account_transfers(
         .collect()
 }
 
-/// Links new transfers into their accounts' lists, updating each account's head in place and
-/// remembering the old heads so a failed commit can put them back.
-pub(crate) struct HeadLinks<'a> {
-    heads: &'a mut IdMap<AccountId, u64>,
-    undo: Vec<(AccountId, u64)>,
+/// What the store keeps per account beside the ledger: its row number and the head of its
+/// transfer list.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Slot {
+    /// The account's integer key (`ledger_accounts.no`): balance updates find rows by it.
+    pub no: i64,
+    /// Timestamp of the newest transfer that moved the account; 0 if none.
+    pub head: u64,
 }
 
-impl<'a> HeadLinks<'a> {
-    pub fn new(heads: &'a mut IdMap<AccountId, u64>) -> HeadLinks<'a> {
-        HeadLinks {
-            heads,
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    map: IdMap<AccountId, Slot>,
+    next_no: i64,
+}
+
+/// The in-memory ledger and account slots, rebuilt from the database.
+pub(crate) struct Recovered {
+    pub ledger: Ledger,
+    pub slots: Slots,
+}
+
+/// Rebuilds memory from storage: every account, every unresolved pending transfer, and the
+/// newest `transfers_cached_max` transfers by id (setting the watermark below them).
+pub(crate) fn recover(conn: &mut Conn, config: LedgerConfig) -> Result<Recovered, DbError> {
+    let mut ledger = Ledger::new(config);
+    let mut slots = Slots {
+        map: IdMap::default(),
+        next_no: 1,
+    };
+    let accounts = format!("SELECT {ACCOUNT_COLUMNS}, no FROM ledger_accounts");
+    for row in conn.query(&accounts, &[])? {
+        let AccountRow { account, head } = decode_account(&row)?;
+        let no = row.int(11)?;
+        slots.map.insert(account.id, Slot { no, head });
+        slots.next_no = slots.next_no.max(no + 1);
+        ledger.restore_account(account);
+    }
+    let unresolved =
+        format!("SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE pending_status = 1");
+    for row in conn.query(&unresolved, &[])? {
+        ledger.restore_transfer(decode_transfer(&row)?.record);
+    }
+    let cached_max = i64::try_from(config.transfers_cached_max).unwrap_or(i64::MAX);
+    let recent =
+        format!("SELECT {TRANSFER_COLUMNS} FROM ledger_transfers ORDER BY id DESC LIMIT $1");
+    let rows = conn.query(&recent, &[Param::Int(cached_max)])?;
+    let mut smallest = 0;
+    for row in &rows {
+        let record = decode_transfer(row)?.record;
+        smallest = record.transfer.id.0;
+        ledger.restore_transfer(record);
+    }
+    let watermark = if rows.len() as i64 == cached_max {
+        smallest
+    } else {
+        0
+    };
+    let newest = conn
+        .query_opt("SELECT MAX(ts) FROM ledger_transfers", &[])?
+        .map(|row| row.opt_int(0))
+        .transpose()?
+        .flatten()
+        .unwrap_or(0);
+    ledger.restore_finish(watermark, ns(newest)?);
+    Ok(Recovered { ledger, slots })
+}
+
+#[derive(Debug)]
+enum SlotUndo {
+    Head(AccountId, u64),
+    Created(AccountId),
+}
+
+/// Changes to the slots while a batch is written, undone if the commit fails.
+pub(crate) struct SlotWriter<'a> {
+    slots: &'a mut Slots,
+    next_no_before: i64,
+    undo: Vec<SlotUndo>,
+}
+
+impl<'a> SlotWriter<'a> {
+    pub fn new(slots: &'a mut Slots) -> SlotWriter<'a> {
+        let next_no_before = slots.next_no;
+        SlotWriter {
+            slots,
+            next_no_before,
             undo: Vec::new(),
         }
     }
 
-    fn get(&self, id: AccountId) -> u64 {
-        self.heads.get(&id).copied().unwrap_or(0)
+    fn get(&self, id: AccountId) -> Slot {
+        self.slots.map.get(&id).copied().unwrap_or_default()
+    }
+
+    /// Numbers a new account.
+    fn create(&mut self, id: AccountId) -> i64 {
+        let no = self.slots.next_no;
+        self.slots.next_no += 1;
+        self.slots.map.insert(id, Slot { no, head: 0 });
+        self.undo.push(SlotUndo::Created(id));
+        no
     }
 
     /// Links a new transfer into both accounts' lists; returns (debit_prev, credit_prev).
@@ -256,23 +291,33 @@ impl<'a> HeadLinks<'a> {
             return (0, 0);
         }
         let t = &record.transfer;
-        let debit_prev = self.replace(t.debit_account_id, t.timestamp);
-        let credit_prev = self.replace(t.credit_account_id, t.timestamp);
+        let debit_prev = self.replace_head(t.debit_account_id, t.timestamp);
+        let credit_prev = self.replace_head(t.credit_account_id, t.timestamp);
         (debit_prev, credit_prev)
     }
 
-    fn replace(&mut self, id: AccountId, head: u64) -> u64 {
-        let slot = self.heads.entry(id).or_insert(0);
-        let previous = std::mem::replace(slot, head);
-        self.undo.push((id, previous));
+    fn replace_head(&mut self, id: AccountId, head: u64) -> u64 {
+        let slot = self.slots.map.entry(id).or_default();
+        let previous = std::mem::replace(&mut slot.head, head);
+        self.undo.push(SlotUndo::Head(id, previous));
         previous
     }
 
-    /// The batch did not commit: restore the heads as they were.
+    /// The batch did not commit: put every slot back as it was.
     pub fn rollback(self) {
-        for (id, previous) in self.undo.into_iter().rev() {
-            self.heads.insert(id, previous);
+        for entry in self.undo.into_iter().rev() {
+            match entry {
+                SlotUndo::Head(id, previous) => {
+                    if let Some(slot) = self.slots.map.get_mut(&id) {
+                        slot.head = previous;
+                    }
+                }
+                SlotUndo::Created(id) => {
+                    self.slots.map.remove(&id);
+                }
+            }
         }
+        self.slots.next_no = self.next_no_before;
     }
 }
 
@@ -280,123 +325,144 @@ impl<'a> HeadLinks<'a> {
 pub(crate) fn persist(
     conn: &mut Conn,
     changes: &Changes<'_>,
-    heads: &mut HeadLinks<'_>,
+    slots: &mut SlotWriter<'_>,
 ) -> Result<(), DbError> {
+    let created: Vec<(&Account, i64)> = changes
+        .accounts_created()
+        .map(|account| (account, slots.create(account.id)))
+        .collect();
     match conn {
-        Conn::Sqlite(connection) => persist_sqlite(connection, changes, heads),
-        Conn::Postgres(pg) => persist_postgres(pg.client(), changes, heads),
+        Conn::Sqlite(connection) => persist_sqlite(connection, changes, &created, slots),
+        Conn::Postgres(pg) => persist_postgres(pg.client(), changes, &created, slots),
     }
 }
 
-/// Rows per multi-row statement: one statement binds and steps many rows, which SQLite runs
-/// markedly faster than one statement per row. 64 × 15 parameters stays far below SQLite's
-/// 32,766-parameter limit.
+/// Rows per multi-row INSERT: one statement binds and steps many rows, cheaper than one
+/// statement per row. 64 × 15 parameters stays far below SQLite's 32,766-parameter limit.
 const SQLITE_ROWS_PER_STATEMENT: usize = 64;
 
 const TRANSFER_INSERT: &str = "INSERT INTO ledger_transfers (ts, id, debit_account_id, \
     credit_account_id, amount, pending_id, timeout_secs, currency, code, flags, reference, result, \
     pending_status, debit_prev, credit_prev) VALUES ";
 
-const ACCOUNT_UPSERT: &str = "INSERT INTO ledger_accounts (id, currency, kind, flags, \
-    debits_pending, debits_posted, credits_pending, credits_posted, reference, ts, head) VALUES ";
+const TRANSFER_INSERT_COLUMNS: usize = 15;
 
-const ACCOUNT_UPSERT_CONFLICT: &str = " ON CONFLICT (id) DO UPDATE SET \
-    debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted, \
-    credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted, \
-    head = excluded.head";
-
-/// `prefix` followed by `rows` groups of `columns` placeholders, then `suffix`.
-fn multi_row_sql(prefix: &str, columns: usize, rows: usize, suffix: &str) -> String {
+fn multi_row_sql(prefix: &str, columns: usize, rows: usize) -> String {
     let group = format!("({})", vec!["?"; columns].join(", "));
-    format!("{prefix}{}{suffix}", vec![group; rows].join(", "))
+    format!("{prefix}{}", vec![group; rows].join(", "))
 }
 
-/// Binds rows into cached multi-row statements: full chunks use one statement, the rest
-/// another with exactly as many rows.
-fn sqlite_insert_rows<const COLUMNS: usize>(
-    connection: &rusqlite::Connection,
-    prefix: &str,
-    suffix: &str,
-    rows: &[[rusqlite::types::Value; COLUMNS]],
-) -> Result<(), DbError> {
-    for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
-        let sql = multi_row_sql(prefix, COLUMNS, chunk.len(), suffix);
-        let mut statement = connection.prepare_cached(&sql)?;
-        for (index, value) in chunk.iter().flatten().enumerate() {
-            statement.raw_bind_parameter(index + 1, value)?;
-        }
-        statement.raw_execute()?;
+/// Binds one transfer row at `*index` onwards (SQLite copies bound values).
+fn bind_transfer(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    index: &mut usize,
+    record: &TransferRecord,
+    (debit_prev, credit_prev): (u64, u64),
+) -> rusqlite::Result<()> {
+    let t = &record.transfer;
+    let values = [
+        Param::Int(t.timestamp as i64),
+        Param::Int(t.amount as i64),
+        Param::Int(t.timeout_secs.into()),
+        Param::Int(t.currency.numeric().into()),
+        Param::Int(t.code.into()),
+        Param::Int(t.flags.0.into()),
+        Param::Int(record.result.as_u16().into()),
+        Param::Int(record.pending_status.as_u8().into()),
+        Param::Int(debit_prev as i64),
+        Param::Int(credit_prev as i64),
+    ];
+    let (id, debit, credit) = (
+        t.id.to_bytes(),
+        t.debit_account_id.to_bytes(),
+        t.credit_account_id.to_bytes(),
+    );
+    let (pending, reference) = (opt_u128(t.pending_id.0), opt_u128(t.reference));
+    let ordered = [
+        values[0],
+        Param::Blob(&id),
+        Param::Blob(&debit),
+        Param::Blob(&credit),
+        values[1],
+        Param::opt_blob(pending.as_ref().map(|p| p.as_slice())),
+        values[2],
+        values[3],
+        values[4],
+        values[5],
+        Param::opt_blob(reference.as_ref().map(|r| r.as_slice())),
+        values[6],
+        values[7],
+        values[8],
+        values[9],
+    ];
+    for value in &ordered {
+        statement.raw_bind_parameter(*index, value)?;
+        *index += 1;
     }
     Ok(())
-}
-
-fn sqlite_transfer_row(record: &TransferRecord, links: (u64, u64)) -> [rusqlite::types::Value; 15] {
-    use rusqlite::types::Value as V;
-    let t = &record.transfer;
-    let id = |value: u128| V::Blob(value.to_be_bytes().to_vec());
-    let optional_id = |value: u128| if value == 0 { V::Null } else { id(value) };
-    [
-        V::Integer(t.timestamp as i64),
-        id(t.id.0),
-        id(t.debit_account_id.0),
-        id(t.credit_account_id.0),
-        V::Integer(t.amount as i64),
-        optional_id(t.pending_id.0),
-        V::Integer(t.timeout_secs.into()),
-        V::Integer(t.currency.numeric().into()),
-        V::Integer(t.code.into()),
-        V::Integer(t.flags.0.into()),
-        optional_id(t.reference),
-        V::Integer(record.result.as_u16().into()),
-        V::Integer(record.pending_status.as_u8().into()),
-        V::Integer(links.0 as i64),
-        V::Integer(links.1 as i64),
-    ]
-}
-
-fn sqlite_account_row(account: &Account, head: u64) -> [rusqlite::types::Value; 11] {
-    use rusqlite::types::Value as V;
-    let b = &account.balances;
-    [
-        V::Blob(account.id.to_bytes().to_vec()),
-        V::Integer(account.currency.numeric().into()),
-        V::Integer(account.kind.as_u16().into()),
-        V::Integer(account.flags.0.into()),
-        V::Integer(b.debits_pending as i64),
-        V::Integer(b.debits_posted as i64),
-        V::Integer(b.credits_pending as i64),
-        V::Integer(b.credits_posted as i64),
-        opt_u128(account.reference).map_or(V::Null, |r| V::Blob(r.to_vec())),
-        V::Integer(account.timestamp as i64),
-        V::Integer(head as i64),
-    ]
 }
 
 fn persist_sqlite(
     connection: &rusqlite::Connection,
     changes: &Changes<'_>,
-    heads: &mut HeadLinks<'_>,
+    created: &[(&Account, i64)],
+    slots: &mut SlotWriter<'_>,
 ) -> Result<(), DbError> {
-    let transfers: Vec<[rusqlite::types::Value; 15]> = changes
-        .transfers_created()
-        .map(|record| {
-            let links = heads.link(record);
-            sqlite_transfer_row(record, links)
-        })
-        .collect();
-    sqlite_insert_rows(connection, TRANSFER_INSERT, "", &transfers)?;
-    // New and changed accounts alike: one upsert writes both.
-    let accounts: Vec<[rusqlite::types::Value; 11]> = changes
-        .accounts_created()
-        .chain(changes.accounts_updated())
-        .map(|account| sqlite_account_row(account, heads.get(account.id)))
-        .collect();
-    sqlite_insert_rows(
-        connection,
-        ACCOUNT_UPSERT,
-        ACCOUNT_UPSERT_CONFLICT,
-        &accounts,
+    let records: Vec<&TransferRecord> = changes.transfers_created().collect();
+    for chunk in records.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        let sql = multi_row_sql(TRANSFER_INSERT, TRANSFER_INSERT_COLUMNS, chunk.len());
+        let mut statement = connection.prepare_cached(&sql)?;
+        let mut index = 1;
+        for record in chunk {
+            let links = slots.link(record);
+            bind_transfer(&mut statement, &mut index, record, links)?;
+        }
+        statement.raw_execute()?;
+    }
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO ledger_accounts (no, id, currency, kind, flags, debits_pending, \
+         debits_posted, credits_pending, credits_posted, reference, ts, head) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
+    for (account, no) in created {
+        let b = &account.balances;
+        insert.execute(rusqlite::params![
+            no,
+            account.id.to_bytes(),
+            i64::from(account.currency.numeric()),
+            i64::from(account.kind.as_u16()),
+            i64::from(account.flags.0),
+            b.debits_pending as i64,
+            b.debits_posted as i64,
+            b.credits_pending as i64,
+            b.credits_posted as i64,
+            opt_u128(account.reference),
+            account.timestamp as i64,
+            slots.get(account.id).head as i64,
+        ])?;
+    }
+    let mut update = connection.prepare_cached(
+        "UPDATE ledger_accounts SET debits_pending = ?2, debits_posted = ?3, \
+         credits_pending = ?4, credits_posted = ?5, head = ?6 WHERE no = ?1",
+    )?;
+    for account in changes.accounts_updated() {
+        let b = &account.balances;
+        let slot = slots.get(account.id);
+        let changed = update.execute(rusqlite::params![
+            slot.no,
+            b.debits_pending as i64,
+            b.debits_posted as i64,
+            b.credits_pending as i64,
+            b.credits_posted as i64,
+            slot.head as i64,
+        ])?;
+        if changed != 1 {
+            return Err(DbError::decode(format!(
+                "account {} is not stored",
+                account.id
+            )));
+        }
+    }
     let mut resolve = connection
         .prepare_cached("UPDATE ledger_transfers SET pending_status = ?2 WHERE ts = ?1")?;
     for record in changes.pending_resolved() {
@@ -411,55 +477,63 @@ fn persist_sqlite(
 fn persist_postgres(
     client: &mut postgres::Client,
     changes: &Changes<'_>,
-    heads: &mut HeadLinks<'_>,
+    created: &[(&Account, i64)],
+    slots: &mut SlotWriter<'_>,
 ) -> Result<(), DbError> {
-    if changes.transfers_created_count() > 0 {
-        copy_transfers(client, changes, heads)?;
+    if changes.transfers_created().next().is_some() {
+        copy_transfers(client, changes, slots)?;
     }
-    let created: Vec<&Account> = changes.accounts_created().collect();
     if !created.is_empty() {
-        let ids: Vec<Vec<u8>> = created.iter().map(|a| a.id.to_bytes().to_vec()).collect();
-        let currencies: Vec<i16> = created
+        let accounts: Vec<&Account> = created.iter().map(|(account, _)| *account).collect();
+        let numbers: Vec<i64> = created.iter().map(|(_, no)| *no).collect();
+        let ids: Vec<Vec<u8>> = accounts.iter().map(|a| a.id.to_bytes().to_vec()).collect();
+        let currencies: Vec<i16> = accounts
             .iter()
             .map(|a| a.currency.numeric() as i16)
             .collect();
-        let kinds: Vec<i16> = created.iter().map(|a| a.kind.as_u16() as i16).collect();
-        let flags: Vec<i16> = created.iter().map(|a| a.flags.0 as i16).collect();
-        let balances = balance_columns(&created);
-        let references: Vec<Option<Vec<u8>>> = created
+        let kinds: Vec<i16> = accounts.iter().map(|a| a.kind.as_u16() as i16).collect();
+        let flags: Vec<i16> = accounts.iter().map(|a| a.flags.0 as i16).collect();
+        let balances = balance_columns(&accounts);
+        let references: Vec<Option<Vec<u8>>> = accounts
             .iter()
             .map(|a| opt_u128(a.reference).map(|r| r.to_vec()))
             .collect();
-        let timestamps: Vec<i64> = created.iter().map(|a| a.timestamp as i64).collect();
-        let account_heads: Vec<i64> = created.iter().map(|a| heads.get(a.id) as i64).collect();
+        let timestamps: Vec<i64> = accounts.iter().map(|a| a.timestamp as i64).collect();
+        let heads: Vec<i64> = accounts
+            .iter()
+            .map(|a| slots.get(a.id).head as i64)
+            .collect();
         client.execute(
-            "INSERT INTO ledger_accounts (id, currency, kind, flags, debits_pending, debits_posted, \
-             credits_pending, credits_posted, reference, ts, head) \
-             SELECT * FROM unnest($1::bytea[], $2::int2[], $3::int2[], $4::int2[], $5::int8[], \
-             $6::int8[], $7::int8[], $8::int8[], $9::bytea[], $10::int8[], $11::int8[])",
+            "INSERT INTO ledger_accounts (no, id, currency, kind, flags, debits_pending, \
+             debits_posted, credits_pending, credits_posted, reference, ts, head) \
+             SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int2[], $4::int2[], $5::int2[], \
+             $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::bytea[], $11::int8[], $12::int8[])",
             &[
-                &ids, &currencies, &kinds, &flags, &balances[0], &balances[1], &balances[2],
-                &balances[3], &references, &timestamps, &account_heads,
+                &numbers, &ids, &currencies, &kinds, &flags, &balances[0], &balances[1],
+                &balances[2], &balances[3], &references, &timestamps, &heads,
             ],
         )?;
     }
     let updated = changes.accounts_updated();
     if !updated.is_empty() {
-        let ids: Vec<Vec<u8>> = updated.iter().map(|a| a.id.to_bytes().to_vec()).collect();
+        let numbers: Vec<i64> = updated.iter().map(|a| slots.get(a.id).no).collect();
         let balances = balance_columns(&updated);
-        let account_heads: Vec<i64> = updated.iter().map(|a| heads.get(a.id) as i64).collect();
+        let heads: Vec<i64> = updated
+            .iter()
+            .map(|a| slots.get(a.id).head as i64)
+            .collect();
         let changed = client.execute(
             "UPDATE ledger_accounts AS a SET debits_pending = u.dp, debits_posted = u.dpo, \
              credits_pending = u.cp, credits_posted = u.cpo, head = u.head \
-             FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
-             AS u(id, dp, dpo, cp, cpo, head) WHERE a.id = u.id",
+             FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
+             AS u(no, dp, dpo, cp, cpo, head) WHERE a.no = u.no",
             &[
-                &ids,
+                &numbers,
                 &balances[0],
                 &balances[1],
                 &balances[2],
                 &balances[3],
-                &account_heads,
+                &heads,
             ],
         )?;
         if changed != updated.len() as u64 {
@@ -510,7 +584,7 @@ fn balance_columns(accounts: &[&Account]) -> [Vec<i64>; 4] {
 fn copy_transfers(
     client: &mut postgres::Client,
     changes: &Changes<'_>,
-    heads: &mut HeadLinks<'_>,
+    slots: &mut SlotWriter<'_>,
 ) -> Result<(), DbError> {
     use postgres::binary_copy::BinaryCopyInWriter;
     let sink = client.copy_in(
@@ -537,15 +611,14 @@ fn copy_transfers(
     ];
     let mut writer = BinaryCopyInWriter::new(sink, &types);
     for record in changes.transfers_created() {
-        let (debit_prev, credit_prev) = heads.link(record);
+        let (debit_prev, credit_prev) = slots.link(record);
         let t = &record.transfer;
         let (id, debit, credit) = (
             t.id.to_bytes(),
             t.debit_account_id.to_bytes(),
             t.credit_account_id.to_bytes(),
         );
-        let pending = opt_u128(t.pending_id.0);
-        let reference = opt_u128(t.reference);
+        let (pending, reference) = (opt_u128(t.pending_id.0), opt_u128(t.reference));
         let row = [
             Param::Int(t.timestamp as i64),
             Param::Blob(&id),

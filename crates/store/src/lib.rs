@@ -5,6 +5,7 @@
 //! [`Store::write`]: operations are batched into one transaction per batch and answered only
 //! after it committed. Reads go straight to the database through [`Store::read`].
 
+mod checkpoint;
 mod db;
 mod ledger_sql;
 mod schema;
@@ -180,6 +181,7 @@ struct Inner {
     location: Location,
     commands: mpsc::Sender<Command>,
     readers: Readers,
+    checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
     shared: Arc<Shared>,
     ticker: tokio::task::JoinHandle<()>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -217,7 +219,7 @@ impl Store {
         let writer = Writer {
             conn,
             ledger: recovered.ledger,
-            heads: recovered.heads,
+            slots: recovered.slots,
             commands: receiver,
             location: config.location.clone(),
             ledger_config,
@@ -229,6 +231,10 @@ impl Store {
             .name("cashless-writer".into())
             .spawn(move || writer.run())
             .map_err(|error| StoreError::Internal(format!("cannot start the writer: {error}")))?;
+        let checkpointer = match &config.location {
+            Location::Sqlite(path) => Some(checkpoint::Checkpointer::start(path.clone())?),
+            Location::Postgres(_) => None,
+        };
         let ticker = tokio::spawn(expiry_ticker(commands.downgrade(), Arc::clone(&shared)));
         let readers = Readers::new(config.location.clone(), config.readers.max(1));
         Ok(Store {
@@ -236,6 +242,7 @@ impl Store {
                 location: config.location,
                 commands,
                 readers,
+                checkpointer: Mutex::new(checkpointer),
                 shared,
                 ticker,
                 writer_thread: Mutex::new(Some(writer_thread)),
@@ -322,8 +329,9 @@ impl Store {
             .await
     }
 
-    /// A page of `account`'s transfers, newest first, and the cursor of the next page. Start
-    /// with `cursor = None`; pass the returned cursor to continue.
+    /// A page of `account`'s transfers, newest first, and the cursor of the next page (the
+    /// ledger timestamp of the next transfer). Start with `cursor = None`; pass the returned
+    /// cursor to continue. `None` if the account does not exist.
     pub async fn account_transfers(
         &self,
         account: AccountId,
@@ -396,6 +404,15 @@ impl Store {
             .and_then(|mut slot| slot.take());
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        let checkpointer = self
+            .inner
+            .checkpointer
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        if let Some(mut checkpointer) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
         }
     }
 }

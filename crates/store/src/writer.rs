@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cashless_ledger::{
-    Account, AccountId, Batch, CreateAccountResult, CreateTransferResult, IdMap, Ledger,
-    LedgerConfig, Transfer,
+    Account, AccountId, Batch, CreateAccountResult, CreateTransferResult, Ledger, LedgerConfig,
+    Transfer,
 };
 use tokio::sync::mpsc;
 
 use crate::db::{Backend, Conn};
-use crate::ledger_sql::{self, ColdLookup, HeadLinks};
+use crate::ledger_sql::{self, ColdLookup, SlotWriter, Slots};
 use crate::{Location, StoreError, now_ns};
 
 /// An operation run by the writer inside a batch; it answers its caller through `Completion`.
@@ -114,7 +114,7 @@ impl WriteTx<'_, '_> {
 pub(crate) struct Writer {
     pub conn: Conn,
     pub ledger: Ledger,
-    pub heads: IdMap<AccountId, u64>,
+    pub slots: Slots,
     pub commands: mpsc::Receiver<Command>,
     pub location: Location,
     pub ledger_config: LedgerConfig,
@@ -174,7 +174,7 @@ impl Writer {
         let Writer {
             conn,
             ledger,
-            heads,
+            slots,
             shared,
             ..
         } = self;
@@ -197,7 +197,7 @@ impl Writer {
             }
         }
         let applied = std::time::Instant::now();
-        let mut links = HeadLinks::new(heads);
+        let mut links = SlotWriter::new(slots);
         let written = ledger_sql::persist(conn, &batch.changes(), &mut links).and_then(|()| {
             let persisted = std::time::Instant::now();
             let committed = conn.batch_execute("COMMIT");
@@ -252,7 +252,7 @@ impl Writer {
         }
         let recovered = ledger_sql::recover(&mut self.conn, self.ledger_config)?;
         self.ledger = recovered.ledger;
-        self.heads = recovered.heads;
+        self.slots = recovered.slots;
         self.needs_reload = false;
         tracing::warn!("rebuilt the in-memory ledger from the database");
         Ok(())

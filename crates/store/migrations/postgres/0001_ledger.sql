@@ -4,9 +4,14 @@
 -- There is no (account, time) index: each transfer row links to the previous transfer of its
 -- debit and of its credit account (debit_prev, credit_prev) and each account row points at its
 -- newest transfer (head). An account's history is that linked list, newest first.
+--
+-- Accounts have an integer key (no) so that the balance updates of every batch find their
+-- rows by integer rather than by 16-byte id. (Keying transfers by id alone, in a WITHOUT ROWID
+-- table, was measured slower: its rows are too wide for a clustered blob-keyed tree.)
 
 CREATE TABLE ledger_accounts (
-    id              BYTEA    NOT NULL PRIMARY KEY,
+    no              BIGINT   NOT NULL PRIMARY KEY,
+    id              BYTEA    NOT NULL UNIQUE,
     currency        SMALLINT NOT NULL,
     kind            SMALLINT NOT NULL,
     flags           SMALLINT NOT NULL,

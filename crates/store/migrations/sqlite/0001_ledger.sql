@@ -4,9 +4,14 @@
 -- There is no (account, time) index: each transfer row links to the previous transfer of its
 -- debit and of its credit account (debit_prev, credit_prev) and each account row points at its
 -- newest transfer (head). An account's history is that linked list, newest first.
+--
+-- Accounts have an integer key (no) so that the balance updates of every batch find their
+-- rows by integer rather than by 16-byte id. (Keying transfers by id alone, in a WITHOUT ROWID
+-- table, was measured slower: its rows are too wide for a clustered blob-keyed tree.)
 
 CREATE TABLE ledger_accounts (
-    id              BLOB    NOT NULL PRIMARY KEY,
+    no              INTEGER NOT NULL PRIMARY KEY,
+    id              BLOB    NOT NULL UNIQUE,
     currency        INTEGER NOT NULL,
     kind            INTEGER NOT NULL,
     flags           INTEGER NOT NULL,
@@ -17,7 +22,7 @@ CREATE TABLE ledger_accounts (
     reference       BLOB,
     ts              INTEGER NOT NULL,
     head            INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 
 CREATE TABLE ledger_transfers (
     ts                INTEGER NOT NULL PRIMARY KEY,
