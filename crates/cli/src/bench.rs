@@ -158,6 +158,8 @@ async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
         apply: after.apply - before.apply,
         persist: after.persist - before.persist,
         commit: after.commit - before.commit,
+        syncs: after.syncs - before.syncs,
+        sync: after.sync - before.sync,
     };
     store.shutdown().await;
     drop(store);
@@ -286,6 +288,8 @@ fn report(args: &LedgerArgs, location: &Location, outcome: &Outcome, writer: &Wr
             "writer_apply_s": writer.apply.as_secs_f64(),
             "writer_persist_s": writer.persist.as_secs_f64(),
             "writer_commit_s": writer.commit.as_secs_f64(),
+            "syncs": writer.syncs,
+            "sync_s": writer.sync.as_secs_f64(),
         });
         println!("{json}");
     } else {
@@ -312,5 +316,12 @@ fn report(args: &LedgerArgs, location: &Location, outcome: &Outcome, writer: &Wr
             writer.persist.as_secs_f64(),
             writer.commit.as_secs_f64()
         );
+        if writer.syncs > 0 {
+            println!(
+                "log syncs        {} taking {:.3} s, overlapped with the writer",
+                writer.syncs,
+                writer.sync.as_secs_f64()
+            );
+        }
     }
 }

@@ -352,6 +352,18 @@ fn multi_row_sql(prefix: &str, columns: usize, rows: usize) -> String {
     format!("{prefix}{}", vec![group; rows].join(", "))
 }
 
+/// The transfer INSERT for 1 to `SQLITE_ROWS_PER_STATEMENT` rows, built once: small batches
+/// (one payment per request) must not pay for formatting SQL.
+fn transfer_insert_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (0..=SQLITE_ROWS_PER_STATEMENT)
+            .map(|rows| multi_row_sql(TRANSFER_INSERT, TRANSFER_INSERT_COLUMNS, rows))
+            .collect()
+    });
+    &all[rows]
+}
+
 /// Binds one transfer row at `*index` onwards (SQLite copies bound values).
 fn bind_transfer(
     statement: &mut rusqlite::CachedStatement<'_>,
@@ -410,8 +422,7 @@ fn persist_sqlite(
 ) -> Result<(), DbError> {
     let records: Vec<&TransferRecord> = changes.transfers_created().collect();
     for chunk in records.chunks(SQLITE_ROWS_PER_STATEMENT) {
-        let sql = multi_row_sql(TRANSFER_INSERT, TRANSFER_INSERT_COLUMNS, chunk.len());
-        let mut statement = connection.prepare_cached(&sql)?;
+        let mut statement = connection.prepare_cached(transfer_insert_sql(chunk.len()))?;
         let mut index = 1;
         for record in chunk {
             let links = slots.link(record);

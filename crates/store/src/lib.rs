@@ -9,6 +9,7 @@ mod checkpoint;
 mod db;
 mod ledger_sql;
 mod schema;
+mod sync;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -163,8 +164,11 @@ pub struct WriterStats {
     pub apply: Duration,
     /// Writing the ledger's changes to the database.
     pub persist: Duration,
-    /// COMMIT, including the fsync.
+    /// COMMIT (including the fsync on PostgreSQL).
     pub commit: Duration,
+    /// SQLite: fsyncs of the write-ahead log by the syncer, and the time they took.
+    pub syncs: u64,
+    pub sync: Duration,
 }
 
 /// How often the expiry ticker looks whether a pending transfer is due.
@@ -216,6 +220,15 @@ impl Store {
 
         let (commands, receiver) = mpsc::channel(config.write_queue_max.max(1));
         let shared = Arc::new(Shared::default());
+        let mut conn = conn;
+        let syncer = match &config.location {
+            Location::Sqlite(path) => {
+                // Commits stop waiting for the disk; the syncer waits instead (see `sync`).
+                conn.batch_execute("PRAGMA synchronous = NORMAL")?;
+                Some(sync::Syncer::start(path, Arc::clone(&shared))?)
+            }
+            Location::Postgres(_) => None,
+        };
         let writer = Writer {
             conn,
             ledger: recovered.ledger,
@@ -226,6 +239,7 @@ impl Store {
             batch_ops_max: config.batch_ops_max.max(1),
             shared: Arc::clone(&shared),
             needs_reload: false,
+            syncer,
         };
         let writer_thread = std::thread::Builder::new()
             .name("cashless-writer".into())
@@ -381,6 +395,8 @@ impl Store {
             apply: Duration::from_nanos(shared.apply_ns.load(Ordering::Relaxed)),
             persist: Duration::from_nanos(shared.persist_ns.load(Ordering::Relaxed)),
             commit: Duration::from_nanos(shared.commit_ns.load(Ordering::Relaxed)),
+            syncs: shared.syncs.load(Ordering::Relaxed),
+            sync: Duration::from_nanos(shared.sync_ns.load(Ordering::Relaxed)),
         }
     }
 

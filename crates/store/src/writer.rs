@@ -8,7 +8,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cashless_ledger::{
     Account, AccountId, Batch, CreateAccountResult, CreateTransferResult, Ledger, LedgerConfig,
@@ -50,8 +50,13 @@ pub(crate) struct Shared {
     pub apply_ns: AtomicU64,
     /// Nanoseconds spent writing the ledger's changes.
     pub persist_ns: AtomicU64,
-    /// Nanoseconds spent in COMMIT (the fsync).
+    /// Nanoseconds spent in COMMIT (with the fsync, unless a syncer does that).
     pub commit_ns: AtomicU64,
+    /// Log syncs done by the syncer, and nanoseconds spent in them.
+    pub syncs: AtomicU64,
+    pub sync_ns: AtomicU64,
+    /// The disk failed to confirm a write: no more writes are accepted.
+    pub poisoned: AtomicBool,
 }
 
 /// What an operation sees: the ledger inside the current batch, and the open transaction.
@@ -123,6 +128,9 @@ pub(crate) struct Writer {
     /// A commit failed in a way that may have left memory and database apart: rebuild memory
     /// from the database (the source of truth) before the next batch.
     pub needs_reload: bool,
+    /// SQLite: makes commits durable off the writer's thread (see `sync`). Without one,
+    /// COMMIT itself is durable (PostgreSQL).
+    pub syncer: Option<crate::sync::Syncer>,
 }
 
 impl Writer {
@@ -154,6 +162,10 @@ impl Writer {
     }
 
     fn execute(&mut self, jobs: Vec<Job>) {
+        if self.shared.poisoned.load(Ordering::Relaxed) {
+            tracing::error!("refusing writes: the disk failed to confirm an earlier one");
+            return; // dropping the jobs answers each caller "not applied"
+        }
         if self.needs_reload
             && let Err(error) = self.reload()
         {
@@ -222,9 +234,7 @@ impl Writer {
                     .batches_committed
                     .fetch_add(1, Ordering::Relaxed);
                 self.publish_expiry();
-                for deliver in deliveries {
-                    deliver(None);
-                }
+                self.acknowledge(deliveries);
             }
             Err(error) => {
                 tracing::error!(%error, "batch commit failed");
@@ -238,6 +248,28 @@ impl Writer {
                     deliver(Some(error.clone()));
                 }
             }
+        }
+    }
+
+    /// Answers a committed batch's callers once it is durable.
+    fn acknowledge(&self, deliveries: Vec<Deliver>) {
+        let undelivered = match &self.syncer {
+            Some(syncer) => match syncer.submit(deliveries) {
+                Ok(()) => return,
+                Err(undelivered) => undelivered,
+            },
+            None => {
+                for deliver in deliveries {
+                    deliver(None);
+                }
+                return;
+            }
+        };
+        tracing::error!("the syncer stopped; the outcome of a committed batch is unknown");
+        for deliver in undelivered {
+            deliver(Some(StoreError::Internal(
+                "the write's durability is unknown".into(),
+            )));
         }
     }
 
