@@ -1,6 +1,7 @@
 //! `cashless`: the platform in one binary.
 
 mod bench;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the platform: the HTTP API on one port, on the embedded SQLite database by default.
+    Serve(serve::ServeArgs),
     /// Benchmarks against the real durable store.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -31,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
+            Command::Serve(args) => serve::run(args).await,
             Command::Bench(command) => bench::run(command).await,
         }
     })

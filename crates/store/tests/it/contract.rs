@@ -9,9 +9,9 @@ use cashless_ledger::{
 };
 use cashless_store::{Store, StoreConfig, StoreError};
 
-use crate::support::{Ids, TestDb, create_accounts, open};
+use cashless_testkit::{Ids, TestDb, create_accounts, open};
 
-crate::both_backends!(
+cashless_testkit::both_backends!(
     restart_recovers_every_balance,
     duplicates_across_restart_return_exists,
     hot_account_under_concurrent_submitters_keeps_its_limit,

@@ -12,7 +12,7 @@ use cashless_ledger::{
 use cashless_store::{Location, Param, Store, StoreConfig};
 
 use crate::contract::assert_memory_matches_database;
-use crate::support::{Ids, TestDb, open};
+use cashless_testkit::{Ids, TestDb, open};
 
 const LOCATION_ENV: &str = "CASHLESS_CRASH_LOCATION";
 const ACCOUNTS: u128 = 20;
@@ -20,7 +20,7 @@ const CHILD_TASKS: usize = 8;
 const ACKS_BEFORE_KILL: usize = 400;
 const ROUNDS: usize = 2;
 
-crate::both_backends!(crash_loses_no_acknowledged_transfer);
+cashless_testkit::both_backends!(crash_loses_no_acknowledged_transfer);
 
 fn encode(location: &Location) -> String {
     match location {

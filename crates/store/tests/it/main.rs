@@ -2,4 +2,3 @@
 
 mod contract;
 mod crash;
-mod support;

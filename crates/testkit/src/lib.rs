@@ -1,4 +1,6 @@
-//! Test fixtures: a fresh database per test, on either backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Test fixtures shared by the crates' integration tests: a fresh database per test, on either
+//! backend, and helpers to run one test body against both.
 //!
 //! PostgreSQL tests use the server at `CASHLESS_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and create their own database. If it cannot
@@ -42,6 +44,7 @@ fn unique_name(prefix: &str) -> String {
 }
 
 /// A fresh, empty database that is removed when dropped.
+#[derive(Debug)]
 pub struct TestDb {
     pub location: Location,
     dir: Option<PathBuf>,
@@ -111,7 +114,8 @@ impl Drop for TestDb {
     }
 }
 
-/// Generates one `#[tokio::test]` per backend for an `async fn(TestDb)`.
+/// Generates one `#[tokio::test]` per backend for an `async fn(TestDb)` in scope:
+/// `both_backends!(my_test);` makes `sqlite::my_test` and `postgres::my_test`.
 #[macro_export]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -119,7 +123,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::support::TestDb::sqlite()).await;
+                    super::$name($crate::TestDb::sqlite()).await;
                 }
             )*
         }
@@ -127,7 +131,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(db) = $crate::support::TestDb::postgres() else { return };
+                    let Some(db) = $crate::TestDb::postgres() else { return };
                     super::$name(db).await;
                 }
             )*
@@ -136,7 +140,14 @@ macro_rules! both_backends {
 }
 
 /// Time-ordered ids, as production callers make them.
+#[derive(Debug)]
 pub struct Ids(TimeOrderedIds);
+
+impl Default for Ids {
+    fn default() -> Ids {
+        Ids::new()
+    }
+}
 
 impl Ids {
     pub fn new() -> Ids {

@@ -1,0 +1,125 @@
+//! `cashless serve`: the platform on one port.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use cashless_server::{AppState, OperatorToken};
+use cashless_store::{Location, Store, StoreConfig};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CASHLESS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Where the embedded SQLite database and the generated operator token live.
+    #[arg(long, env = "CASHLESS_DATA_DIR", default_value = "./cashless-data")]
+    data_dir: PathBuf,
+    /// Run on PostgreSQL instead of the embedded SQLite file, e.g.
+    /// postgres://postgres@127.0.0.1:5432/cashless
+    #[arg(long, env = "CASHLESS_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The operator's bearer token for /v1/ledger (at least 24 characters). Without it, one
+    /// is generated once and kept in <data-dir>/operator-token.
+    #[arg(long, env = "CASHLESS_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let location = Location::from_args(args.database_url.as_deref(), &args.data_dir)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    let token = operator_token(args.operator_token.as_deref(), &args.data_dir)?;
+    let store = Store::open(StoreConfig::new(location.clone()))
+        .await
+        .with_context(|| format!("opening {}", location.describe()))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, database = %location.describe(), "cashless is serving");
+    println!(
+        "Cashless is listening on http://{address}  (database: {})",
+        location.describe()
+    );
+    println!("{}", token.1);
+    let state = AppState {
+        store: store.clone(),
+        operator_token: Arc::new(token.0),
+    };
+    cashless_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("shutting down: finishing queued writes");
+    store.shutdown().await;
+    Ok(())
+}
+
+/// The operator token, and a line telling the operator where it comes from (never the token).
+fn operator_token(given: Option<&str>, data_dir: &Path) -> anyhow::Result<(OperatorToken, String)> {
+    if let Some(token) = given {
+        let token = OperatorToken::new(token).map_err(anyhow::Error::msg)?;
+        return Ok((
+            token,
+            "Operator token: as given by --operator-token / CASHLESS_OPERATOR_TOKEN".into(),
+        ));
+    }
+    let path = data_dir.join("operator-token");
+    let token = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().to_owned(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let token = random_token();
+            write_secret(&path, &token)?;
+            token
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    let token = OperatorToken::new(&token).map_err(anyhow::Error::msg)?;
+    Ok((
+        token,
+        format!(
+            "Operator token: in {} (send it as Authorization: Bearer …)",
+            path.display()
+        ),
+    ))
+}
+
+/// 32 random bytes from the operating system's CSPRNG, as hex.
+fn random_token() -> String {
+    use rand::RngExt;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes a secret readable by its owner only.
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

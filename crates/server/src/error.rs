@@ -1,0 +1,86 @@
+//! One error shape for every endpoint: `{"error": {"code": "...", "message": "..."}}`, with a
+//! stable machine-readable `code` and the right status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cashless_store::StoreError;
+use serde_json::{Value, json};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    /// Extra machine-readable context (e.g. per-item results of a rejected batch).
+    pub details: Option<(&'static str, Value)>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required: Authorization: Bearer <token>",
+        )
+    }
+
+    pub fn with_details(mut self, key: &'static str, value: Value) -> ApiError {
+        self.details = Some((key, value));
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let (Some((key, value)), Some(object)) = (self.details, error.as_object_mut()) {
+            object.insert(key.to_owned(), value);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Database(_) | StoreError::Closed | StoreError::NotApplied(_) => {
+                tracing::error!(%error, "store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database is unavailable; nothing was changed, retry with the same ids",
+                )
+            }
+            StoreError::Config(_) | StoreError::SchemaTooNew { .. } | StoreError::Internal(_) => {
+                tracing::error!(%error, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
+        }
+    }
+}

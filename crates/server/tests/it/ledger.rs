@@ -1,0 +1,450 @@
+//! The operator ledger API, both backends.
+
+use cashless_testkit::{Ids, TestDb};
+use serde_json::{Value, json};
+
+use crate::{TOKEN, TestApp, read};
+
+cashless_testkit::both_backends!(
+    health_and_readiness,
+    every_ledger_route_requires_the_operator_token,
+    accounts_and_transfers_round_trip,
+    resubmitting_is_idempotent,
+    bad_input_is_refused_and_changes_nothing,
+    a_batch_with_one_bad_transfer_writes_nothing,
+    two_phase_transfers_over_http,
+    history_pages_with_a_cursor,
+);
+
+const BANK: &str = "00000000-0000-0000-0000-0000000000b1";
+const ALICE: &str = "00000000-0000-0000-0000-0000000000a1";
+const SHOP: &str = "00000000-0000-0000-0000-0000000000c1";
+const DOLLARS: &str = "00000000-0000-0000-0000-0000000000d1";
+
+fn id(ids: &mut Ids) -> String {
+    cashless_ledger::TransferId(ids.next()).to_string()
+}
+
+fn transfer(id: &str, debit: &str, credit: &str, amount: &str) -> Value {
+    json!({ "id": id, "debit_account_id": debit, "credit_account_id": credit, "amount": amount, "currency": "CNY", "code": 1 })
+}
+
+/// Bank (clearing), Alice (a wallet that cannot go negative), a shop, and a dollar wallet;
+/// Alice starts with 100.00.
+async fn books(app: &TestApp, ids: &mut Ids) {
+    let accounts = json!([
+        { "id": BANK, "currency": "CNY", "kind": "clearing" },
+        { "id": ALICE, "currency": "CNY", "kind": "wallet", "flags": ["debits_must_not_exceed_credits"] },
+        { "id": SHOP, "currency": "CNY", "kind": "merchant" },
+        { "id": DOLLARS, "currency": "USD", "kind": "wallet" },
+    ]);
+    let (status, body) = app.post("/v1/ledger/accounts", &accounts).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .post(
+            "/v1/ledger/transfers",
+            &json!([transfer(&id(ids), BANK, ALICE, "100.00")]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn balances(app: &TestApp) -> Vec<Value> {
+    let mut all = Vec::new();
+    for account in [BANK, ALICE, SHOP, DOLLARS] {
+        let (status, body) = app.get(&format!("/v1/ledger/accounts/{account}")).await;
+        assert_eq!(status, 200, "{body}");
+        all.push(body["balances"].clone());
+    }
+    all
+}
+
+async fn health_and_readiness(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (status, body) = read(
+        app.client
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let (status, body) = read(
+        app.client
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
+    let (status, body) = read(
+        app.client
+            .get(format!("{}/nowhere", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    app.stop().await;
+}
+
+async fn every_ledger_route_requires_the_operator_token(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let routes = [
+        ("POST", "/v1/ledger/accounts"),
+        ("POST", "/v1/ledger/transfers"),
+        ("GET", &format!("/v1/ledger/accounts/{ALICE}")),
+        ("GET", &format!("/v1/ledger/accounts/{ALICE}/transfers")),
+        ("GET", &format!("/v1/ledger/transfers/{ALICE}")),
+    ];
+    for (method, path) in routes {
+        for token in [
+            None,
+            Some("wrong-token-wrong-token-wrong"),
+            Some(&TOKEN[1..]),
+        ] {
+            let mut request = app
+                .client
+                .request(method.parse().unwrap(), format!("{}{path}", app.base));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let (status, body) = read(request.json(&json!([])).send().await.unwrap()).await;
+            assert_eq!(status, 401, "{method} {path} with {token:?}");
+            assert_eq!(body["error"]["code"], "unauthorized");
+        }
+    }
+    app.stop().await;
+}
+
+async fn accounts_and_transfers_round_trip(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Ids::new();
+    books(&app, &mut ids).await;
+    let pay = id(&mut ids);
+    let (status, body) = app
+        .post(
+            "/v1/ledger/transfers",
+            &json!([transfer(&pay, ALICE, SHOP, "12.34")]),
+        )
+        .await;
+    assert_eq!(
+        (status, body["results"][0]["result"].as_str()),
+        (200, Some("ok")),
+        "{body}"
+    );
+    let (_, alice) = app.get(&format!("/v1/ledger/accounts/{ALICE}")).await;
+    assert_eq!(alice["balances"]["credits_posted"], "100.00");
+    assert_eq!(alice["balances"]["debits_posted"], "12.34");
+    assert_eq!(alice["kind"], "wallet");
+    assert_eq!(alice["flags"], json!(["debits_must_not_exceed_credits"]));
+    let (status, stored) = app.get(&format!("/v1/ledger/transfers/{pay}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (stored["amount"].as_str(), stored["currency"].as_str()),
+        (Some("12.34"), Some("CNY"))
+    );
+    assert_eq!(stored["result"], "ok");
+    assert!(stored["timestamp"].as_str().unwrap().ends_with('Z'));
+    let (status, body) = app
+        .get(&format!("/v1/ledger/transfers/{}", id(&mut ids)))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    app.stop().await;
+}
+
+async fn resubmitting_is_idempotent(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Ids::new();
+    books(&app, &mut ids).await;
+    let pay = transfer(&id(&mut ids), ALICE, SHOP, "10.00");
+    assert_eq!(app.post("/v1/ledger/transfers", &json!([pay])).await.0, 200);
+    let (status, body) = app.post("/v1/ledger/transfers", &json!([pay])).await;
+    assert_eq!(
+        (status, body["results"][0]["result"].as_str()),
+        (200, Some("exists"))
+    );
+    let mut changed = pay.clone();
+    changed["amount"] = json!("10.01");
+    let (status, body) = app.post("/v1/ledger/transfers", &json!([changed])).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("exists_with_different_amount")),
+        "{body}"
+    );
+    let (_, alice) = app.get(&format!("/v1/ledger/accounts/{ALICE}")).await;
+    assert_eq!(alice["balances"]["debits_posted"], "10.00", "moved once");
+    app.stop().await;
+}
+
+async fn bad_input_is_refused_and_changes_nothing(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Ids::new();
+    books(&app, &mut ids).await;
+    let before = balances(&app).await;
+    let unknown = "00000000-0000-0000-0000-00000000ffff";
+    let with = |field: &str, value: Value| {
+        let mut t = transfer(
+            &cashless_ledger::TransferId(rand::random::<u128>() >> 1).to_string(),
+            ALICE,
+            SHOP,
+            "1.00",
+        );
+        t[field] = value;
+        t
+    };
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            json!([transfer(&id(&mut ids), unknown, SHOP, "1.00")]),
+            422,
+            "debit_account_not_found",
+        ),
+        (
+            json!([transfer(&id(&mut ids), ALICE, unknown, "1.00")]),
+            422,
+            "credit_account_not_found",
+        ),
+        (
+            json!([transfer(&id(&mut ids), ALICE, DOLLARS, "1.00")]),
+            422,
+            "accounts_must_have_the_same_currency",
+        ),
+        (
+            json!([with("currency", json!("USD"))]),
+            422,
+            "transfer_must_have_the_same_currency_as_accounts",
+        ),
+        (
+            json!([with("currency", json!("XYZ"))]),
+            400,
+            "unknown_currency",
+        ),
+        (
+            json!([with("amount", json!("0"))]),
+            422,
+            "amount_must_not_be_zero",
+        ),
+        (
+            json!([with("amount", json!("-5.00"))]),
+            400,
+            "amount_negative",
+        ),
+        (
+            json!([with("amount", json!("99999999999999999999"))]),
+            400,
+            "amount_too_large",
+        ),
+        (
+            json!([with("amount", json!("1.001"))]),
+            400,
+            "amount_too_many_decimals",
+        ),
+        (
+            json!([with("amount", json!("98,73"))]),
+            400,
+            "amount_syntax",
+        ),
+        (json!([with("amount", json!(5))]), 400, "invalid_request"),
+        (json!([with("id", json!("not-a-uuid"))]), 400, "invalid_id"),
+        (
+            json!([with("flags", json!(["sideways"]))]),
+            400,
+            "unknown_flag",
+        ),
+        (json!([with("surprise", json!(1))]), 400, "invalid_request"),
+        (
+            json!([transfer(&id(&mut ids), ALICE, SHOP, "100.01")]),
+            422,
+            "exceeds_credits",
+        ),
+        (
+            json!([transfer(&id(&mut ids), ALICE, ALICE, "1.00")]),
+            422,
+            "accounts_must_be_different",
+        ),
+        (json!([]), 400, "batch_empty"),
+        (json!({ "not": "a list" }), 400, "invalid_request"),
+    ];
+    for (body, status, code) in cases {
+        let (got_status, got) = app.post("/v1/ledger/transfers", &body).await;
+        assert_eq!(
+            (got_status, got["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body} -> {got}"
+        );
+        assert!(
+            got["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    let (status, body) = app.post_raw("/v1/ledger/transfers", "[{\"id\": ").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    let too_many: Vec<Value> = (0..8_191)
+        .map(|_| transfer(&id(&mut ids), BANK, SHOP, "0.01"))
+        .collect();
+    let (status, body) = app
+        .post("/v1/ledger/transfers", &Value::Array(too_many))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("batch_too_large"))
+    );
+    let (status, body) = app
+        .post_raw("/v1/ledger/transfers", vec![b' '; 9 * 1024 * 1024])
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    let (status, body) = app
+        .post(
+            "/v1/ledger/accounts",
+            &json!([{ "id": BANK, "currency": "CNY", "kind": "nonsense" }]),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("unknown_account_kind"))
+    );
+    let (status, body) = app.get("/v1/ledger/accounts/123").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_id"))
+    );
+    assert_eq!(balances(&app).await, before, "nothing was written");
+    app.stop().await;
+}
+
+async fn a_batch_with_one_bad_transfer_writes_nothing(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Ids::new();
+    books(&app, &mut ids).await;
+    let before = balances(&app).await;
+    let (good, bad) = (id(&mut ids), id(&mut ids));
+    let batch = json!([
+        transfer(&good, ALICE, SHOP, "1.00"),
+        transfer(&bad, ALICE, SHOP, "500.00")
+    ]);
+    let (status, body) = app.post("/v1/ledger/transfers", &batch).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("exceeds_credits")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["results"][0]["result"], "not_applied");
+    assert_eq!(body["error"]["results"][1]["result"], "exceeds_credits");
+    assert_eq!(
+        app.get(&format!("/v1/ledger/transfers/{good}")).await.0,
+        404
+    );
+    assert_eq!(balances(&app).await, before);
+    // Nothing was remembered either: the same ids can be used once the batch is fixed.
+    let fixed = json!([
+        transfer(&good, ALICE, SHOP, "1.00"),
+        transfer(&bad, ALICE, SHOP, "5.00")
+    ]);
+    assert_eq!(app.post("/v1/ledger/transfers", &fixed).await.0, 200);
+    app.stop().await;
+}
+
+async fn two_phase_transfers_over_http(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Ids::new();
+    books(&app, &mut ids).await;
+    let hold = id(&mut ids);
+    let mut pending = transfer(&hold, ALICE, SHOP, "60.00");
+    pending["flags"] = json!(["pending"]);
+    pending["timeout_secs"] = json!(3600);
+    assert_eq!(
+        app.post("/v1/ledger/transfers", &json!([pending])).await.0,
+        200
+    );
+    let (_, alice) = app.get(&format!("/v1/ledger/accounts/{ALICE}")).await;
+    assert_eq!(alice["balances"]["debits_pending"], "60.00");
+    let post = json!({ "id": id(&mut ids), "pending_id": hold, "amount": "45.00", "currency": "CNY", "flags": ["post_pending"] });
+    let (status, body) = app.post("/v1/ledger/transfers", &json!([post])).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, alice) = app.get(&format!("/v1/ledger/accounts/{ALICE}")).await;
+    assert_eq!(
+        (
+            alice["balances"]["debits_pending"].as_str(),
+            alice["balances"]["debits_posted"].as_str()
+        ),
+        (Some("0.00"), Some("45.00"))
+    );
+    let (_, stored) = app.get(&format!("/v1/ledger/transfers/{hold}")).await;
+    assert_eq!(stored["pending_status"], "posted");
+    let void = json!({ "id": id(&mut ids), "pending_id": hold, "currency": "CNY", "flags": ["void_pending"] });
+    let (status, body) = app.post("/v1/ledger/transfers", &json!([void])).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("pending_transfer_already_posted"))
+    );
+    app.stop().await;
+}
+
+async fn history_pages_with_a_cursor(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Ids::new();
+    books(&app, &mut ids).await;
+    let mut expected = Vec::new();
+    for _ in 0..7 {
+        let pay = id(&mut ids);
+        assert_eq!(
+            app.post(
+                "/v1/ledger/transfers",
+                &json!([transfer(&pay, ALICE, SHOP, "1.00")])
+            )
+            .await
+            .0,
+            200
+        );
+        expected.push(pay);
+    }
+    expected.reverse();
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/v1/ledger/accounts/{SHOP}/transfers?limit=3&cursor={cursor}"),
+            None => format!("/v1/ledger/accounts/{SHOP}/transfers?limit=3"),
+        };
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["transfers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    for bad in ["limit=0", "limit=1001", "cursor=abc", "cursor=0", "bogus=1"] {
+        let (status, _) = app
+            .get(&format!("/v1/ledger/accounts/{SHOP}/transfers?{bad}"))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    let (status, _) = app
+        .get("/v1/ledger/accounts/00000000-0000-0000-0000-00000000ffff/transfers")
+        .await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
