@@ -154,7 +154,7 @@ impl Ids {
         Ids(TimeOrderedIds::new())
     }
 
-    pub fn next(&mut self) -> u128 {
+    pub fn new_id(&mut self) -> u128 {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

@@ -22,7 +22,7 @@ const SHOP: &str = "00000000-0000-0000-0000-0000000000c1";
 const DOLLARS: &str = "00000000-0000-0000-0000-0000000000d1";
 
 fn id(ids: &mut Ids) -> String {
-    cashless_ledger::TransferId(ids.next()).to_string()
+    cashless_ledger::TransferId(ids.new_id()).to_string()
 }
 
 fn transfer(id: &str, debit: &str, credit: &str, amount: &str) -> Value {

@@ -73,23 +73,23 @@ async fn restart_recovers_every_balance(db: TestDb) {
 
     let mut transfers = Vec::new();
     for (n, w) in wallets.iter().enumerate() {
-        transfers.push(pay(ids.next(), BANK, *w, 1_000 + n as u64));
-        transfers.push(pay(ids.next(), *w, SHOP, 100));
+        transfers.push(pay(ids.new_id(), BANK, *w, 1_000 + n as u64));
+        transfers.push(pay(ids.new_id(), *w, SHOP, 100));
     }
     let hold = Transfer {
         flags: TransferFlags::PENDING,
-        ..pay(ids.next(), wallets[0], SHOP, 300)
+        ..pay(ids.new_id(), wallets[0], SHOP, 300)
     };
     let open_hold = Transfer {
         flags: TransferFlags::PENDING,
-        ..pay(ids.next(), wallets[1], SHOP, 200)
+        ..pay(ids.new_id(), wallets[1], SHOP, 200)
     };
     transfers.push(hold);
     transfers.push(open_hold);
     let post = Transfer {
         flags: TransferFlags::POST_PENDING,
         pending_id: hold.id,
-        ..pay(ids.next(), wallets[0], SHOP, 250)
+        ..pay(ids.new_id(), wallets[0], SHOP, 250)
     };
     transfers.push(post);
     let results = store.create_transfers(transfers).await.unwrap();
@@ -125,8 +125,8 @@ async fn restart_recovers_every_balance(db: TestDb) {
     let spendable = 1_001 - 100 - 200;
     let results = store
         .create_transfers(vec![
-            pay(ids.next(), wallets[1], SHOP, spendable + 1),
-            pay(ids.next(), wallets[1], SHOP, spendable),
+            pay(ids.new_id(), wallets[1], SHOP, spendable + 1),
+            pay(ids.new_id(), wallets[1], SHOP, spendable),
         ])
         .await
         .unwrap();
@@ -136,7 +136,7 @@ async fn restart_recovers_every_balance(db: TestDb) {
         flags: TransferFlags::VOID_PENDING,
         pending_id: open_hold.id,
         amount: 0,
-        ..pay(ids.next(), wallets[1], SHOP, 0)
+        ..pay(ids.new_id(), wallets[1], SHOP, 0)
     };
     assert_eq!(store.create_transfers(vec![void]).await.unwrap(), [R::Ok]);
     assert_memory_matches_database(&store, &all).await;
@@ -157,15 +157,15 @@ async fn duplicates_across_restart_return_exists(db: TestDb) {
     .await;
     let hold = Transfer {
         flags: TransferFlags::PENDING,
-        ..pay(ids.next(), BANK, SHOP, 500)
+        ..pay(ids.new_id(), BANK, SHOP, 500)
     };
     let post = Transfer {
         flags: TransferFlags::POST_PENDING,
         pending_id: hold.id,
-        ..pay(ids.next(), BANK, SHOP, 500)
+        ..pay(ids.new_id(), BANK, SHOP, 500)
     };
-    let failed = pay(ids.next(), wallet(0), SHOP, 1);
-    let mut batch: Vec<Transfer> = (0..20).map(|_| pay(ids.next(), BANK, SHOP, 7)).collect();
+    let failed = pay(ids.new_id(), wallet(0), SHOP, 1);
+    let mut batch: Vec<Transfer> = (0..20).map(|_| pay(ids.new_id(), BANK, SHOP, 7)).collect();
     batch.extend([hold, post, failed]);
     let first = store.create_transfers(batch.clone()).await.unwrap();
     assert_eq!(first[20..], [R::Ok, R::Ok, R::ExceedsCredits]);
@@ -188,7 +188,7 @@ async fn duplicates_across_restart_return_exists(db: TestDb) {
         ..batch[0]
     };
     let repost = Transfer {
-        id: TransferId(ids.next()),
+        id: TransferId(ids.new_id()),
         ..post
     };
     assert_eq!(
@@ -221,7 +221,7 @@ async fn hot_account_under_concurrent_submitters_keeps_its_limit(db: TestDb) {
     let mut ids = Ids::new();
     assert_eq!(
         store
-            .create_transfers(vec![pay(ids.next(), BANK, hot, FUNDS)])
+            .create_transfers(vec![pay(ids.new_id(), BANK, hot, FUNDS)])
             .await
             .unwrap(),
         [R::Ok]
@@ -237,7 +237,7 @@ async fn hot_account_under_concurrent_submitters_keeps_its_limit(db: TestDb) {
             let mut ok = 0;
             for _ in 0..ATTEMPTS {
                 match store
-                    .create_transfers(vec![pay(ids.next(), hot, SHOP, 1)])
+                    .create_transfers(vec![pay(ids.new_id(), hot, SHOP, 1)])
                     .await
                     .unwrap()[0]
                 {
@@ -285,8 +285,8 @@ async fn failed_operation_rolls_back_only_itself(db: TestDb) {
     .await;
     let mut ids = Ids::new();
     let (kept, dropped) = (
-        pay(ids.next(), BANK, SHOP, 5),
-        pay(ids.next(), BANK, SHOP, 7),
+        pay(ids.new_id(), BANK, SHOP, 5),
+        pay(ids.new_id(), BANK, SHOP, 7),
     );
     let failing = store.write(move |tx| {
         assert_eq!(tx.create_transfers(&[dropped])?, [R::Ok]);
@@ -338,10 +338,10 @@ async fn pending_expiry_is_persisted(db: TestDb) {
     let hold = Transfer {
         flags: TransferFlags::PENDING,
         timeout_secs: 1,
-        ..pay(ids.next(), w, SHOP, 40)
+        ..pay(ids.new_id(), w, SHOP, 40)
     };
     let results = store
-        .create_transfers(vec![pay(ids.next(), BANK, w, 100), hold])
+        .create_transfers(vec![pay(ids.new_id(), BANK, w, 100), hold])
         .await
         .unwrap();
     assert_eq!(results, [R::Ok, R::Ok]);
@@ -389,7 +389,7 @@ async fn pending_expiry_is_persisted(db: TestDb) {
     let post = Transfer {
         flags: TransferFlags::POST_PENDING,
         pending_id: hold.id,
-        ..pay(ids.next(), w, SHOP, 40)
+        ..pay(ids.new_id(), w, SHOP, 40)
     };
     assert_eq!(
         store.create_transfers(vec![post]).await.unwrap(),
@@ -416,9 +416,9 @@ async fn account_history_pages_newest_first(db: TestDb) {
     for n in 0..25u64 {
         // In, out, and transfers that do not touch the wallet (which must not appear).
         let transfer = match n % 3 {
-            0 => pay(ids.next(), BANK, w, 10 + n),
-            1 => pay(ids.next(), w, SHOP, 1 + n),
-            _ => pay(ids.next(), BANK, SHOP, 1),
+            0 => pay(ids.new_id(), BANK, w, 10 + n),
+            1 => pay(ids.new_id(), w, SHOP, 1 + n),
+            _ => pay(ids.new_id(), BANK, SHOP, 1),
         };
         if n % 3 != 2 {
             expected.push(transfer.id);

@@ -74,7 +74,7 @@ async fn crash_child() {
                     continue;
                 }
                 let transfer = Transfer::new(
-                    TransferId(ids.next()),
+                    TransferId(ids.new_id()),
                     debit,
                     credit,
                     1 + (n as u64 % 97),
@@ -176,7 +176,7 @@ async fn crash_loses_no_acknowledged_transfer(db: TestDb) {
         }
         let mut ids = Ids::new();
         let after = Transfer::new(
-            TransferId(ids.next()),
+            TransferId(ids.new_id()),
             account(0),
             account(1),
             1,
