@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(middleware::from_fn(refuse_declared_oversize))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -104,6 +105,24 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this endpoint does not take that method",
     )
+}
+
+/// Refuses a body whose declared length is over the limit before reading any of it. (Bodies
+/// without a declared length are cut off at the limit while being read.)
+async fn refuse_declared_oversize(request: Request, next: Next) -> Result<Response, ApiError> {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_BYTES_MAX as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is over {BODY_BYTES_MAX} bytes"),
+        ));
+    }
+    Ok(next.run(request).await)
 }
 
 /// One structured log line per request: method, route (not the raw path), status, latency.
