@@ -254,6 +254,7 @@ impl Ledger {
     pub fn begin(&mut self, now: u64) -> Batch<'_> {
         assert!(!self.in_batch, "one batch at a time");
         assert!(self.undo.is_empty());
+        self.evict_excess();
         self.in_batch = true;
         let start = Savepoint {
             undo: 0,
@@ -314,7 +315,9 @@ impl Ledger {
         self.changes.accounts_touched.push(id);
     }
 
-    fn evict(&mut self) {
+    /// Evicts resolved transfers beyond `transfers_cached_max`, smallest id first.
+    pub fn evict_excess(&mut self) {
+        assert!(!self.in_batch, "evict between batches");
         while self.transfers_cached() > self.config.transfers_cached_max {
             let Some(id) = self.eviction.pop_first() else {
                 break;
@@ -425,7 +428,9 @@ impl Batch<'_> {
         }
     }
 
-    /// Keeps the batch's changes (call after they are durable) and evicts old transfers.
+    /// Keeps the batch's changes (call after they are durable). Old transfers are evicted by
+    /// [`Ledger::evict_excess`], which the caller may run off its critical path (the next
+    /// [`Ledger::begin`] runs it too, so memory stays bounded either way).
     pub fn commit(mut self) {
         let ledger = &mut *self.ledger;
         for totals in &ledger.totals {
@@ -444,7 +449,6 @@ impl Batch<'_> {
         for id in created.chain(&changes.pending_resolved) {
             ledger.eviction.insert(*id);
         }
-        ledger.evict();
         ledger.in_batch = false;
         self.committed = true;
     }

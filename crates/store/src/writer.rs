@@ -233,8 +233,10 @@ impl Writer {
                 self.shared
                     .batches_committed
                     .fetch_add(1, Ordering::Relaxed);
-                self.publish_expiry();
                 self.acknowledge(deliveries);
+                // Off the critical path: the callers are being answered meanwhile.
+                self.ledger.evict_excess();
+                self.publish_expiry();
             }
             Err(error) => {
                 tracing::error!(%error, "batch commit failed");

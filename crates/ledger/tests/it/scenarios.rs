@@ -335,6 +335,7 @@ fn eviction_keeps_memory_bounded_and_raises_the_watermark() {
             pay(3, BANK, SHOP, 1),
         ],
     );
+    ledger.evict_excess();
     assert_eq!(ledger.transfers_cached(), 2);
     assert_eq!(
         ledger.watermark(),
