@@ -110,7 +110,9 @@ struct ChangeLog {
     accounts_touched: Vec<AccountId>,
     /// New records as created; later status changes in the batch are in `pending_resolved`.
     transfers_created: Vec<TransferRecord>,
-    pending_resolved: Vec<TransferId>,
+    /// Pending transfers resolved, with the ledger timestamp of the resolution (the post or
+    /// void transfer's, or a fresh one for an expiry).
+    pending_resolved: Vec<(TransferId, u64)>,
 }
 
 /// A point inside a batch to roll back to.
@@ -446,7 +448,8 @@ impl Batch<'_> {
             .transfers_created
             .iter()
             .map(|record| &record.transfer.id);
-        for id in created.chain(&changes.pending_resolved) {
+        let resolved = changes.pending_resolved.iter().map(|(id, _)| id);
+        for id in created.chain(resolved) {
             ledger.eviction.insert(*id);
         }
         ledger.in_batch = false;
@@ -709,7 +712,7 @@ impl Batch<'_> {
         } else {
             PendingStatus::Voided
         };
-        ledger.mark_resolved(pending, status);
+        ledger.mark_resolved(pending, status, timestamp);
         let resolved = Transfer {
             debit_account_id: p.debit_account_id,
             credit_account_id: p.credit_account_id,
@@ -750,6 +753,9 @@ impl Batch<'_> {
             let Some(pending) = self.ledger.transfers.get(&id).copied() else {
                 unreachable!("every expiry entry belongs to an unresolved pending transfer")
             };
+            // An expiry is an event in the ledger's time like any transfer: recovery replays
+            // the ones after the last balance checkpoint.
+            let resolved_at = self.next_timestamp();
             let p = pending.transfer;
             let ledger = &mut *self.ledger;
             let (Some(debit), Some(credit)) = (
@@ -763,7 +769,7 @@ impl Batch<'_> {
             credit_balances.credits_pending -= p.amount;
             ledger.set_balances(p.debit_account_id, debit_balances);
             ledger.set_balances(p.credit_account_id, credit_balances);
-            ledger.mark_resolved(pending, PendingStatus::Expired);
+            ledger.mark_resolved(pending, PendingStatus::Expired, resolved_at);
         }
     }
 }
@@ -776,7 +782,7 @@ impl Ledger {
         self.changes.transfers_created.push(record);
     }
 
-    fn mark_resolved(&mut self, pending: TransferRecord, status: PendingStatus) {
+    fn mark_resolved(&mut self, pending: TransferRecord, status: PendingStatus, resolved_at: u64) {
         debug_assert_eq!(pending.pending_status, PendingStatus::Pending);
         let id = pending.transfer.id;
         self.insert_record(TransferRecord {
@@ -784,7 +790,7 @@ impl Ledger {
             ..pending
         });
         self.undo.push(Undo::PendingResolved(pending));
-        self.changes.pending_resolved.push(id);
+        self.changes.pending_resolved.push((id, resolved_at));
     }
 }
 
@@ -1063,13 +1069,14 @@ impl<'a> Changes<'a> {
         self.ledger.changes.transfers_created.len()
     }
 
-    /// Pending transfers this batch posted, voided or expired, with their new status.
-    pub fn pending_resolved(&self) -> impl Iterator<Item = &'a TransferRecord> + 'a {
+    /// Pending transfers this batch posted, voided or expired, with their new status and the
+    /// ledger timestamp of the resolution.
+    pub fn pending_resolved(&self) -> impl Iterator<Item = (&'a TransferRecord, u64)> + 'a {
         let ledger = self.ledger;
         ledger
             .changes
             .pending_resolved
             .iter()
-            .filter_map(move |id| ledger.transfers.get(id))
+            .filter_map(move |(id, at)| ledger.transfers.get(id).map(|record| (record, *at)))
     }
 }

@@ -137,14 +137,6 @@ pub(crate) fn transfer_by_id(
         .transpose()
 }
 
-pub(crate) fn account_by_id(conn: &mut Conn, id: AccountId) -> Result<Option<AccountRow>, DbError> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = $1");
-    conn.query_opt(&sql, &[Param::Blob(&id.to_bytes())])?
-        .as_ref()
-        .map(decode_account)
-        .transpose()
-}
-
 /// Up to `limit` transfers of `account`, newest first, starting at the transfer with
 /// timestamp `start` (the account's head for the first page): a walk down the linked list.
 pub(crate) fn account_transfers(
@@ -181,20 +173,47 @@ pub(crate) fn account_transfers(
         .collect()
 }
 
-/// What the store keeps per account beside the ledger: its row number and the head of its
-/// transfer list.
+/// What the store keeps per account beside the ledger: its row number, the head of its
+/// transfer list, and whether its row is behind memory (changed since the last balance
+/// checkpoint).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Slot {
-    /// The account's integer key (`ledger_accounts.no`): balance updates find rows by it.
+    /// The account's integer key (`ledger_accounts.no`): checkpoints find rows by it.
     pub no: i64,
     /// Timestamp of the newest transfer that moved the account; 0 if none.
     pub head: u64,
+    dirty: bool,
 }
 
+/// The store's per-account bookkeeping and the balance checkpoint's progress.
 #[derive(Debug, Default)]
 pub(crate) struct Slots {
     map: IdMap<AccountId, Slot>,
     next_no: i64,
+    /// Accounts whose balances changed since the last checkpoint, in the order first changed.
+    dirty: Vec<AccountId>,
+    /// Transfers written since the last checkpoint: bounds what recovery replays.
+    pub since_checkpoint: u64,
+}
+
+impl Slots {
+    pub fn get(&self, id: AccountId) -> Slot {
+        self.map.get(&id).copied().unwrap_or_default()
+    }
+
+    pub fn dirty(&self) -> &[AccountId] {
+        &self.dirty
+    }
+
+    /// A checkpoint of every dirty account committed: the rows caught up with memory.
+    pub fn checkpointed(&mut self) {
+        for id in self.dirty.drain(..) {
+            if let Some(slot) = self.map.get_mut(&id) {
+                slot.dirty = false;
+            }
+        }
+        self.since_checkpoint = 0;
+    }
 }
 
 /// The in-memory ledger and account slots, rebuilt from the database.
@@ -203,20 +222,36 @@ pub(crate) struct Recovered {
     pub slots: Slots,
 }
 
-/// Rebuilds memory from storage: every account, every unresolved pending transfer, and the
+/// Rebuilds memory from storage: every account at its last balance checkpoint, then the
+/// transfers and expiries since replayed onto it; every unresolved pending transfer; and the
 /// newest `transfers_cached_max` transfers by id (setting the watermark below them).
 pub(crate) fn recover(conn: &mut Conn, config: LedgerConfig) -> Result<Recovered, DbError> {
-    let mut ledger = Ledger::new(config);
     let mut slots = Slots {
-        map: IdMap::default(),
         next_no: 1,
+        ..Slots::default()
     };
-    let accounts = format!("SELECT {ACCOUNT_COLUMNS}, no FROM ledger_accounts");
-    for row in conn.query(&accounts, &[])? {
+    let mut accounts: IdMap<AccountId, Account> = IdMap::default();
+    for row in conn.query(
+        &format!("SELECT {ACCOUNT_COLUMNS}, no FROM ledger_accounts"),
+        &[],
+    )? {
         let AccountRow { account, head } = decode_account(&row)?;
         let no = row.int(11)?;
-        slots.map.insert(account.id, Slot { no, head });
+        slots.map.insert(
+            account.id,
+            Slot {
+                no,
+                head,
+                dirty: false,
+            },
+        );
         slots.next_no = slots.next_no.max(no + 1);
+        accounts.insert(account.id, account);
+    }
+    let checkpoint = meta(conn, "balances_ts")?;
+    let replayed = replay(conn, checkpoint, &mut accounts, &mut slots)?;
+    let mut ledger = Ledger::new(config);
+    for account in accounts.into_values() {
         ledger.restore_account(account);
     }
     let unresolved =
@@ -239,54 +274,194 @@ pub(crate) fn recover(conn: &mut Conn, config: LedgerConfig) -> Result<Recovered
     } else {
         0
     };
-    let newest = conn
-        .query_opt("SELECT MAX(ts) FROM ledger_transfers", &[])?
-        .map(|row| row.opt_int(0))
-        .transpose()?
-        .flatten()
-        .unwrap_or(0);
-    ledger.restore_finish(watermark, ns(newest)?);
+    let newest = |sql: &str, conn: &mut Conn| -> Result<u64, DbError> {
+        ns(conn
+            .query_opt(sql, &[])?
+            .map(|row| row.opt_int(0))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0))
+    };
+    let timestamp = newest("SELECT MAX(ts) FROM ledger_transfers", conn)?
+        .max(newest("SELECT MAX(ts) FROM ledger_expiries", conn)?)
+        .max(checkpoint);
+    ledger.restore_finish(watermark, timestamp);
+    tracing::info!(
+        replayed,
+        "ledger recovered from the last balance checkpoint"
+    );
     Ok(Recovered { ledger, slots })
+}
+
+fn meta(conn: &mut Conn, name: &str) -> Result<u64, DbError> {
+    let row = conn
+        .query_opt(
+            "SELECT value FROM ledger_meta WHERE name = $1",
+            &[Param::Text(name)],
+        )?
+        .ok_or_else(|| DbError::decode(format!("ledger_meta has no {name}")))?;
+    ns(row.int(0)?)
+}
+
+/// Per-account balance changes, summed wide so replay order cannot overflow.
+#[derive(Default)]
+struct Delta {
+    debits_pending: i128,
+    debits_posted: i128,
+    credits_pending: i128,
+    credits_posted: i128,
+}
+
+/// Applies every transfer and expiry after the checkpoint at `since` to the accounts, marking
+/// them dirty (their rows are behind). Returns how many events were replayed.
+fn replay(
+    conn: &mut Conn,
+    since: u64,
+    accounts: &mut IdMap<AccountId, Account>,
+    slots: &mut Slots,
+) -> Result<u64, DbError> {
+    let mut deltas: IdMap<AccountId, Delta> = IdMap::default();
+    let mut replayed = 0;
+    let transfers = conn.query(
+        "SELECT t.ts, t.debit_account_id, t.credit_account_id, t.amount, t.flags, p.amount \
+         FROM ledger_transfers t LEFT JOIN ledger_transfers p ON p.id = t.pending_id \
+         WHERE t.ts > $1 AND t.result = 0 ORDER BY t.ts",
+        &[Param::Int(since as i64)],
+    )?;
+    for row in &transfers {
+        let (ts, debit, credit) = (
+            ns(row.int(0)?)?,
+            AccountId(row.u128(1)?),
+            AccountId(row.u128(2)?),
+        );
+        let amount = i128::from(row.int(3)?);
+        let flags = TransferFlags(small(row.int(4)?, "transfer flags")?);
+        let (mut pending, mut posted) = (0i128, 0i128);
+        if flags.is_pending() {
+            pending = amount;
+        } else if flags.resolves_pending() {
+            let reserved = row
+                .opt_int(5)?
+                .ok_or_else(|| DbError::decode("a post or void without its pending transfer"))?;
+            pending = -i128::from(reserved);
+            if flags.contains(TransferFlags::POST_PENDING) {
+                posted = amount;
+            }
+        } else {
+            posted = amount;
+        }
+        let d = deltas.entry(debit).or_default();
+        d.debits_pending += pending;
+        d.debits_posted += posted;
+        let c = deltas.entry(credit).or_default();
+        c.credits_pending += pending;
+        c.credits_posted += posted;
+        for account in [debit, credit] {
+            slots.map.entry(account).or_default().head = ts;
+        }
+        replayed += 1;
+    }
+    let expiries = conn.query(
+        "SELECT p.debit_account_id, p.credit_account_id, p.amount \
+         FROM ledger_expiries e JOIN ledger_transfers p ON p.ts = e.pending_ts WHERE e.ts > $1",
+        &[Param::Int(since as i64)],
+    )?;
+    for row in &expiries {
+        let amount = i128::from(row.int(2)?);
+        deltas
+            .entry(AccountId(row.u128(0)?))
+            .or_default()
+            .debits_pending -= amount;
+        deltas
+            .entry(AccountId(row.u128(1)?))
+            .or_default()
+            .credits_pending -= amount;
+        replayed += 1;
+    }
+    for (id, delta) in deltas {
+        let account = accounts.get_mut(&id).ok_or_else(|| {
+            DbError::decode(format!(
+                "a transfer names account {id}, which is not stored"
+            ))
+        })?;
+        let b = &mut account.balances;
+        let apply = |value: u64, change: i128| {
+            u64::try_from(i128::from(value) + change)
+                .ok()
+                .filter(|&sum| sum <= cashless_ledger::AMOUNT_MAX)
+                .ok_or_else(|| {
+                    DbError::decode(format!(
+                        "replaying account {id} leaves a balance out of range"
+                    ))
+                })
+        };
+        b.debits_pending = apply(b.debits_pending, delta.debits_pending)?;
+        b.debits_posted = apply(b.debits_posted, delta.debits_posted)?;
+        b.credits_pending = apply(b.credits_pending, delta.credits_pending)?;
+        b.credits_posted = apply(b.credits_posted, delta.credits_posted)?;
+        let slot = slots.map.entry(id).or_default();
+        if !slot.dirty {
+            slot.dirty = true;
+            slots.dirty.push(id);
+        }
+    }
+    slots.since_checkpoint = transfers.len() as u64;
+    Ok(replayed)
 }
 
 #[derive(Debug)]
 enum SlotUndo {
     Head(AccountId, u64),
     Created(AccountId),
+    Dirty,
 }
 
 /// Changes to the slots while a batch is written, undone if the commit fails.
 pub(crate) struct SlotWriter<'a> {
     slots: &'a mut Slots,
     next_no_before: i64,
+    since_checkpoint_before: u64,
     undo: Vec<SlotUndo>,
+    /// Accounts whose balances this batch changed, to publish after the commit.
+    pub touched: Vec<AccountId>,
 }
 
 impl<'a> SlotWriter<'a> {
     pub fn new(slots: &'a mut Slots) -> SlotWriter<'a> {
-        let next_no_before = slots.next_no;
+        let (next_no_before, since_checkpoint_before) = (slots.next_no, slots.since_checkpoint);
         SlotWriter {
             slots,
             next_no_before,
+            since_checkpoint_before,
             undo: Vec::new(),
+            touched: Vec::new(),
         }
     }
 
-    fn get(&self, id: AccountId) -> Slot {
-        self.slots.map.get(&id).copied().unwrap_or_default()
+    pub fn slots(&self) -> &Slots {
+        self.slots
     }
 
     /// Numbers a new account.
     fn create(&mut self, id: AccountId) -> i64 {
         let no = self.slots.next_no;
         self.slots.next_no += 1;
-        self.slots.map.insert(id, Slot { no, head: 0 });
+        self.slots.map.insert(
+            id,
+            Slot {
+                no,
+                head: 0,
+                dirty: false,
+            },
+        );
         self.undo.push(SlotUndo::Created(id));
+        self.touched.push(id);
         no
     }
 
     /// Links a new transfer into both accounts' lists; returns (debit_prev, credit_prev).
     fn link(&mut self, record: &TransferRecord) -> (u64, u64) {
+        self.slots.since_checkpoint += 1;
         if record.result != CreateTransferResult::Ok {
             return (0, 0);
         }
@@ -297,10 +472,22 @@ impl<'a> SlotWriter<'a> {
     }
 
     fn replace_head(&mut self, id: AccountId, head: u64) -> u64 {
-        let slot = self.slots.map.entry(id).or_default();
-        let previous = std::mem::replace(&mut slot.head, head);
+        let previous = self.slots.get(id).head;
+        self.slots.map.entry(id).or_default().head = head;
         self.undo.push(SlotUndo::Head(id, previous));
+        self.touch(id);
         previous
+    }
+
+    /// The account's balances changed in this batch: its row is now behind memory.
+    fn touch(&mut self, id: AccountId) {
+        self.touched.push(id);
+        let slot = self.slots.map.entry(id).or_default();
+        if !slot.dirty {
+            slot.dirty = true;
+            self.slots.dirty.push(id);
+            self.undo.push(SlotUndo::Dirty);
+        }
     }
 
     /// The batch did not commit: put every slot back as it was.
@@ -315,13 +502,23 @@ impl<'a> SlotWriter<'a> {
                 SlotUndo::Created(id) => {
                     self.slots.map.remove(&id);
                 }
+                SlotUndo::Dirty => {
+                    if let Some(id) = self.slots.dirty.pop()
+                        && let Some(slot) = self.slots.map.get_mut(&id)
+                    {
+                        slot.dirty = false;
+                    }
+                }
             }
         }
         self.slots.next_no = self.next_no_before;
+        self.slots.since_checkpoint = self.since_checkpoint_before;
     }
 }
 
-/// Writes a batch's changes inside the open transaction.
+/// Writes a batch's changes inside the open transaction: new transfers, new accounts (with
+/// zero balances: their transfers are in the log), resolved pending transfers and expiries.
+/// Existing accounts' rows are not touched: balances are written by [`write_checkpoint`].
 pub(crate) fn persist(
     conn: &mut Conn,
     changes: &Changes<'_>,
@@ -332,9 +529,78 @@ pub(crate) fn persist(
         .map(|account| (account, slots.create(account.id)))
         .collect();
     match conn {
-        Conn::Sqlite(connection) => persist_sqlite(connection, changes, &created, slots),
-        Conn::Postgres(pg) => persist_postgres(pg.client(), changes, &created, slots),
+        Conn::Sqlite(connection) => persist_sqlite(connection, changes, &created, slots)?,
+        Conn::Postgres(pg) => persist_postgres(pg.client(), changes, &created, slots)?,
     }
+    for (record, resolved_at) in changes.pending_resolved() {
+        let t = &record.transfer;
+        conn.execute(
+            "UPDATE ledger_transfers SET pending_status = $2 WHERE ts = $1",
+            &[
+                Param::Int(t.timestamp as i64),
+                Param::Int(record.pending_status.as_u8().into()),
+            ],
+        )?;
+        if record.pending_status == PendingStatus::Expired {
+            // An expiry moves balances without a transfer row: log it for replay.
+            conn.execute(
+                "INSERT INTO ledger_expiries (ts, pending_ts) VALUES ($1, $2)",
+                &[
+                    Param::Int(resolved_at as i64),
+                    Param::Int(t.timestamp as i64),
+                ],
+            )?;
+            slots.touch(t.debit_account_id);
+            slots.touch(t.credit_account_id);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the balances and heads of every dirty account and moves the checkpoint to
+/// `timestamp` (the ledger's clock after the batch), inside the open transaction.
+pub(crate) fn write_checkpoint(
+    conn: &mut Conn,
+    rows: &[(Slot, Account)],
+    timestamp: u64,
+) -> Result<(), DbError> {
+    match conn {
+        Conn::Sqlite(connection) => {
+            let mut update = connection.prepare_cached(
+                "UPDATE ledger_accounts SET debits_pending = ?2, debits_posted = ?3, \
+                 credits_pending = ?4, credits_posted = ?5, head = ?6 WHERE no = ?1",
+            )?;
+            for (slot, account) in rows {
+                let b = &account.balances;
+                update.execute(rusqlite::params![
+                    slot.no,
+                    b.debits_pending as i64,
+                    b.debits_posted as i64,
+                    b.credits_pending as i64,
+                    b.credits_posted as i64,
+                    slot.head as i64,
+                ])?;
+            }
+        }
+        Conn::Postgres(pg) => {
+            let numbers: Vec<i64> = rows.iter().map(|(slot, _)| slot.no).collect();
+            let accounts: Vec<&Account> = rows.iter().map(|(_, account)| account).collect();
+            let balances = balance_columns(&accounts);
+            let heads: Vec<i64> = rows.iter().map(|(slot, _)| slot.head as i64).collect();
+            pg.client().execute(
+                "UPDATE ledger_accounts AS a SET debits_pending = u.dp, debits_posted = u.dpo, \
+                 credits_pending = u.cp, credits_posted = u.cpo, head = u.head \
+                 FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
+                 AS u(no, dp, dpo, cp, cpo, head) WHERE a.no = u.no",
+                &[&numbers, &balances[0], &balances[1], &balances[2], &balances[3], &heads],
+            )?;
+        }
+    }
+    conn.execute(
+        "UPDATE ledger_meta SET value = $1 WHERE name = 'balances_ts'",
+        &[Param::Int(timestamp as i64)],
+    )?;
+    Ok(())
 }
 
 /// Rows per multi-row INSERT: one statement binds and steps many rows, cheaper than one
@@ -433,53 +699,17 @@ fn persist_sqlite(
     let mut insert = connection.prepare_cached(
         "INSERT INTO ledger_accounts (no, id, currency, kind, flags, debits_pending, \
          debits_posted, credits_pending, credits_posted, reference, ts, head) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, 0, 0, ?6, ?7, 0)",
     )?;
     for (account, no) in created {
-        let b = &account.balances;
         insert.execute(rusqlite::params![
             no,
             account.id.to_bytes(),
             i64::from(account.currency.numeric()),
             i64::from(account.kind.as_u16()),
             i64::from(account.flags.0),
-            b.debits_pending as i64,
-            b.debits_posted as i64,
-            b.credits_pending as i64,
-            b.credits_posted as i64,
             opt_u128(account.reference),
             account.timestamp as i64,
-            slots.get(account.id).head as i64,
-        ])?;
-    }
-    let mut update = connection.prepare_cached(
-        "UPDATE ledger_accounts SET debits_pending = ?2, debits_posted = ?3, \
-         credits_pending = ?4, credits_posted = ?5, head = ?6 WHERE no = ?1",
-    )?;
-    for account in changes.accounts_updated() {
-        let b = &account.balances;
-        let slot = slots.get(account.id);
-        let changed = update.execute(rusqlite::params![
-            slot.no,
-            b.debits_pending as i64,
-            b.debits_posted as i64,
-            b.credits_pending as i64,
-            b.credits_posted as i64,
-            slot.head as i64,
-        ])?;
-        if changed != 1 {
-            return Err(DbError::decode(format!(
-                "account {} is not stored",
-                account.id
-            )));
-        }
-    }
-    let mut resolve = connection
-        .prepare_cached("UPDATE ledger_transfers SET pending_status = ?2 WHERE ts = ?1")?;
-    for record in changes.pending_resolved() {
-        resolve.execute(rusqlite::params![
-            record.transfer.timestamp as i64,
-            i64::from(record.pending_status.as_u8())
         ])?;
     }
     Ok(())
@@ -504,67 +734,26 @@ fn persist_postgres(
             .collect();
         let kinds: Vec<i16> = accounts.iter().map(|a| a.kind.as_u16() as i16).collect();
         let flags: Vec<i16> = accounts.iter().map(|a| a.flags.0 as i16).collect();
-        let balances = balance_columns(&accounts);
         let references: Vec<Option<Vec<u8>>> = accounts
             .iter()
             .map(|a| opt_u128(a.reference).map(|r| r.to_vec()))
             .collect();
         let timestamps: Vec<i64> = accounts.iter().map(|a| a.timestamp as i64).collect();
-        let heads: Vec<i64> = accounts
-            .iter()
-            .map(|a| slots.get(a.id).head as i64)
-            .collect();
         client.execute(
             "INSERT INTO ledger_accounts (no, id, currency, kind, flags, debits_pending, \
              debits_posted, credits_pending, credits_posted, reference, ts, head) \
-             SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int2[], $4::int2[], $5::int2[], \
-             $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::bytea[], $11::int8[], $12::int8[])",
-            &[
-                &numbers, &ids, &currencies, &kinds, &flags, &balances[0], &balances[1],
-                &balances[2], &balances[3], &references, &timestamps, &heads,
-            ],
-        )?;
-    }
-    let updated = changes.accounts_updated();
-    if !updated.is_empty() {
-        let numbers: Vec<i64> = updated.iter().map(|a| slots.get(a.id).no).collect();
-        let balances = balance_columns(&updated);
-        let heads: Vec<i64> = updated
-            .iter()
-            .map(|a| slots.get(a.id).head as i64)
-            .collect();
-        let changed = client.execute(
-            "UPDATE ledger_accounts AS a SET debits_pending = u.dp, debits_posted = u.dpo, \
-             credits_pending = u.cp, credits_posted = u.cpo, head = u.head \
-             FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
-             AS u(no, dp, dpo, cp, cpo, head) WHERE a.no = u.no",
+             SELECT no, id, currency, kind, flags, 0, 0, 0, 0, reference, ts, 0 \
+             FROM unnest($1::int8[], $2::bytea[], $3::int2[], $4::int2[], $5::int2[], \
+             $6::bytea[], $7::int8[]) AS u(no, id, currency, kind, flags, reference, ts)",
             &[
                 &numbers,
-                &balances[0],
-                &balances[1],
-                &balances[2],
-                &balances[3],
-                &heads,
+                &ids,
+                &currencies,
+                &kinds,
+                &flags,
+                &references,
+                &timestamps,
             ],
-        )?;
-        if changed != updated.len() as u64 {
-            return Err(DbError::decode("an updated account is not stored"));
-        }
-    }
-    let resolved: Vec<&TransferRecord> = changes.pending_resolved().collect();
-    if !resolved.is_empty() {
-        let timestamps: Vec<i64> = resolved
-            .iter()
-            .map(|r| r.transfer.timestamp as i64)
-            .collect();
-        let statuses: Vec<i16> = resolved
-            .iter()
-            .map(|r| i16::from(r.pending_status.as_u8()))
-            .collect();
-        client.execute(
-            "UPDATE ledger_transfers AS t SET pending_status = u.s \
-             FROM unnest($1::int8[], $2::int2[]) AS u(ts, s) WHERE t.ts = u.ts",
-            &[&timestamps, &statuses],
         )?;
     }
     Ok(())

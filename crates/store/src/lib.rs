@@ -25,9 +25,9 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use db::{Backend, Conn, DbError, Param, Row, Value};
 pub use ledger_sql::{AccountRow, TransferRow};
-pub use writer::WriteTx;
+pub use writer::{CheckpointConfig, WriteTx};
 
-use writer::{Command, Completion, Job, Shared, Writer};
+use writer::{Command, Completion, Job, Published, Shared, Stop, Writer};
 
 /// Where the data lives.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -108,6 +108,8 @@ pub struct StoreConfig {
     /// Read connections.
     pub readers: usize,
     pub ledger: LedgerConfig,
+    /// When balances are written back to account rows (the log covers the rest).
+    pub checkpoints: CheckpointConfig,
 }
 
 impl StoreConfig {
@@ -119,6 +121,10 @@ impl StoreConfig {
             readers: 4,
             ledger: LedgerConfig {
                 transfers_cached_max: 1 << 18,
+            },
+            checkpoints: CheckpointConfig {
+                transfers_max: 250_000,
+                interval: Duration::from_secs(30),
             },
         }
     }
@@ -185,6 +191,8 @@ struct Inner {
     location: Location,
     commands: mpsc::Sender<Command>,
     readers: Readers,
+    /// Accounts as of the last commit, served to readers from memory.
+    published: Published,
     checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
     shared: Arc<Shared>,
     ticker: tokio::task::JoinHandle<()>,
@@ -229,6 +237,10 @@ impl Store {
             }
             Location::Postgres(_) => None,
         };
+        let published: Published = Arc::new(std::sync::RwLock::new(writer::published_accounts(
+            &recovered.ledger,
+            &recovered.slots,
+        )));
         let writer = Writer {
             conn,
             ledger: recovered.ledger,
@@ -240,6 +252,9 @@ impl Store {
             shared: Arc::clone(&shared),
             needs_reload: false,
             syncer,
+            published: Arc::clone(&published),
+            checkpoints: config.checkpoints,
+            last_checkpoint: std::time::Instant::now(),
         };
         let writer_thread = std::thread::Builder::new()
             .name("cashless-writer".into())
@@ -256,6 +271,7 @@ impl Store {
                 location: config.location,
                 commands,
                 readers,
+                published,
                 checkpointer: Mutex::new(checkpointer),
                 shared,
                 ticker,
@@ -333,9 +349,15 @@ impl Store {
         self.write(move |tx| tx.create_transfers(&transfers)).await
     }
 
+    /// An account with its live balances (from memory: account rows only hold balances as of
+    /// the last checkpoint).
     pub async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, StoreError> {
-        self.read(move |conn| ledger_sql::account_by_id(conn, id))
-            .await
+        let published = self
+            .inner
+            .published
+            .read()
+            .map_err(|_| StoreError::Internal("published accounts poisoned".into()))?;
+        Ok(published.get(&id).copied())
     }
 
     pub async fn transfer(&self, id: TransferId) -> Result<Option<TransferRow>, StoreError> {
@@ -352,14 +374,11 @@ impl Store {
         cursor: Option<u64>,
         limit: u32,
     ) -> Result<Option<(Vec<TransferRow>, Option<u64>)>, StoreError> {
+        let Some(row) = self.account(account).await? else {
+            return Ok(None);
+        };
         self.read(move |conn| {
-            let start = match cursor {
-                Some(cursor) => cursor,
-                None => match ledger_sql::account_by_id(conn, account)? {
-                    Some(row) => row.head,
-                    None => return Ok(None),
-                },
-            };
+            let start = cursor.unwrap_or(row.head);
             if start == 0 || limit == 0 {
                 return Ok(Some((Vec::new(), None)));
             }
@@ -400,13 +419,23 @@ impl Store {
         }
     }
 
-    /// Finishes every queued write, then stops the writer.
+    /// Finishes every queued write, writes a balance checkpoint, then stops the writer.
     pub async fn shutdown(&self) {
+        self.stop(Stop::Clean).await;
+    }
+
+    /// Finishes every queued write and stops without a final checkpoint, leaving the database
+    /// as a crash right after the last commit would: the next start-up replays the log.
+    pub async fn halt(&self) {
+        self.stop(Stop::Halt).await;
+    }
+
+    async fn stop(&self, stop: Stop) {
         let (done, finished) = oneshot::channel();
         if self
             .inner
             .commands
-            .send(Command::Shutdown(done))
+            .send(Command::Shutdown(done, stop))
             .await
             .is_ok()
         {

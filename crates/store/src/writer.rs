@@ -7,17 +7,18 @@
 //! share one fsync, and a hot merchant account is written once per batch, not once per payment.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use cashless_ledger::{
-    Account, AccountId, Batch, CreateAccountResult, CreateTransferResult, Ledger, LedgerConfig,
-    Transfer,
+    Account, AccountId, Batch, CreateAccountResult, CreateTransferResult, IdMap, Ledger,
+    LedgerConfig, Transfer,
 };
 use tokio::sync::mpsc;
 
 use crate::db::{Backend, Conn};
-use crate::ledger_sql::{self, ColdLookup, SlotWriter, Slots};
+use crate::ledger_sql::{self, AccountRow, ColdLookup, SlotWriter, Slots};
 use crate::{Location, StoreError, now_ns};
 
 /// An operation run by the writer inside a batch; it answers its caller through `Completion`.
@@ -35,7 +36,7 @@ pub(crate) struct Completion {
 pub(crate) enum Command {
     Job(Job),
     /// Finish what is queued before this, then stop.
-    Shutdown(tokio::sync::oneshot::Sender<()>),
+    Shutdown(tokio::sync::oneshot::Sender<()>, Stop),
 }
 
 /// State the writer publishes for other threads.
@@ -131,6 +132,87 @@ pub(crate) struct Writer {
     /// SQLite: makes commits durable off the writer's thread (see `sync`). Without one,
     /// COMMIT itself is durable (PostgreSQL).
     pub syncer: Option<crate::sync::Syncer>,
+    /// Accounts as readers see them: updated after every commit.
+    pub published: Published,
+    pub checkpoints: CheckpointConfig,
+    pub last_checkpoint: Instant,
+}
+
+/// Accounts and their list heads, as of the last commit, shared with readers.
+pub(crate) type Published = Arc<RwLock<IdMap<AccountId, AccountRow>>>;
+
+/// Every account of `ledger`, as readers see it.
+pub(crate) fn published_accounts(ledger: &Ledger, slots: &Slots) -> IdMap<AccountId, AccountRow> {
+    ledger
+        .accounts()
+        .map(|account| {
+            (
+                account.id,
+                AccountRow {
+                    account: *account,
+                    head: slots.get(account.id).head,
+                },
+            )
+        })
+        .collect()
+}
+
+/// When account balances are written back to their rows.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckpointConfig {
+    /// At most this many transfers between checkpoints: bounds start-up replay.
+    pub transfers_max: u64,
+    /// And at least this often while anything changed.
+    pub interval: std::time::Duration,
+}
+
+/// How the writer stops.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Stop {
+    /// Checkpoint balances first, so the next start-up has nothing to replay.
+    Clean,
+    /// Stop right after the last commit, as a crash would.
+    Halt,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Checkpoint {
+    WhenDue,
+    Now,
+}
+
+/// Writes the batch (and the checkpoint, if due) and commits; says whether it checkpointed.
+fn persist_and_commit(
+    conn: &mut Conn,
+    batch: &Batch<'_>,
+    links: &mut SlotWriter<'_>,
+    checkpoint_due: bool,
+    shared: &Shared,
+    [started, applied]: [Instant; 2],
+) -> Result<bool, crate::DbError> {
+    ledger_sql::persist(conn, &batch.changes(), links)?;
+    if checkpoint_due {
+        let slots = links.slots();
+        let rows: Vec<(ledger_sql::Slot, cashless_ledger::Account)> = slots
+            .dirty()
+            .iter()
+            .filter_map(|id| batch.account(*id).map(|account| (slots.get(*id), *account)))
+            .collect();
+        ledger_sql::write_checkpoint(conn, &rows, batch.ledger().timestamp())?;
+    }
+    let persisted = Instant::now();
+    conn.batch_execute("COMMIT")?;
+    let elapsed = |from: Instant, to: Instant| (to - from).as_nanos() as u64;
+    shared
+        .apply_ns
+        .fetch_add(elapsed(started, applied), Ordering::Relaxed);
+    shared
+        .persist_ns
+        .fetch_add(elapsed(applied, persisted), Ordering::Relaxed);
+    shared
+        .commit_ns
+        .fetch_add(elapsed(persisted, Instant::now()), Ordering::Relaxed);
+    Ok(checkpoint_due)
 }
 
 impl Writer {
@@ -141,19 +223,23 @@ impl Writer {
             let mut shutdown = None;
             match command {
                 Command::Job(job) => jobs.push(job),
-                Command::Shutdown(done) => shutdown = Some(done),
+                Command::Shutdown(done, stop) => shutdown = Some((done, stop)),
             }
             while shutdown.is_none() && jobs.len() < self.batch_ops_max {
                 match self.commands.try_recv() {
                     Ok(Command::Job(job)) => jobs.push(job),
-                    Ok(Command::Shutdown(done)) => shutdown = Some(done),
+                    Ok(Command::Shutdown(done, stop)) => shutdown = Some((done, stop)),
                     Err(_) => break,
                 }
             }
             if !jobs.is_empty() {
-                self.execute(jobs);
+                self.execute(jobs, Checkpoint::WhenDue);
             }
-            if let Some(done) = shutdown {
+            if let Some((done, stop)) = shutdown {
+                if stop == Stop::Clean {
+                    // A final checkpoint makes the next start-up replay nothing.
+                    self.execute(Vec::new(), Checkpoint::Now);
+                }
                 let _ = done.send(());
                 break;
             }
@@ -161,7 +247,7 @@ impl Writer {
         tracing::info!("writer stopped");
     }
 
-    fn execute(&mut self, jobs: Vec<Job>) {
+    fn execute(&mut self, jobs: Vec<Job>, checkpoint: Checkpoint) {
         if self.shared.poisoned.load(Ordering::Relaxed) {
             tracing::error!("refusing writes: the disk failed to confirm an earlier one");
             return; // dropping the jobs answers each caller "not applied"
@@ -183,6 +269,7 @@ impl Writer {
             self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let checkpoint_due = self.checkpoint_due(checkpoint);
         let Writer {
             conn,
             ledger,
@@ -190,7 +277,7 @@ impl Writer {
             shared,
             ..
         } = self;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut batch = ledger.begin(now_ns());
         let mut deliveries: Vec<Deliver> = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -203,36 +290,34 @@ impl Writer {
                     for deliver in deliveries {
                         deliver(Some(error.clone()));
                     }
-                    self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
+                    shared.batches_failed.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             }
         }
-        let applied = std::time::Instant::now();
+        let applied = Instant::now();
         let mut links = SlotWriter::new(slots);
-        let written = ledger_sql::persist(conn, &batch.changes(), &mut links).and_then(|()| {
-            let persisted = std::time::Instant::now();
-            let committed = conn.batch_execute("COMMIT");
-            let elapsed =
-                |from: std::time::Instant, to: std::time::Instant| (to - from).as_nanos() as u64;
-            shared
-                .apply_ns
-                .fetch_add(elapsed(started, applied), Ordering::Relaxed);
-            shared
-                .persist_ns
-                .fetch_add(elapsed(applied, persisted), Ordering::Relaxed);
-            shared.commit_ns.fetch_add(
-                elapsed(persisted, std::time::Instant::now()),
-                Ordering::Relaxed,
-            );
-            committed
-        });
-        match written {
-            Ok(()) => {
+        let checkpointed = persist_and_commit(
+            conn,
+            &batch,
+            &mut links,
+            checkpoint_due,
+            shared,
+            [started, applied],
+        );
+        match checkpointed {
+            Ok(checkpointed) => {
+                let touched = std::mem::take(&mut links.touched);
+                drop(links);
                 batch.commit();
+                if checkpointed {
+                    self.slots.checkpointed();
+                    self.last_checkpoint = Instant::now();
+                }
                 self.shared
                     .batches_committed
                     .fetch_add(1, Ordering::Relaxed);
+                self.publish_accounts(&touched);
                 self.acknowledge(deliveries);
                 // Off the critical path: the callers are being answered meanwhile.
                 self.ledger.evict_excess();
@@ -249,6 +334,37 @@ impl Writer {
                 for deliver in deliveries {
                     deliver(Some(error.clone()));
                 }
+            }
+        }
+    }
+
+    /// Whether this batch should also write a balance checkpoint.
+    fn checkpoint_due(&self, checkpoint: Checkpoint) -> bool {
+        let dirty = !self.slots.dirty().is_empty();
+        match checkpoint {
+            Checkpoint::Now => dirty,
+            Checkpoint::WhenDue => {
+                self.slots.since_checkpoint >= self.checkpoints.transfers_max
+                    || (dirty && self.last_checkpoint.elapsed() >= self.checkpoints.interval)
+            }
+        }
+    }
+
+    /// Makes the accounts this batch changed visible to readers.
+    fn publish_accounts(&self, touched: &[AccountId]) {
+        let Ok(mut published) = self.published.write() else {
+            tracing::error!("the published accounts are poisoned");
+            return;
+        };
+        for id in touched {
+            if let Some(account) = self.ledger.account(*id) {
+                published.insert(
+                    *id,
+                    AccountRow {
+                        account: *account,
+                        head: self.slots.get(*id).head,
+                    },
+                );
             }
         }
     }
@@ -287,6 +403,10 @@ impl Writer {
         let recovered = ledger_sql::recover(&mut self.conn, self.ledger_config)?;
         self.ledger = recovered.ledger;
         self.slots = recovered.slots;
+        let all = published_accounts(&self.ledger, &self.slots);
+        if let Ok(mut published) = self.published.write() {
+            *published = all;
+        }
         self.needs_reload = false;
         tracing::warn!("rebuilt the in-memory ledger from the database");
         Ok(())

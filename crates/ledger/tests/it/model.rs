@@ -43,6 +43,7 @@ impl Model {
             .map(|r| r.transfer.id.0)
             .collect();
         for id in expired {
+            self.tick(now); // an expiry takes a ledger timestamp, as a transfer does
             let t = self.records[&id].transfer;
             self.accounts
                 .get_mut(&t.debit_account_id.0)

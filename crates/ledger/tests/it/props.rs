@@ -160,6 +160,8 @@ fn op() -> impl Strategy<Value = Op> {
 struct Storage {
     accounts: BTreeMap<AccountId, Account>,
     records: HashMap<TransferId, TransferRecord>,
+    /// The latest resolution time seen (expiries take ledger timestamps of their own).
+    resolved_at: u64,
 }
 
 struct Cold<'a>(&'a HashMap<TransferId, TransferRecord>);
@@ -304,13 +306,17 @@ impl Harness {
         created: Vec<Account>,
         updated: Vec<Account>,
         records: Vec<TransferRecord>,
-        resolved: Vec<TransferRecord>,
+        resolved: Vec<(TransferRecord, u64)>,
     ) {
         for account in created.into_iter().chain(updated) {
             self.storage.accounts.insert(account.id, account);
         }
-        for record in records.into_iter().chain(resolved) {
+        for record in records {
             self.storage.records.insert(record.transfer.id, record);
+        }
+        for (record, at) in resolved {
+            self.storage.records.insert(record.transfer.id, record);
+            self.storage.resolved_at = self.storage.resolved_at.max(at);
         }
     }
 
@@ -323,7 +329,7 @@ impl Harness {
             ledger.restore_account(*account);
         }
         let mut resolved: Vec<&TransferRecord> = Vec::new();
-        let mut timestamp = 0;
+        let mut timestamp = self.storage.resolved_at;
         for record in self.storage.records.values() {
             timestamp = timestamp.max(record.transfer.timestamp);
             if record.pending_status == PendingStatus::Pending {
@@ -429,7 +435,7 @@ type Collected = (
     Vec<Account>,
     Vec<Account>,
     Vec<TransferRecord>,
-    Vec<TransferRecord>,
+    Vec<(TransferRecord, u64)>,
 );
 
 fn collect(batch: &cashless_ledger::Batch<'_>) -> Collected {
@@ -438,7 +444,10 @@ fn collect(batch: &cashless_ledger::Batch<'_>) -> Collected {
         changes.accounts_created().copied().collect(),
         changes.accounts_updated().into_iter().copied().collect(),
         changes.transfers_created().copied().collect(),
-        changes.pending_resolved().copied().collect(),
+        changes
+            .pending_resolved()
+            .map(|(record, at)| (*record, at))
+            .collect(),
     )
 }
 

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cashless_ledger::{
-    AccountFlags, AccountId, CreateTransferResult as R, Currency, LedgerConfig, PendingStatus,
-    Transfer, TransferFlags, TransferId,
+    AccountFlags, AccountId, Balances, CreateTransferResult as R, Currency, LedgerConfig,
+    PendingStatus, Transfer, TransferFlags, TransferId,
 };
-use cashless_store::{Store, StoreConfig, StoreError};
+use cashless_store::{CheckpointConfig, Param, Store, StoreConfig, StoreError};
 
 use cashless_testkit::{Ids, TestDb, create_accounts, open};
 
@@ -18,6 +18,7 @@ cashless_testkit::both_backends!(
     failed_operation_rolls_back_only_itself,
     pending_expiry_is_persisted,
     account_history_pages_newest_first,
+    recovery_replays_the_log_after_the_last_checkpoint,
 );
 
 const BANK: AccountId = AccountId(1);
@@ -33,7 +34,39 @@ fn wallet(n: u128) -> AccountId {
 
 /// Checks the writer's in-memory ledger equals the database, account by account, and that
 /// debits equal credits.
-pub async fn assert_memory_matches_database(store: &Store, ids: &[AccountId]) {
+/// Balances recomputed from the transfer log alone: posted = successful transfers that are
+/// neither pending nor void; pending = pending transfers not yet resolved. An oracle that
+/// shares no code with the ledger, the checkpoint or the replay.
+pub async fn balances_from_log(store: &Store, id: AccountId) -> Balances {
+    let bytes = id.to_bytes();
+    store
+        .read(move |conn| {
+            let sum = |side: &str, filter: &str| {
+                format!("CAST(COALESCE(SUM(CASE WHEN {side}_account_id = $1 AND {filter} THEN amount ELSE 0 END), 0) AS BIGINT)")
+            };
+            let (posted, pending) = ("(flags & 10) = 0", "(flags & 2) = 2 AND pending_status = 1");
+            let sql = format!(
+                "SELECT {}, {}, {}, {} FROM ledger_transfers WHERE result = 0",
+                sum("debit", pending),
+                sum("debit", posted),
+                sum("credit", pending),
+                sum("credit", posted)
+            );
+            let row = conn.query_opt(&sql, &[Param::Blob(&bytes)])?.unwrap();
+            Ok(Balances {
+                debits_pending: row.int(0)? as u64,
+                debits_posted: row.int(1)? as u64,
+                credits_pending: row.int(2)? as u64,
+                credits_posted: row.int(3)? as u64,
+            })
+        })
+        .await
+        .unwrap()
+}
+
+/// The writer's memory, what readers see, and the transfer log agree on every account, and
+/// debits equal credits.
+pub async fn assert_balances_match_the_log(store: &Store, ids: &[AccountId]) {
     let ids_for_writer = ids.to_vec();
     let in_memory = store
         .write(move |tx| {
@@ -48,13 +81,19 @@ pub async fn assert_memory_matches_database(store: &Store, ids: &[AccountId]) {
         .unwrap();
     let (mut debits, mut credits) = (0u128, 0u128);
     for (id, memory) in ids.iter().zip(in_memory) {
-        let stored = store.account(*id).await.unwrap().map(|row| row.account);
-        assert_eq!(memory, stored, "account {id}");
-        if let Some(account) = stored {
-            debits += u128::from(account.balances.debits_posted + account.balances.debits_pending);
-            credits +=
-                u128::from(account.balances.credits_posted + account.balances.credits_pending);
-        }
+        let published = store.account(*id).await.unwrap().map(|row| row.account);
+        assert_eq!(
+            memory, published,
+            "account {id}: writer and readers disagree"
+        );
+        let Some(account) = published else { continue };
+        assert_eq!(
+            account.balances,
+            balances_from_log(store, *id).await,
+            "account {id}: memory and log disagree"
+        );
+        debits += u128::from(account.balances.debits_posted + account.balances.debits_pending);
+        credits += u128::from(account.balances.credits_posted + account.balances.credits_pending);
     }
     assert_eq!(debits, credits, "debits and credits differ");
 }
@@ -100,7 +139,7 @@ async fn restart_recovers_every_balance(db: TestDb) {
     let store = open(db.config()).await;
     let mut all = vec![BANK, SHOP];
     all.extend(&wallets);
-    assert_memory_matches_database(&store, &all).await;
+    assert_balances_match_the_log(&store, &all).await;
     let w0 = store
         .account(wallets[0])
         .await
@@ -139,7 +178,7 @@ async fn restart_recovers_every_balance(db: TestDb) {
         ..pay(ids.new_id(), wallets[1], SHOP, 0)
     };
     assert_eq!(store.create_transfers(vec![void]).await.unwrap(), [R::Ok]);
-    assert_memory_matches_database(&store, &all).await;
+    assert_balances_match_the_log(&store, &all).await;
     store.shutdown().await;
 }
 
@@ -259,7 +298,7 @@ async fn hot_account_under_concurrent_submitters_keeps_its_limit(db: TestDb) {
         (balances.credits_posted, balances.debits_posted),
         (FUNDS, FUNDS)
     );
-    assert_memory_matches_database(&store, &[BANK, SHOP, hot]).await;
+    assert_balances_match_the_log(&store, &[BANK, SHOP, hot]).await;
     assert!(
         store.batches_committed() < (SUBMITTERS * ATTEMPTS) as u64,
         "writes were grouped"
@@ -395,7 +434,7 @@ async fn pending_expiry_is_persisted(db: TestDb) {
         store.create_transfers(vec![post]).await.unwrap(),
         [R::PendingTransferExpired]
     );
-    assert_memory_matches_database(&store, &[BANK, SHOP, w]).await;
+    assert_balances_match_the_log(&store, &[BANK, SHOP, w]).await;
     store.shutdown().await;
 }
 
@@ -467,4 +506,107 @@ async fn account_history_pages_newest_first(db: TestDb) {
         .collect();
     assert_eq!(shop_rows.len(), 8 + 8);
     store.shutdown().await;
+}
+
+/// Balances are checkpointed into account rows only every few transfers; the rest is replayed
+/// from the log on start-up. Stop (without a final checkpoint) after every phase of a mix of
+/// payments, holds, partial posts, voids and expiries; restarting must recover every balance
+/// and head exactly, each time.
+async fn recovery_replays_the_log_after_the_last_checkpoint(db: TestDb) {
+    // Even phases checkpoint every few transfers; odd phases never do, so everything they do
+    // (payments, holds, posts, voids, expiries) is recovered by replay alone.
+    let config = |phase: u64| StoreConfig {
+        checkpoints: CheckpointConfig {
+            transfers_max: if phase.is_multiple_of(2) { 3 } else { u64::MAX },
+            interval: Duration::from_secs(3600),
+        },
+        ..db.config()
+    };
+    let wallets: Vec<AccountId> = (0..4).map(wallet).collect();
+    let mut all = vec![BANK, SHOP];
+    all.extend(&wallets);
+    let mut ids = Ids::new();
+    let mut before = Vec::new();
+    for phase in 0..5u64 {
+        let store = open(config(phase)).await;
+        for id in &all {
+            // Each restart recovers exactly what the last run had, head included.
+            if let Some((account, head)) = before
+                .iter()
+                .find(|(a, _): &&(cashless_store::AccountRow, u64)| a.account.id == *id)
+            {
+                let now = store.account(*id).await.unwrap().unwrap();
+                assert_eq!(
+                    (now.account, now.head),
+                    (account.account, *head),
+                    "phase {phase}, account {id}"
+                );
+            }
+        }
+        if phase == 0 {
+            let mut accounts = vec![(BANK, AccountFlags::NONE), (SHOP, AccountFlags::NONE)];
+            accounts.extend(
+                wallets
+                    .iter()
+                    .map(|w| (*w, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS)),
+            );
+            create_accounts(&store, &accounts).await;
+        }
+        let w = |n: usize| wallets[(n + phase as usize) % wallets.len()];
+        let hold = Transfer {
+            flags: TransferFlags::PENDING,
+            ..pay(ids.new_id(), w(0), SHOP, 30)
+        };
+        let expiring = Transfer {
+            flags: TransferFlags::PENDING,
+            timeout_secs: 1,
+            ..pay(ids.new_id(), w(1), SHOP, 20)
+        };
+        let voided = Transfer {
+            flags: TransferFlags::PENDING,
+            ..pay(ids.new_id(), w(2), SHOP, 10)
+        };
+        let batches = vec![
+            vec![
+                pay(ids.new_id(), BANK, w(0), 100 + phase),
+                pay(ids.new_id(), BANK, w(1), 50),
+                pay(ids.new_id(), BANK, w(2), 40),
+            ],
+            vec![pay(ids.new_id(), w(0), SHOP, 7), hold, expiring, voided],
+            vec![
+                Transfer {
+                    flags: TransferFlags::POST_PENDING,
+                    pending_id: hold.id,
+                    ..pay(ids.new_id(), w(0), SHOP, 25)
+                },
+                Transfer {
+                    flags: TransferFlags::VOID_PENDING,
+                    pending_id: voided.id,
+                    amount: 0,
+                    ..pay(ids.new_id(), w(2), SHOP, 0)
+                },
+            ],
+            vec![pay(ids.new_id(), w(1), w(3), 5)],
+        ];
+        for batch in batches {
+            let results = store.create_transfers(batch).await.unwrap();
+            assert!(
+                results.iter().all(|r| *r == R::Ok),
+                "phase {phase}: {results:?}"
+            );
+            assert_balances_match_the_log(&store, &all).await;
+        }
+        // Let the hold expire on its own (the ticker wakes the writer), then stop as a crash
+        // would: no final checkpoint.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let row = store.transfer(expiring.id).await.unwrap().unwrap();
+        assert_eq!(row.record.pending_status, PendingStatus::Expired);
+        assert_balances_match_the_log(&store, &all).await;
+        before.clear();
+        for id in &all {
+            let row = store.account(*id).await.unwrap().unwrap();
+            before.push((row, row.head));
+        }
+        store.halt().await;
+    }
 }
