@@ -423,6 +423,12 @@ impl Batch<'_> {
         ledger.timestamp = savepoint.timestamp;
     }
 
+    /// Debits equal credits in every currency, pending and posted: check before making the
+    /// batch durable ([`Batch::commit`] asserts it again).
+    pub fn is_balanced(&self) -> bool {
+        self.ledger.totals.iter().all(Totals::is_balanced)
+    }
+
     /// What this batch changed so far, to persist before committing.
     pub fn changes(&self) -> Changes<'_> {
         Changes {
@@ -562,6 +568,35 @@ impl Batch<'_> {
             index = last + 1;
         }
         Ok(results)
+    }
+
+    /// Applies `transfers` as one unit, all of them or none: a linked chain spanning the whole
+    /// batch. On the first rejection everything is undone, that transfer gets its result
+    /// (remembered, if it depended on the ledger's state, so a retry cannot succeed later) and
+    /// every other one `linked_event_failed`. `linked` flags inside change nothing; a trailing
+    /// one is still an open chain. Fails only when the cold store fails, having undone the
+    /// batch's work.
+    pub fn create_transfers_atomically<C: ColdStore>(
+        &mut self,
+        transfers: &[Transfer],
+        cold: &mut C,
+    ) -> Result<Vec<CreateTransferResult>, C::Error> {
+        let mut results = vec![CreateTransferResult::Ok; transfers.len()];
+        if transfers.last().is_some_and(|last| last.flags.is_linked()) {
+            results.fill(CreateTransferResult::LinkedEventFailed);
+            if let Some(last) = results.last_mut() {
+                *last = CreateTransferResult::LinkedEventChainOpen;
+            }
+            return Ok(results);
+        }
+        let start = self.savepoint();
+        match self.create_chain(transfers, &mut results, cold) {
+            Ok(()) => Ok(results),
+            Err(error) => {
+                self.rollback_to(start);
+                Err(error)
+            }
+        }
     }
 
     fn create_chain<C: ColdStore>(

@@ -70,7 +70,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",
-                    "the database is unavailable; nothing was changed, retry with the same ids",
+                    "the database did not confirm the write; retry with the same ids (a retry never applies anything twice)",
                 )
             }
             StoreError::Config(_) | StoreError::SchemaTooNew { .. } | StoreError::Internal(_) => {

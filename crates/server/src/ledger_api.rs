@@ -262,25 +262,23 @@ fn batch_response(
         Err(BatchError::Store(error)) => return Err(error.into()),
         Err(BatchError::Rejected(rejected)) => rejected,
     };
-    let first = rejected
+    // The cause is the rejected item itself, not the ones that failed along with it.
+    let not_applied = |code: &str, success: bool| success || code == "linked_event_failed";
+    let index = rejected
         .iter()
-        .find(|(_, _, success)| !success)
-        .map_or("rejected", |(_, code, _)| *code);
+        .position(|(_, code, success)| !not_applied(code, *success))
+        .unwrap_or(0);
+    let first = rejected.get(index).map_or("rejected", |(_, code, _)| *code);
     let conflict = first.starts_with("exists_with_different") || first == "id_already_failed";
     let status = if conflict {
         StatusCode::CONFLICT
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let index = rejected
-        .iter()
-        .position(|(_, _, success)| !success)
-        .unwrap_or(0);
     let results: Vec<Value> = rejected
         .iter()
         .map(|(id, code, success)| {
-            // Items that would have succeeded were not written either.
-            let result = if *success && *code == "ok" {
+            let result = if not_applied(code, *success) {
                 "not_applied"
             } else {
                 code
@@ -326,21 +324,27 @@ pub async fn create_transfers(
 ) -> Result<Json<Value>, ApiError> {
     check_batch_size(inputs.len())?;
     let transfers = parse_all(inputs, TransferInput::into_transfer)?;
+    // All or nothing; a rejected transfer's failure is still remembered (so the operation
+    // commits), and a retry of its id answers id_already_failed rather than succeeding later.
     let outcome = state
         .store
         .write(move |tx| {
-            let results = tx.create_transfers(&transfers)?;
-            let items = transfers
+            let results = tx.create_transfers_atomically(&transfers)?;
+            let items: Vec<(u128, &'static str, bool)> = transfers
                 .iter()
                 .zip(&results)
-                .map(|(t, r)| (t.id.0, r.code(), r.is_success()));
-            if results.iter().all(|r| r.is_success()) {
-                Ok(items.map(|(id, code, _)| (id, code)).collect())
-            } else {
-                Err(BatchError::Rejected(items.collect()))
-            }
+                .map(|(t, r)| (t.id.0, r.code(), r.is_success()))
+                .collect();
+            Ok::<_, StoreError>(items)
         })
         .await;
+    let outcome = match outcome {
+        Ok(items) if items.iter().all(|(_, _, success)| *success) => {
+            Ok(items.into_iter().map(|(id, code, _)| (id, code)).collect())
+        }
+        Ok(items) => Err(BatchError::Rejected(items)),
+        Err(error) => Err(BatchError::Store(error)),
+    };
     batch_response(outcome)
 }
 

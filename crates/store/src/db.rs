@@ -341,6 +341,19 @@ impl Conn {
         Ok(self.query(sql, params)?.into_iter().next())
     }
 
+    /// Fails if the open transaction can no longer commit. PostgreSQL answers COMMIT of a
+    /// transaction aborted by an earlier error with a silent ROLLBACK, and SQLite rolls back
+    /// by itself after some errors (disk full, I/O): either way COMMIT would not mean "saved".
+    pub fn check_transaction(&mut self) -> Result<(), DbError> {
+        match self {
+            Conn::Sqlite(connection) if connection.is_autocommit() => Err(DbError::decode(
+                "the transaction was rolled back by SQLite after an error",
+            )),
+            Conn::Sqlite(_) => Ok(()),
+            Conn::Postgres(pg) => Ok(pg.client.batch_execute("SELECT 1")?),
+        }
+    }
+
     /// Runs statements without parameters (DDL, transaction control).
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
         match self {

@@ -139,33 +139,39 @@ pub(crate) fn transfer_by_id(
 
 /// Up to `limit` transfers of `account`, newest first, starting at the transfer with
 /// timestamp `start` (the account's head for the first page): a walk down the linked list.
+/// The walk only steps on the account's own successful transfers no newer than `durable`, so
+/// a cursor that points elsewhere yields nothing rather than someone else's history.
 pub(crate) fn account_transfers(
     conn: &mut Conn,
     account: AccountId,
     start: u64,
     limit: u32,
+    durable: u64,
 ) -> Result<Vec<TransferRow>, DbError> {
     let columns = TRANSFER_COLUMNS
         .split(", ")
         .map(|c| format!("t.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let own =
+        "(t.debit_account_id = $1 OR t.credit_account_id = $1) AND t.result = 0 AND t.ts <= $4";
     let sql = format!(
         "WITH RECURSIVE chain(ts, n) AS (
              SELECT CAST($2 AS BIGINT), 1
              UNION ALL
              SELECT CASE WHEN t.debit_account_id = $1 THEN t.debit_prev ELSE t.credit_prev END,
                     chain.n + 1
-             FROM chain JOIN ledger_transfers t ON t.ts = chain.ts
+                          FROM chain JOIN ledger_transfers t ON t.ts = chain.ts AND {own}
              WHERE chain.n < $3
          )
-         SELECT {columns} FROM chain JOIN ledger_transfers t ON t.ts = chain.ts
+         SELECT {columns} FROM chain JOIN ledger_transfers t ON t.ts = chain.ts AND {own}
          ORDER BY t.ts DESC"
     );
     let params = [
         Param::Blob(&account.to_bytes()),
         Param::Int(start as i64),
         Param::Int(limit.into()),
+        Param::Int(durable as i64),
     ];
     conn.query(&sql, &params)?
         .iter()

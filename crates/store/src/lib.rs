@@ -84,17 +84,56 @@ impl Location {
     }
 }
 
-/// Hides the password in `scheme://user:password@host/…`.
+/// Hides the password in `scheme://user:password@host/…?password=…`. The credentials end at
+/// the last `@` (a password may contain `@`).
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return "***".to_owned();
     };
-    let Some((credentials, host)) = rest.split_once('@') else {
-        return url.to_owned();
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
     };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let rest = match rest.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{credentials}@{host}"),
+        },
+        None => rest.to_owned(),
+    };
+    let query = query.map(|query| {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        format!("?{}", pairs.join("&"))
+    });
+    format!("{scheme}://{rest}{}", query.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@ss@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=secret"),
+            "postgres://h/db?user=u&password=***"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert!(!redact_url("not a url with secret").contains("secret"));
     }
 }
 
@@ -228,6 +267,10 @@ impl Store {
 
         let (commands, receiver) = mpsc::channel(config.write_queue_max.max(1));
         let shared = Arc::new(Shared::default());
+        // Everything recovered is on disk now: readers may see it all.
+        shared
+            .durable_ts
+            .store(recovered.ledger.timestamp(), Ordering::Relaxed);
         let mut conn = conn;
         let syncer = match &config.location {
             Location::Sqlite(path) => {
@@ -360,9 +403,17 @@ impl Store {
         Ok(published.get(&id).copied())
     }
 
+    /// A transfer, once it is durable (a committed batch waiting for its fsync is not visible).
     pub async fn transfer(&self, id: TransferId) -> Result<Option<TransferRow>, StoreError> {
-        self.read(move |conn| ledger_sql::transfer_by_id(conn, id))
-            .await
+        let durable = self.durable_ts();
+        let row = self
+            .read(move |conn| ledger_sql::transfer_by_id(conn, id))
+            .await?;
+        Ok(row.filter(|row| row.record.transfer.timestamp <= durable))
+    }
+
+    fn durable_ts(&self) -> u64 {
+        self.inner.shared.durable_ts.load(Ordering::Relaxed)
     }
 
     /// A page of `account`'s transfers, newest first, and the cursor of the next page (the
@@ -377,12 +428,13 @@ impl Store {
         let Some(row) = self.account(account).await? else {
             return Ok(None);
         };
+        let durable = self.durable_ts();
         self.read(move |conn| {
             let start = cursor.unwrap_or(row.head);
             if start == 0 || limit == 0 {
                 return Ok(Some((Vec::new(), None)));
             }
-            let rows = ledger_sql::account_transfers(conn, account, start, limit)?;
+            let rows = ledger_sql::account_transfers(conn, account, start, limit, durable)?;
             let next = rows
                 .last()
                 .and_then(|row| row.prev_for(account))
@@ -396,6 +448,11 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         if self.inner.commands.is_closed() {
             return Err(StoreError::Closed);
+        }
+        if self.inner.shared.poisoned.load(Ordering::Relaxed) {
+            return Err(StoreError::Internal(
+                "the disk failed to confirm a write; writes are refused".into(),
+            ));
         }
         self.read(|conn| conn.query("SELECT 1", &[]).map(drop))
             .await

@@ -74,26 +74,35 @@ fn run(wal: &std::path::Path, receiver: &mpsc::Receiver<Vec<Deliver>>, shared: &
         while let Ok(more) = receiver.try_recv() {
             waiting.extend(more);
         }
-        let started = Instant::now();
-        let synced = sync(wal, &mut file);
-        shared
-            .sync_ns
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        shared.syncs.fetch_add(1, Ordering::Relaxed);
-        let outcome = match synced {
-            Ok(()) => None,
-            Err(error) => {
-                tracing::error!(%error, wal = %wal.display(), "fdatasync of the write-ahead log failed; refusing further writes");
-                shared.poisoned.store(true, Ordering::Relaxed);
-                Some(StoreError::Internal(
-                    "the disk failed to confirm the write; its outcome is unknown".into(),
-                ))
+        let outcome = if shared.poisoned.load(Ordering::Relaxed) {
+            // After one failed fsync nothing more is ever confirmed: Linux reports a lost
+            // writeback once, so a later fsync can succeed over pages that never reached the
+            // disk, and the log's recovery would stop at that hole anyway.
+            Some(unconfirmed())
+        } else {
+            let started = Instant::now();
+            let synced = sync(wal, &mut file);
+            shared
+                .sync_ns
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            shared.syncs.fetch_add(1, Ordering::Relaxed);
+            match synced {
+                Ok(()) => None,
+                Err(error) => {
+                    tracing::error!(%error, wal = %wal.display(), "fdatasync of the write-ahead log failed; refusing all further writes");
+                    shared.poisoned.store(true, Ordering::Relaxed);
+                    Some(unconfirmed())
+                }
             }
         };
         for deliver in waiting {
             deliver(outcome.clone());
         }
     }
+}
+
+fn unconfirmed() -> StoreError {
+    StoreError::Internal("the disk failed to confirm the write; its outcome is unknown".into())
 }
 
 fn sync(wal: &std::path::Path, file: &mut Option<File>) -> std::io::Result<()> {

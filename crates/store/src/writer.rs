@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     pub sync_ns: AtomicU64,
     /// The disk failed to confirm a write: no more writes are accepted.
     pub poisoned: AtomicBool,
+    /// The ledger timestamp up to which everything is durable: readers see nothing newer.
+    pub durable_ts: AtomicU64,
 }
 
 /// What an operation sees: the ledger inside the current batch, and the open transaction.
@@ -99,6 +101,18 @@ impl WriteTx<'_, '_> {
             self.batch.rollback_to(savepoint);
             StoreError::from(error)
         })
+    }
+
+    /// Applies transfers all or nothing (see [`Batch::create_transfers_atomically`]): on a
+    /// rejection nothing is applied except the remembered failure, so a retry of the same id
+    /// answers the same.
+    pub fn create_transfers_atomically(
+        &mut self,
+        transfers: &[Transfer],
+    ) -> Result<Vec<CreateTransferResult>, StoreError> {
+        self.batch
+            .create_transfers_atomically(transfers, &mut ColdLookup(self.conn))
+            .map_err(StoreError::from)
     }
 
     /// An account as it stands in this batch (including this batch's changes so far).
@@ -200,6 +214,13 @@ fn persist_and_commit(
             .collect();
         ledger_sql::write_checkpoint(conn, &rows, batch.ledger().timestamp())?;
     }
+    if !batch.is_balanced() {
+        // A bug, never bad input: refuse to make it durable.
+        return Err(crate::DbError::decode(
+            "the batch would leave debits and credits unequal",
+        ));
+    }
+    conn.check_transaction()?;
     let persisted = Instant::now();
     conn.batch_execute("COMMIT")?;
     let elapsed = |from: Instant, to: Instant| (to - from).as_nanos() as u64;
@@ -264,10 +285,12 @@ impl Writer {
             Backend::Postgres => "BEGIN",
         };
         if let Err(error) = self.conn.batch_execute(begin) {
+            // Nothing was done: memory still equals the database. A broken connection is
+            // reopened (and memory rebuilt) before the next batch.
             tracing::error!(%error, "cannot begin a transaction");
-            self.needs_reload = true;
+            self.needs_reload = self.conn.is_broken();
             self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
-            return;
+            return; // dropping the jobs answers each caller "not applied"
         }
         let checkpoint_due = self.checkpoint_due(checkpoint);
         let Writer {
@@ -317,8 +340,12 @@ impl Writer {
                 self.shared
                     .batches_committed
                     .fetch_add(1, Ordering::Relaxed);
-                self.publish_accounts(&touched);
-                self.acknowledge(deliveries);
+                // Readers see the batch only once it is durable: publishing is the first thing
+                // done when the syncer (or, on PostgreSQL, COMMIT) confirms it.
+                let mut answers = Vec::with_capacity(deliveries.len() + 1);
+                answers.push(self.publication(&touched));
+                answers.extend(deliveries);
+                self.acknowledge(answers);
                 // Off the critical path: the callers are being answered meanwhile.
                 self.ledger.evict_excess();
                 self.publish_expiry();
@@ -350,23 +377,32 @@ impl Writer {
         }
     }
 
-    /// Makes the accounts this batch changed visible to readers.
-    fn publish_accounts(&self, touched: &[AccountId]) {
-        let Ok(mut published) = self.published.write() else {
-            tracing::error!("the published accounts are poisoned");
-            return;
-        };
-        for id in touched {
-            if let Some(account) = self.ledger.account(*id) {
-                published.insert(
-                    *id,
-                    AccountRow {
-                        account: *account,
-                        head: self.slots.get(*id).head,
-                    },
-                );
+    /// A step that makes this batch visible to readers once it is durable: the accounts it
+    /// changed, and the durable timestamp that bounds transfer reads.
+    fn publication(&self, touched: &[AccountId]) -> Deliver {
+        let rows: Vec<AccountRow> = touched
+            .iter()
+            .filter_map(|id| {
+                let account = self.ledger.account(*id)?;
+                Some(AccountRow {
+                    account: *account,
+                    head: self.slots.get(*id).head,
+                })
+            })
+            .collect();
+        let timestamp = self.ledger.timestamp();
+        let (published, shared) = (Arc::clone(&self.published), Arc::clone(&self.shared));
+        Box::new(move |error| {
+            if error.is_some() {
+                return;
             }
-        }
+            if let Ok(mut published) = published.write() {
+                for row in rows {
+                    published.insert(row.account.id, row);
+                }
+            }
+            shared.durable_ts.fetch_max(timestamp, Ordering::Relaxed);
+        })
     }
 
     /// Answers a committed batch's callers once it is durable.

@@ -136,6 +136,32 @@ impl Model {
         results
     }
 
+    /// The whole batch as one chain: all or nothing.
+    pub fn create_transfers_atomically(&mut self, transfers: &[Transfer], now: u64) -> Vec<R> {
+        let n = transfers.len();
+        let mut results = vec![R::Ok; n];
+        if n > 0 && transfers[n - 1].flags.0 & 1 == 1 {
+            results.fill(R::LinkedEventFailed);
+            results[n - 1] = R::LinkedEventChainOpen;
+            return results;
+        }
+        let snapshot = self.clone();
+        for (k, t) in transfers.iter().enumerate() {
+            let r = self.one(t, now);
+            if r != R::Ok && r != R::Exists {
+                *self = snapshot;
+                results.fill(R::LinkedEventFailed);
+                results[k] = r;
+                if r.is_transient() {
+                    self.record_failure(t, r, now);
+                }
+                return results;
+            }
+            results[k] = r;
+        }
+        results
+    }
+
     fn one_recorded(&mut self, t: &Transfer, now: u64) -> R {
         let r = self.one(t, now);
         if r.is_transient() {

@@ -347,12 +347,40 @@ async fn a_batch_with_one_bad_transfer_writes_nothing(db: TestDb) {
         404
     );
     assert_eq!(balances(&app).await, before);
-    // Nothing was remembered either: the same ids can be used once the batch is fixed.
+    // Only the refusal is remembered: the refused id answers the same forever (a retry after
+    // Alice is funded must not move money she was told did not move), the other id is free.
+    let (status, body) = app
+        .post(
+            "/v1/ledger/transfers",
+            &json!([transfer(&bad, ALICE, SHOP, "500.00")]),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("id_already_failed")),
+        "{body}"
+    );
     let fixed = json!([
         transfer(&good, ALICE, SHOP, "1.00"),
-        transfer(&bad, ALICE, SHOP, "5.00")
+        transfer(&id(&mut ids), ALICE, SHOP, "5.00")
     ]);
     assert_eq!(app.post("/v1/ledger/transfers", &fixed).await.0, 200);
+    // A conflict inside a batch is reported as the conflict (409), not as the items it took down.
+    let (status, body) = app
+        .post(
+            "/v1/ledger/transfers",
+            &json!([
+                transfer(&id(&mut ids), BANK, SHOP, "1.00"),
+                transfer(&good, ALICE, SHOP, "2.00")
+            ]),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("exists_with_different_amount")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["results"][0]["result"], "not_applied");
     app.stop().await;
 }
 
@@ -432,6 +460,25 @@ async fn history_pages_with_a_cursor(db: TestDb) {
         }
     }
     assert_eq!(seen, expected);
+    // A cursor from another account's history walks nothing of that account.
+    // (Alice's funding from the bank does not touch the shop.)
+    let (_, bank) = app
+        .get(&format!("/v1/ledger/accounts/{BANK}/transfers?limit=1"))
+        .await;
+    let funding = &bank["transfers"][0];
+    assert_eq!(funding["credit_account_id"], ALICE);
+    let foreign = funding["timestamp_ns"].as_str().unwrap();
+    let (status, page) = app
+        .get(&format!(
+            "/v1/ledger/accounts/{SHOP}/transfers?cursor={foreign}"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        page["transfers"],
+        json!([]),
+        "the shop's history showed another account's transfer"
+    );
     for bad in ["limit=0", "limit=1001", "cursor=abc", "cursor=0", "bogus=1"] {
         let (status, _) = app
             .get(&format!("/v1/ledger/accounts/{SHOP}/transfers?{bad}"))

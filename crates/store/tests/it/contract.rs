@@ -19,6 +19,7 @@ cashless_testkit::both_backends!(
     pending_expiry_is_persisted,
     account_history_pages_newest_first,
     recovery_replays_the_log_after_the_last_checkpoint,
+    a_swallowed_sql_error_is_never_answered_ok_without_the_write,
 );
 
 const BANK: AccountId = AccountId(1);
@@ -609,4 +610,52 @@ async fn recovery_replays_the_log_after_the_last_checkpoint(db: TestDb) {
         }
         store.halt().await;
     }
+}
+
+/// An operation that swallows a SQL error and claims success: on PostgreSQL the error aborted
+/// the transaction and COMMIT would silently roll back. Whatever the backend does, "ok" must
+/// mean the write is there, and the store must carry on.
+async fn a_swallowed_sql_error_is_never_answered_ok_without_the_write(db: TestDb) {
+    let store = open(db.config()).await;
+    store
+        .write(|tx| {
+            tx.conn()?.batch_execute("CREATE TABLE notes (n BIGINT)")?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let outcome = store
+        .write(|tx| {
+            let conn = tx.conn()?;
+            conn.execute("INSERT INTO notes (n) VALUES (1)", &[])?;
+            let _ignored = conn.batch_execute("SELECT * FROM no_such_table");
+            Ok::<_, StoreError>(())
+        })
+        .await;
+    let count = store
+        .read(|conn| {
+            conn.query_opt("SELECT CAST(COUNT(*) AS BIGINT) FROM notes", &[])?
+                .unwrap()
+                .int(0)
+        })
+        .await
+        .unwrap();
+    match outcome {
+        Ok(()) => assert_eq!(count, 1, "answered ok, but the row is missing"),
+        Err(_) => assert_eq!(count, 0, "answered with an error, but the row was written"),
+    }
+    create_accounts(
+        &store,
+        &[(BANK, AccountFlags::NONE), (SHOP, AccountFlags::NONE)],
+    )
+    .await;
+    let mut ids = Ids::new();
+    assert_eq!(
+        store
+            .create_transfers(vec![pay(ids.new_id(), BANK, SHOP, 1)])
+            .await
+            .unwrap(),
+        [R::Ok]
+    );
+    store.shutdown().await;
 }
