@@ -189,6 +189,8 @@ pub(crate) struct Slot {
     /// Timestamp of the newest transfer that moved the account; 0 if none.
     pub head: u64,
     dirty: bool,
+    /// The batch (see `Slots::epoch`) that last listed this account as touched.
+    touched_epoch: u64,
 }
 
 /// The store's per-account bookkeeping and the balance checkpoint's progress.
@@ -200,6 +202,8 @@ pub(crate) struct Slots {
     dirty: Vec<AccountId>,
     /// Transfers written since the last checkpoint: bounds what recovery replays.
     pub since_checkpoint: u64,
+    /// Counts batches, so each lists an account as touched once.
+    epoch: u64,
 }
 
 impl Slots {
@@ -248,7 +252,7 @@ pub(crate) fn recover(conn: &mut Conn, config: LedgerConfig) -> Result<Recovered
             Slot {
                 no,
                 head,
-                dirty: false,
+                ..Slot::default()
             },
         );
         slots.next_no = slots.next_no.max(no + 1);
@@ -434,6 +438,7 @@ pub(crate) struct SlotWriter<'a> {
 
 impl<'a> SlotWriter<'a> {
     pub fn new(slots: &'a mut Slots) -> SlotWriter<'a> {
+        slots.epoch += 1;
         let (next_no_before, since_checkpoint_before) = (slots.next_no, slots.since_checkpoint);
         SlotWriter {
             slots,
@@ -452,12 +457,13 @@ impl<'a> SlotWriter<'a> {
     fn create(&mut self, id: AccountId) -> i64 {
         let no = self.slots.next_no;
         self.slots.next_no += 1;
+        let epoch = self.slots.epoch;
         self.slots.map.insert(
             id,
             Slot {
                 no,
-                head: 0,
-                dirty: false,
+                touched_epoch: epoch,
+                ..Slot::default()
             },
         );
         self.undo.push(SlotUndo::Created(id));
@@ -487,8 +493,12 @@ impl<'a> SlotWriter<'a> {
 
     /// The account's balances changed in this batch: its row is now behind memory.
     fn touch(&mut self, id: AccountId) {
-        self.touched.push(id);
+        let epoch = self.slots.epoch;
         let slot = self.slots.map.entry(id).or_default();
+        if slot.touched_epoch != epoch {
+            slot.touched_epoch = epoch;
+            self.touched.push(id);
+        }
         if !slot.dirty {
             slot.dirty = true;
             self.slots.dirty.push(id);
