@@ -646,54 +646,54 @@ fn transfer_insert_sql(rows: usize) -> &'static str {
     &all[rows]
 }
 
-/// Binds one transfer row at `*index` onwards (SQLite copies bound values).
-fn bind_transfer(
-    statement: &mut rusqlite::CachedStatement<'_>,
-    index: &mut usize,
+/// The fifteen column values of a transfer row, in `TRANSFER_COLUMNS` order, lent to
+/// `use_row`: borrowed, so a row costs no allocation on either backend.
+fn with_transfer_row<R>(
     record: &TransferRecord,
     (debit_prev, credit_prev): (u64, u64),
-) -> rusqlite::Result<()> {
+    use_row: impl FnOnce(&[Param<'_>; 15]) -> R,
+) -> R {
     let t = &record.transfer;
-    let values = [
-        Param::Int(t.timestamp as i64),
-        Param::Int(t.amount as i64),
-        Param::Int(t.timeout_secs.into()),
-        Param::Int(t.currency.numeric().into()),
-        Param::Int(t.code.into()),
-        Param::Int(t.flags.0.into()),
-        Param::Int(record.result.as_u16().into()),
-        Param::Int(record.pending_status.as_u8().into()),
-        Param::Int(debit_prev as i64),
-        Param::Int(credit_prev as i64),
-    ];
     let (id, debit, credit) = (
         t.id.to_bytes(),
         t.debit_account_id.to_bytes(),
         t.credit_account_id.to_bytes(),
     );
     let (pending, reference) = (opt_u128(t.pending_id.0), opt_u128(t.reference));
-    let ordered = [
-        values[0],
+    let row = [
+        Param::Int(t.timestamp as i64),
         Param::Blob(&id),
         Param::Blob(&debit),
         Param::Blob(&credit),
-        values[1],
+        Param::Int(t.amount as i64),
         Param::opt_blob(pending.as_ref().map(|p| p.as_slice())),
-        values[2],
-        values[3],
-        values[4],
-        values[5],
+        Param::Int(t.timeout_secs.into()),
+        Param::Int(t.currency.numeric().into()),
+        Param::Int(t.code.into()),
+        Param::Int(t.flags.0.into()),
         Param::opt_blob(reference.as_ref().map(|r| r.as_slice())),
-        values[6],
-        values[7],
-        values[8],
-        values[9],
+        Param::Int(record.result.as_u16().into()),
+        Param::Int(record.pending_status.as_u8().into()),
+        Param::Int(debit_prev as i64),
+        Param::Int(credit_prev as i64),
     ];
-    for value in &ordered {
-        statement.raw_bind_parameter(*index, value)?;
-        *index += 1;
-    }
-    Ok(())
+    use_row(&row)
+}
+
+/// Binds one transfer row at `*index` onwards (SQLite copies bound values).
+fn bind_transfer(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    index: &mut usize,
+    record: &TransferRecord,
+    links: (u64, u64),
+) -> rusqlite::Result<()> {
+    with_transfer_row(record, links, |row| {
+        for value in row {
+            statement.raw_bind_parameter(*index, value)?;
+            *index += 1;
+        }
+        Ok(())
+    })
 }
 
 fn persist_sqlite(
@@ -827,36 +827,13 @@ fn copy_transfers(
     ];
     let mut writer = BinaryCopyInWriter::new(sink, &types);
     for record in changes.transfers_created() {
-        let (debit_prev, credit_prev) = slots.link(record);
-        let t = &record.transfer;
-        let (id, debit, credit) = (
-            t.id.to_bytes(),
-            t.debit_account_id.to_bytes(),
-            t.credit_account_id.to_bytes(),
-        );
-        let (pending, reference) = (opt_u128(t.pending_id.0), opt_u128(t.reference));
-        let row = [
-            Param::Int(t.timestamp as i64),
-            Param::Blob(&id),
-            Param::Blob(&debit),
-            Param::Blob(&credit),
-            Param::Int(t.amount as i64),
-            Param::opt_blob(pending.as_ref().map(|p| p.as_slice())),
-            Param::Int(t.timeout_secs.into()),
-            Param::Int(t.currency.numeric().into()),
-            Param::Int(t.code.into()),
-            Param::Int(t.flags.0.into()),
-            Param::opt_blob(reference.as_ref().map(|r| r.as_slice())),
-            Param::Int(record.result.as_u16().into()),
-            Param::Int(record.pending_status.as_u8().into()),
-            Param::Int(debit_prev as i64),
-            Param::Int(credit_prev as i64),
-        ];
-        let values: Vec<&(dyn postgres::types::ToSql + Sync)> = row
-            .iter()
-            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        writer.write(&values)?;
+        with_transfer_row(record, slots.link(record), |row| {
+            let values: Vec<&(dyn postgres::types::ToSql + Sync)> = row
+                .iter()
+                .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            writer.write(&values)
+        })?;
     }
     writer.finish()?;
     Ok(())
