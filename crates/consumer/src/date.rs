@@ -1,0 +1,152 @@
+//! Calendar dates without a time zone, for birth dates and days of limits.
+
+use std::fmt;
+
+/// A valid Gregorian calendar date.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Date {
+    year: u16,
+    month: u8,
+    day: u8,
+}
+
+impl Date {
+    pub fn new(year: u16, month: u8, day: u8) -> Option<Date> {
+        let valid = (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
+        valid.then_some(Date { year, month, day })
+    }
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse_iso(text: &str) -> Option<Date> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+            return None;
+        }
+        Date::new(
+            number(&text[0..4])?,
+            number(&text[5..7])?,
+            number(&text[8..10])?,
+        )
+    }
+
+    /// Parses `YYYYMMDD`, as in a resident ID number.
+    pub fn parse_compact(text: &str) -> Option<Date> {
+        if text.len() != 8 {
+            return None;
+        }
+        Date::new(
+            number(&text[0..4])?,
+            number(&text[4..6])?,
+            number(&text[6..8])?,
+        )
+    }
+
+    /// The date of `days` since 1970-01-01 (Howard Hinnant's civil-from-days).
+    pub fn from_days_since_epoch(days: i64) -> Date {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u8;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        } as u8;
+        let year = (year_of_era + era * 400 + i64::from(month <= 2)) as u16;
+        Date { year, month, day }
+    }
+
+    /// The calendar day in China (UTC+8, no daylight saving) at `unix_ns`: the day limits
+    /// reset on.
+    pub fn china_day(unix_ns: u64) -> Date {
+        const CHINA_OFFSET_SECS: u64 = 8 * 3600;
+        let secs = unix_ns / 1_000_000_000 + CHINA_OFFSET_SECS;
+        Date::from_days_since_epoch((secs / 86_400) as i64)
+    }
+
+    pub fn year(self) -> u16 {
+        self.year
+    }
+
+    pub fn month(self) -> u8 {
+        self.month
+    }
+
+    pub fn day(self) -> u8 {
+        self.day
+    }
+
+    /// Whole years from `self` to `on` (an age).
+    pub fn years_until(self, on: Date) -> i32 {
+        let mut years = i32::from(on.year) - i32::from(self.year);
+        if (on.month, on.day) < (self.month, self.day) {
+            years -= 1;
+        }
+        years
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Option<T> {
+    text.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+fn is_leap(year: u16) -> bool {
+    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
+}
+
+fn days_in_month(year: u16, month: u8) -> u8 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_calendar_dates() {
+        assert!(Date::new(2000, 2, 29).is_some());
+        assert!(Date::new(1900, 2, 29).is_none());
+        assert!(Date::new(2023, 4, 31).is_none());
+        assert_eq!(Date::parse_iso("1949-12-31"), Date::new(1949, 12, 31));
+        assert_eq!(Date::parse_iso("1949-13-01"), None);
+        assert_eq!(Date::parse_iso("1949-1-01"), None);
+        assert_eq!(Date::parse_compact("19491231"), Date::new(1949, 12, 31));
+        assert_eq!(Date::parse_compact("1949123a"), None);
+    }
+
+    #[test]
+    fn days_and_china_time() {
+        assert_eq!(
+            Date::from_days_since_epoch(0),
+            Date::new(1970, 1, 1).unwrap()
+        );
+        assert_eq!(
+            Date::from_days_since_epoch(11_016),
+            Date::new(2000, 2, 29).unwrap()
+        );
+        // 2026-11-24 16:30 UTC is already 2026-11-25 00:30 in Hangzhou.
+        let ns = 1_795_537_800 * 1_000_000_000;
+        assert_eq!(Date::china_day(ns), Date::new(2026, 11, 25).unwrap());
+        let birthday = Date::new(2000, 11, 25).unwrap();
+        assert_eq!(birthday.years_until(Date::new(2026, 11, 24).unwrap()), 25);
+        assert_eq!(birthday.years_until(Date::new(2026, 11, 25).unwrap()), 26);
+    }
+}
