@@ -18,7 +18,8 @@ pub use account::{Account, AccountFlags, AccountKind, Balances, CreateAccountRes
 pub use hash::{IdHashBuilder, IdHasher, IdMap};
 pub use id::{AccountId, IdParseError, TimeOrderedIds, TransferId, format_u128, parse_u128};
 pub use money::{
-    AMOUNT_MAX, AmountError, Currency, Money, MoneyError, format_amount, parse_amount,
+    AMOUNT_MAX, AmountError, Currency, Money, MoneyError, convert_minor, format_amount,
+    parse_amount,
 };
 pub use state::{Batch, Changes, ColdStore, Ledger, LedgerConfig, NoColdStore, Savepoint, Totals};
 pub use transfer::{CreateTransferResult, PendingStatus, Transfer, TransferFlags, TransferRecord};

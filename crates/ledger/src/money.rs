@@ -184,6 +184,23 @@ pub fn format_amount(minor: u64, currency: Currency) -> String {
     format!("{whole}.{fraction}")
 }
 
+/// Converts `amount` minor units of `from` into minor units of `to` at `rate_micros` (units of
+/// `to` per unit of `from`, in millionths), rounding down: the customer is never credited more
+/// than the converted value (the remainder, under one minor unit, stays with the platform's
+/// FX position). `None` on overflow.
+pub fn convert_minor(amount: u64, from: Currency, to: Currency, rate_micros: u64) -> Option<u64> {
+    const MICROS: u128 = 1_000_000;
+    let scale_to = 10u128.pow(u32::from(to.exponent()));
+    let scale_from = 10u128.pow(u32::from(from.exponent()));
+    let numerator = u128::from(amount)
+        .checked_mul(u128::from(rate_micros))?
+        .checked_mul(scale_to)?;
+    let converted = numerator / (MICROS * scale_from);
+    u64::try_from(converted)
+        .ok()
+        .filter(|&minor| minor <= AMOUNT_MAX)
+}
+
 /// An amount of money: signed minor units and a currency.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Money {
@@ -379,6 +396,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn converts_currencies_rounding_down() {
+        // 100.00 USD at 7.1234 = 712.34 CNY exactly.
+        assert_eq!(
+            convert_minor(10_000, Currency::USD, Currency::CNY, 7_123_400),
+            Some(71_234)
+        );
+        // 0.01 USD at 7.1234 = 0.071234 CNY: 0.07 CNY, the rest is not credited.
+        assert_eq!(
+            convert_minor(1, Currency::USD, Currency::CNY, 7_123_400),
+            Some(7)
+        );
+        // 1,000 JPY (no decimals) at 0.0476 = 47.60 CNY.
+        assert_eq!(
+            convert_minor(1_000, Currency::JPY, Currency::CNY, 47_600),
+            Some(4_760)
+        );
+        // 1.000 KWD (3 decimals) at 23.5 = 23.50 CNY.
+        assert_eq!(
+            convert_minor(1_000, Currency::KWD, Currency::CNY, 23_500_000),
+            Some(2_350)
+        );
+        assert_eq!(
+            convert_minor(AMOUNT_MAX, Currency::USD, Currency::CNY, 7_123_400),
+            None
+        );
     }
 
     #[test]
