@@ -4,8 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use cashless_partners::{
+    SimulatedBank, SimulatedBankConfig, SimulatedFx, SimulatedSms, SimulatedSmsConfig,
+};
 use cashless_server::{AppState, OperatorToken};
 use cashless_store::{Location, Store, StoreConfig};
+use cashless_wallet::{Partners, Secrets, Wallet, WalletConfig};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -24,6 +28,9 @@ pub struct ServeArgs {
     /// is generated once and kept in <data-dir>/operator-token.
     #[arg(long, env = "CASHLESS_OPERATOR_TOKEN", hide_env_values = true)]
     operator_token: Option<String>,
+    /// Production mode: the simulated SMS gateway's outbox is not readable over the API.
+    #[arg(long, env = "CASHLESS_PRODUCTION")]
+    production: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -44,11 +51,37 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         location.describe()
     );
     println!("{}", token.1);
+    let secrets = Secrets::load_or_create(&args.data_dir.join("pepper"))
+        .with_context(|| format!("reading the pepper in {}", args.data_dir.display()))?;
+    let sms = Arc::new(SimulatedSms::new(SimulatedSmsConfig::default()));
+    let bank = SimulatedBank::open(
+        SimulatedBankConfig {
+            journal: Some(args.data_dir.join("bank-simulator.jsonl")),
+            ..SimulatedBankConfig::default()
+        },
+        sms.clone(),
+    )
+    .context("opening the bank simulator's journal")?;
+    tracing::warn!("partners are simulated: SimulatedSms, SimulatedBank, SimulatedFx");
+    let wallet = Wallet::new(
+        store.clone(),
+        WalletConfig::default(),
+        secrets,
+        Partners {
+            sms: sms.clone(),
+            bank: Arc::new(bank),
+            fx: Arc::new(SimulatedFx::default()),
+        },
+    );
+    let reconciler = wallet.spawn_reconciler();
     let state = AppState {
         store: store.clone(),
         operator_token: Arc::new(token.0),
+        wallet,
+        sms_outbox: (!args.production).then_some(sms),
     };
     cashless_server::serve(listener, state, shutdown_signal()).await?;
+    reconciler.abort();
     tracing::info!("shutting down: finishing queued writes");
     store.shutdown().await;
     Ok(())

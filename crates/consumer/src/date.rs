@@ -96,6 +96,28 @@ impl fmt::Display for Date {
     }
 }
 
+/// RFC 3339 in UTC with nanoseconds, from nanoseconds since the Unix epoch:
+/// `2026-11-24T17:47:31.967901123Z`.
+pub fn rfc3339(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let nanos = ns % 1_000_000_000;
+    let date = Date::from_days_since_epoch((secs / 86_400) as i64);
+    let rest = secs % 86_400;
+    format!(
+        "{date}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// The first nanosecond of the China day (UTC+8) that contains `unix_ns`.
+pub fn china_day_start_ns(unix_ns: u64) -> u64 {
+    const DAY_NS: u64 = 86_400 * 1_000_000_000;
+    const OFFSET_NS: u64 = 8 * 3600 * 1_000_000_000;
+    ((unix_ns + OFFSET_NS) / DAY_NS * DAY_NS).saturating_sub(OFFSET_NS)
+}
+
 fn number<T: std::str::FromStr>(text: &str) -> Option<T> {
     text.bytes()
         .all(|b| b.is_ascii_digit())
@@ -118,6 +140,29 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(951_782_400_000_000_001),
+            "2000-02-29T00:00:00.000000001Z"
+        );
+        assert_eq!(
+            rfc3339(1_795_542_451_967_901_123),
+            "2026-11-24T17:47:31.967901123Z"
+        );
+    }
+
+    #[test]
+    fn china_days_start_at_utc_sixteen() {
+        // 2026-11-24T17:47Z is 01:47 on the 25th in China; that day began at 16:00Z on the 24th.
+        let now = 1_795_542_451_967_901_123;
+        let start = china_day_start_ns(now);
+        assert_eq!(rfc3339(start), "2026-11-24T16:00:00.000000000Z");
+        assert_eq!(Date::china_day(start), Date::china_day(now));
+        assert_ne!(Date::china_day(start - 1), Date::china_day(now));
+    }
     use super::*;
 
     #[test]

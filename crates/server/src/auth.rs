@@ -3,6 +3,7 @@
 use std::fmt;
 
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -47,8 +48,8 @@ impl OperatorToken {
 }
 
 /// The bearer token of a request, if it has one.
-fn bearer(request: &Request) -> Option<&str> {
-    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -61,7 +62,7 @@ pub async fn require_operator(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    match bearer(&request) {
+    match bearer(request.headers()) {
         Some(token) if state.operator_token.verify(token) => Ok(next.run(request).await),
         _ => Err(ApiError::unauthorized()),
     }

@@ -84,3 +84,26 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+impl From<cashless_wallet::WalletError> for ApiError {
+    fn from(error: cashless_wallet::WalletError) -> ApiError {
+        use cashless_wallet::ErrorKind;
+        let status = match error.kind {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Locked => StatusCode::LOCKED,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let api = ApiError::new(status, error.code, error.message);
+        match error.details {
+            Some(details) => api.with_details("details", details),
+            None => api,
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod ledger_api;
+pub mod wallet_api;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,7 +20,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use cashless_partners::SimulatedSms;
 use cashless_store::Store;
+use cashless_wallet::Wallet;
 use serde_json::{Value, json};
 
 pub use auth::OperatorToken;
@@ -33,6 +36,10 @@ const BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 pub struct AppState {
     pub store: Store,
     pub operator_token: Arc<OperatorToken>,
+    pub wallet: Arc<Wallet>,
+    /// The simulated SMS gateway, when its outbox may be read over the operator API (never in
+    /// production mode).
+    pub sms_outbox: Option<Arc<SimulatedSms>>,
 }
 
 /// The whole HTTP application.
@@ -46,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ledger/transfers", post(ledger_api::create_transfers))
         .route("/v1/ledger/transfers/{id}", get(ledger_api::get_transfer))
+        .route("/v1/operator/sms", get(wallet_api::sms_outbox))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_operator,
@@ -53,6 +61,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(wallet_api::openapi))
+        .merge(consumer_routes())
         .merge(operator)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -60,6 +70,32 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(refuse_declared_oversize))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// The consumer API (see [`wallet_api`]); each handler authenticates through its extractor.
+fn consumer_routes() -> Router<AppState> {
+    use axum::routing::delete;
+    use wallet_api as w;
+    Router::new()
+        .route("/v1/auth/sms-codes", post(w::send_sms_code))
+        .route("/v1/auth/sign-in", post(w::sign_in))
+        .route("/v1/auth/sign-out", post(w::sign_out))
+        .route("/v1/auth/sign-out-everywhere", post(w::sign_out_everywhere))
+        .route("/v1/me", get(w::me))
+        .route("/v1/me/devices", get(w::devices))
+        .route("/v1/me/devices/{id}", delete(w::remove_device))
+        .route("/v1/me/pin", post(w::set_pin))
+        .route("/v1/me/pin/change", post(w::change_pin))
+        .route("/v1/me/pin/reset-code", post(w::pin_reset_code))
+        .route("/v1/me/identity", post(w::verify_identity))
+        .route("/v1/me/cards", get(w::cards).post(w::link_card))
+        .route("/v1/me/cards/{id}", delete(w::remove_card))
+        .route("/v1/me/cards/bindings/{id}/confirm", post(w::confirm_card))
+        .route("/v1/me/topups", post(w::top_up))
+        .route("/v1/me/topups/{id}", get(w::get_top_up))
+        .route("/v1/me/withdrawals", post(w::withdraw))
+        .route("/v1/me/withdrawals/{id}", get(w::get_withdrawal))
+        .route("/v1/me/statement", get(w::statement))
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests.

@@ -10,12 +10,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ledger",
-    sqlite: include_str!("../migrations/sqlite/0001_ledger.sql"),
-    postgres: include_str!("../migrations/postgres/0001_ledger.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ledger",
+        sqlite: include_str!("../migrations/sqlite/0001_ledger.sql"),
+        postgres: include_str!("../migrations/postgres/0001_ledger.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "consumers",
+        sqlite: include_str!("../migrations/sqlite/0002_consumers.sql"),
+        postgres: include_str!("../migrations/postgres/0002_consumers.sql"),
+    },
+];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.
 const MIGRATION_LOCK_KEY: i64 = 0x6361_7368_6c65_7373; // "cashless"

@@ -4,12 +4,19 @@
 //! PostgreSQL), driven over HTTP.
 
 mod ledger;
+mod wallet;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use cashless_partners::{
+    SimulatedBank, SimulatedBankConfig, SimulatedFx, SimulatedSms, SimulatedSmsConfig,
+};
 use cashless_server::{AppState, OperatorToken};
 use cashless_store::Store;
 use cashless_testkit::TestDb;
+use cashless_wallet::{Partners, Secrets, Wallet, WalletConfig};
 use serde_json::Value;
 
 pub const TOKEN: &str = "test-operator-token-0123456789abcdef";
@@ -19,18 +26,81 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub store: Store,
+    pub wallet: Arc<Wallet>,
+    pub sms: Arc<SimulatedSms>,
+    pub bank: Arc<SimulatedBank>,
     server: tokio::task::JoinHandle<()>,
+    reconciler: tokio::task::JoinHandle<()>,
+    setup: Setup,
     _db: TestDb,
+}
+
+/// What a restart keeps: the database, the pepper, the bank's journal, the configuration.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub wallet: WalletConfig,
+    pub bank: SimulatedBankConfig,
+    pub secrets: Secrets,
+}
+
+impl Default for Setup {
+    /// Fast clocks and cheap PIN hashing; the rules are the production ones otherwise.
+    fn default() -> Setup {
+        let journal = std::env::temp_dir().join(format!(
+            "cashless_bank_{}_{:016x}.jsonl",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        Setup {
+            wallet: WalletConfig {
+                sms_resend_after: Duration::ZERO,
+                sms_daily_max: 1_000,
+                pin_hash_memory_kib: 1024,
+                pin_hash_passes: 1,
+                reconcile_every: Duration::from_millis(50),
+                ..WalletConfig::default()
+            },
+            bank: SimulatedBankConfig {
+                latency: Duration::from_millis(1),
+                confirm_after: Duration::from_millis(100),
+                journal: Some(journal),
+                ..SimulatedBankConfig::default()
+            },
+            secrets: Secrets::random(),
+        }
+    }
 }
 
 impl TestApp {
     pub async fn spawn(db: TestDb) -> TestApp {
+        TestApp::spawn_with(db, Setup::default()).await
+    }
+
+    pub async fn spawn_with(db: TestDb, setup: Setup) -> TestApp {
         let store = cashless_testkit::open(db.config()).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let sms = Arc::new(SimulatedSms::new(SimulatedSmsConfig {
+            latency: Duration::from_millis(1),
+            failure_ppm: 0,
+        }));
+        let bank = Arc::new(SimulatedBank::open(setup.bank.clone(), sms.clone()).unwrap());
+        let wallet = Wallet::new(
+            store.clone(),
+            setup.wallet.clone(),
+            setup.secrets.clone(),
+            Partners {
+                sms: sms.clone(),
+                bank: bank.clone(),
+                fx: Arc::new(SimulatedFx::default()),
+            },
+        );
+        let reconciler = wallet.spawn_reconciler();
         let state = AppState {
             store: store.clone(),
             operator_token: Arc::new(OperatorToken::new(TOKEN).unwrap()),
+            wallet: wallet.clone(),
+            sms_outbox: Some(sms.clone()),
         };
         let server = tokio::spawn(async move {
             cashless_server::serve(listener, state, std::future::pending())
@@ -41,9 +111,23 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             store,
+            wallet,
+            sms,
+            bank,
             server,
+            reconciler,
+            setup,
             _db: db,
         }
+    }
+
+    /// Stops everything (as a crash after the last commit would) and starts again on the same
+    /// database, pepper and bank journal.
+    pub async fn restart(self) -> TestApp {
+        self.server.abort();
+        self.reconciler.abort();
+        self.store.halt().await;
+        TestApp::spawn_with(self._db, self.setup).await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -85,6 +169,7 @@ impl TestApp {
 
     pub async fn stop(self) {
         self.server.abort();
+        self.reconciler.abort();
         self.store.shutdown().await;
     }
 }

@@ -1,0 +1,537 @@
+//! Signing in with a phone number and an SMS code; sessions and devices.
+//!
+//! - A code is 6 random digits, valid for 5 minutes, 5 wrong entries, only the newest code of a
+//!   phone and purpose counts. A phone may ask again after 60 s and 10 times a China day.
+//! - Codes and session tokens are stored as keyed fingerprints (HMAC with the pepper): a
+//!   database leak reveals neither, and a leaked code table cannot be brute-forced offline.
+//! - Signing in registers (or refreshes) a device and opens a session for it. Tokens live 30
+//!   days and can be revoked one at a time, per device, or everywhere.
+
+use cashless_consumer::{Phone, china_day_start_ns, rfc3339};
+use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency};
+use cashless_store::{Conn, Param};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::secrets::{random_digits, random_hex, same};
+use crate::users::{self, int};
+use crate::{Wallet, WalletError, WalletResult, duration_ns, secs_ceil};
+
+/// Why a code was sent: a code for one purpose never works for another.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CodePurpose {
+    SignIn,
+    ResetPin,
+}
+
+impl CodePurpose {
+    fn name(self) -> &'static str {
+        match self {
+            CodePurpose::SignIn => "sign_in",
+            CodePurpose::ResetPin => "reset_pin",
+        }
+    }
+
+    fn text(self, code: &str, minutes: u64) -> String {
+        let what = match self {
+            CodePurpose::SignIn => "sign-in",
+            CodePurpose::ResetPin => "PIN reset",
+        };
+        format!(
+            "[Cashless] Your {what} code is {code}. It expires in {minutes} minutes. \
+             Cashless staff will never ask for it."
+        )
+    }
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CodeSent {
+    /// The number the code went to, masked.
+    pub phone: String,
+    pub expires_in_secs: u64,
+    /// When the phone may ask for another code.
+    pub resend_after_secs: u64,
+}
+
+/// The device a sign-in comes from.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceInput {
+    /// A device id from an earlier sign-in, to refresh that device rather than add one.
+    pub device_id: Option<String>,
+    pub name: Option<String>,
+    /// The device's Ed25519 public key, 64 hex digits: it will sign payment and transit codes.
+    pub public_key: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SignedIn {
+    /// The session's bearer token. Shown once; the platform keeps only its fingerprint.
+    pub token: String,
+    pub expires_at: String,
+    pub user_id: String,
+    pub device_id: String,
+    /// This sign-in created the account.
+    pub new_user: bool,
+    #[schema(example = "L0")]
+    pub kyc_level: String,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DeviceView {
+    pub id: String,
+    pub name: String,
+    pub public_key: Option<String>,
+    pub created_at: String,
+    pub last_seen_at: String,
+    /// The device this request comes from.
+    pub current: bool,
+}
+
+/// A signed-in caller.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user_id: String,
+    pub device_id: String,
+    token_hash: String,
+}
+
+/// Session tokens: a prefix that secret scanners can recognise, then 256 random bits.
+const TOKEN_PREFIX: &str = "cls_";
+const TOKEN_HEX_LEN: usize = 64;
+const DEVICE_NAME_CHARS_MAX: usize = 64;
+
+impl Wallet {
+    /// Texts a sign-in code to `phone`.
+    pub async fn send_sign_in_code(&self, phone: &str) -> WalletResult<CodeSent> {
+        let phone = parse_phone(phone)?;
+        self.send_code(phone, CodePurpose::SignIn).await
+    }
+
+    pub(crate) async fn send_code(
+        &self,
+        phone: Phone,
+        purpose: CodePurpose,
+    ) -> WalletResult<CodeSent> {
+        let code = random_digits(6);
+        let hash = self.code_hash(phone.as_str(), purpose, &code);
+        let id = self.new_id_string();
+        let validity_ns = duration_ns(self.config.sms_code_validity);
+        let resend_ns = duration_ns(self.config.sms_resend_after);
+        let daily_max = i64::from(self.config.sms_daily_max);
+        let number = phone.as_str().to_owned();
+        let row_id = id.clone();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let last = conn.query_opt(
+                    "SELECT created_ns FROM sms_codes WHERE phone = $1 \
+                     ORDER BY created_ns DESC LIMIT 1",
+                    &[Param::Text(&number)],
+                )?;
+                if let Some(last) = last {
+                    let next_allowed = (last.int(0)? as u64).saturating_add(resend_ns);
+                    if now < next_allowed {
+                        let wait = secs_ceil(next_allowed - now);
+                        return Err(WalletError::too_many(
+                            "sms_too_soon",
+                            format!("a code was just sent; ask again in {wait} s"),
+                        )
+                        .with_details(json!({ "retry_after_secs": wait })));
+                    }
+                }
+                let sent_today = conn
+                    .query_opt(
+                        "SELECT COUNT(*) FROM sms_codes WHERE phone = $1 AND created_ns >= $2",
+                        &[Param::Text(&number), int(china_day_start_ns(now))],
+                    )?
+                    .map_or(Ok(0), |row| row.int(0))?;
+                if sent_today >= daily_max {
+                    return Err(WalletError::too_many(
+                        "sms_daily_limit",
+                        format!("this number received {daily_max} codes today; try again tomorrow"),
+                    ));
+                }
+                // Only the newest code counts.
+                conn.execute(
+                    "UPDATE sms_codes SET consumed = 1 \
+                     WHERE phone = $1 AND purpose = $2 AND consumed = 0",
+                    &[Param::Text(&number), Param::Text(purpose.name())],
+                )?;
+                conn.execute(
+                    "INSERT INTO sms_codes \
+                     (id, phone, purpose, code_hash, created_ns, expires_ns, attempts, consumed) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 0, 0)",
+                    &[
+                        Param::Text(&row_id),
+                        Param::Text(&number),
+                        Param::Text(purpose.name()),
+                        Param::Text(&hash),
+                        int(now),
+                        int(now.saturating_add(validity_ns)),
+                    ],
+                )?;
+                Ok::<_, WalletError>(())
+            })
+            .await?;
+        let minutes = self.config.sms_code_validity.as_secs().div_ceil(60);
+        let text = purpose.text(&code, minutes);
+        if let Err(error) = self.partners.sms.send(phone.as_str(), &text).await {
+            tracing::warn!(%error, phone = %phone.masked(), "SMS not sent");
+            // The code never arrived: do not count it against the phone.
+            let _ = self
+                .store
+                .write(move |tx| {
+                    tx.conn()?
+                        .execute("DELETE FROM sms_codes WHERE id = $1", &[Param::Text(&id)])?;
+                    Ok::<_, WalletError>(())
+                })
+                .await;
+            return Err(WalletError::unavailable(
+                "sms_unavailable",
+                "the text message could not be sent; try again in a moment",
+            ));
+        }
+        Ok(CodeSent {
+            phone: phone.masked(),
+            expires_in_secs: self.config.sms_code_validity.as_secs(),
+            resend_after_secs: self.config.sms_resend_after.as_secs(),
+        })
+    }
+
+    pub(crate) fn code_hash(&self, phone: &str, purpose: CodePurpose, code: &str) -> String {
+        self.secrets
+            .fingerprint(&["sms", phone, purpose.name(), code.trim()])
+    }
+
+    /// Signs in (or up) with the code sent to `phone`, registering the device.
+    pub async fn sign_in(
+        &self,
+        phone: &str,
+        code: &str,
+        device: DeviceInput,
+    ) -> WalletResult<SignedIn> {
+        let phone = parse_phone(phone)?;
+        let device_name = device_name(device.name.as_deref())?;
+        let public_key = device
+            .public_key
+            .as_deref()
+            .map(device_public_key)
+            .transpose()?;
+        let hash = self.code_hash(phone.as_str(), CodePurpose::SignIn, code);
+        let attempts_max = self.config.sms_attempts_max;
+        let token = format!("{TOKEN_PREFIX}{}", random_hex(TOKEN_HEX_LEN / 2));
+        let token_hash = self.token_hash(&token);
+        let lifetime_ns = duration_ns(self.config.session_lifetime);
+        let new_user_id = self.new_id_string();
+        let new_wallet = AccountId(self.new_id());
+        let new_device_id = self.new_id_string();
+        let number = phone.as_str().to_owned();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                if let Err(refused) =
+                    check_code(tx.conn()?, &number, CodePurpose::SignIn, &hash, now, attempts_max)?
+                {
+                    return Ok(Err(refused));
+                }
+                let existing = users::by_phone(tx.conn()?, &number)?;
+                let new_user = existing.is_none();
+                let user = match existing {
+                    Some(user) => user,
+                    None => {
+                        let mut wallet =
+                            Account::new(new_wallet, Currency::CNY, AccountKind::Wallet, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS);
+                        wallet.reference = new_wallet.0;
+                        let created = tx.create_accounts(&[wallet]);
+                        if !created.first().is_some_and(|result| result.is_success()) {
+                            return Err(WalletError::internal(format!(
+                                "cannot create a wallet account: {created:?}"
+                            )));
+                        }
+                        tx.conn()?.execute(
+                            "INSERT INTO users (id, phone, created_ns, kyc_level, wallet_account_id, \
+                             pin_failures, pin_locked_until_ns) VALUES ($1, $2, $3, 0, $4, 0, 0)",
+                            &[
+                                Param::Text(&new_user_id),
+                                Param::Text(&number),
+                                int(now),
+                                Param::Blob(&new_wallet.to_bytes()),
+                            ],
+                        )?;
+                        users::require(tx.conn()?, &new_user_id)?
+                    }
+                };
+                let conn = tx.conn()?;
+                let known_device = match &device.device_id {
+                    Some(id) => conn
+                        .query_opt(
+                            "SELECT id FROM devices WHERE id = $1 AND user_id = $2",
+                            &[Param::Text(id), Param::Text(&user.id)],
+                        )?
+                        .map(|row| row.text(0).map(str::to_owned))
+                        .transpose()?,
+                    None => None,
+                };
+                let device_id = match known_device {
+                    Some(id) => {
+                        conn.execute(
+                            "UPDATE devices SET name = $2, public_key = COALESCE($3, public_key), \
+                             last_seen_ns = $4 WHERE id = $1",
+                            &[
+                                Param::Text(&id),
+                                Param::Text(&device_name),
+                                Param::opt_text(public_key.as_deref()),
+                                int(now),
+                            ],
+                        )?;
+                        id
+                    }
+                    None => {
+                        conn.execute(
+                            "INSERT INTO devices (id, user_id, name, public_key, created_ns, last_seen_ns) \
+                             VALUES ($1, $2, $3, $4, $5, $5)",
+                            &[
+                                Param::Text(&new_device_id),
+                                Param::Text(&user.id),
+                                Param::Text(&device_name),
+                                Param::opt_text(public_key.as_deref()),
+                                int(now),
+                            ],
+                        )?;
+                        new_device_id
+                    }
+                };
+                let expires_ns = now.saturating_add(lifetime_ns);
+                conn.execute(
+                    "INSERT INTO sessions (token_hash, user_id, device_id, created_ns, expires_ns) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        Param::Text(&token_hash),
+                        Param::Text(&user.id),
+                        Param::Text(&device_id),
+                        int(now),
+                        int(expires_ns),
+                    ],
+                )?;
+                Ok(Ok(SignedIn {
+                    token,
+                    expires_at: rfc3339(expires_ns),
+                    user_id: user.id,
+                    device_id,
+                    new_user,
+                    kyc_level: user.kyc_level.name().to_owned(),
+                }))
+            })
+            .await?
+    }
+
+    fn token_hash(&self, token: &str) -> String {
+        self.secrets.fingerprint(&["session", token])
+    }
+
+    /// The session a bearer token opens, if it is live.
+    pub async fn authenticate(&self, token: &str) -> WalletResult<Session> {
+        let well_formed = token.strip_prefix(TOKEN_PREFIX).is_some_and(|rest| {
+            rest.len() == TOKEN_HEX_LEN && rest.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if !well_formed {
+            return Err(WalletError::unauthorized());
+        }
+        let token_hash = self.token_hash(token);
+        let now = crate::now_ns();
+        let lookup = token_hash.clone();
+        let row = self
+            .store
+            .read(move |conn| {
+                conn.query_opt(
+                    "SELECT user_id, device_id FROM sessions \
+                     WHERE token_hash = $1 AND revoked_ns IS NULL AND expires_ns > $2",
+                    &[Param::Text(&lookup), int(now)],
+                )
+            })
+            .await?;
+        let row = row.ok_or_else(WalletError::unauthorized)?;
+        Ok(Session {
+            user_id: row.text(0).map_err(WalletError::from)?.to_owned(),
+            device_id: row.text(1).map_err(WalletError::from)?.to_owned(),
+            token_hash,
+        })
+    }
+
+    /// Ends this session.
+    pub async fn sign_out(&self, session: &Session) -> WalletResult<()> {
+        let token_hash = session.token_hash.clone();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                tx.conn()?.execute(
+                    "UPDATE sessions SET revoked_ns = $2 WHERE token_hash = $1 AND revoked_ns IS NULL",
+                    &[Param::Text(&token_hash), int(now)],
+                )?;
+                Ok::<_, WalletError>(())
+            })
+            .await
+    }
+
+    /// Ends every session of the user, on every device. Answers how many were open.
+    pub async fn sign_out_everywhere(&self, session: &Session) -> WalletResult<u64> {
+        let user_id = session.user_id.clone();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let revoked = tx.conn()?.execute(
+                    "UPDATE sessions SET revoked_ns = $2 WHERE user_id = $1 AND revoked_ns IS NULL",
+                    &[Param::Text(&user_id), int(now)],
+                )?;
+                Ok::<_, WalletError>(revoked)
+            })
+            .await
+    }
+
+    pub async fn devices(&self, session: &Session) -> WalletResult<Vec<DeviceView>> {
+        let user_id = session.user_id.clone();
+        let rows = self
+            .store
+            .read(move |conn| {
+                conn.query(
+                    "SELECT id, name, public_key, created_ns, last_seen_ns FROM devices \
+                     WHERE user_id = $1 ORDER BY created_ns",
+                    &[Param::Text(&user_id)],
+                )
+            })
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id = row.text(0)?.to_owned();
+                Ok(DeviceView {
+                    current: id == session.device_id,
+                    id,
+                    name: row.text(1)?.to_owned(),
+                    public_key: row.opt_text(2)?.map(str::to_owned),
+                    created_at: rfc3339(row.int(3)? as u64),
+                    last_seen_at: rfc3339(row.int(4)? as u64),
+                })
+            })
+            .collect::<Result<_, cashless_store::DbError>>()
+            .map_err(WalletError::from)
+    }
+
+    /// Forgets a device and ends its sessions (a lost phone).
+    pub async fn remove_device(&self, session: &Session, device_id: &str) -> WalletResult<()> {
+        let user_id = session.user_id.clone();
+        let device_id = device_id.to_owned();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let removed = conn.execute(
+                    "DELETE FROM devices WHERE id = $1 AND user_id = $2",
+                    &[Param::Text(&device_id), Param::Text(&user_id)],
+                )?;
+                if removed == 0 {
+                    return Err(WalletError::not_found(
+                        "device_not_found",
+                        "no such device on this account",
+                    ));
+                }
+                conn.execute(
+                    "UPDATE sessions SET revoked_ns = $3 \
+                     WHERE user_id = $1 AND device_id = $2 AND revoked_ns IS NULL",
+                    &[Param::Text(&user_id), Param::Text(&device_id), int(now)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// Checks a code against the newest one sent to `phone` for `purpose`. A wrong code counts an
+/// attempt; the right one is consumed. The outer error is the database's; the inner one the
+/// caller's, and the attempt it counted must still commit.
+pub(crate) fn check_code(
+    conn: &mut Conn,
+    phone: &str,
+    purpose: CodePurpose,
+    hash: &str,
+    now: u64,
+    attempts_max: u32,
+) -> WalletResult<Result<(), WalletError>> {
+    let row = conn.query_opt(
+        "SELECT id, code_hash, expires_ns, attempts, consumed FROM sms_codes \
+         WHERE phone = $1 AND purpose = $2 ORDER BY created_ns DESC LIMIT 1",
+        &[Param::Text(phone), Param::Text(purpose.name())],
+    )?;
+    let Some(row) = row else {
+        return Ok(Err(WalletError::bad_request(
+            "sms_code_invalid",
+            "the code is wrong; ask for a code first",
+        )));
+    };
+    let id = row.text(0)?;
+    let attempts = row.int(3)?;
+    if row.int(4)? != 0 {
+        return Ok(Err(WalletError::bad_request(
+            "sms_code_used",
+            "this code was already used; ask for a new one",
+        )));
+    }
+    if now >= row.int(2)? as u64 {
+        return Ok(Err(WalletError::bad_request(
+            "sms_code_expired",
+            "the code has expired; ask for a new one",
+        )));
+    }
+    if attempts >= i64::from(attempts_max) {
+        return Ok(Err(WalletError::too_many(
+            "sms_code_attempts_exceeded",
+            "too many wrong codes; ask for a new one",
+        )));
+    }
+    if !same(row.text(1)?, hash) {
+        conn.execute(
+            "UPDATE sms_codes SET attempts = attempts + 1 WHERE id = $1",
+            &[Param::Text(id)],
+        )?;
+        let left = i64::from(attempts_max) - attempts - 1;
+        return Ok(Err(WalletError::bad_request(
+            "sms_code_invalid",
+            format!("the code is wrong; {left} attempts left"),
+        )
+        .with_details(json!({ "attempts_left": left }))));
+    }
+    conn.execute(
+        "UPDATE sms_codes SET consumed = 1 WHERE id = $1",
+        &[Param::Text(id)],
+    )?;
+    Ok(Ok(()))
+}
+
+fn parse_phone(text: &str) -> WalletResult<Phone> {
+    Phone::parse(text).map_err(|error| WalletError::bad_request(error.code(), error.to_string()))
+}
+
+fn device_name(name: Option<&str>) -> WalletResult<String> {
+    let name = name
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .unwrap_or("phone");
+    if name.chars().count() > DEVICE_NAME_CHARS_MAX || name.chars().any(char::is_control) {
+        return Err(WalletError::bad_request(
+            "device_name_invalid",
+            format!("a device name has at most {DEVICE_NAME_CHARS_MAX} printable characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn device_public_key(text: &str) -> WalletResult<String> {
+    let key = text.trim().to_ascii_lowercase();
+    if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(WalletError::bad_request(
+            "device_public_key_invalid",
+            "the device public key must be a raw Ed25519 key: 64 hex digits",
+        ));
+    }
+    Ok(key)
+}

@@ -1,0 +1,208 @@
+//! The consumer wallet: what turns the ledger into money a person can hold.
+//!
+//! - [`auth`]: sign-in with an SMS code, sessions and devices.
+//! - [`pin`]: the payment PIN (argon2id with the platform's pepper), lock-out after failures.
+//! - [`identity`]: real-name verification with a resident ID card or a passport.
+//! - [`cards`]: linking bank cards, confirmed by the bank's one-time code.
+//! - [`funding`]: top-ups and withdrawals through the bank, as pending ledger transfers posted
+//!   or voided when the bank answers, and the reconciler that finishes them after a restart.
+//! - [`statement`]: the profile, the statement, and the daily outflow limits.
+//!
+//! Every rule runs inside one writer operation (see `cashless_store::Store::write`), so the
+//! rows and the ledger transfers of one request commit together or not at all. Outside parties
+//! (SMS, bank, FX) are called outside the writer, never while holding it.
+
+pub mod auth;
+pub mod cards;
+pub mod error;
+pub mod funding;
+pub mod identity;
+pub mod pin;
+pub mod secrets;
+pub mod statement;
+mod users;
+pub mod wire;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cashless_consumer::Limits;
+use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency, TimeOrderedIds};
+use cashless_partners::{Bank, FxRates, SmsGateway};
+use cashless_store::{Store, WriteTx};
+
+pub use auth::{CodeSent, DeviceInput, DeviceView, Session, SignedIn};
+pub use cashless_consumer::rfc3339;
+pub use error::{ErrorKind, WalletError, WalletResult};
+pub use secrets::Secrets;
+
+/// The wallet's rules that are configuration rather than code. Tests shorten the clocks.
+#[derive(Clone, Debug)]
+pub struct WalletConfig {
+    /// How long an SMS code stays valid.
+    pub sms_code_validity: Duration,
+    /// How soon a phone may ask for another code.
+    pub sms_resend_after: Duration,
+    /// Codes a phone may ask for per China day.
+    pub sms_daily_max: u32,
+    /// Wrong entries one code allows.
+    pub sms_attempts_max: u32,
+    pub session_lifetime: Duration,
+    /// Wrong PINs in a row before PIN payments lock.
+    pub pin_attempts_max: u32,
+    pub pin_lock: Duration,
+    /// argon2id memory (KiB) and passes for PIN hashes.
+    pub pin_hash_memory_kib: u32,
+    pub pin_hash_passes: u32,
+    pub limits: Limits,
+    /// A top-up or withdrawal the bank has not confirmed after this long is failed and its
+    /// money released.
+    pub funding_timeout: Duration,
+    /// How often the reconciler asks the bank about movements in flight.
+    pub reconcile_every: Duration,
+}
+
+impl Default for WalletConfig {
+    fn default() -> WalletConfig {
+        WalletConfig {
+            sms_code_validity: Duration::from_secs(5 * 60),
+            sms_resend_after: Duration::from_secs(60),
+            sms_daily_max: 10,
+            sms_attempts_max: 5,
+            session_lifetime: Duration::from_secs(30 * 86_400),
+            pin_attempts_max: 5,
+            pin_lock: Duration::from_secs(3 * 3600),
+            // OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+            pin_hash_memory_kib: 19 * 1024,
+            pin_hash_passes: 2,
+            limits: Limits::default(),
+            funding_timeout: Duration::from_secs(15 * 60),
+            reconcile_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The outside parties the wallet talks to.
+#[derive(Clone)]
+pub struct Partners {
+    pub sms: Arc<dyn SmsGateway>,
+    pub bank: Arc<dyn Bank>,
+    pub fx: Arc<dyn FxRates>,
+}
+
+impl std::fmt::Debug for Partners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Partners")
+    }
+}
+
+/// The wallet service. Share it as `Arc<Wallet>`.
+#[derive(Debug)]
+pub struct Wallet {
+    store: Store,
+    config: WalletConfig,
+    secrets: Secrets,
+    partners: Partners,
+    ids: Mutex<TimeOrderedIds>,
+}
+
+/// Ledger transfer codes of the wallet's movements.
+pub mod codes {
+    pub const TOP_UP: u16 = 10;
+    pub const WITHDRAWAL: u16 = 11;
+    /// The card-currency leg of a foreign-currency top-up.
+    pub const FX_TOP_UP: u16 = 12;
+}
+
+/// The platform's own accounts, one per role and currency, at well-known ids:
+/// `0x1_0000 + ISO numeric` is bank clearing, `0x2_0000 + ISO numeric` the FX position.
+pub mod platform {
+    use cashless_ledger::{AccountId, Currency};
+
+    /// What the banks owe the platform (debited by top-ups, credited by payouts).
+    pub fn bank_clearing(currency: Currency) -> AccountId {
+        AccountId(0x1_0000 + u128::from(currency.numeric()))
+    }
+
+    /// The platform's position in a currency: foreign money bought, CNY sold.
+    pub fn fx(currency: Currency) -> AccountId {
+        AccountId(0x2_0000 + u128::from(currency.numeric()))
+    }
+}
+
+impl Wallet {
+    pub fn new(
+        store: Store,
+        config: WalletConfig,
+        secrets: Secrets,
+        partners: Partners,
+    ) -> Arc<Wallet> {
+        Arc::new(Wallet {
+            store,
+            config,
+            secrets,
+            partners,
+            ids: Mutex::new(TimeOrderedIds::new()),
+        })
+    }
+
+    pub fn config(&self) -> &WalletConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A fresh, unguessable, time-ordered id.
+    pub(crate) fn new_id(&self) -> u128 {
+        let entropy: u128 = rand::random();
+        let mut ids = self
+            .ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ids.next(cashless_partners::unix_ms(), entropy)
+    }
+
+    /// [`Wallet::new_id`] as a UUID string (the form ids take in rows and on the wire).
+    pub(crate) fn new_id_string(&self) -> String {
+        id_string(self.new_id())
+    }
+}
+
+pub(crate) fn id_string(id: u128) -> String {
+    AccountId(id).to_string()
+}
+
+/// Creates a platform account the first time it is needed.
+pub(crate) fn ensure_account(
+    tx: &mut WriteTx<'_, '_>,
+    id: AccountId,
+    currency: Currency,
+    kind: AccountKind,
+) -> WalletResult<()> {
+    if tx.account(id).is_some() {
+        return Ok(());
+    }
+    let result = tx.create_accounts(&[Account::new(id, currency, kind, AccountFlags::NONE)]);
+    match result.first() {
+        Some(result) if result.is_success() => Ok(()),
+        other => Err(WalletError::internal(format!(
+            "cannot create platform account {id}: {other:?}"
+        ))),
+    }
+}
+
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn now_ns() -> u64 {
+    cashless_partners::unix_ms().saturating_mul(1_000_000)
+}
+
+/// Seconds in `duration`, rounded up (for "retry after" hints).
+pub(crate) fn secs_ceil(ns: u64) -> u64 {
+    ns.div_ceil(1_000_000_000)
+}
+
+pub(crate) fn duration_ns(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,64 @@
+//! Shapes the wallet answers with. Money is a decimal string with its currency, never a float;
+//! times are RFC 3339 in UTC.
+
+use cashless_ledger::{AmountError, Currency, format_amount, parse_amount};
+use serde::Serialize;
+
+use crate::WalletError;
+
+/// An amount of money: `{"amount": "-12.50", "currency": "CNY"}`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, utoipa::ToSchema)]
+pub struct Amount {
+    /// Decimal, with the currency's digits after the point; negative for money going out.
+    #[schema(example = "100.00")]
+    pub amount: String,
+    /// ISO 4217 code.
+    #[schema(example = "CNY")]
+    pub currency: String,
+}
+
+impl Amount {
+    pub fn new(minor: u64, currency: Currency) -> Amount {
+        Amount {
+            amount: format_amount(minor, currency),
+            currency: currency.code().to_owned(),
+        }
+    }
+
+    /// A signed amount: money in is positive, money out negative.
+    pub fn signed(minor: i128, currency: Currency) -> Amount {
+        let magnitude = u64::try_from(minor.unsigned_abs()).unwrap_or(u64::MAX);
+        let text = format_amount(magnitude, currency);
+        Amount {
+            amount: if minor < 0 { format!("-{text}") } else { text },
+            currency: currency.code().to_owned(),
+        }
+    }
+}
+
+/// Parses a currency code from the wire.
+pub fn currency(code: &str) -> Result<Currency, WalletError> {
+    Currency::from_code(code).ok_or_else(|| {
+        WalletError::bad_request(
+            "currency_invalid",
+            format!("{code:?} is not a currency this platform knows (ISO 4217, e.g. CNY)"),
+        )
+    })
+}
+
+/// Parses a positive amount such as `"100.00"` in `currency`.
+pub fn positive_amount(text: &str, currency: Currency) -> Result<u64, WalletError> {
+    let minor = parse_amount(text, currency).map_err(|error: AmountError| {
+        WalletError::bad_request(
+            "amount_invalid",
+            format!("amount {text:?}: {error} (write it like \"100.00\")"),
+        )
+    })?;
+    if minor == 0 {
+        return Err(WalletError::bad_request(
+            "amount_invalid",
+            "the amount must be greater than zero",
+        ));
+    }
+    Ok(minor)
+}
