@@ -369,12 +369,41 @@ impl Store {
     }
 
     /// Runs `f` with a read connection on a blocking thread.
+    ///
+    /// A reader may see a batch the writer has committed but the disk has not yet confirmed
+    /// (SQLite commits before its log is synced, see `sync`). So before answering, `read` waits
+    /// until every batch committed by the time `f` finished is durable: no one is ever shown a
+    /// row that a crash could take back.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.readers.run(f).await
+        let value = self.inner.readers.run(f).await?;
+        self.wait_durable().await?;
+        Ok(value)
+    }
+
+    /// Waits until every batch committed so far is durable.
+    async fn wait_durable(&self) -> Result<(), StoreError> {
+        let shared = &self.inner.shared;
+        let target = shared.batches_committed.load(Ordering::Acquire);
+        loop {
+            // Registered before the check, so an advance between the two is not missed.
+            let advanced = shared.durable_notify.notified();
+            if shared.durable_batches.load(Ordering::Acquire) >= target {
+                return Ok(());
+            }
+            if shared.poisoned.load(Ordering::Relaxed) {
+                return Err(StoreError::Internal(
+                    "the disk failed to confirm a write; its outcome is unknown".into(),
+                ));
+            }
+            if self.inner.commands.is_closed() {
+                return Err(StoreError::Closed);
+            }
+            advanced.await;
+        }
     }
 
     pub async fn create_accounts(

@@ -60,6 +60,10 @@ pub(crate) struct Shared {
     pub poisoned: AtomicBool,
     /// The ledger timestamp up to which everything is durable: readers see nothing newer.
     pub durable_ts: AtomicU64,
+    /// How many committed batches are durable (batches are numbered by `batches_committed`).
+    pub durable_batches: AtomicU64,
+    /// Woken whenever `durable_batches` advances.
+    pub durable_notify: tokio::sync::Notify,
 }
 
 /// What an operation sees: the ledger inside the current batch, and the open transaction.
@@ -337,13 +341,11 @@ impl Writer {
                     self.slots.checkpointed();
                     self.last_checkpoint = Instant::now();
                 }
-                self.shared
-                    .batches_committed
-                    .fetch_add(1, Ordering::Relaxed);
+                let sequence = self.shared.batches_committed.fetch_add(1, Ordering::AcqRel) + 1;
                 // Readers see the batch only once it is durable: publishing is the first thing
                 // done when the syncer (or, on PostgreSQL, COMMIT) confirms it.
                 let mut answers = Vec::with_capacity(deliveries.len() + 1);
-                answers.push(self.publication(&touched));
+                answers.push(self.publication(&touched, sequence));
                 answers.extend(deliveries);
                 self.acknowledge(answers);
                 // Off the critical path: the callers are being answered meanwhile.
@@ -379,7 +381,7 @@ impl Writer {
 
     /// A step that makes this batch visible to readers once it is durable: the accounts it
     /// changed, and the durable timestamp that bounds transfer reads.
-    fn publication(&self, touched: &[AccountId]) -> Deliver {
+    fn publication(&self, touched: &[AccountId], sequence: u64) -> Deliver {
         let rows: Vec<AccountRow> = touched
             .iter()
             .filter_map(|id| {
@@ -402,6 +404,8 @@ impl Writer {
                 }
             }
             shared.durable_ts.fetch_max(timestamp, Ordering::Relaxed);
+            shared.durable_batches.fetch_max(sequence, Ordering::AcqRel);
+            shared.durable_notify.notify_waiters();
         })
     }
 
