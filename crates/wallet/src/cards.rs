@@ -56,11 +56,12 @@ fn decode_card(row: &Row) -> Result<CardRow, DbError> {
     let network = row.text(3)?.to_owned();
     let kind = row.text(4)?.to_owned();
     let last4 = row.text(2)?.to_owned();
+    let issuer_code = row.opt_text(5)?.map(str::to_owned);
     let issuer_name = row.opt_text(6)?.map(str::to_owned);
-    let display = format!(
-        "{} {kind} ••••{last4}",
-        issuer_name.as_deref().unwrap_or(&network_label(&network))
-    );
+    let bank = issuer_code
+        .as_deref()
+        .map_or_else(|| network_label(&network), str::to_ascii_uppercase);
+    let display = format!("{bank} {kind} ••••{last4}");
     Ok(CardRow {
         view: CardView {
             id: row.text(0)?.to_owned(),
@@ -68,7 +69,7 @@ fn decode_card(row: &Row) -> Result<CardRow, DbError> {
             last4,
             network,
             kind,
-            issuer_code: row.opt_text(5)?.map(str::to_owned),
+            issuer_code,
             issuer_name,
             holder_name: row.text(7)?.to_owned(),
             display,

@@ -1224,6 +1224,45 @@ async fn funding_survives_a_restart_and_failures_are_voided(db: TestDb) {
     app.stop().await;
 }
 
+async fn a_top_up_the_bank_never_confirms_times_out(db: TestDb) {
+    let mut setup = Setup::default();
+    setup.bank.confirm_after = Duration::from_secs(3600);
+    setup.wallet.funding_timeout = Duration::from_millis(300);
+    let app = TestApp::spawn_with(db, setup).await;
+    let token = app.verified("李娜").await;
+    let card = app.link_card(&token, &card(ICBC), "李娜").await;
+    assert!(
+        card["display"]
+            .as_str()
+            .unwrap()
+            .starts_with("ICBC debit ••••"),
+        "{card}"
+    );
+    let (status, top_up) = app
+        .money(
+            &token,
+            "/v1/me/topups",
+            "t-1",
+            &json!({ "card_id": card["id"], "amount": "9.00" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{top_up}");
+    let done = app
+        .settled(
+            &token,
+            &format!("/v1/me/topups/{}", top_up["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), done["failure_reason"].as_str()),
+        (Some("failed"), Some("timed_out"))
+    );
+    let (_, me) = app.get_as(&token, "/v1/me").await;
+    assert_eq!(me["balance"]["available"]["amount"], "0.00");
+    assert_eq!(me["balance"]["incoming"]["amount"], "0.00");
+    app.stop().await;
+}
+
 async fn openapi_document_describes_the_api(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let response = app
@@ -1262,5 +1301,6 @@ both_backends!(
     limits_are_enforced_and_reported,
     foreign_visitor_tops_up_in_usd,
     funding_survives_a_restart_and_failures_are_voided,
+    a_top_up_the_bank_never_confirms_times_out,
     openapi_document_describes_the_api,
 );
