@@ -318,6 +318,17 @@ impl Wallet {
                 })?;
             (cny, Some(quote.rate_micros))
         };
+        let max = self.config.top_up_single_max;
+        if cny > max {
+            return Err(WalletError::unprocessable(
+                "top_up_limit_exceeded",
+                format!(
+                    "one top-up may be at most {} CNY",
+                    cashless_ledger::format_amount(max, Currency::CNY)
+                ),
+            )
+            .with_details(json!({ "limit": Amount::new(max, Currency::CNY) })));
+        }
         let legs = if rate_micros.is_some() { 2 } else { 1 };
         let movement = Movement {
             id: self.new_id_string(),
@@ -341,6 +352,9 @@ impl Wallet {
                     return Ok(id);
                 }
                 let user = users::require(tx.conn()?, &user_id)?;
+                if active_card(tx.conn()?, &user_id, &movement.card_id)?.is_none() {
+                    return Err(card_not_found());
+                }
                 ensure_account(
                     tx,
                     platform::bank_clearing(currency),
@@ -406,6 +420,9 @@ impl Wallet {
                 }
                 let now = tx.now_ns();
                 let user = users::require(tx.conn()?, &user_id)?;
+                if active_card(tx.conn()?, &user_id, &movement.card_id)?.is_none() {
+                    return Err(card_not_found());
+                }
                 reserve_outflow(tx.conn()?, &user, amount, now, &limits)?;
                 ensure_account(
                     tx,
@@ -603,7 +620,20 @@ impl Wallet {
                         )
                     })
                     .collect();
-                apply(tx, &resolutions)?;
+                let results = tx.create_transfers_atomically(&resolutions)?;
+                let (status, reason) = match already_resolved(&results) {
+                    None => {
+                        check_applied(&resolutions, &results)?;
+                        (status, reason)
+                    }
+                    // The ledger already holds the final word (say an operator resolved the
+                    // hold by hand): the row follows the ledger, and the disagreement is loud.
+                    Some(ledger_status) => {
+                        tracing::error!(funding = %id, bank = status, ledger = ledger_status,
+                            "a movement's pending transfers were already resolved; following the ledger");
+                        (ledger_status, Some("resolved_in_ledger"))
+                    }
+                };
                 let conn = tx.conn()?;
                 conn.execute(
                     "UPDATE funding SET status = $2, failure_reason = $3, updated_ns = $4 WHERE id = $1",
@@ -625,47 +655,62 @@ impl Wallet {
     /// Asks the bank about every movement still in flight and finishes those it has answered:
     /// what makes top-ups and withdrawals survive a restart. Answers how many it settled or
     /// resubmitted.
+    ///
+    /// Only the bank's answer ends a movement, with one exception: a top-up the bank says it
+    /// never received, older than `funding_timeout`, is given up (no money can arrive for a
+    /// debit the bank does not know). A movement the bank is still processing is asked about
+    /// again next time, however old: voiding it while the bank may still move the money would
+    /// charge a card without crediting the wallet, or pay a withdrawal out twice. A payout the
+    /// bank never received is sent again (the bank is idempotent by request id).
     pub async fn reconcile_once(&self) -> WalletResult<usize> {
-        let rows = self
-            .store
-            .read(|conn| {
-                let sql = format!(
-                    "SELECT {MOVEMENT_COLUMNS} FROM funding WHERE status = 'processing' \
-                     ORDER BY created_ns LIMIT 200"
-                );
-                conn.query(&sql, &[])?
-                    .iter()
-                    .map(decode_movement)
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
         let timeout_ns = duration_ns(self.config.funding_timeout);
-        let now = crate::now_ns();
+        let mut after: (i64, String) = (-1, String::new());
         let mut acted = 0;
-        for movement in rows {
-            let timed_out = now.saturating_sub(movement.created_ns) >= timeout_ns;
-            match self.partners.bank.status(&movement.id).await {
-                Ok(RequestStatus::NotFound) if timed_out => {
-                    self.settle(&movement.id, Outcome::Failed("timed_out".into()))
-                        .await?;
+        loop {
+            let cursor = after.clone();
+            let rows = self
+                .store
+                .read(move |conn| {
+                    let sql = format!(
+                        "SELECT {MOVEMENT_COLUMNS} FROM funding WHERE status = 'processing' \
+                         AND (created_ns > $1 OR (created_ns = $1 AND id > $2)) \
+                         ORDER BY created_ns, id LIMIT 200"
+                    );
+                    conn.query(&sql, &[Param::Int(cursor.0), Param::Text(&cursor.1)])?
+                        .iter()
+                        .map(decode_movement)
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = (last.created_ns as i64, last.id.clone());
+            let now = crate::now_ns();
+            for movement in rows {
+                let timed_out = now.saturating_sub(movement.created_ns) >= timeout_ns;
+                let answer = self.partners.bank.status(&movement.id).await;
+                let result = match answer {
+                    Ok(RequestStatus::NotFound)
+                        if timed_out && movement.kind == FundingKind::TopUp =>
+                    {
+                        self.settle(&movement.id, Outcome::Failed("timed_out".into()))
+                            .await
+                    }
+                    Ok(RequestStatus::NotFound) => {
+                        // Say the server stopped right after saving it: send it now.
+                        self.drive(&movement.id).await;
+                        Ok(())
+                    }
+                    Ok(RequestStatus::Processing) => continue,
+                    answer => {
+                        self.act_on(&movement, answer).await;
+                        Ok(())
+                    }
+                };
+                if let Err(error) = result {
+                    tracing::warn!(%error, funding = %movement.id, "cannot settle; will retry");
                 }
-                Ok(RequestStatus::NotFound) => {
-                    // The bank never received it (say the server stopped right after saving
-                    // it): send it now.
-                    self.drive(&movement.id).await;
-                }
-                // A payout the bank is still making must not be returned to the wallet too;
-                // a debit it has not confirmed in time is given up.
-                Ok(RequestStatus::Processing)
-                    if timed_out && movement.kind == FundingKind::TopUp =>
-                {
-                    self.settle(&movement.id, Outcome::Failed("timed_out".into()))
-                        .await?;
-                }
-                Ok(RequestStatus::Processing) => continue,
-                answer => self.act_on(&movement, answer).await,
+                acted += 1;
             }
-            acted += 1;
         }
         Ok(acted)
     }
@@ -684,6 +729,17 @@ impl Wallet {
             }
         })
     }
+}
+
+/// `Some(status)` when a post or void was refused because the pending transfers were already
+/// posted (`succeeded`) or voided or expired (`failed`).
+fn already_resolved(results: &[CreateTransferResult]) -> Option<&'static str> {
+    use CreateTransferResult as R;
+    results.iter().find_map(|result| match result {
+        R::PendingTransferAlreadyPosted => Some("succeeded"),
+        R::PendingTransferAlreadyVoided | R::PendingTransferExpired => Some("failed"),
+        _ => None,
+    })
 }
 
 /// Applies transfers all or nothing, or fails the operation.

@@ -55,11 +55,13 @@ pub struct WalletConfig {
     pub pin_hash_memory_kib: u32,
     pub pin_hash_passes: u32,
     pub limits: Limits,
-    /// A top-up or withdrawal the bank has not confirmed after this long is failed and its
-    /// money released.
+    /// A top-up the bank says it never received is given up after this long (see
+    /// `Wallet::reconcile_once`).
     pub funding_timeout: Duration,
     /// How often the reconciler asks the bank about movements in flight.
     pub reconcile_every: Duration,
+    /// The largest top-up, in CNY minor units (after conversion).
+    pub top_up_single_max: u64,
 }
 
 impl Default for WalletConfig {
@@ -78,6 +80,7 @@ impl Default for WalletConfig {
             limits: Limits::default(),
             funding_timeout: Duration::from_secs(15 * 60),
             reconcile_every: Duration::from_secs(1),
+            top_up_single_max: 5_000_000,
         }
     }
 }

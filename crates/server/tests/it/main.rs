@@ -124,10 +124,16 @@ impl TestApp {
     /// Stops everything (as a crash after the last commit would) and starts again on the same
     /// database, pepper and bank journal.
     pub async fn restart(self) -> TestApp {
+        let setup = self.setup.clone();
+        self.restart_with(setup).await
+    }
+
+    /// [`TestApp::restart`] with another configuration (say, a bank that declines).
+    pub async fn restart_with(self, setup: Setup) -> TestApp {
         self.server.abort();
         self.reconciler.abort();
         self.store.halt().await;
-        TestApp::spawn_with(self._db, self.setup).await
+        TestApp::spawn_with(self._db, setup).await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
