@@ -88,7 +88,7 @@ pub struct DeviceRequest {
     pub public_key: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     pub phone: String,
@@ -180,7 +180,7 @@ pub async fn remove_device(
 
 // ---- PIN -------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPinRequest {
     /// Six digits, not a trivial sequence (123456, 111111 …).
@@ -201,7 +201,7 @@ pub async fn set_pin(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePinRequest {
     /// The current PIN; or else `sms_code`.
@@ -250,7 +250,7 @@ pub async fn pin_reset_code(
 
 // ---- real name -------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum IdentityRequest {
     /// A mainland resident identity card (GB 11643).
@@ -318,7 +318,7 @@ pub async fn cards(
     Ok(Json(json!({ "cards": cards })))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkCardRequest {
     #[schema(example = "6222 0212 3456 7890 128")]
@@ -347,7 +347,7 @@ pub async fn link_card(
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmCardRequest {
     /// The code the bank texted.
@@ -424,7 +424,7 @@ pub async fn top_up(
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawalBody {
     pub card_id: String,
@@ -551,6 +551,28 @@ pub async fn sms_outbox(
     };
     Ok(Json(json!({ "messages": messages })))
 }
+
+/// `Debug` for request bodies that carry secrets (codes, PINs, card and ID numbers): the
+/// type name only, so a stray `{:?}` in a log line can never leak one.
+macro_rules! redacted_debug {
+    ($($name:ident),*) => {$(
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(***)"))
+            }
+        }
+    )*};
+}
+
+redacted_debug!(
+    SignInRequest,
+    SetPinRequest,
+    ChangePinRequest,
+    IdentityRequest,
+    LinkCardRequest,
+    ConfirmCardRequest,
+    WithdrawalBody
+);
 
 // ---- OpenAPI ---------------------------------------------------------------------------------
 

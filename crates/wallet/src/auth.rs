@@ -63,7 +63,7 @@ pub struct DeviceInput {
     pub public_key: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct SignedIn {
     /// The session's bearer token. Shown once; the platform keeps only its fingerprint.
     pub token: String,
@@ -74,6 +74,16 @@ pub struct SignedIn {
     pub new_user: bool,
     #[schema(example = "L0")]
     pub kyc_level: String,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("token", &"***")
+            .field("user_id", &self.user_id)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -263,7 +273,7 @@ impl Wallet {
                     }
                 };
                 let conn = tx.conn()?;
-                let known_device = match &device.device_id {
+                let known_device = match device.device_id.as_deref().filter(|id| crate::wire::is_id(id)) {
                     Some(id) => conn
                         .query_opt(
                             "SELECT id FROM devices WHERE id = $1 AND user_id = $2",
@@ -419,6 +429,12 @@ impl Wallet {
 
     /// Forgets a device and ends its sessions (a lost phone).
     pub async fn remove_device(&self, session: &Session, device_id: &str) -> WalletResult<()> {
+        if !crate::wire::is_id(device_id) {
+            return Err(WalletError::not_found(
+                "device_not_found",
+                "no such device on this account",
+            ));
+        }
         let user_id = session.user_id.clone();
         let device_id = device_id.to_owned();
         self.store

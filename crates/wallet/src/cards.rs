@@ -104,6 +104,13 @@ pub(crate) fn active_card(
         .transpose()
 }
 
+fn already_linked() -> WalletError {
+    WalletError::conflict(
+        "card_already_linked",
+        "this card is already linked to your account",
+    )
+}
+
 pub(crate) fn card_not_found() -> WalletError {
     WalletError::not_found("card_not_found", "no such card linked to this account")
 }
@@ -173,10 +180,7 @@ impl Wallet {
             ));
         }
         if linked {
-            return Err(WalletError::conflict(
-                "card_already_linked",
-                "this card is already linked to your account",
-            ));
+            return Err(already_linked());
         }
         let started = self
             .partners
@@ -232,6 +236,12 @@ impl Wallet {
         binding_id: &str,
         otp: &str,
     ) -> WalletResult<CardView> {
+        if !crate::wire::is_id(binding_id) {
+            return Err(WalletError::not_found(
+                "binding_not_found",
+                "no such card binding on this account",
+            ));
+        }
         let user_id = session.user_id.clone();
         let id = binding_id.to_owned();
         let binding = self
@@ -273,7 +283,7 @@ impl Wallet {
                 {
                     return active_card(conn, &user_id, card_id)?.ok_or_else(card_not_found);
                 }
-                conn.execute(
+                let inserted = conn.execute(
                     "INSERT INTO cards (id, user_id, token, fingerprint, last4, network, kind, \
                      issuer_code, issuer_name, holder_name, created_ns) \
                      SELECT $1, user_id, $2, fingerprint, last4, network, kind, issuer_code, \
@@ -284,7 +294,12 @@ impl Wallet {
                         int(now),
                         Param::Text(&binding_id),
                     ],
-                )?;
+                );
+                match inserted {
+                    Ok(_) => {}
+                    Err(error) if error.is_unique_violation() => return Err(already_linked()),
+                    Err(error) => return Err(error.into()),
+                }
                 conn.execute(
                     "UPDATE card_bindings SET card_id = $2 WHERE id = $1",
                     &[Param::Text(&binding_id), Param::Text(&card_id)],
@@ -318,6 +333,9 @@ impl Wallet {
     }
 
     pub async fn card(&self, session: &Session, card_id: &str) -> WalletResult<CardView> {
+        if !crate::wire::is_id(card_id) {
+            return Err(card_not_found());
+        }
         let user_id = session.user_id.clone();
         let card_id = card_id.to_owned();
         self.store
@@ -329,6 +347,9 @@ impl Wallet {
 
     /// Unlinks a card. Refused while a top-up or withdrawal on it is in flight.
     pub async fn remove_card(&self, session: &Session, card_id: &str) -> WalletResult<()> {
+        if !crate::wire::is_id(card_id) {
+            return Err(card_not_found());
+        }
         let user_id = session.user_id.clone();
         let card_id = card_id.to_owned();
         self.store

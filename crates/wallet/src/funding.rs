@@ -95,11 +95,21 @@ pub struct TopUpRequest {
     pub currency: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WithdrawalRequest {
     pub card_id: String,
     pub amount: String,
     pub pin: String,
+}
+
+impl std::fmt::Debug for WithdrawalRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithdrawalRequest")
+            .field("card_id", &self.card_id)
+            .field("amount", &self.amount)
+            .field("pin", &"***")
+            .finish()
+    }
 }
 
 /// Everything about a movement that decides its ledger transfers.
@@ -488,6 +498,9 @@ impl Wallet {
         session: &Session,
         card_id: &str,
     ) -> WalletResult<crate::cards::CardRow> {
+        if !wire::is_id(card_id) {
+            return Err(card_not_found());
+        }
         let user_id = session.user_id.clone();
         let card_id = card_id.to_owned();
         self.store
@@ -498,6 +511,12 @@ impl Wallet {
 
     /// A top-up or withdrawal of the caller.
     pub async fn funding(&self, session: &Session, id: &str) -> WalletResult<FundingView> {
+        if !wire::is_id(id) {
+            return Err(WalletError::not_found(
+                "funding_not_found",
+                "no such top-up or withdrawal",
+            ));
+        }
         let user_id = session.user_id.clone();
         let id = id.to_owned();
         self.store

@@ -9,8 +9,8 @@ use crate::auth::Session;
 use crate::users::{self, int};
 use crate::{Wallet, WalletError, WalletResult};
 
-/// A document as the consumer typed it.
-#[derive(Clone, Debug)]
+/// A document as the consumer typed it. `Debug` shows the kind only.
+#[derive(Clone)]
 pub enum IdentityInput {
     ResidentId {
         name: String,
@@ -23,6 +23,15 @@ pub enum IdentityInput {
         nationality: String,
         date_of_birth: String,
     },
+}
+
+impl std::fmt::Debug for IdentityInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IdentityInput::ResidentId { .. } => "ResidentId(***)",
+            IdentityInput::Passport { .. } => "Passport(***)",
+        })
+    }
 }
 
 struct Verified {

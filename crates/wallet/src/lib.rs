@@ -107,6 +107,9 @@ pub struct Wallet {
     secrets: Secrets,
     partners: Partners,
     ids: Mutex<TimeOrderedIds>,
+    /// PIN hashes in progress at once: each takes `pin_hash_memory_kib`, so a burst of
+    /// requests must queue rather than exhaust memory.
+    pin_hashing: tokio::sync::Semaphore,
 }
 
 /// Ledger transfer codes of the wallet's movements.
@@ -146,6 +149,9 @@ impl Wallet {
             secrets,
             partners,
             ids: Mutex::new(TimeOrderedIds::new()),
+            pin_hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            ),
         })
     }
 

@@ -16,11 +16,20 @@ use crate::auth::{CodePurpose, CodeSent, Session, check_code};
 use crate::users::{self, int};
 use crate::{ErrorKind, Wallet, WalletError, WalletResult, duration_ns};
 
-/// How the caller proves they may change the PIN.
-#[derive(Clone, Debug)]
+/// How the caller proves they may change the PIN. `Debug` never shows the secret.
+#[derive(Clone)]
 pub enum PinProof {
     OldPin(String),
     SmsCode(String),
+}
+
+impl std::fmt::Debug for PinProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PinProof::OldPin(_) => "OldPin(***)",
+            PinProof::SmsCode(_) => "SmsCode(***)",
+        })
+    }
 }
 
 impl Wallet {
@@ -42,6 +51,9 @@ impl Wallet {
     }
 
     async fn hash_pin(self: &std::sync::Arc<Self>, pin: String) -> WalletResult<String> {
+        let _permit = self.pin_hashing.acquire().await.map_err(|_| {
+            WalletError::unavailable("shutting_down", "the service is shutting down")
+        })?;
         let wallet = std::sync::Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let hash = wallet
@@ -59,6 +71,9 @@ impl Wallet {
         pin: String,
         hash: String,
     ) -> WalletResult<bool> {
+        let _permit = self.pin_hashing.acquire().await.map_err(|_| {
+            WalletError::unavailable("shutting_down", "the service is shutting down")
+        })?;
         let wallet = std::sync::Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             match wallet

@@ -36,6 +36,12 @@ impl Amount {
     }
 }
 
+/// Whether `text` is shaped like an id this platform issues (a UUID). Anything else cannot
+/// name a resource, and is answered "not found" without reaching the database.
+pub fn is_id(text: &str) -> bool {
+    text.len() <= 36 && cashless_ledger::parse_u128(text).is_ok()
+}
+
 /// Parses a currency code from the wire.
 pub fn currency(code: &str) -> Result<Currency, WalletError> {
     Currency::from_code(code).ok_or_else(|| {

@@ -863,6 +863,32 @@ async fn top_up_withdraw_and_statement(db: TestDb) {
     let (_, me) = app.get_as(&token, "/v1/me").await;
     assert_eq!(me["balance"]["available"]["amount"], "100.00");
 
+    // Ids that are not ids are simply not found (on both backends alike).
+    for path in [
+        "/v1/me/topups/%00",
+        "/v1/me/topups/not-an-id",
+        "/v1/me/withdrawals/%00x",
+    ] {
+        let (status, err) = app.get_as(&token, path).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (404, Some("funding_not_found")),
+            "{path}"
+        );
+    }
+    let (status, err) = app
+        .money(
+            &token,
+            "/v1/me/topups",
+            "k-nul",
+            &json!({ "card_id": "\u{0}", "amount": "1.00" }),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("card_not_found"))
+    );
+
     // Another user sees nothing of it.
     let other = app.verified("张伟").await;
     let (status, err) = app.get_as(&other, &format!("/v1/me/topups/{id}")).await;

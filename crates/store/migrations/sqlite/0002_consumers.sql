@@ -88,6 +88,8 @@ CREATE TABLE cards (
     removed_ns  INTEGER
 );
 CREATE INDEX cards_by_user ON cards (user_id);
+-- A card is linked to an account at most once at a time.
+CREATE UNIQUE INDEX cards_linked_once ON cards (user_id, fingerprint) WHERE removed_ns IS NULL;
 
 -- Top-ups and withdrawals: money between a card and the wallet, confirmed by the bank.
 CREATE TABLE funding (
