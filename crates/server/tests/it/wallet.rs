@@ -1201,6 +1201,32 @@ async fn funding_survives_a_restart_and_failures_are_voided(db: TestDb) {
     let (_, me) = app.get_as(&token, "/v1/me").await;
     assert_eq!(me["balance"]["available"]["amount"], "42.00");
 
+    // A withdrawal in flight survives a restart too.
+    let (status, w) = app
+        .money(
+            &token,
+            "/v1/me/withdrawals",
+            "r-w",
+            &json!({ "card_id": card_id, "amount": "10.00", "pin": "258036" }),
+        )
+        .await;
+    assert_eq!(
+        (status, w["status"].as_str()),
+        (200, Some("processing")),
+        "{w}"
+    );
+    let app = app.restart().await;
+    let w = app
+        .settled(
+            &token,
+            &format!("/v1/me/withdrawals/{}", w["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(w["status"], "succeeded", "{w}");
+    let (_, me) = app.get_as(&token, "/v1/me").await;
+    assert_eq!(me["balance"]["available"]["amount"], "32.00");
+    assert_eq!(me["limits"]["spent_today"]["amount"], "10.00");
+
     // A bank that declines everything: the held money comes back and the limit is returned.
     let mut setup = app.setup.clone();
     setup.bank.decline_ppm = 1_000_000;
@@ -1210,7 +1236,7 @@ async fn funding_survives_a_restart_and_failures_are_voided(db: TestDb) {
             &token,
             "/v1/me/withdrawals",
             "r-2",
-            &json!({ "card_id": card_id, "amount": "40.00", "pin": "258036" }),
+            &json!({ "card_id": card_id, "amount": "30.00", "pin": "258036" }),
         )
         .await;
     assert_eq!(status, 200, "{w}");
@@ -1223,8 +1249,8 @@ async fn funding_survives_a_restart_and_failures_are_voided(db: TestDb) {
     assert_eq!(w["status"], "failed", "{w}");
     assert!(w["failure_reason"].is_string());
     let (_, me) = app.get_as(&token, "/v1/me").await;
-    assert_eq!(me["balance"]["available"]["amount"], "42.00");
-    assert_eq!(me["limits"]["spent_today"]["amount"], "0.00");
+    assert_eq!(me["balance"]["available"]["amount"], "32.00");
+    assert_eq!(me["limits"]["spent_today"]["amount"], "10.00");
     let (status, t) = app
         .money(
             &token,
