@@ -32,7 +32,8 @@ impl FromRequestParts<AppState> for Consumer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Consumer, ApiError> {
-        let token = bearer(&parts.headers).ok_or_else(session_required)?;
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| ApiError::from(cashless_wallet::WalletError::unauthorized()))?;
         state
             .wallet
             .authenticate(token)
@@ -40,14 +41,6 @@ impl FromRequestParts<AppState> for Consumer {
             .map(Consumer)
             .map_err(ApiError::from)
     }
-}
-
-fn session_required() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "sign in first: send Authorization: Bearer <session token>",
-    )
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Option<&str> {

@@ -258,26 +258,32 @@ pub fn idempotency_key(key: Option<&str>) -> WalletResult<String> {
     Ok(key.to_owned())
 }
 
-/// The movement an earlier request with `key` made, if any; an error if that request asked
-/// for something else.
-fn replayed(
+/// The idempotency record of the user's `key`: the request's fingerprint and the movement it
+/// made.
+fn idempotency_record(
     conn: &mut Conn,
     user_id: &str,
     key: &str,
-    fingerprint: &str,
-) -> WalletResult<Option<String>> {
+) -> Result<Option<(String, String)>, DbError> {
     let row = conn.query_opt(
         "SELECT fingerprint, resource_id FROM idempotency WHERE user_id = $1 AND key = $2",
         &[Param::Text(user_id), Param::Text(key)],
     )?;
-    let Some(row) = row else { return Ok(None) };
-    if row.text(0)? != fingerprint {
-        return Err(WalletError::unprocessable(
+    row.map(|row| Ok((row.text(0)?.to_owned(), row.text(1)?.to_owned())))
+        .transpose()
+}
+
+/// The movement an earlier request with the same key made, if any; an error if that request
+/// asked for something else.
+fn replayed(record: Option<(String, String)>, fingerprint: &str) -> WalletResult<Option<String>> {
+    match record {
+        None => Ok(None),
+        Some((earlier, id)) if earlier == fingerprint => Ok(Some(id)),
+        Some(_) => Err(WalletError::unprocessable(
             "idempotency_key_reused",
             "this Idempotency-Key was already used for a different request",
-        ));
+        )),
     }
-    Ok(Some(row.text(1)?.to_owned()))
 }
 
 impl Wallet {
@@ -358,7 +364,10 @@ impl Wallet {
             .store
             .write(move |tx| {
                 let user_id = movement.user_id.clone();
-                if let Some(id) = replayed(tx.conn()?, &user_id, &key, &fingerprint)? {
+                if let Some(id) = replayed(
+                    idempotency_record(tx.conn()?, &user_id, &key)?,
+                    &fingerprint,
+                )? {
                     return Ok(id);
                 }
                 let user = users::require(tx.conn()?, &user_id)?;
@@ -425,7 +434,10 @@ impl Wallet {
             .store
             .write(move |tx| {
                 let user_id = movement.user_id.clone();
-                if let Some(id) = replayed(tx.conn()?, &user_id, &key, &fingerprint)? {
+                if let Some(id) = replayed(
+                    idempotency_record(tx.conn()?, &user_id, &key)?,
+                    &fingerprint,
+                )? {
                     return Ok(id);
                 }
                 let now = tx.now_ns();
@@ -465,6 +477,7 @@ impl Wallet {
         self.funding(session, &id).await
     }
 
+    /// [`replayed`], before queueing a write: a retry answers without taking the writer.
     async fn replay(
         &self,
         session: &Session,
@@ -473,24 +486,11 @@ impl Wallet {
     ) -> WalletResult<Option<String>> {
         let user_id = session.user_id.clone();
         let key = key.to_owned();
-        let fingerprint = fingerprint.to_owned();
-        let found = self
+        let record = self
             .store
-            .read(move |conn| {
-                conn.query_opt(
-                    "SELECT fingerprint, resource_id FROM idempotency WHERE user_id = $1 AND key = $2",
-                    &[Param::Text(&user_id), Param::Text(&key)],
-                )
-            })
+            .read(move |conn| idempotency_record(conn, &user_id, &key))
             .await?;
-        match found {
-            None => Ok(None),
-            Some(row) if row.text(0)? == fingerprint => Ok(Some(row.text(1)?.to_owned())),
-            Some(_) => Err(WalletError::unprocessable(
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used for a different request",
-            )),
-        }
+        replayed(record, fingerprint)
     }
 
     async fn active_card(

@@ -122,12 +122,7 @@ impl Wallet {
         session: &Session,
         pin: &str,
     ) -> WalletResult<()> {
-        let user_id = session.user_id.clone();
-        let user = self
-            .store
-            .read(move |conn| users::by_id(conn, &user_id))
-            .await?
-            .ok_or_else(WalletError::unauthorized)?;
+        let user = self.user(session).await?;
         let hash = user
             .pin_hash
             .clone()
@@ -185,12 +180,7 @@ impl Wallet {
 
     /// Texts a code that allows changing the PIN without the old one.
     pub async fn send_pin_reset_code(&self, session: &Session) -> WalletResult<CodeSent> {
-        let user_id = session.user_id.clone();
-        let user = self
-            .store
-            .read(move |conn| users::by_id(conn, &user_id))
-            .await?
-            .ok_or_else(WalletError::unauthorized)?;
+        let user = self.user(session).await?;
         let phone = Phone::parse(&user.phone)
             .map_err(|error| WalletError::internal(format!("stored phone: {error}")))?;
         self.send_code(phone, CodePurpose::ResetPin).await
@@ -216,12 +206,7 @@ impl Wallet {
                 None
             }
             PinProof::SmsCode(code) => {
-                let user_id = session.user_id.clone();
-                let user = self
-                    .store
-                    .read(move |conn| users::by_id(conn, &user_id))
-                    .await?
-                    .ok_or_else(WalletError::unauthorized)?;
+                let user = self.user(session).await?;
                 Some((
                     user.phone.clone(),
                     self.code_hash(&user.phone, CodePurpose::ResetPin, code),

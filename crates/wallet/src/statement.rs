@@ -194,7 +194,8 @@ impl Wallet {
         ))
     }
 
-    async fn user(&self, session: &Session) -> WalletResult<UserRow> {
+    /// The signed-in user's row.
+    pub(crate) async fn user(&self, session: &Session) -> WalletResult<UserRow> {
         let user_id = session.user_id.clone();
         self.store
             .read(move |conn| users::by_id(conn, &user_id))
