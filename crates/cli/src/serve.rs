@@ -7,6 +7,7 @@ use anyhow::Context;
 use cashless_partners::{
     SimulatedBank, SimulatedBankConfig, SimulatedFx, SimulatedSms, SimulatedSmsConfig,
 };
+use cashless_payments::{Payments, PaymentsConfig, PlatformKey};
 use cashless_server::{AppState, OperatorToken};
 use cashless_store::{Location, Store, StoreConfig};
 use cashless_wallet::{Partners, Secrets, Wallet, WalletConfig};
@@ -74,14 +75,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     let reconciler = wallet.spawn_reconciler();
+    let platform_key = PlatformKey::load_or_create(&args.data_dir.join("platform-signing-key"))
+        .with_context(|| {
+            format!(
+                "reading the platform signing key in {}",
+                args.data_dir.display()
+            )
+        })?;
+    let payments = Payments::new(wallet.clone(), PaymentsConfig::default(), platform_key);
+    let background = payments.spawn_background();
     let state = AppState {
         store: store.clone(),
         operator_token: Arc::new(token.0),
         wallet,
+        payments,
         sms_outbox: (!args.production).then_some(sms),
     };
     cashless_server::serve(listener, state, shutdown_signal()).await?;
     reconciler.abort();
+    background.iter().for_each(tokio::task::JoinHandle::abort);
     tracing::info!("shutting down: finishing queued writes");
     store.shutdown().await;
     Ok(())

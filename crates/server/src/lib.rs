@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod ledger_api;
+pub mod merchant_api;
 pub mod wallet_api;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cashless_partners::SimulatedSms;
+use cashless_payments::Payments;
 use cashless_store::Store;
 use cashless_wallet::Wallet;
 use serde_json::{Value, json};
@@ -37,6 +39,7 @@ pub struct AppState {
     pub store: Store,
     pub operator_token: Arc<OperatorToken>,
     pub wallet: Arc<Wallet>,
+    pub payments: Arc<Payments>,
     /// The simulated SMS gateway, when its outbox may be read over the operator API (never in
     /// production mode).
     pub sms_outbox: Option<Arc<SimulatedSms>>,
@@ -54,6 +57,23 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/transfers", post(ledger_api::create_transfers))
         .route("/v1/ledger/transfers/{id}", get(ledger_api::get_transfer))
         .route("/v1/operator/sms", get(wallet_api::sms_outbox))
+        .route("/v1/operator/merchants", post(merchant_api::onboard))
+        .route(
+            "/v1/operator/merchants/{id}",
+            get(merchant_api::operator_merchant),
+        )
+        .route(
+            "/v1/operator/merchants/{id}/stores",
+            post(merchant_api::add_store),
+        )
+        .route(
+            "/v1/operator/merchants/{id}/stores/{store_id}/terminals",
+            post(merchant_api::add_terminal),
+        )
+        .route(
+            "/v1/operator/merchants/{id}/keys",
+            post(merchant_api::operator_add_key),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_operator,
@@ -63,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(wallet_api::openapi))
         .merge(consumer_routes())
+        .merge(merchant_routes())
         .merge(operator)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -96,6 +117,44 @@ fn consumer_routes() -> Router<AppState> {
         .route("/v1/me/withdrawals", post(w::withdraw))
         .route("/v1/me/withdrawals/{id}", get(w::get_withdrawal))
         .route("/v1/me/statement", get(w::statement))
+}
+
+/// The signed merchant API and the consumer's payment routes (see [`merchant_api`]).
+fn merchant_routes() -> Router<AppState> {
+    use axum::routing::put;
+    use merchant_api as m;
+    Router::new()
+        .route("/v1/platform/keys", get(m::platform_keys))
+        .route("/v1/merchant/profile", get(m::profile))
+        .route("/v1/merchant/keys", post(m::rotate_key))
+        .route("/v1/merchant/notify-url", put(m::set_notify_url))
+        .route("/v1/merchant/orders", post(m::precreate))
+        .route("/v1/merchant/orders/paycode", post(m::pay_by_paycode))
+        .route("/v1/merchant/orders/{out_trade_no}", get(m::query_order))
+        .route(
+            "/v1/merchant/orders/{out_trade_no}/close",
+            post(m::close_order),
+        )
+        .route(
+            "/v1/merchant/orders/{out_trade_no}/cancel",
+            post(m::cancel_order),
+        )
+        .route(
+            "/v1/merchant/orders/{out_trade_no}/refunds",
+            post(m::refund),
+        )
+        .route(
+            "/v1/merchant/orders/{out_trade_no}/refunds/{out_request_no}",
+            get(m::refund_query),
+        )
+        .route("/v1/merchant/events", get(m::events))
+        .route("/v1/me/scan", post(m::scan))
+        .route("/v1/me/payments", post(m::pay))
+        .route("/v1/me/payments/pending", get(m::pending))
+        .route("/v1/me/payments/{id}", get(m::payment))
+        .route("/v1/me/payments/{id}/confirm", post(m::confirm))
+        .route("/v1/me/payments/{id}/decline", post(m::decline))
+        .route("/v1/me/paycode", post(m::enrol_paycode))
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests.

@@ -626,5 +626,5 @@ pub struct ApiDoc;
 /// The OpenAPI 3.1 document, generated from the handlers above.
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     use utoipa::OpenApi;
-    Json(ApiDoc::openapi())
+    Json(ApiDoc::openapi().merge_from(crate::merchant_api::PaymentsApiDoc::openapi()))
 }

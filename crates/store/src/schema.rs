@@ -23,6 +23,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_consumers.sql"),
         postgres: include_str!("../migrations/postgres/0002_consumers.sql"),
     },
+    Migration {
+        version: 3,
+        name: "merchants",
+        sqlite: include_str!("../migrations/sqlite/0003_merchants.sql"),
+        postgres: include_str!("../migrations/postgres/0003_merchants.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

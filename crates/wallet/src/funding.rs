@@ -260,7 +260,7 @@ pub fn idempotency_key(key: Option<&str>) -> WalletResult<String> {
 
 /// The idempotency record of the user's `key`: the request's fingerprint and the movement it
 /// made.
-fn idempotency_record(
+pub(crate) fn idempotency_record(
     conn: &mut Conn,
     user_id: &str,
     key: &str,
@@ -275,7 +275,10 @@ fn idempotency_record(
 
 /// The movement an earlier request with the same key made, if any; an error if that request
 /// asked for something else.
-fn replayed(record: Option<(String, String)>, fingerprint: &str) -> WalletResult<Option<String>> {
+pub(crate) fn replayed(
+    record: Option<(String, String)>,
+    fingerprint: &str,
+) -> WalletResult<Option<String>> {
     match record {
         None => Ok(None),
         Some((earlier, id)) if earlier == fingerprint => Ok(Some(id)),

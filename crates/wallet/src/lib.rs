@@ -7,6 +7,8 @@
 //! - [`funding`]: top-ups and withdrawals through the bank, as pending ledger transfers posted
 //!   or voided when the bank answers, and the reconciler that finishes them after a restart.
 //! - [`statement`]: the profile, the statement, and the daily outflow limits.
+//! - [`payer`]: the consumer's side of a payment, for the services that take money from a
+//!   wallet (merchant payments): limits, balance refusals, statement lines.
 //!
 //! Every rule runs inside one writer operation (see `cashless_store::Store::write`), so the
 //! rows and the ledger transfers of one request commit together or not at all. Outside parties
@@ -17,6 +19,7 @@ pub mod cards;
 pub mod error;
 pub mod funding;
 pub mod identity;
+pub mod payer;
 pub mod pin;
 pub mod secrets;
 pub mod statement;
@@ -163,8 +166,12 @@ impl Wallet {
         &self.store
     }
 
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
     /// A fresh, unguessable, time-ordered id.
-    pub(crate) fn new_id(&self) -> u128 {
+    pub fn new_id(&self) -> u128 {
         let entropy: u128 = rand::random();
         let mut ids = self
             .ids
@@ -174,7 +181,7 @@ impl Wallet {
     }
 
     /// [`Wallet::new_id`] as a UUID string (the form ids take in rows and on the wire).
-    pub(crate) fn new_id_string(&self) -> String {
+    pub fn new_id_string(&self) -> String {
         id_string(self.new_id())
     }
 }
@@ -184,7 +191,7 @@ pub(crate) fn id_string(id: u128) -> String {
 }
 
 /// Creates a platform account the first time it is needed.
-pub(crate) fn ensure_account(
+pub fn ensure_account(
     tx: &mut WriteTx<'_, '_>,
     id: AccountId,
     currency: Currency,
@@ -203,7 +210,7 @@ pub(crate) fn ensure_account(
 }
 
 /// Nanoseconds since the Unix epoch.
-pub(crate) fn now_ns() -> u64 {
+pub fn now_ns() -> u64 {
     cashless_partners::unix_ms().saturating_mul(1_000_000)
 }
 
@@ -212,6 +219,6 @@ pub(crate) fn secs_ceil(ns: u64) -> u64 {
     ns.div_ceil(1_000_000_000)
 }
 
-pub(crate) fn duration_ns(duration: Duration) -> u64 {
+pub fn duration_ns(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

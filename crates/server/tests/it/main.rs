@@ -4,6 +4,7 @@
 //! PostgreSQL), driven over HTTP.
 
 mod ledger;
+mod payments;
 mod wallet;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use cashless_partners::{
     SimulatedBank, SimulatedBankConfig, SimulatedFx, SimulatedSms, SimulatedSmsConfig,
 };
+use cashless_payments::{Payments, PaymentsConfig, PlatformKey};
 use cashless_server::{AppState, OperatorToken};
 use cashless_store::Store;
 use cashless_testkit::TestDb;
@@ -27,10 +29,12 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub wallet: Arc<Wallet>,
+    pub payments: Arc<Payments>,
     pub sms: Arc<SimulatedSms>,
     pub bank: Arc<SimulatedBank>,
     server: tokio::task::JoinHandle<()>,
     reconciler: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
     setup: Setup,
     _db: TestDb,
 }
@@ -41,6 +45,8 @@ pub struct Setup {
     pub wallet: WalletConfig,
     pub bank: SimulatedBankConfig,
     pub secrets: Secrets,
+    pub payments: PaymentsConfig,
+    pub platform_key: PlatformKey,
 }
 
 impl Default for Setup {
@@ -67,6 +73,18 @@ impl Default for Setup {
                 ..SimulatedBankConfig::default()
             },
             secrets: Secrets::random(),
+            payments: PaymentsConfig {
+                notify_backoff: vec![
+                    Duration::ZERO,
+                    Duration::from_millis(100),
+                    Duration::from_millis(200),
+                    Duration::from_millis(300),
+                ],
+                notify_timeout: Duration::from_secs(2),
+                poll_every: Duration::from_millis(25),
+                ..PaymentsConfig::default()
+            },
+            platform_key: PlatformKey::generate(),
         }
     }
 }
@@ -96,10 +114,17 @@ impl TestApp {
             },
         );
         let reconciler = wallet.spawn_reconciler();
+        let payments = Payments::new(
+            wallet.clone(),
+            setup.payments.clone(),
+            setup.platform_key.clone(),
+        );
+        let background = payments.spawn_background();
         let state = AppState {
             store: store.clone(),
             operator_token: Arc::new(OperatorToken::new(TOKEN).unwrap()),
             wallet: wallet.clone(),
+            payments: payments.clone(),
             sms_outbox: Some(sms.clone()),
         };
         let server = tokio::spawn(async move {
@@ -112,10 +137,12 @@ impl TestApp {
             client: reqwest::Client::new(),
             store,
             wallet,
+            payments,
             sms,
             bank,
             server,
             reconciler,
+            background,
             setup,
             _db: db,
         }
@@ -132,6 +159,9 @@ impl TestApp {
     pub async fn restart_with(self, setup: Setup) -> TestApp {
         self.server.abort();
         self.reconciler.abort();
+        self.background
+            .iter()
+            .for_each(tokio::task::JoinHandle::abort);
         self.store.halt().await;
         TestApp::spawn_with(self._db, setup).await
     }
@@ -176,6 +206,9 @@ impl TestApp {
     pub async fn stop(self) {
         self.server.abort();
         self.reconciler.abort();
+        self.background
+            .iter()
+            .for_each(tokio::task::JoinHandle::abort);
         self.store.shutdown().await;
     }
 }

@@ -13,24 +13,24 @@ use crate::{Setup, TOKEN, TestApp, read};
 
 static SERIAL: AtomicU32 = AtomicU32::new(0);
 
-fn serial() -> u32 {
+pub(crate) fn serial() -> u32 {
     SERIAL.fetch_add(1, Ordering::Relaxed) + rand::random::<u32>() % 1_000 * 1_000
 }
 
 /// A fresh mainland mobile number.
-fn phone() -> String {
+pub(crate) fn phone() -> String {
     format!("+86138{:08}", serial() % 100_000_000)
 }
 
 /// A valid resident ID number (Hangzhou, Xihu district) born on `birth` (YYYYMMDD).
-fn resident_id(birth: &str) -> String {
+pub(crate) fn resident_id(birth: &str) -> String {
     let first = format!("330106{birth}{:03}", serial() % 1000);
     let check = check_character(first.as_bytes());
     format!("{first}{}", check as char)
 }
 
 /// A card number with a valid Luhn digit after `prefix` (a BIN).
-fn card(prefix: &str) -> String {
+pub(crate) fn card(prefix: &str) -> String {
     let mut partial = prefix.to_owned();
     let mut n = serial();
     while partial.len() < 18 {
@@ -41,7 +41,7 @@ fn card(prefix: &str) -> String {
     format!("{partial}{check}")
 }
 
-fn code_in(text: &str) -> String {
+pub(crate) fn code_in(text: &str) -> String {
     let digits: Vec<String> = text
         .split(|c: char| !c.is_ascii_digit())
         .filter(|part| part.len() == 6)
@@ -54,7 +54,7 @@ fn code_in(text: &str) -> String {
 }
 
 impl TestApp {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -79,17 +79,23 @@ impl TestApp {
         read(response).await
     }
 
-    async fn as_user(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn as_user(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(token), None, Some(body))
             .await
     }
 
-    async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+    pub(crate) async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, Some(token), None, None)
             .await
     }
 
-    async fn money(&self, token: &str, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn money(
+        &self,
+        token: &str,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> (u16, Value) {
         self.call(
             reqwest::Method::POST,
             path,
@@ -101,7 +107,7 @@ impl TestApp {
     }
 
     /// The newest text message to `phone`, read through the operator's outbox endpoint.
-    async fn last_sms(&self, phone: &str) -> String {
+    pub(crate) async fn last_sms(&self, phone: &str) -> String {
         let (status, body) = self
             .get(&format!(
                 "/v1/operator/sms?phone={}",
@@ -112,7 +118,7 @@ impl TestApp {
         body["messages"][0]["text"].as_str().unwrap().to_owned()
     }
 
-    async fn sign_in(&self, phone: &str, device: &str) -> Value {
+    pub(crate) async fn sign_in(&self, phone: &str, device: &str) -> Value {
         let (status, body) = self
             .post_anon("/v1/auth/sms-codes", &json!({ "phone": phone }))
             .await;
@@ -128,19 +134,19 @@ impl TestApp {
         body
     }
 
-    async fn post_anon(&self, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn post_anon(&self, path: &str, body: &Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, None, None, Some(body))
             .await
     }
 
     /// A new consumer at L0; answers the session token.
-    async fn consumer(&self) -> String {
+    pub(crate) async fn consumer(&self) -> String {
         let body = self.sign_in(&phone(), "test phone").await;
         body["token"].as_str().unwrap().to_owned()
     }
 
     /// A consumer verified with a resident ID (L1) and a PIN.
-    async fn verified(&self, name: &str) -> String {
+    pub(crate) async fn verified(&self, name: &str) -> String {
         let token = self.consumer().await;
         let (status, body) = self
             .as_user(
@@ -158,7 +164,7 @@ impl TestApp {
     }
 
     /// Links `number` for the consumer (holder `name`), confirming with the bank's text.
-    async fn link_card(&self, token: &str, number: &str, name: &str) -> Value {
+    pub(crate) async fn link_card(&self, token: &str, number: &str, name: &str) -> Value {
         let (status, binding) = self
             .as_user(
                 token,
@@ -182,7 +188,7 @@ impl TestApp {
     }
 
     /// The full phone number of a consumer (the API masks it; the test reads the outbox).
-    async fn phone_of(&self, token: &str) -> String {
+    pub(crate) async fn phone_of(&self, token: &str) -> String {
         let session = self.wallet.authenticate(token).await.unwrap();
         let messages = self.sms.recent(usize::MAX);
         let devices = self.wallet.devices(&session).await.unwrap();
@@ -198,7 +204,7 @@ impl TestApp {
     }
 
     /// Polls a top-up or withdrawal until the bank's answer is recorded.
-    async fn settled(&self, token: &str, path: &str) -> Value {
+    pub(crate) async fn settled(&self, token: &str, path: &str) -> Value {
         for _ in 0..200 {
             let (status, body) = self.get_as(token, path).await;
             assert_eq!(status, 200, "{body}");
@@ -210,7 +216,7 @@ impl TestApp {
         panic!("{path} still processing");
     }
 
-    async fn top_up(&self, token: &str, card_id: &str, amount: &str) -> Value {
+    pub(crate) async fn top_up(&self, token: &str, card_id: &str, amount: &str) -> Value {
         let key = format!("topup-{}", serial());
         let (status, body) = self
             .money(
@@ -226,7 +232,7 @@ impl TestApp {
     }
 }
 
-const ICBC: &str = "622202";
+pub(crate) const ICBC: &str = "622202";
 
 async fn sign_up_sign_in_and_sessions(db: TestDb) {
     let app = TestApp::spawn(db).await;

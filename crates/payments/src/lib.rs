@@ -1,0 +1,182 @@
+//! Merchants and QR payments: the acquiring side of the platform.
+//!
+//! - [`merchants`]: onboarding (legal name, MCC, city, licence, settlement account, fee
+//!   rate), stores and terminals, and the Ed25519 keys merchants sign their requests with.
+//! - [`signing`]: the signed-request format (string-to-sign, `Authorization` header) and the
+//!   platform's signature on notifications. Pure; the CLI's `merchant sign` uses it too.
+//! - [`orders`]: the order state machine (`WAIT_BUYER_PAY` → `SUCCESS` → `CLOSED`/`FINISHED`,
+//!   `USERPAYING` while the payer confirms), precreate, query, close, cancel, refund.
+//! - [`pay`]: the consumer pays a static or dynamic EMVCo code, or the cashier scans the
+//!   consumer's payment code ([`paycode`]).
+//! - [`notify`]: the transactional outbox and the dispatcher that delivers signed webhooks.
+//!
+//! Every change of an order, its ledger transfers, the payer's limits and statement line, and
+//! the outbox event describing it commit in one writer operation (`Store::write`). The
+//! consumer's side of a payment (limits, balance, statement) is the wallet's
+//! (`cashless_wallet::payer`); this crate never touches a wallet's rows directly.
+
+pub mod merchants;
+pub mod notify;
+pub mod orders;
+pub mod pay;
+pub mod paycode;
+mod qr;
+pub mod signing;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cashless_ledger::{AccountId, Currency};
+use cashless_store::Store;
+use cashless_wallet::{Wallet, WalletError};
+
+pub use cashless_wallet::{ErrorKind, WalletError as PaymentError, WalletResult as PaymentResult};
+pub use signing::PlatformKey;
+
+/// The payments rules that are configuration rather than code. Tests shorten the clocks.
+#[derive(Clone, Debug)]
+pub struct PaymentsConfig {
+    /// The merchant discount rate of a new merchant, in basis points (60 = 0.60%).
+    pub fee_rate_bps_default: u32,
+    /// Payments up to this amount (CNY minor units) need no PIN …
+    pub password_free_max: u64,
+    /// … at most this many times per China day.
+    pub password_free_daily_max: u32,
+    /// The time step of the consumer's payment code.
+    pub paycode_step: Duration,
+    /// Wrong codes for one device before its codes are refused for `paycode_lock`.
+    pub paycode_failures_max: u32,
+    pub paycode_lock: Duration,
+    /// Unknown or wrong payment codes one merchant may submit per minute.
+    pub paycode_guesses_per_minute_max: u32,
+    /// How long a precreated order waits for payment when the merchant does not say.
+    pub order_expiry_default: Duration,
+    pub order_expiry_max: Duration,
+    /// How long a payment waits in `USERPAYING` for the payer's PIN.
+    pub userpaying_timeout: Duration,
+    /// How long after payment `cancel` may still refund.
+    pub cancel_window: Duration,
+    /// How long after payment refunds are possible; then the order is `FINISHED`.
+    pub refund_window: Duration,
+    /// How far a signed request's timestamp may be from the platform's clock.
+    pub signature_skew: Duration,
+    /// How long a rotated-out merchant key keeps working.
+    pub key_overlap: Duration,
+    /// Waits before each notification attempt: the first is immediate, the rest are retries.
+    pub notify_backoff: Vec<Duration>,
+    /// How long one delivery may take.
+    pub notify_timeout: Duration,
+    /// How often the dispatcher and the sweeper look for work.
+    pub poll_every: Duration,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> PaymentsConfig {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        PaymentsConfig {
+            fee_rate_bps_default: 60,
+            password_free_max: 100_000,
+            password_free_daily_max: 10,
+            paycode_step: Duration::from_secs(60),
+            paycode_failures_max: 5,
+            paycode_lock: minutes(10),
+            paycode_guesses_per_minute_max: 20,
+            order_expiry_default: minutes(120),
+            order_expiry_max: Duration::from_secs(15 * 86_400),
+            userpaying_timeout: minutes(5),
+            cancel_window: Duration::from_secs(86_400),
+            refund_window: Duration::from_secs(365 * 86_400),
+            signature_skew: minutes(5),
+            key_overlap: Duration::from_secs(86_400),
+            // Alipay's schedule: at once, then 4m, 10m, 10m, 1h, 2h, 6h, 15h.
+            notify_backoff: vec![
+                Duration::ZERO,
+                minutes(4),
+                minutes(10),
+                minutes(10),
+                minutes(60),
+                minutes(120),
+                minutes(360),
+                minutes(900),
+            ],
+            notify_timeout: Duration::from_secs(10),
+            poll_every: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The payments service. Share it as `Arc<Payments>`.
+#[derive(Debug)]
+pub struct Payments {
+    wallet: Arc<Wallet>,
+    store: Store,
+    config: PaymentsConfig,
+    platform_key: PlatformKey,
+    http: reqwest::Client,
+    guesses: Mutex<paycode::Guesses>,
+}
+
+/// Ledger transfer codes of payments.
+pub mod codes {
+    pub const PAYMENT: u16 = 20;
+    pub const FEE: u16 = 21;
+    pub const REFUND: u16 = 22;
+    pub const FEE_REFUND: u16 = 23;
+}
+
+/// The platform's fee income account per currency: `0x3_0000 + ISO numeric`.
+pub fn fee_account(currency: Currency) -> AccountId {
+    AccountId(0x3_0000 + u128::from(currency.numeric()))
+}
+
+impl Payments {
+    pub fn new(
+        wallet: Arc<Wallet>,
+        config: PaymentsConfig,
+        platform_key: PlatformKey,
+    ) -> Arc<Payments> {
+        let http = reqwest::Client::builder()
+            .timeout(config.notify_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Arc::new(Payments {
+            store: wallet.store().clone(),
+            wallet,
+            config,
+            platform_key,
+            http,
+            guesses: Mutex::new(paycode::Guesses::default()),
+        })
+    }
+
+    pub fn config(&self) -> &PaymentsConfig {
+        &self.config
+    }
+
+    pub fn wallet(&self) -> &Arc<Wallet> {
+        &self.wallet
+    }
+
+    pub fn platform_key(&self) -> &PlatformKey {
+        &self.platform_key
+    }
+
+    /// Starts the notification dispatcher and the order sweeper.
+    pub fn spawn_background(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![self.spawn_dispatcher(), self.spawn_sweeper()]
+    }
+}
+
+pub(crate) fn duration_ns(duration: Duration) -> u64 {
+    cashless_wallet::duration_ns(duration)
+}
+
+pub(crate) fn id_string(id: u128) -> String {
+    AccountId(id).to_string()
+}
+
+/// The refusal for an id that names nothing of this merchant's.
+pub(crate) fn not_found(code: &'static str, what: &str) -> WalletError {
+    WalletError::not_found(code, format!("no such {what}"))
+}

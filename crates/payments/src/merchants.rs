@@ -1,0 +1,753 @@
+//! Merchants: onboarding, stores and terminals, request-signing keys, and the authentication
+//! of signed requests.
+//!
+//! A merchant is onboarded by the operator with its legal name, display name, MCC (ISO 18245),
+//! city, business licence (the 18-character unified social credit code, GB 32100, checked),
+//! settlement bank account and fee rate. Each merchant gets a ledger account (kind `Merchant`)
+//! that payments credit and refunds debit; it can never go below zero.
+//!
+//! Keys: a merchant has at most [`KEYS_ACTIVE_MAX`] keys at once. Adding one (rotation) gives
+//! every older key an expiry `key_overlap` away, so requests signed with the old key keep
+//! working while the merchant's servers move to the new one.
+
+use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency};
+use cashless_store::{Conn, DbError, Param, Row};
+use cashless_wallet::{WalletError, WalletResult, rfc3339};
+use serde::Serialize;
+
+use crate::signing::{self, Authorization};
+use crate::{Payments, duration_ns, not_found};
+
+pub const KEYS_ACTIVE_MAX: usize = 3;
+pub const STORES_MAX: i64 = 1_000;
+pub const TERMINALS_MAX: i64 = 10_000;
+/// EMVCo's limits for the merchant name (ID 59) and city (ID 60) in a QR code.
+pub const DISPLAY_NAME_CHARS_MAX: usize = 25;
+pub const CITY_CHARS_MAX: usize = 15;
+pub const NOTIFY_URL_CHARS_MAX: usize = 512;
+/// The highest fee rate the platform will set: 10%.
+pub const FEE_RATE_BPS_MAX: u32 = 1_000;
+
+#[derive(Clone, Debug, Default)]
+pub struct MerchantInput {
+    pub legal_name: String,
+    pub display_name: String,
+    pub chinese_name: Option<String>,
+    pub mcc: String,
+    pub city: String,
+    pub licence_number: String,
+    pub settlement_bank: String,
+    pub settlement_account: String,
+    pub fee_rate_bps: Option<u32>,
+    pub notify_url: Option<String>,
+    pub public_key: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub public_key: String,
+    pub created_at: String,
+    /// When a rotated-out key stops working; absent for current keys.
+    pub expires_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TerminalView {
+    pub id: String,
+    pub store_id: String,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct StoreView {
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    /// The store's static EMVCo code: print it; customers scan it and type the amount.
+    pub static_code: String,
+    pub terminals: Vec<TerminalView>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct MerchantView {
+    pub id: String,
+    pub legal_name: String,
+    pub display_name: String,
+    pub chinese_name: Option<String>,
+    #[schema(example = "5812")]
+    pub mcc: String,
+    pub city: String,
+    pub licence_number: String,
+    pub settlement_bank: String,
+    /// Masked: `••••6789`.
+    pub settlement_account: String,
+    /// The merchant discount rate, e.g. `"0.60%"`.
+    pub fee_rate: String,
+    pub fee_rate_bps: u32,
+    pub notify_url: Option<String>,
+    /// The merchant's static EMVCo code (no store).
+    pub static_code: String,
+    pub stores: Vec<StoreView>,
+    pub keys: Vec<KeyView>,
+    pub created_at: String,
+}
+
+/// A merchant's row, as payments need it.
+#[derive(Clone, Debug)]
+pub(crate) struct MerchantRow {
+    pub id: String,
+    pub display_name: String,
+    pub chinese_name: Option<String>,
+    pub mcc: String,
+    pub city: String,
+    pub fee_rate_bps: u32,
+    pub notify_url: Option<String>,
+    pub account: AccountId,
+}
+
+const COLUMNS: &str =
+    "id, display_name, chinese_name, mcc, city, fee_rate_bps, notify_url, account_id";
+
+fn decode(row: &Row) -> Result<MerchantRow, DbError> {
+    Ok(MerchantRow {
+        id: row.text(0)?.to_owned(),
+        display_name: row.text(1)?.to_owned(),
+        chinese_name: row.opt_text(2)?.map(str::to_owned),
+        mcc: row.text(3)?.to_owned(),
+        city: row.text(4)?.to_owned(),
+        fee_rate_bps: u32::try_from(row.int(5)?).unwrap_or(0),
+        notify_url: row.opt_text(6)?.map(str::to_owned),
+        account: AccountId(row.u128(7)?),
+    })
+}
+
+pub(crate) fn load(conn: &mut Conn, id: &str) -> Result<Option<MerchantRow>, DbError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM merchants WHERE id = $1"),
+        &[Param::Text(id)],
+    )?
+    .as_ref()
+    .map(decode)
+    .transpose()
+}
+
+pub(crate) fn merchant_not_found() -> WalletError {
+    not_found("merchant_not_found", "merchant")
+}
+
+/// Whether a store belongs to the merchant.
+pub(crate) fn store_of(
+    conn: &mut Conn,
+    merchant_id: &str,
+    store_id: &str,
+) -> Result<bool, DbError> {
+    Ok(conn
+        .query_opt(
+            "SELECT 1 FROM stores WHERE id = $1 AND merchant_id = $2",
+            &[Param::Text(store_id), Param::Text(merchant_id)],
+        )?
+        .is_some())
+}
+
+/// The store of a terminal of the merchant, if the terminal is the merchant's.
+pub(crate) fn terminal_store(
+    conn: &mut Conn,
+    merchant_id: &str,
+    terminal_id: &str,
+) -> Result<Option<String>, DbError> {
+    conn.query_opt(
+        "SELECT store_id FROM terminals WHERE id = $1 AND merchant_id = $2",
+        &[Param::Text(terminal_id), Param::Text(merchant_id)],
+    )?
+    .map(|row| row.text(0).map(str::to_owned))
+    .transpose()
+}
+
+/// The unified social credit code's check character (GB 32100-2015), or `None` if the first 17
+/// characters are not from its alphabet.
+pub fn uscc_check_character(first17: &str) -> Option<char> {
+    const ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+    const WEIGHTS: [u32; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
+    if first17.chars().count() != 17 {
+        return None;
+    }
+    let mut sum = 0u32;
+    for (c, weight) in first17.chars().zip(WEIGHTS) {
+        sum += ALPHABET.find(c)? as u32 * weight;
+    }
+    ALPHABET.chars().nth(((31 - sum % 31) % 31) as usize)
+}
+
+fn bad(code: &'static str, message: impl Into<String>) -> WalletError {
+    WalletError::bad_request(code, message)
+}
+
+/// A required text field: trimmed, 1 to `max` characters.
+fn text_field(value: &str, field: &str, max: usize) -> WalletResult<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(bad(
+            "field_invalid",
+            format!("{field} must be 1 to {max} printable characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+pub(crate) fn check_notify_url(url: &str) -> WalletResult<String> {
+    let url = url.trim();
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !scheme_ok || url.len() > NOTIFY_URL_CHARS_MAX || url.chars().any(char::is_whitespace) {
+        return Err(bad(
+            "notify_url_invalid",
+            format!("notify_url is an http(s) URL of at most {NOTIFY_URL_CHARS_MAX} characters"),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// The input, checked and normalized.
+fn check(input: MerchantInput, default_fee_bps: u32) -> WalletResult<MerchantInput> {
+    let mcc = input.mcc.trim();
+    if mcc.len() != 4 || !mcc.bytes().all(|b| b.is_ascii_digit()) || mcc == "0000" {
+        return Err(bad(
+            "mcc_invalid",
+            "mcc is a 4-digit ISO 18245 merchant category code, e.g. 5812",
+        ));
+    }
+    let display_name = text_field(&input.display_name, "display_name", DISPLAY_NAME_CHARS_MAX)?;
+    if !display_name.is_ascii() {
+        return Err(bad(
+            "field_invalid",
+            "display_name is in Latin letters (it goes in the QR code's ID 59); put the Chinese name in chinese_name",
+        ));
+    }
+    let licence = input.licence_number.trim().to_ascii_uppercase();
+    let licence_ok =
+        licence.len() == 18 && uscc_check_character(&licence[..17]) == licence.chars().nth(17);
+    if !licence_ok {
+        return Err(bad(
+            "licence_number_invalid",
+            "licence_number is the 18-character unified social credit code (GB 32100) with a valid check character",
+        ));
+    }
+    let account = input.settlement_account.trim().replace(' ', "");
+    if !(8..=30).contains(&account.len()) || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(
+            "settlement_account_invalid",
+            "settlement_account is 8 to 30 digits",
+        ));
+    }
+    let fee_rate_bps = input.fee_rate_bps.unwrap_or(default_fee_bps);
+    if fee_rate_bps > FEE_RATE_BPS_MAX {
+        return Err(bad("fee_rate_invalid", "fee_rate_bps is 0 to 1000 (10%)"));
+    }
+    let chinese_name = input
+        .chinese_name
+        .as_deref()
+        .map(|name| text_field(name, "chinese_name", DISPLAY_NAME_CHARS_MAX))
+        .transpose()?;
+    let public_key = input
+        .public_key
+        .as_deref()
+        .map(|key| {
+            signing::parse_public_key(key)
+                .map(|key| signing::hex(key.as_bytes()))
+                .map_err(|error| bad(error.code, error.message))
+        })
+        .transpose()?;
+    Ok(MerchantInput {
+        legal_name: text_field(&input.legal_name, "legal_name", 128)?,
+        display_name,
+        chinese_name,
+        mcc: mcc.to_owned(),
+        city: text_field(&input.city, "city", CITY_CHARS_MAX)?,
+        licence_number: licence,
+        settlement_bank: text_field(&input.settlement_bank, "settlement_bank", 64)?,
+        settlement_account: account,
+        fee_rate_bps: Some(fee_rate_bps),
+        notify_url: input
+            .notify_url
+            .as_deref()
+            .map(check_notify_url)
+            .transpose()?,
+        public_key,
+    })
+}
+
+/// A signed request that passed the signature check; its nonce is claimed by the write it
+/// makes (see [`MerchantCaller::claim_nonce`]).
+#[derive(Clone, Debug)]
+pub struct MerchantCaller {
+    pub merchant_id: String,
+    pub key_id: String,
+    pub nonce: String,
+}
+
+impl MerchantCaller {
+    /// Records the request's nonce, or refuses a replay. Call inside the request's writer
+    /// operation so the nonce and the change commit together.
+    pub(crate) fn claim_nonce(&self, conn: &mut Conn, now_ns: u64) -> WalletResult<()> {
+        let seen = conn.query_opt(
+            "SELECT 1 FROM merchant_nonces WHERE merchant_id = $1 AND nonce = $2",
+            &[Param::Text(&self.merchant_id), Param::Text(&self.nonce)],
+        )?;
+        if seen.is_some() {
+            return Err(WalletError::new(
+                cashless_wallet::ErrorKind::Unauthorized,
+                "nonce_reused",
+                "this nonce was already used: sign every request with a fresh nonce",
+            ));
+        }
+        conn.execute(
+            "INSERT INTO merchant_nonces (merchant_id, nonce, seen_ns) VALUES ($1, $2, $3)",
+            &[
+                Param::Text(&self.merchant_id),
+                Param::Text(&self.nonce),
+                Param::Int(now_ns as i64),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+fn unauthorized(code: &'static str, message: impl Into<String>) -> WalletError {
+    WalletError::new(cashless_wallet::ErrorKind::Unauthorized, code, message)
+}
+
+impl Payments {
+    /// Onboards a merchant (operator).
+    pub async fn onboard(&self, input: MerchantInput) -> WalletResult<MerchantView> {
+        let input = check(input, self.config.fee_rate_bps_default)?;
+        let id = self.wallet.new_id_string();
+        let account = AccountId(self.wallet.new_id());
+        let merchant_id = id.clone();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let taken = tx.conn()?.query_opt(
+                    "SELECT 1 FROM merchants WHERE licence_number = $1",
+                    &[Param::Text(&input.licence_number)],
+                )?;
+                if taken.is_some() {
+                    return Err(WalletError::conflict(
+                        "licence_number_taken",
+                        "a merchant with this licence number is already onboarded",
+                    ));
+                }
+                let created = tx.create_accounts(&[Account::new(
+                    account,
+                    Currency::CNY,
+                    AccountKind::Merchant,
+                    AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+                )]);
+                if !created.first().is_some_and(|result| result.is_success()) {
+                    return Err(WalletError::internal(format!("merchant account: {created:?}")));
+                }
+                let account_bytes = account.0.to_be_bytes();
+                tx.conn()?.execute(
+                    "INSERT INTO merchants (id, legal_name, display_name, chinese_name, mcc, city, \
+                     licence_number, settlement_bank, settlement_account, fee_rate_bps, notify_url, \
+                     account_id, created_ns) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                    &[
+                        Param::Text(&merchant_id),
+                        Param::Text(&input.legal_name),
+                        Param::Text(&input.display_name),
+                        Param::opt_text(input.chinese_name.as_deref()),
+                        Param::Text(&input.mcc),
+                        Param::Text(&input.city),
+                        Param::Text(&input.licence_number),
+                        Param::Text(&input.settlement_bank),
+                        Param::Text(&input.settlement_account),
+                        Param::Int(i64::from(input.fee_rate_bps.unwrap_or(0))),
+                        Param::opt_text(input.notify_url.as_deref()),
+                        Param::Blob(&account_bytes),
+                        Param::Int(now as i64),
+                    ],
+                )?;
+                if let Some(key) = &input.public_key {
+                    insert_key(tx.conn()?, &merchant_id, key, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+        self.merchant(&id).await
+    }
+
+    /// Everything about a merchant: stores, terminals, keys, static codes.
+    pub async fn merchant(&self, id: &str) -> WalletResult<MerchantView> {
+        if !cashless_wallet::wire::is_id(id) {
+            return Err(merchant_not_found());
+        }
+        let id = id.to_owned();
+        let (merchant, stores, terminals, keys) = self
+            .store
+            .read(move |conn| {
+                let merchant = conn.query_opt(
+                    "SELECT id, legal_name, display_name, chinese_name, mcc, city, licence_number, \
+                     settlement_bank, settlement_account, fee_rate_bps, notify_url, created_ns \
+                     FROM merchants WHERE id = $1",
+                    &[Param::Text(&id)],
+                )?;
+                let stores = conn.query(
+                    "SELECT id, name, address FROM stores WHERE merchant_id = $1 ORDER BY created_ns, id",
+                    &[Param::Text(&id)],
+                )?;
+                let terminals = conn.query(
+                    "SELECT id, store_id, label FROM terminals WHERE merchant_id = $1 ORDER BY created_ns, id",
+                    &[Param::Text(&id)],
+                )?;
+                let keys = conn.query(
+                    "SELECT id, public_key, created_ns, expires_ns FROM merchant_keys \
+                     WHERE merchant_id = $1 ORDER BY created_ns, id",
+                    &[Param::Text(&id)],
+                )?;
+                Ok((merchant, stores, terminals, keys))
+            })
+            .await?;
+        let row = merchant.ok_or_else(merchant_not_found)?;
+        let now = cashless_wallet::now_ns();
+        let merchant_row = MerchantRow {
+            id: row.text(0)?.to_owned(),
+            display_name: row.text(2)?.to_owned(),
+            chinese_name: row.opt_text(3)?.map(str::to_owned),
+            mcc: row.text(4)?.to_owned(),
+            city: row.text(5)?.to_owned(),
+            fee_rate_bps: u32::try_from(row.int(9)?).unwrap_or(0),
+            notify_url: row.opt_text(10)?.map(str::to_owned),
+            account: AccountId(0),
+        };
+        let terminals = terminals
+            .iter()
+            .map(|t| {
+                Ok(TerminalView {
+                    id: t.text(0)?.to_owned(),
+                    store_id: t.text(1)?.to_owned(),
+                    label: t.text(2)?.to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, DbError>>()?;
+        let mut store_views = Vec::with_capacity(stores.len());
+        for store in &stores {
+            let store_id = store.text(0)?.to_owned();
+            store_views.push(StoreView {
+                static_code: crate::pay::static_code(&merchant_row, Some(&store_id))?,
+                terminals: terminals
+                    .iter()
+                    .filter(|t| t.store_id == store_id)
+                    .cloned()
+                    .collect(),
+                id: store_id,
+                name: store.text(1)?.to_owned(),
+                address: store.text(2)?.to_owned(),
+            });
+        }
+        let mut key_views = Vec::new();
+        for key in &keys {
+            let expires = key.opt_int(3)?.map(|ns| ns as u64);
+            if expires.is_some_and(|expires| expires <= now) {
+                continue;
+            }
+            key_views.push(KeyView {
+                id: key.text(0)?.to_owned(),
+                public_key: key.text(1)?.to_owned(),
+                created_at: rfc3339(key.int(2)? as u64),
+                expires_at: expires.map(rfc3339),
+            });
+        }
+        let account = row.text(8)?;
+        let bps = merchant_row.fee_rate_bps;
+        Ok(MerchantView {
+            static_code: crate::pay::static_code(&merchant_row, None)?,
+            id: merchant_row.id.clone(),
+            legal_name: row.text(1)?.to_owned(),
+            display_name: merchant_row.display_name.clone(),
+            chinese_name: merchant_row.chinese_name.clone(),
+            mcc: merchant_row.mcc.clone(),
+            city: merchant_row.city.clone(),
+            licence_number: row.text(6)?.to_owned(),
+            settlement_bank: row.text(7)?.to_owned(),
+            settlement_account: format!("••••{}", &account[account.len().saturating_sub(4)..]),
+            fee_rate: format!("{}.{:02}%", bps / 100, bps % 100),
+            fee_rate_bps: bps,
+            notify_url: merchant_row.notify_url,
+            stores: store_views,
+            keys: key_views,
+            created_at: rfc3339(row.int(11)? as u64),
+        })
+    }
+
+    /// Adds a store to a merchant (operator).
+    pub async fn add_store(
+        &self,
+        merchant_id: &str,
+        name: &str,
+        address: &str,
+    ) -> WalletResult<StoreView> {
+        let name = text_field(name, "name", 64)?;
+        let address = text_field(address, "address", 256)?;
+        let merchant_id = self.existing_merchant(merchant_id).await?;
+        let id = self.wallet.new_id_string();
+        let store_id = id.clone();
+        let merchant = merchant_id.clone();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let count = conn
+                    .query_opt("SELECT COUNT(*) FROM stores WHERE merchant_id = $1", &[Param::Text(&merchant)])?
+                    .map_or(Ok(0), |row| row.int(0))?;
+                if count >= STORES_MAX {
+                    return Err(WalletError::unprocessable("stores_max", format!("a merchant has at most {STORES_MAX} stores")));
+                }
+                conn.execute(
+                    "INSERT INTO stores (id, merchant_id, name, address, created_ns) VALUES ($1,$2,$3,$4,$5)",
+                    &[Param::Text(&store_id), Param::Text(&merchant), Param::Text(&name), Param::Text(&address), Param::Int(now as i64)],
+                )?;
+                Ok(())
+            })
+            .await?;
+        let view = self.merchant(&merchant_id).await?;
+        view.stores
+            .into_iter()
+            .find(|store| store.id == id)
+            .ok_or_else(|| WalletError::internal("store vanished"))
+    }
+
+    /// Adds a terminal (a POS, a cashier's scanner) to a store (operator).
+    pub async fn add_terminal(
+        &self,
+        merchant_id: &str,
+        store_id: &str,
+        label: &str,
+    ) -> WalletResult<TerminalView> {
+        let label = text_field(label, "label", 25)?;
+        let merchant_id = self.existing_merchant(merchant_id).await?;
+        let store_id = store_id.to_owned();
+        let id = self.wallet.new_id_string();
+        let view = TerminalView {
+            id: id.clone(),
+            store_id: store_id.clone(),
+            label: label.clone(),
+        };
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                if !cashless_wallet::wire::is_id(&store_id) || !store_of(conn, &merchant_id, &store_id)? {
+                    return Err(not_found("store_not_found", "store of this merchant"));
+                }
+                let count = conn
+                    .query_opt("SELECT COUNT(*) FROM terminals WHERE merchant_id = $1", &[Param::Text(&merchant_id)])?
+                    .map_or(Ok(0), |row| row.int(0))?;
+                if count >= TERMINALS_MAX {
+                    return Err(WalletError::unprocessable("terminals_max", format!("a merchant has at most {TERMINALS_MAX} terminals")));
+                }
+                conn.execute(
+                    "INSERT INTO terminals (id, merchant_id, store_id, label, created_ns) VALUES ($1,$2,$3,$4,$5)",
+                    &[Param::Text(&id), Param::Text(&merchant_id), Param::Text(&store_id), Param::Text(&label), Param::Int(now as i64)],
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok(view)
+    }
+
+    /// Adds a signing key; older keys expire after the overlap period. By the operator (the
+    /// first key) or by the merchant itself, signing with its current key (`caller`).
+    pub async fn add_key(
+        &self,
+        merchant_id: &str,
+        public_key: &str,
+        caller: Option<MerchantCaller>,
+    ) -> WalletResult<KeyView> {
+        let key = signing::parse_public_key(public_key)
+            .map_err(|error| bad(error.code, error.message))?;
+        let key_hex = signing::hex(key.as_bytes());
+        let merchant_id = self.existing_merchant(merchant_id).await?;
+        let overlap = duration_ns(self.config.key_overlap);
+        let id = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                if let Some(caller) = &caller {
+                    caller.claim_nonce(conn, now)?;
+                }
+                let id = signing::key_id(&key);
+                let existing = conn.query_opt("SELECT 1 FROM merchant_keys WHERE id = $1", &[Param::Text(&id)])?;
+                if existing.is_some() {
+                    return Err(WalletError::conflict("key_exists", "this public key is already registered"));
+                }
+                conn.execute(
+                    "UPDATE merchant_keys SET expires_ns = $2 WHERE merchant_id = $1 AND expires_ns IS NULL",
+                    &[Param::Text(&merchant_id), Param::Int(now.saturating_add(overlap) as i64)],
+                )?;
+                let active = conn
+                    .query_opt(
+                        "SELECT COUNT(*) FROM merchant_keys WHERE merchant_id = $1 AND expires_ns > $2",
+                        &[Param::Text(&merchant_id), Param::Int(now as i64)],
+                    )?
+                    .map_or(Ok(0), |row| row.int(0))?;
+                if active as usize >= KEYS_ACTIVE_MAX {
+                    return Err(WalletError::unprocessable(
+                        "keys_max",
+                        format!("at most {KEYS_ACTIVE_MAX} keys may be active at once; wait for the overlap of the last rotation to end"),
+                    ));
+                }
+                insert_key(conn, &merchant_id, &key_hex, now)?;
+                Ok(id)
+            })
+            .await?;
+        Ok(KeyView {
+            id,
+            public_key: signing::hex(key.as_bytes()),
+            created_at: rfc3339(cashless_wallet::now_ns()),
+            expires_at: None,
+        })
+    }
+
+    /// Sets where notifications go (by the merchant, signed).
+    pub async fn set_notify_url(&self, caller: MerchantCaller, url: &str) -> WalletResult<()> {
+        let url = check_notify_url(url)?;
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                caller.claim_nonce(conn, now)?;
+                conn.execute(
+                    "UPDATE merchants SET notify_url = $2 WHERE id = $1",
+                    &[Param::Text(&caller.merchant_id), Param::Text(&url)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The calling merchant's own view (a signed read: the nonce is claimed).
+    pub async fn merchant_profile(&self, caller: MerchantCaller) -> WalletResult<MerchantView> {
+        let id = caller.merchant_id.clone();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                caller.claim_nonce(tx.conn()?, now)
+            })
+            .await?;
+        self.merchant(&id).await
+    }
+
+    async fn existing_merchant(&self, merchant_id: &str) -> WalletResult<String> {
+        if !cashless_wallet::wire::is_id(merchant_id) {
+            return Err(merchant_not_found());
+        }
+        let id = merchant_id.to_owned();
+        self.store
+            .read(move |conn| load(conn, &id))
+            .await?
+            .map(|merchant| merchant.id)
+            .ok_or_else(merchant_not_found)
+    }
+
+    /// Checks a signed request: the header's shape, the timestamp, the key, the signature.
+    /// The nonce is claimed later, by the write the request makes.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> WalletResult<MerchantCaller> {
+        let header = authorization.ok_or_else(|| {
+            unauthorized(
+                "signature_missing",
+                "sign the request: Authorization: CASHLESS-ED25519 merchant_id=\"…\",key_id=\"…\",timestamp=\"…\",nonce=\"…\",signature=\"…\"",
+            )
+        })?;
+        let auth = Authorization::parse(header)
+            .map_err(|error| unauthorized(error.code, error.message))?;
+        let now_secs = (cashless_wallet::now_ns() / 1_000_000_000) as i64;
+        let skew = self.config.signature_skew.as_secs() as i64;
+        if (now_secs - auth.timestamp).abs() > skew {
+            return Err(unauthorized(
+                "signature_expired",
+                format!(
+                    "the timestamp is more than {skew} s from the platform's clock ({now_secs})"
+                ),
+            ));
+        }
+        let (merchant_id, key_id) = (auth.merchant_id.clone(), auth.key_id.clone());
+        let now = cashless_wallet::now_ns();
+        let key = self
+            .store
+            .read(move |conn| {
+                conn.query_opt(
+                    "SELECT public_key FROM merchant_keys WHERE id = $1 AND merchant_id = $2 \
+                     AND (expires_ns IS NULL OR expires_ns > $3)",
+                    &[
+                        Param::Text(&key_id),
+                        Param::Text(&merchant_id),
+                        Param::Int(now as i64),
+                    ],
+                )?
+                .map(|row| row.text(0).map(str::to_owned))
+                .transpose()
+            })
+            .await?;
+        let invalid = || {
+            unauthorized(
+                "signature_invalid",
+                "the signature does not verify with this merchant's key",
+            )
+        };
+        let key = key
+            .as_deref()
+            .and_then(|key| signing::parse_public_key(key).ok())
+            .ok_or_else(invalid)?;
+        let message =
+            signing::string_to_sign(method, path_and_query, auth.timestamp, &auth.nonce, body);
+        if !signing::verify(&key, message.as_bytes(), &auth.signature) {
+            return Err(invalid());
+        }
+        Ok(MerchantCaller {
+            merchant_id: auth.merchant_id,
+            key_id: auth.key_id,
+            nonce: auth.nonce,
+        })
+    }
+}
+
+fn insert_key(
+    conn: &mut Conn,
+    merchant_id: &str,
+    public_key_hex: &str,
+    now: u64,
+) -> WalletResult<()> {
+    let key = signing::parse_public_key(public_key_hex)
+        .map_err(|error| bad(error.code, error.message))?;
+    conn.execute(
+        "INSERT INTO merchant_keys (id, merchant_id, public_key, created_ns, expires_ns) VALUES ($1,$2,$3,$4,NULL)",
+        &[
+            Param::Text(&signing::key_id(&key)),
+            Param::Text(merchant_id),
+            Param::Text(public_key_hex),
+            Param::Int(now as i64),
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unified_social_credit_codes_check() {
+        // A widely published example code (Alibaba's Hangzhou entity).
+        assert_eq!(uscc_check_character("91330100799655058"), Some('B'));
+        assert_eq!(uscc_check_character("9133010079965505I"), None);
+        assert_eq!(uscc_check_character("short"), None);
+    }
+}

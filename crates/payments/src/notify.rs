@@ -1,0 +1,355 @@
+//! Notifications: a transactional outbox and the dispatcher that empties it; and the sweeper
+//! that closes expired orders and finishes old ones.
+//!
+//! Every order change writes its event row in the same writer operation as the change, so an
+//! event exists if and only if the change committed. The dispatcher POSTs each due event to
+//! the merchant's `notify_url`, signed by the platform (see [`crate::signing`]), and counts it
+//! delivered only on a 2xx answer whose body is `success`. Otherwise it retries after the
+//! configured backoff — by default Alipay's: at once, then 4m, 10m, 10m, 1h, 2h, 6h, 15h —
+//! and then gives up (the merchant can still read every event at `GET /v1/merchant/events`).
+//!
+//! An event is leased before delivery (its next attempt moved past the delivery timeout), so a
+//! crash mid-delivery only delays it: delivery is at least once, always with the same event
+//! id, which merchants use to drop duplicates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cashless_store::{Conn, DbError, Param};
+use cashless_wallet::{WalletError, WalletResult, rfc3339};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::merchants::{MerchantCaller, MerchantRow};
+use crate::orders::{self, OrderRow, OrderStatus};
+use crate::{Payments, duration_ns, id_string};
+
+/// Events the dispatcher takes per round, and how many it delivers at once.
+pub const DISPATCH_BATCH_MAX: i64 = 64;
+pub const DISPATCH_CONCURRENCY_MAX: usize = 16;
+/// Orders the sweeper closes or finishes per round.
+pub const SWEEP_BATCH_MAX: i64 = 256;
+pub const EVENTS_PAGE_MAX: u32 = 100;
+/// What is kept of a failed delivery's answer, for the merchant to read.
+const ERROR_CHARS_MAX: usize = 200;
+
+/// Writes the event describing an order change. Call in the writer operation of the change.
+pub(crate) fn enqueue(
+    conn: &mut Conn,
+    merchant: &MerchantRow,
+    order: &OrderRow,
+    kind: &str,
+    details: Value,
+    now: u64,
+) -> WalletResult<()> {
+    let id = id_string(rand::random::<u128>());
+    let mut data = json!({ "order": order.view(None) });
+    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), details) {
+        data.extend(extra);
+    }
+    let payload = json!({
+        "id": id,
+        "type": kind,
+        "created_at": rfc3339(now),
+        "merchant_id": merchant.id,
+        "data": data,
+    });
+    let next = merchant.notify_url.as_ref().map(|_| now as i64);
+    conn.execute(
+        "INSERT INTO events (id, merchant_id, order_id, kind, payload, created_ns, attempts, next_attempt_ns) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+        &[
+            Param::Text(&id),
+            Param::Text(&merchant.id),
+            Param::Text(&order.id),
+            Param::Text(kind),
+            Param::Text(&payload.to_string()),
+            Param::Int(now as i64),
+            next.map_or(Param::Null, Param::Int),
+        ],
+    )?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    pub id: String,
+    /// `order.paid`, `order.refunded`, `order.closed` or `order.finished`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub order_id: String,
+    pub created_at: String,
+    /// `pending`, `delivered` or `failed` (all attempts used).
+    pub delivery: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// Exactly the body that is (or was) POSTed.
+    #[schema(value_type = Object)]
+    pub payload: Value,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    pub events: Vec<EventView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+struct Due {
+    id: String,
+    url: String,
+    payload: String,
+    attempts: u32,
+}
+
+impl Payments {
+    /// The caller's events, oldest first, after `after` (a `next_cursor`).
+    pub async fn events(
+        &self,
+        caller: MerchantCaller,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> WalletResult<EventPage> {
+        let limit = limit.unwrap_or(20);
+        if !(1..=EVENTS_PAGE_MAX).contains(&limit) {
+            return Err(WalletError::bad_request(
+                "limit_invalid",
+                format!("limit must be 1 to {EVENTS_PAGE_MAX}"),
+            ));
+        }
+        let cursor = after.map(parse_cursor).transpose()?;
+        let rows = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                caller.claim_nonce(conn, now)?;
+                let (after_ns, after_id) = cursor.unwrap_or((-1, String::new()));
+                Ok::<_, WalletError>(conn.query(
+                    "SELECT id, kind, order_id, created_ns, attempts, next_attempt_ns, delivered_ns, last_error, payload \
+                     FROM events WHERE merchant_id = $1 AND (created_ns > $2 OR (created_ns = $2 AND id > $3)) \
+                     ORDER BY created_ns, id LIMIT $4",
+                    &[Param::Text(&caller.merchant_id), Param::Int(after_ns), Param::Text(&after_id), Param::Int(i64::from(limit) + 1)],
+                )?)
+            })
+            .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows.iter().take(limit as usize) {
+            let delivery = match (row.opt_int(6)?, row.opt_int(5)?) {
+                (Some(_), _) => "delivered",
+                (None, Some(_)) => "pending",
+                (None, None) => "failed",
+            };
+            events.push(EventView {
+                id: row.text(0)?.to_owned(),
+                kind: row.text(1)?.to_owned(),
+                order_id: row.text(2)?.to_owned(),
+                created_at: rfc3339(row.int(3)? as u64),
+                delivery: delivery.to_owned(),
+                attempts: u32::try_from(row.int(4)?).unwrap_or(0),
+                last_error: row.opt_text(7)?.map(str::to_owned),
+                payload: serde_json::from_str(row.text(8)?).unwrap_or_default(),
+            });
+        }
+        let next_cursor = if rows.len() > limit as usize {
+            rows.get(limit as usize - 1)
+                .map(|row| Ok::<_, DbError>(format!("{}.{}", row.int(3)?, row.text(0)?)))
+                .transpose()?
+        } else {
+            None
+        };
+        Ok(EventPage {
+            events,
+            next_cursor,
+        })
+    }
+
+    /// Delivers the events that are due; answers how many were attempted.
+    pub async fn dispatch_once(self: &Arc<Self>) -> WalletResult<usize> {
+        let lease = duration_ns(self.config.notify_timeout + Duration::from_secs(5));
+        let due = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let rows = conn.query(
+                    "SELECT e.id, m.notify_url, e.payload, e.attempts FROM events e JOIN merchants m ON m.id = e.merchant_id \
+                     WHERE e.next_attempt_ns <= $1 AND e.delivered_ns IS NULL ORDER BY e.next_attempt_ns LIMIT $2",
+                    &[Param::Int(now as i64), Param::Int(DISPATCH_BATCH_MAX)],
+                )?;
+                let mut due = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let id = row.text(0)?.to_owned();
+                    conn.execute(
+                        "UPDATE events SET next_attempt_ns = $2 WHERE id = $1",
+                        &[Param::Text(&id), Param::Int(now.saturating_add(lease) as i64)],
+                    )?;
+                    let Some(url) = row.opt_text(1)?.map(str::to_owned) else { continue };
+                    due.push(Due { id, url, payload: row.text(2)?.to_owned(), attempts: u32::try_from(row.int(3)?).unwrap_or(0) });
+                }
+                Ok::<_, WalletError>(due)
+            })
+            .await?;
+        let attempted = due.len();
+        let mut deliveries = tokio::task::JoinSet::new();
+        for event in due {
+            if deliveries.len() >= DISPATCH_CONCURRENCY_MAX {
+                let _ = deliveries.join_next().await;
+            }
+            let payments = Arc::clone(self);
+            deliveries.spawn(async move {
+                let outcome = payments.deliver(&event).await;
+                if let Err(error) = payments.record_delivery(&event, outcome).await {
+                    tracing::warn!(event = %event.id, %error, "could not record a delivery");
+                }
+            });
+        }
+        while deliveries.join_next().await.is_some() {}
+        Ok(attempted)
+    }
+
+    async fn deliver(&self, event: &Due) -> Result<(), String> {
+        let timestamp = (cashless_wallet::now_ns() / 1_000_000_000) as i64;
+        let signature = self
+            .platform_key
+            .sign_notification(timestamp, &event.id, &event.payload);
+        let response = self
+            .http
+            .post(&event.url)
+            .header("content-type", "application/json")
+            .header("cashless-event-id", &event.id)
+            .header("cashless-timestamp", timestamp.to_string())
+            .header("cashless-signature", signature)
+            .body(event.payload.clone())
+            .send()
+            .await
+            .map_err(|error| format!("no answer: {}", without_url(&error)))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() && body.trim() == "success" {
+            Ok(())
+        } else {
+            let body: String = body.chars().take(ERROR_CHARS_MAX).collect();
+            Err(format!("HTTP {}: {body}", status.as_u16()))
+        }
+    }
+
+    async fn record_delivery(&self, event: &Due, outcome: Result<(), String>) -> WalletResult<()> {
+        let id = event.id.clone();
+        let attempts = event.attempts + 1;
+        let backoff: Vec<u64> = self
+            .config
+            .notify_backoff
+            .iter()
+            .map(|wait| duration_ns(*wait))
+            .collect();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                match outcome {
+                    Ok(()) => conn.execute(
+                        "UPDATE events SET attempts = $2, delivered_ns = $3, next_attempt_ns = NULL, last_error = NULL WHERE id = $1",
+                        &[Param::Text(&id), Param::Int(i64::from(attempts)), Param::Int(now as i64)],
+                    )?,
+                    Err(error) => {
+                        let next = backoff.get(attempts as usize).map(|wait| now.saturating_add(*wait) as i64);
+                        if next.is_none() {
+                            tracing::warn!(event = %id, attempts, "notification given up after the last retry");
+                        }
+                        conn.execute(
+                            "UPDATE events SET attempts = $2, next_attempt_ns = $3, last_error = $4 WHERE id = $1",
+                            &[Param::Text(&id), Param::Int(i64::from(attempts)), next.map_or(Param::Null, Param::Int), Param::Text(&error)],
+                        )?
+                    }
+                };
+                Ok::<_, WalletError>(())
+            })
+            .await
+    }
+
+    pub(crate) fn spawn_dispatcher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let payments = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                match payments.dispatch_once().await {
+                    Ok(n) if n as i64 >= DISPATCH_BATCH_MAX => continue,
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "notification dispatch failed"),
+                }
+                tokio::time::sleep(payments.config.poll_every).await;
+            }
+        })
+    }
+
+    /// Closes orders whose time ran out, finishes paid orders whose refund period ended, and
+    /// forgets nonces older than the signature window. Answers how many orders changed.
+    pub async fn sweep_once(&self) -> WalletResult<usize> {
+        let nonce_keep = duration_ns(self.config.signature_skew).saturating_mul(2);
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let ids: Vec<String> = conn
+                    .query(
+                        "SELECT id FROM orders WHERE status IN ('WAIT_BUYER_PAY', 'USERPAYING', 'SUCCESS') \
+                         AND expires_ns <= $1 ORDER BY expires_ns LIMIT $2",
+                        &[Param::Int(now as i64), Param::Int(SWEEP_BATCH_MAX)],
+                    )?
+                    .iter()
+                    .map(|row| row.text(0).map(str::to_owned))
+                    .collect::<Result<_, _>>()?;
+                for id in &ids {
+                    let Some(mut order) = orders::by_id(conn, id)? else { continue };
+                    let merchant = crate::merchants::load(conn, &order.merchant_id)?
+                        .ok_or_else(|| WalletError::internal("order without merchant"))?;
+                    if order.status.is_open() {
+                        orders::close(conn, &merchant, &mut order, now, "expired")?;
+                    } else if order.status == OrderStatus::Success {
+                        order.status = OrderStatus::Finished;
+                        order.updated_ns = now;
+                        orders::update(conn, &order)?;
+                        enqueue(conn, &merchant, &order, "order.finished", json!({}), now)?;
+                    }
+                }
+                conn.execute(
+                    "DELETE FROM merchant_nonces WHERE seen_ns < $1",
+                    &[Param::Int(now.saturating_sub(nonce_keep) as i64)],
+                )?;
+                Ok::<_, WalletError>(ids.len())
+            })
+            .await
+    }
+
+    pub(crate) fn spawn_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let payments = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = payments.sweep_once().await {
+                    tracing::warn!(%error, "order sweep failed");
+                }
+                tokio::time::sleep(payments.config.poll_every).await;
+            }
+        })
+    }
+}
+
+/// A transport error without the URL (which may carry a merchant's secret query string).
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "<notify_url>");
+    }
+    text
+}
+
+fn parse_cursor(text: &str) -> WalletResult<(i64, String)> {
+    let invalid =
+        || WalletError::bad_request("cursor_invalid", "pass a next_cursor exactly as received");
+    let (ns, id) = text.split_once('.').ok_or_else(invalid)?;
+    let ns: i64 = ns.parse().map_err(|_| invalid())?;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(invalid());
+    }
+    Ok((ns, id.to_owned()))
+}

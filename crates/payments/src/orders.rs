@@ -1,0 +1,998 @@
+//! Orders and refunds, as Alipay and WeChat Pay integrators expect them.
+//!
+//! ```text
+//!  WAIT_BUYER_PAY ──pay──▶ SUCCESS ──refund (part)──▶ SUCCESS ──refund (rest)──▶ CLOSED
+//!        │   ▲                 └──────── refund window over (sweeper) ─────────▶ FINISHED
+//!        │   └─ USERPAYING (a payment code above the password-free limit, waiting for the PIN)
+//!        └──close / cancel / expiry──▶ CLOSED
+//! ```
+//!
+//! `out_trade_no` is the merchant's order number, unique per merchant: precreating again with
+//! the same number and the same fields answers the same order; different fields are refused.
+//! Refunds are idempotent by `out_request_no` and never exceed what was paid. The fee is
+//! returned in proportion: after refunds totalling `r`, the merchant has paid
+//! `fee(amount - r)`, where `fee(x) = round_half_up(x × rate)`.
+
+use cashless_ledger::{Currency, Transfer, TransferFlags, TransferId, format_amount};
+use cashless_store::{Conn, DbError, Param, Row, WriteTx};
+use cashless_wallet::payer::{self, Activity};
+use cashless_wallet::wire::{self, Amount};
+use cashless_wallet::{WalletError, WalletResult, rfc3339};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::merchants::{self, MerchantCaller, MerchantRow};
+use crate::{Payments, codes, duration_ns, fee_account, not_found, notify};
+
+pub const OUT_TRADE_NO_CHARS_MAX: usize = 64;
+pub const SUBJECT_CHARS_MAX: usize = 256;
+pub const REASON_CHARS_MAX: usize = 256;
+pub const REFUNDS_PER_ORDER_MAX: i64 = 50;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OrderStatus {
+    WaitBuyerPay,
+    UserPaying,
+    Success,
+    Closed,
+    Finished,
+}
+
+impl OrderStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderStatus::WaitBuyerPay => "WAIT_BUYER_PAY",
+            OrderStatus::UserPaying => "USERPAYING",
+            OrderStatus::Success => "SUCCESS",
+            OrderStatus::Closed => "CLOSED",
+            OrderStatus::Finished => "FINISHED",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<OrderStatus> {
+        [
+            OrderStatus::WaitBuyerPay,
+            OrderStatus::UserPaying,
+            OrderStatus::Success,
+            OrderStatus::Closed,
+            OrderStatus::Finished,
+        ]
+        .into_iter()
+        .find(|status| status.name() == name)
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, OrderStatus::WaitBuyerPay | OrderStatus::UserPaying)
+    }
+}
+
+/// How the order came to be.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OrderKind {
+    /// Precreated by the merchant, paid by scanning its dynamic code.
+    Dynamic,
+    /// Made when a consumer paid a static code.
+    Static,
+    /// The cashier scanned the consumer's payment code.
+    PayCode,
+}
+
+impl OrderKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderKind::Dynamic => "dynamic",
+            OrderKind::Static => "static",
+            OrderKind::PayCode => "paycode",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<OrderKind> {
+        [OrderKind::Dynamic, OrderKind::Static, OrderKind::PayCode]
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct OrderRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    pub out_trade_no: String,
+    pub qr_token: Option<String>,
+    pub kind: OrderKind,
+    pub status: OrderStatus,
+    pub amount: u64,
+    pub currency: Currency,
+    pub subject: String,
+    pub fee: u64,
+    pub refunded: u64,
+    pub payer_user_id: Option<String>,
+    pub payer_name: Option<String>,
+    pub fingerprint: String,
+    pub transfer_id: Option<TransferId>,
+    pub expires_ns: u64,
+    pub paid_ns: Option<u64>,
+    pub created_ns: u64,
+    pub updated_ns: u64,
+}
+
+const COLUMNS: &str = "id, merchant_id, store_id, terminal_id, out_trade_no, qr_token, kind, status, \
+                       amount, currency, subject, fee, refunded, payer_user_id, fingerprint, \
+                       transfer_id, expires_ns, paid_ns, created_ns, updated_ns";
+
+fn decode(row: &Row) -> Result<OrderRow, DbError> {
+    let kind = row.text(6)?;
+    let status = row.text(7)?;
+    let currency = row.text(9)?;
+    Ok(OrderRow {
+        id: row.text(0)?.to_owned(),
+        merchant_id: row.text(1)?.to_owned(),
+        store_id: row.opt_text(2)?.map(str::to_owned),
+        terminal_id: row.opt_text(3)?.map(str::to_owned),
+        out_trade_no: row.text(4)?.to_owned(),
+        qr_token: row.opt_text(5)?.map(str::to_owned),
+        kind: OrderKind::from_name(kind)
+            .ok_or_else(|| DbError::Decode(format!("order kind {kind}")))?,
+        status: OrderStatus::from_name(status)
+            .ok_or_else(|| DbError::Decode(format!("order status {status}")))?,
+        amount: row.int(8)? as u64,
+        currency: Currency::from_code(currency)
+            .ok_or_else(|| DbError::Decode(format!("currency {currency}")))?,
+        subject: row.text(10)?.to_owned(),
+        fee: row.int(11)? as u64,
+        refunded: row.int(12)? as u64,
+        payer_user_id: row.opt_text(13)?.map(str::to_owned),
+        payer_name: None,
+        fingerprint: row.text(14)?.to_owned(),
+        transfer_id: row
+            .opt_blob(15)?
+            .map(|_| row.u128(15).map(TransferId))
+            .transpose()?,
+        expires_ns: row.int(16)? as u64,
+        paid_ns: row.opt_int(17)?.map(|ns| ns as u64),
+        created_ns: row.int(18)? as u64,
+        updated_ns: row.int(19)? as u64,
+    })
+}
+
+pub(crate) fn by_out_trade_no(
+    conn: &mut Conn,
+    merchant_id: &str,
+    out_trade_no: &str,
+) -> Result<Option<OrderRow>, DbError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM orders WHERE merchant_id = $1 AND out_trade_no = $2"),
+        &[Param::Text(merchant_id), Param::Text(out_trade_no)],
+    )?
+    .as_ref()
+    .map(decode)
+    .transpose()
+}
+
+pub(crate) fn by_id(conn: &mut Conn, id: &str) -> Result<Option<OrderRow>, DbError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM orders WHERE id = $1"),
+        &[Param::Text(id)],
+    )?
+    .as_ref()
+    .map(decode)
+    .transpose()
+}
+
+pub(crate) fn by_qr_token(conn: &mut Conn, token: &str) -> Result<Option<OrderRow>, DbError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM orders WHERE qr_token = $1"),
+        &[Param::Text(token)],
+    )?
+    .as_ref()
+    .map(decode)
+    .transpose()
+}
+
+pub(crate) fn insert(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
+    let transfer = order.transfer_id.map(|id| id.0.to_be_bytes());
+    conn.execute(
+        &format!("INSERT INTO orders ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"),
+        &[
+            Param::Text(&order.id),
+            Param::Text(&order.merchant_id),
+            Param::opt_text(order.store_id.as_deref()),
+            Param::opt_text(order.terminal_id.as_deref()),
+            Param::Text(&order.out_trade_no),
+            Param::opt_text(order.qr_token.as_deref()),
+            Param::Text(order.kind.name()),
+            Param::Text(order.status.name()),
+            Param::Int(order.amount as i64),
+            Param::Text(order.currency.code()),
+            Param::Text(&order.subject),
+            Param::Int(order.fee as i64),
+            Param::Int(order.refunded as i64),
+            Param::opt_text(order.payer_user_id.as_deref()),
+            Param::Text(&order.fingerprint),
+            Param::opt_blob(transfer.as_ref().map(|bytes| &bytes[..])),
+            Param::Int(order.expires_ns as i64),
+            order.paid_ns.map_or(Param::Null, |ns| Param::Int(ns as i64)),
+            Param::Int(order.created_ns as i64),
+            Param::Int(order.updated_ns as i64),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes back what a state change touches.
+pub(crate) fn update(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
+    let transfer = order.transfer_id.map(|id| id.0.to_be_bytes());
+    conn.execute(
+        "UPDATE orders SET status = $2, fee = $3, refunded = $4, payer_user_id = $5, \
+         transfer_id = $6, paid_ns = $7, updated_ns = $8 WHERE id = $1",
+        &[
+            Param::Text(&order.id),
+            Param::Text(order.status.name()),
+            Param::Int(order.fee as i64),
+            Param::Int(order.refunded as i64),
+            Param::opt_text(order.payer_user_id.as_deref()),
+            Param::opt_blob(transfer.as_ref().map(|bytes| &bytes[..])),
+            order
+                .paid_ns
+                .map_or(Param::Null, |ns| Param::Int(ns as i64)),
+            Param::Int(order.updated_ns as i64),
+        ],
+    )?;
+    Ok(())
+}
+
+/// An order as the merchant (and the notification) sees it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    pub order_id: String,
+    pub out_trade_no: String,
+    /// `WAIT_BUYER_PAY`, `USERPAYING`, `SUCCESS`, `CLOSED` or `FINISHED`.
+    #[schema(example = "SUCCESS")]
+    pub status: String,
+    /// `dynamic`, `static` or `paycode`.
+    pub kind: String,
+    pub amount: Amount,
+    pub subject: String,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    /// The platform's fee on what was paid and not refunded.
+    pub fee: Amount,
+    pub refunded: Amount,
+    /// The payer's real name, masked (`*娜`), once paid.
+    pub buyer: Option<String>,
+    /// The dynamic code to show while the order waits for payment (EMVCo payload).
+    pub qr_code: Option<String>,
+    pub expires_at: String,
+    pub paid_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl OrderRow {
+    pub(crate) fn view(&self, merchant: Option<&MerchantRow>) -> OrderView {
+        let qr_code = match (self.status, merchant, self.qr_token.as_deref()) {
+            (OrderStatus::WaitBuyerPay, Some(merchant), Some(_)) => {
+                crate::pay::dynamic_code(merchant, self).ok()
+            }
+            _ => None,
+        };
+        OrderView {
+            order_id: self.id.clone(),
+            out_trade_no: self.out_trade_no.clone(),
+            status: self.status.name().to_owned(),
+            kind: self.kind.name().to_owned(),
+            amount: Amount::new(self.amount, self.currency),
+            subject: self.subject.clone(),
+            store_id: self.store_id.clone(),
+            terminal_id: self.terminal_id.clone(),
+            fee: Amount::new(self.fee, self.currency),
+            refunded: Amount::new(self.refunded, self.currency),
+            buyer: self.payer_name.clone(),
+            qr_code,
+            expires_at: rfc3339(self.expires_ns),
+            paid_at: self.paid_ns.map(rfc3339),
+            created_at: rfc3339(self.created_ns),
+            updated_at: rfc3339(self.updated_ns),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RefundView {
+    pub refund_id: String,
+    pub out_request_no: String,
+    pub amount: Amount,
+    /// The part of the platform's fee given back to the merchant with this refund.
+    pub fee_returned: Amount,
+    pub reason: String,
+    pub created_at: String,
+    pub order: OrderView,
+}
+
+/// The merchant discount on `amount`, rounded half up to the minor unit.
+pub fn fee_of(amount: u64, rate_bps: u32) -> u64 {
+    let fee = (u128::from(amount) * u128::from(rate_bps) + 5_000) / 10_000;
+    u64::try_from(fee).unwrap_or(u64::MAX)
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PrecreateInput {
+    pub out_trade_no: String,
+    pub amount: String,
+    pub currency: Option<String>,
+    pub subject: String,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    /// How long the order waits for payment; default 2 h, at most 15 days.
+    pub expires_in_secs: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RefundInput {
+    pub out_request_no: String,
+    pub amount: String,
+    pub reason: Option<String>,
+}
+
+pub(crate) fn check_out_no(value: &str, field: &'static str) -> WalletResult<String> {
+    let ok = !value.is_empty()
+        && value.len() <= OUT_TRADE_NO_CHARS_MAX
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(WalletError::bad_request(
+            if field == "out_trade_no" {
+                "out_trade_no_invalid"
+            } else {
+                "out_request_no_invalid"
+            },
+            format!(
+                "{field} is 1 to {OUT_TRADE_NO_CHARS_MAX} characters of A-Z, a-z, 0-9, - and _"
+            ),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+pub(crate) fn check_subject(subject: &str) -> WalletResult<String> {
+    let subject = subject.trim();
+    if subject.is_empty()
+        || subject.chars().count() > SUBJECT_CHARS_MAX
+        || subject.chars().any(char::is_control)
+    {
+        return Err(WalletError::bad_request(
+            "subject_invalid",
+            format!("subject is 1 to {SUBJECT_CHARS_MAX} printable characters"),
+        ));
+    }
+    Ok(subject.to_owned())
+}
+
+/// Orders are in CNY: the wallets are.
+pub(crate) fn cny_only(code: Option<&str>) -> WalletResult<Currency> {
+    let currency = wire::currency(code.unwrap_or("CNY"))?;
+    if currency != Currency::CNY {
+        return Err(WalletError::unprocessable(
+            "currency_not_supported",
+            format!("orders are in CNY; {} is not accepted", currency.code()),
+        ));
+    }
+    Ok(currency)
+}
+
+pub(crate) fn order_not_found() -> WalletError {
+    not_found("order_not_found", "order of this merchant")
+}
+
+/// Where the order's store and terminal are checked: the terminal's store wins if only the
+/// terminal is named; naming both that disagree is refused.
+pub(crate) fn check_place(
+    conn: &mut Conn,
+    merchant_id: &str,
+    store_id: Option<&str>,
+    terminal_id: Option<&str>,
+) -> WalletResult<Option<String>> {
+    let terminal_store = match terminal_id {
+        None => None,
+        Some(terminal) => Some(
+            wire::is_id(terminal)
+                .then(|| merchants::terminal_store(conn, merchant_id, terminal))
+                .transpose()?
+                .flatten()
+                .ok_or_else(|| not_found("terminal_not_found", "terminal of this merchant"))?,
+        ),
+    };
+    match (store_id, terminal_store) {
+        (Some(store), Some(of_terminal)) if store != of_terminal => {
+            Err(WalletError::unprocessable(
+                "terminal_not_in_store",
+                "the terminal belongs to another store",
+            ))
+        }
+        (Some(store), _) => {
+            if !wire::is_id(store) || !merchants::store_of(conn, merchant_id, store)? {
+                return Err(not_found("store_not_found", "store of this merchant"));
+            }
+            Ok(Some(store.to_owned()))
+        }
+        (None, of_terminal) => Ok(of_terminal),
+    }
+}
+
+impl Payments {
+    /// Creates an order with a dynamic code (precreate). Same `out_trade_no` and fields: the
+    /// same order.
+    pub async fn precreate(
+        &self,
+        caller: MerchantCaller,
+        input: PrecreateInput,
+    ) -> WalletResult<OrderView> {
+        let out_trade_no = check_out_no(&input.out_trade_no, "out_trade_no")?;
+        let subject = check_subject(&input.subject)?;
+        let currency = cny_only(input.currency.as_deref())?;
+        let amount = wire::positive_amount(&input.amount, currency)?;
+        let expiry = match input.expires_in_secs {
+            None => duration_ns(self.config.order_expiry_default),
+            Some(secs) if (60..=self.config.order_expiry_max.as_secs()).contains(&secs) => {
+                secs * 1_000_000_000
+            }
+            Some(_) => {
+                return Err(WalletError::bad_request(
+                    "expires_in_invalid",
+                    format!(
+                        "expires_in_secs is 60 to {}",
+                        self.config.order_expiry_max.as_secs()
+                    ),
+                ));
+            }
+        };
+        let fingerprint = format!(
+            "{amount}|{}|{subject}|{}|{}|{:?}",
+            currency.code(),
+            input.store_id.as_deref().unwrap_or(""),
+            input.terminal_id.as_deref().unwrap_or(""),
+            input.expires_in_secs
+        );
+        let id = self.wallet.new_id_string();
+        let qr_token = crate::pay::new_qr_token();
+        let (order, merchant) = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                caller.claim_nonce(conn, now)?;
+                let merchant = merchants::load(conn, &caller.merchant_id)?
+                    .ok_or_else(merchants::merchant_not_found)?;
+                if let Some(existing) = by_out_trade_no(conn, &merchant.id, &out_trade_no)? {
+                    if existing.fingerprint != fingerprint {
+                        return Err(WalletError::conflict(
+                            "out_trade_no_conflict",
+                            "an order with this out_trade_no exists with different fields",
+                        ));
+                    }
+                    return Ok((existing, merchant));
+                }
+                let store_id = check_place(
+                    conn,
+                    &merchant.id,
+                    input.store_id.as_deref(),
+                    input.terminal_id.as_deref(),
+                )?;
+                let order = OrderRow {
+                    id,
+                    merchant_id: merchant.id.clone(),
+                    store_id,
+                    terminal_id: input.terminal_id.clone(),
+                    out_trade_no,
+                    qr_token: Some(qr_token),
+                    kind: OrderKind::Dynamic,
+                    status: OrderStatus::WaitBuyerPay,
+                    amount,
+                    currency,
+                    subject,
+                    fee: 0,
+                    refunded: 0,
+                    payer_user_id: None,
+                    payer_name: None,
+                    fingerprint,
+                    transfer_id: None,
+                    expires_ns: now.saturating_add(expiry),
+                    paid_ns: None,
+                    created_ns: now,
+                    updated_ns: now,
+                };
+                insert(conn, &order)?;
+                Ok((order, merchant))
+            })
+            .await?;
+        Ok(order.view(Some(&merchant)))
+    }
+
+    /// An order of the caller, by its out_trade_no.
+    pub async fn query_order(
+        &self,
+        caller: MerchantCaller,
+        out_trade_no: &str,
+    ) -> WalletResult<OrderView> {
+        let out_trade_no =
+            check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
+        let (order, merchant) = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                caller.claim_nonce(conn, now)?;
+                let merchant = merchants::load(conn, &caller.merchant_id)?
+                    .ok_or_else(merchants::merchant_not_found)?;
+                let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
+                    .ok_or_else(order_not_found)?;
+                order.payer_name = payer_name(conn, &order)?;
+                Ok::<_, WalletError>((order, merchant))
+            })
+            .await?;
+        Ok(order.view(Some(&merchant)))
+    }
+
+    /// Closes an unpaid order: it can no longer be paid.
+    pub async fn close_order(
+        &self,
+        caller: MerchantCaller,
+        out_trade_no: &str,
+    ) -> WalletResult<OrderView> {
+        let out_trade_no =
+            check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
+        let (order, merchant) = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                caller.claim_nonce(conn, now)?;
+                let merchant = merchants::load(conn, &caller.merchant_id)?
+                    .ok_or_else(merchants::merchant_not_found)?;
+                let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
+                    .ok_or_else(order_not_found)?;
+                match order.status {
+                    OrderStatus::Closed => {}
+                    OrderStatus::WaitBuyerPay | OrderStatus::UserPaying => {
+                        close(conn, &merchant, &mut order, now, "closed by the merchant")?;
+                    }
+                    OrderStatus::Success | OrderStatus::Finished => {
+                        return Err(WalletError::unprocessable(
+                            "order_paid",
+                            "the order is paid: refund it (or cancel it within 24 hours) instead",
+                        ));
+                    }
+                }
+                Ok((order, merchant))
+            })
+            .await?;
+        Ok(order.view(Some(&merchant)))
+    }
+
+    /// Cancels an order: closes it if unpaid, refunds it in full if paid within the cancel
+    /// window (24 h). Cancelling twice answers the same.
+    pub async fn cancel_order(
+        &self,
+        caller: MerchantCaller,
+        out_trade_no: &str,
+    ) -> WalletResult<OrderView> {
+        let out_trade_no =
+            check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
+        let window = duration_ns(self.config.cancel_window);
+        let refund_id = self.wallet.new_id_string();
+        let transfer_ids = [
+            TransferId(self.wallet.new_id()),
+            TransferId(self.wallet.new_id()),
+        ];
+        let (order, merchant) = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                tx.conn()
+                    .map_err(WalletError::from)
+                    .and_then(|conn| caller.claim_nonce(conn, now))?;
+                let conn = tx.conn()?;
+                let merchant = merchants::load(conn, &caller.merchant_id)?
+                    .ok_or_else(merchants::merchant_not_found)?;
+                let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
+                    .ok_or_else(order_not_found)?;
+                match order.status {
+                    OrderStatus::WaitBuyerPay | OrderStatus::UserPaying => {
+                        close(
+                            conn,
+                            &merchant,
+                            &mut order,
+                            now,
+                            "cancelled by the merchant",
+                        )?;
+                    }
+                    OrderStatus::Closed => {}
+                    OrderStatus::Finished => return Err(cancel_window_over()),
+                    OrderStatus::Success => {
+                        let paid = order.paid_ns.unwrap_or(order.created_ns);
+                        if now.saturating_sub(paid) > window {
+                            return Err(cancel_window_over());
+                        }
+                        let remaining = order.amount - order.refunded;
+                        let refund = NewRefund {
+                            id: refund_id,
+                            out_request_no: "cancel".to_owned(),
+                            amount: remaining,
+                            reason: "cancelled by the merchant".to_owned(),
+                            transfer_ids,
+                        };
+                        apply_refund(tx, &merchant, &mut order, &refund, now)?;
+                    }
+                }
+                Ok((order, merchant))
+            })
+            .await?;
+        Ok(order.view(Some(&merchant)))
+    }
+
+    /// Refunds part or all of a paid order. Idempotent by `out_request_no`.
+    pub async fn refund(
+        &self,
+        caller: MerchantCaller,
+        out_trade_no: &str,
+        input: RefundInput,
+    ) -> WalletResult<RefundView> {
+        let out_trade_no =
+            check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
+        let out_request_no = check_out_no(&input.out_request_no, "out_request_no")?;
+        let amount = wire::positive_amount(&input.amount, Currency::CNY)?;
+        let reason = input
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned();
+        if reason.chars().count() > REASON_CHARS_MAX {
+            return Err(WalletError::bad_request(
+                "reason_invalid",
+                format!("reason is at most {REASON_CHARS_MAX} characters"),
+            ));
+        }
+        let refund = NewRefund {
+            id: self.wallet.new_id_string(),
+            out_request_no,
+            amount,
+            reason,
+            transfer_ids: [
+                TransferId(self.wallet.new_id()),
+                TransferId(self.wallet.new_id()),
+            ],
+        };
+        let refund_window = duration_ns(self.config.refund_window);
+        let refund_id = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                tx.conn()
+                    .map_err(WalletError::from)
+                    .and_then(|conn| caller.claim_nonce(conn, now))?;
+                let conn = tx.conn()?;
+                let merchant = merchants::load(conn, &caller.merchant_id)?
+                    .ok_or_else(merchants::merchant_not_found)?;
+                let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
+                    .ok_or_else(order_not_found)?;
+                if let Some((id, earlier_amount)) =
+                    existing_refund(conn, &order.id, &refund.out_request_no)?
+                {
+                    if earlier_amount != refund.amount {
+                        return Err(WalletError::conflict(
+                            "out_request_no_conflict",
+                            "a refund with this out_request_no exists with a different amount",
+                        ));
+                    }
+                    return Ok(id);
+                }
+                let paid = order.paid_ns.unwrap_or(order.created_ns);
+                if order.status == OrderStatus::Success && now.saturating_sub(paid) > refund_window
+                {
+                    return Err(refund_window_over());
+                }
+                apply_refund(tx, &merchant, &mut order, &refund, now)?;
+                Ok(refund.id.clone())
+            })
+            .await?;
+        self.refund_view(&refund_id).await
+    }
+
+    /// A refund of the caller's order by its out_request_no.
+    pub async fn refund_query(
+        &self,
+        caller: MerchantCaller,
+        out_trade_no: &str,
+        out_request_no: &str,
+    ) -> WalletResult<RefundView> {
+        let refund_not_found = || not_found("refund_not_found", "refund of this order");
+        let out_trade_no =
+            check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
+        let out_request_no =
+            check_out_no(out_request_no, "out_request_no").map_err(|_| refund_not_found())?;
+        let refund_id = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                caller.claim_nonce(conn, now)?;
+                let order = by_out_trade_no(conn, &caller.merchant_id, &out_trade_no)?
+                    .ok_or_else(order_not_found)?;
+                existing_refund(conn, &order.id, &out_request_no)?
+                    .map(|(id, _)| id)
+                    .ok_or_else(refund_not_found)
+            })
+            .await?;
+        self.refund_view(&refund_id).await
+    }
+
+    async fn refund_view(&self, refund_id: &str) -> WalletResult<RefundView> {
+        let refund_id = refund_id.to_owned();
+        let (row, mut order, merchant) = self
+            .store
+            .read(move |conn| {
+                let row = conn
+                    .query_opt(
+                        "SELECT id, order_id, out_request_no, amount, fee_returned, reason, created_ns \
+                         FROM refunds WHERE id = $1",
+                        &[Param::Text(&refund_id)],
+                    )?
+                    .ok_or_else(|| DbError::Decode("refund vanished".into()))?;
+                let order = by_id(conn, row.text(1)?)?.ok_or_else(|| DbError::Decode("order of refund".into()))?;
+                let merchant = merchants::load(conn, &order.merchant_id)?;
+                Ok((row, order, merchant))
+            })
+            .await?;
+        let order_ref = order.clone();
+        order.payer_name = {
+            let order_ref = order_ref.clone();
+            self.store
+                .read(move |conn| payer_name(conn, &order_ref))
+                .await?
+        };
+        Ok(RefundView {
+            refund_id: row.text(0)?.to_owned(),
+            out_request_no: row.text(2)?.to_owned(),
+            amount: Amount::new(row.int(3)? as u64, order.currency),
+            fee_returned: Amount::new(row.int(4)? as u64, order.currency),
+            reason: row.text(5)?.to_owned(),
+            created_at: rfc3339(row.int(6)? as u64),
+            order: order.view(merchant.as_ref()),
+        })
+    }
+}
+
+fn cancel_window_over() -> WalletError {
+    WalletError::unprocessable(
+        "cancel_window_over",
+        "an order can be cancelled within 24 hours of payment; refund it instead",
+    )
+}
+
+fn refund_window_over() -> WalletError {
+    WalletError::unprocessable(
+        "refund_window_over",
+        "the refund period of this order is over",
+    )
+}
+
+/// The payer's masked name, for the merchant's view.
+pub(crate) fn payer_name(conn: &mut Conn, order: &OrderRow) -> Result<Option<String>, DbError> {
+    let Some(user_id) = order.payer_user_id.as_deref() else {
+        return Ok(None);
+    };
+    Ok(payer::payer(conn, user_id)
+        .ok()
+        .map(|payer| payer.masked_name()))
+}
+
+fn existing_refund(
+    conn: &mut Conn,
+    order_id: &str,
+    out_request_no: &str,
+) -> Result<Option<(String, u64)>, DbError> {
+    conn.query_opt(
+        "SELECT id, amount FROM refunds WHERE order_id = $1 AND out_request_no = $2",
+        &[Param::Text(order_id), Param::Text(out_request_no)],
+    )?
+    .map(|row| Ok((row.text(0)?.to_owned(), row.int(1)? as u64)))
+    .transpose()
+}
+
+/// Closes an open order and tells the merchant. (A payment waiting for the payer's PIN has no
+/// statement line yet: it gets one when confirmed.)
+pub(crate) fn close(
+    conn: &mut Conn,
+    merchant: &MerchantRow,
+    order: &mut OrderRow,
+    now: u64,
+    reason: &str,
+) -> WalletResult<()> {
+    debug_assert!(order.status.is_open());
+    order.status = OrderStatus::Closed;
+    order.updated_ns = now;
+    update(conn, order)?;
+    notify::enqueue(
+        conn,
+        merchant,
+        order,
+        "order.closed",
+        json!({ "reason": reason }),
+        now,
+    )?;
+    Ok(())
+}
+
+pub(crate) struct NewRefund {
+    pub id: String,
+    pub out_request_no: String,
+    pub amount: u64,
+    pub reason: String,
+    pub transfer_ids: [TransferId; 2],
+}
+
+/// Moves a refund's money (fee share back to the merchant, then the refund to the payer),
+/// records it, updates the order, the payer's statement, and tells the merchant.
+pub(crate) fn apply_refund(
+    tx: &mut WriteTx<'_, '_>,
+    merchant: &MerchantRow,
+    order: &mut OrderRow,
+    refund: &NewRefund,
+    now: u64,
+) -> WalletResult<()> {
+    match order.status {
+        OrderStatus::Success => {}
+        OrderStatus::WaitBuyerPay | OrderStatus::UserPaying => {
+            return Err(WalletError::unprocessable(
+                "order_not_paid",
+                "the order is not paid; close it instead",
+            ));
+        }
+        OrderStatus::Closed => {
+            return Err(WalletError::unprocessable(
+                "order_closed",
+                "the order is closed (refunded in full, or never paid)",
+            ));
+        }
+        OrderStatus::Finished => return Err(refund_window_over()),
+    }
+    let remaining = order.amount - order.refunded;
+    if refund.amount > remaining {
+        return Err(WalletError::unprocessable(
+            "refund_exceeds_paid",
+            format!(
+                "at most {} {} is left to refund",
+                format_amount(remaining, order.currency),
+                order.currency.code()
+            ),
+        )
+        .with_details(json!({ "refundable": Amount::new(remaining, order.currency) })));
+    }
+    let count = tx
+        .conn()?
+        .query_opt(
+            "SELECT COUNT(*) FROM refunds WHERE order_id = $1",
+            &[Param::Text(&order.id)],
+        )?
+        .map_or(Ok(0), |row| row.int(0))?;
+    if count >= REFUNDS_PER_ORDER_MAX {
+        return Err(WalletError::unprocessable(
+            "refunds_max",
+            format!("an order takes at most {REFUNDS_PER_ORDER_MAX} refunds"),
+        ));
+    }
+    let payer_id = order
+        .payer_user_id
+        .clone()
+        .ok_or_else(|| WalletError::internal("paid order without payer"))?;
+    let payer = payer::payer(tx.conn()?, &payer_id)?;
+    // Fee still held after this refund: fee(amount - refunded_after).
+    let refunded_after = order.refunded + refund.amount;
+    let fee_after = fee_of(order.amount - refunded_after, merchant.fee_rate_bps).min(order.fee);
+    let fee_returned = order.fee - fee_after;
+    let currency = order.currency;
+    let mut legs = Vec::with_capacity(2);
+    if fee_returned > 0 {
+        let mut leg = Transfer::new(
+            refund.transfer_ids[1],
+            fee_account(currency),
+            merchant.account,
+            fee_returned,
+            currency,
+            codes::FEE_REFUND,
+        );
+        leg.flags = TransferFlags::LINKED;
+        legs.push(leg);
+    }
+    legs.push(Transfer::new(
+        refund.transfer_ids[0],
+        merchant.account,
+        payer.wallet(),
+        refund.amount,
+        currency,
+        codes::REFUND,
+    ));
+    let results = tx.create_transfers_atomically(&legs)?;
+    if results.contains(&cashless_ledger::CreateTransferResult::ExceedsCredits) {
+        return Err(WalletError::unprocessable(
+            "merchant_balance_insufficient",
+            "the merchant's balance cannot cover this refund",
+        ));
+    }
+    crate::pay::check_applied(&results)?;
+    let conn = tx.conn()?;
+    conn.execute(
+        "INSERT INTO refunds (id, order_id, merchant_id, out_request_no, amount, fee_returned, reason, transfer_id, created_ns) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+        &[
+            Param::Text(&refund.id),
+            Param::Text(&order.id),
+            Param::Text(&merchant.id),
+            Param::Text(&refund.out_request_no),
+            Param::Int(refund.amount as i64),
+            Param::Int(fee_returned as i64),
+            Param::Text(&refund.reason),
+            Param::Blob(&refund.transfer_ids[0].0.to_be_bytes()),
+            Param::Int(now as i64),
+        ],
+    )?;
+    order.refunded = refunded_after;
+    order.fee = fee_after;
+    order.updated_ns = now;
+    if order.refunded == order.amount {
+        order.status = OrderStatus::Closed;
+    }
+    order.payer_name = Some(payer.masked_name());
+    update(conn, order)?;
+    payer::record_activity(
+        conn,
+        &Activity {
+            id: &refund.id,
+            user_id: &payer_id,
+            kind: "refund",
+            status: "succeeded",
+            amount: refund.amount as i64,
+            currency,
+            counterparty: &merchant.display_name,
+            details: json!({ "order_id": order.id, "out_trade_no": order.out_trade_no, "reason": refund.reason }),
+        },
+        now,
+    )?;
+    let details = json!({
+        "refund_id": refund.id,
+        "out_request_no": refund.out_request_no,
+        "refund_amount": Amount::new(refund.amount, currency),
+        "fee_returned": Amount::new(fee_returned, currency),
+    });
+    notify::enqueue(conn, merchant, order, "order.refunded", details, now)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fees_round_half_up_and_refunds_return_them_in_proportion() {
+        assert_eq!(fee_of(10_000, 60), 60);
+        assert_eq!(fee_of(83, 60), 0); // 0.498 fen
+        assert_eq!(fee_of(84, 60), 1); // 0.504 fen
+        assert_eq!(fee_of(u64::MAX, 1_000), 1_844_674_407_370_955_162);
+        // Refunding 3 × 1/3 of 1.00 CNY at 0.60%: the fee held goes 1 → 0 → 0 → 0 and never
+        // below zero, and is 0 once everything is refunded.
+        let amount = 100;
+        let mut fee = fee_of(amount, 60);
+        let mut refunded = 0;
+        for part in [33, 33, 34] {
+            refunded += part;
+            let after = fee_of(amount - refunded, 60).min(fee);
+            assert!(after <= fee);
+            fee = after;
+        }
+        assert_eq!(fee, 0);
+    }
+}

@@ -1,0 +1,927 @@
+//! Paying a merchant: the consumer scans a static or dynamic EMVCo code, or the cashier scans
+//! the consumer's payment code.
+//!
+//! Every payment is one writer operation: the payer's daily limit and password-free count, two
+//! linked ledger transfers (payer's wallet → merchant, merchant → platform fee), the order's
+//! new state, the payer's statement line, and the `order.paid` event. If any of it is refused
+//! (balance, limit, PIN), none of it happens.
+//!
+//! A payment needs the PIN above the password-free amount (1,000 CNY) or after the day's
+//! password-free payments (10) are used. Scanning: the app sends the PIN with the payment.
+//! Payment code: the order waits in `USERPAYING` until the payer confirms it in the app.
+
+use std::sync::Arc;
+
+use cashless_ledger::{
+    AccountKind, CreateTransferResult, Currency, Transfer, TransferFlags, TransferId,
+};
+use cashless_store::{Conn, DbError, Param, WriteTx};
+use cashless_wallet::funding::idempotency_key;
+use cashless_wallet::payer::{self, Activity, Payer};
+use cashless_wallet::wire::{self, Amount};
+use cashless_wallet::{ErrorKind, Session, WalletError, WalletResult, rfc3339};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::merchants::{self, MerchantCaller, MerchantRow};
+use crate::orders::{self, OrderKind, OrderRow, OrderStatus, OrderView, fee_of};
+use crate::paycode::{self, PayCode};
+use crate::{Payments, PaymentsConfig, codes, duration_ns, fee_account, notify, qr};
+
+/// Dynamic codes name their order by an unguessable token (the reference label, EMVCo ID 62
+/// sub-ID 05, holds at most 25 characters: a UUID does not fit). 20 characters of 0-9A-Z:
+/// about 103 bits.
+pub const QR_TOKEN_CHARS: usize = 20;
+
+pub(crate) fn new_qr_token() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    (0..QR_TOKEN_CHARS)
+        .map(|_| ALPHABET[(rand::random::<u32>() % ALPHABET.len() as u32) as usize] as char)
+        .collect()
+}
+
+/// A merchant's (or one store's) static code.
+pub(crate) fn static_code(merchant: &MerchantRow, store_id: Option<&str>) -> WalletResult<String> {
+    qr::encode(merchant, store_id, None).map_err(WalletError::internal)
+}
+
+/// The dynamic code of an order waiting for payment.
+pub(crate) fn dynamic_code(merchant: &MerchantRow, order: &OrderRow) -> WalletResult<String> {
+    let token = order
+        .qr_token
+        .as_deref()
+        .ok_or_else(|| WalletError::internal("dynamic code of an order without a token"))?;
+    qr::encode(
+        merchant,
+        order.store_id.as_deref(),
+        Some(qr::Dynamic {
+            amount: order.amount,
+            reference: token,
+            terminal: order.terminal_id.as_deref(),
+        }),
+    )
+    .map_err(WalletError::internal)
+}
+
+pub(crate) fn check_applied(results: &[CreateTransferResult]) -> WalletResult<()> {
+    if results
+        .iter()
+        .all(|result| *result == CreateTransferResult::Ok)
+    {
+        Ok(())
+    } else {
+        Err(WalletError::internal(format!(
+            "payment transfers refused: {results:?}"
+        )))
+    }
+}
+
+/// What a consumer sees after scanning a code, before paying.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ScanView {
+    /// `static` (type the amount) or `dynamic` (the amount is in the code).
+    pub kind: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub chinese_name: Option<String>,
+    pub city: String,
+    pub store_id: Option<String>,
+    pub amount: Option<Amount>,
+    pub subject: Option<String>,
+    /// Whether this amount will ask for the PIN (absent until the amount is known).
+    pub pin_required: Option<bool>,
+}
+
+/// A payment as the payer sees it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct PaymentView {
+    pub payment_id: String,
+    /// `SUCCESS`, `USERPAYING` (confirm with the PIN), `CLOSED` …
+    pub status: String,
+    pub amount: Amount,
+    pub refunded: Amount,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub subject: String,
+    pub created_at: String,
+    pub paid_at: Option<String>,
+    /// Until when a `USERPAYING` payment can be confirmed.
+    pub confirm_before: Option<String>,
+}
+
+fn payment_view(order: &OrderRow, merchant: &MerchantRow) -> PaymentView {
+    PaymentView {
+        payment_id: order.id.clone(),
+        status: order.status.name().to_owned(),
+        amount: Amount::new(order.amount, order.currency),
+        refunded: Amount::new(order.refunded, order.currency),
+        merchant_id: merchant.id.clone(),
+        merchant_name: merchant.display_name.clone(),
+        subject: order.subject.clone(),
+        created_at: rfc3339(order.created_ns),
+        paid_at: order.paid_ns.map(rfc3339),
+        confirm_before: (order.status == OrderStatus::UserPaying)
+            .then(|| rfc3339(order.expires_ns)),
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct PayInput {
+    /// The scanned EMVCo payload.
+    pub payload: String,
+    /// What the payer typed, for a static code.
+    pub amount: Option<String>,
+    pub pin: Option<String>,
+}
+
+impl std::fmt::Debug for PayInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayInput")
+            .field("payload", &self.payload)
+            .field("amount", &self.amount)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PaycodeInput {
+    /// The 18 digits the cashier scanned.
+    pub auth_code: String,
+    pub out_trade_no: String,
+    pub amount: String,
+    pub currency: Option<String>,
+    pub subject: String,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+}
+
+/// What a device needs to make payment codes offline. Shown once, at enrolment.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct PaycodeEnrolment {
+    pub slot: u64,
+    /// The device's HMAC-SHA-256 key, 64 hex digits. Keep it in the device's secure storage.
+    pub secret: String,
+    pub step_secs: u64,
+    /// How to make a code: see the `paycode` module documentation.
+    pub algorithm: String,
+}
+
+impl std::fmt::Debug for PaycodeEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaycodeEnrolment")
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pin_required(config: &PaymentsConfig, used: u32) -> WalletError {
+    WalletError::forbidden(
+        "pin_required",
+        format!(
+            "confirm with the payment PIN: payments over {} CNY, or after {} password-free payments a day, need it",
+            cashless_ledger::format_amount(config.password_free_max, Currency::CNY),
+            config.password_free_daily_max
+        ),
+    )
+    .with_details(json!({
+        "password_free_max": Amount::new(config.password_free_max, Currency::CNY),
+        "password_free_used_today": used,
+    }))
+}
+
+/// Whether a payment of `amount` may go without the PIN today.
+fn password_free(
+    conn: &mut Conn,
+    config: &PaymentsConfig,
+    user_id: &str,
+    amount: u64,
+    now: u64,
+) -> Result<(bool, u32), DbError> {
+    let used = payer::password_free_today(conn, user_id, now)?;
+    Ok((
+        amount <= config.password_free_max && used < config.password_free_daily_max,
+        used,
+    ))
+}
+
+/// Takes the payment for an open order: limits, ledger, order, statement, event.
+#[allow(clippy::too_many_arguments)]
+fn charge(
+    tx: &mut WriteTx<'_, '_>,
+    payments: &ChargeConfig,
+    merchant: &MerchantRow,
+    order: &mut OrderRow,
+    payer: &Payer,
+    pin_verified: bool,
+    transfer_ids: [TransferId; 2],
+    now: u64,
+) -> WalletResult<()> {
+    debug_assert!(order.status.is_open());
+    let conn = tx.conn()?;
+    let (free, used) = password_free(conn, &payments.config, payer.user_id(), order.amount, now)?;
+    if !pin_verified && !free {
+        return Err(pin_required(&payments.config, used));
+    }
+    payer::count_outflow(conn, payer, order.amount, now, &payments.wallet)?;
+    if !pin_verified {
+        payer::count_password_free(conn, payer.user_id(), now)?;
+    }
+    let currency = order.currency;
+    cashless_wallet::ensure_account(tx, fee_account(currency), currency, AccountKind::Fee)?;
+    let fee = fee_of(order.amount, merchant.fee_rate_bps);
+    let mut legs = vec![Transfer::new(
+        transfer_ids[0],
+        payer.wallet(),
+        merchant.account,
+        order.amount,
+        currency,
+        codes::PAYMENT,
+    )];
+    if fee > 0 {
+        legs[0].flags = TransferFlags::LINKED;
+        legs.push(Transfer::new(
+            transfer_ids[1],
+            merchant.account,
+            fee_account(currency),
+            fee,
+            currency,
+            codes::FEE,
+        ));
+    }
+    let results = tx.create_transfers_atomically(&legs)?;
+    if results.first() == Some(&CreateTransferResult::ExceedsCredits) {
+        return Err(payer::insufficient_balance(tx, payer.wallet()));
+    }
+    check_applied(&results)?;
+    order.status = OrderStatus::Success;
+    order.payer_user_id = Some(payer.user_id().to_owned());
+    order.payer_name = Some(payer.masked_name());
+    order.transfer_id = Some(transfer_ids[0]);
+    order.fee = fee;
+    order.paid_ns = Some(now);
+    order.expires_ns = now.saturating_add(payments.refund_window_ns);
+    order.updated_ns = now;
+    let conn = tx.conn()?;
+    orders::update(conn, order)?;
+    payer::record_activity(
+        conn,
+        &Activity {
+            id: &order.id,
+            user_id: payer.user_id(),
+            kind: "payment",
+            status: "succeeded",
+            amount: -(order.amount as i64),
+            currency,
+            counterparty: &merchant.display_name,
+            details: json!({ "order_id": order.id, "merchant_id": merchant.id, "subject": order.subject, "password_free": !pin_verified }),
+        },
+        now,
+    )?;
+    notify::enqueue(conn, merchant, order, "order.paid", json!({}), now)?;
+    Ok(())
+}
+
+/// The parts of the configuration a charge needs, moved into the writer operation.
+#[derive(Clone, Debug)]
+struct ChargeConfig {
+    config: PaymentsConfig,
+    wallet: cashless_wallet::WalletConfig,
+    refund_window_ns: u64,
+}
+
+/// The order a scanned code pays, made on the spot for a static code.
+struct Target {
+    scanned: qr::Scanned,
+    amount: Option<u64>,
+}
+
+fn load_merchant(conn: &mut Conn, id: &str) -> WalletResult<MerchantRow> {
+    if !wire::is_id(id) {
+        return Err(qr_unknown());
+    }
+    merchants::load(conn, id)?.ok_or_else(qr_unknown)
+}
+
+fn qr_unknown() -> WalletError {
+    WalletError::not_found(
+        "qr_unknown",
+        "this code does not name a Cashless merchant or order",
+    )
+}
+
+fn order_payable(order: &OrderRow, now: u64) -> WalletResult<()> {
+    match order.status {
+        OrderStatus::WaitBuyerPay if order.expires_ns > now => Ok(()),
+        OrderStatus::WaitBuyerPay => Err(WalletError::unprocessable(
+            "order_expired",
+            "this order's time to pay is over",
+        )),
+        OrderStatus::Closed => Err(WalletError::unprocessable(
+            "order_closed",
+            "this order is closed",
+        )),
+        OrderStatus::UserPaying | OrderStatus::Success | OrderStatus::Finished => {
+            Err(WalletError::conflict(
+                "order_already_paid",
+                "this order is already paid (or being paid)",
+            ))
+        }
+    }
+}
+
+impl Payments {
+    fn charge_config(&self) -> ChargeConfig {
+        ChargeConfig {
+            config: self.config.clone(),
+            wallet: self.wallet.config().clone(),
+            refund_window_ns: duration_ns(self.config.refund_window),
+        }
+    }
+
+    fn target(&self, payload: &str, typed: Option<&str>) -> WalletResult<Target> {
+        let scanned = qr::scan(payload)?;
+        let amount = match (&scanned.amount, typed) {
+            (Some(in_code), Some(typed)) => {
+                if wire::positive_amount(typed, Currency::CNY)? != *in_code {
+                    return Err(WalletError::unprocessable(
+                        "amount_mismatch",
+                        "the amount differs from the one in the code",
+                    ));
+                }
+                Some(*in_code)
+            }
+            (Some(in_code), None) => Some(*in_code),
+            (None, Some(typed)) => Some(wire::positive_amount(typed, Currency::CNY)?),
+            (None, None) => None,
+        };
+        Ok(Target { scanned, amount })
+    }
+
+    /// What a scanned code is, for the app to show before the payer confirms.
+    pub async fn scan(
+        &self,
+        session: &Session,
+        payload: &str,
+        amount: Option<&str>,
+    ) -> WalletResult<ScanView> {
+        let target = self.target(payload, amount)?;
+        let config = self.config.clone();
+        let user_id = session.user_id.clone();
+        let now = cashless_wallet::now_ns();
+        self.store
+            .read(move |conn| {
+                let merchant = match merchants::load(conn, &target.scanned.merchant_id)? {
+                    Some(merchant) => merchant,
+                    None => return Ok(Err(qr_unknown())),
+                };
+                let (subject, amount) = match &target.scanned.reference {
+                    Some(token) => match orders::by_qr_token(conn, token)?
+                        .filter(|order| order.merchant_id == merchant.id)
+                    {
+                        Some(order) => (Some(order.subject), Some(order.amount)),
+                        None => return Ok(Err(qr_unknown())),
+                    },
+                    None => (None, target.amount),
+                };
+                let pin_required = match amount {
+                    Some(amount) => Some(!password_free(conn, &config, &user_id, amount, now)?.0),
+                    None => None,
+                };
+                Ok(Ok(ScanView {
+                    kind: if target.scanned.reference.is_some() {
+                        "dynamic"
+                    } else {
+                        "static"
+                    }
+                    .to_owned(),
+                    merchant_id: merchant.id.clone(),
+                    merchant_name: merchant.display_name.clone(),
+                    chinese_name: merchant.chinese_name.clone(),
+                    city: merchant.city.clone(),
+                    store_id: target.scanned.store_id.clone(),
+                    amount: amount.map(|amount| Amount::new(amount, Currency::CNY)),
+                    subject,
+                    pin_required,
+                }))
+            })
+            .await?
+    }
+
+    /// Pays a scanned static or dynamic code. Idempotent by the consumer's key.
+    pub async fn pay(
+        self: &Arc<Self>,
+        session: &Session,
+        key: Option<&str>,
+        input: PayInput,
+    ) -> WalletResult<PaymentView> {
+        let key = idempotency_key(key)?;
+        let target = self.target(&input.payload, input.amount.as_deref())?;
+        let static_amount = match (&target.scanned.reference, target.amount) {
+            (Some(_), _) => None,
+            (None, Some(amount)) => Some(amount),
+            (None, None) => {
+                return Err(WalletError::bad_request(
+                    "amount_required",
+                    "type the amount to pay this static code",
+                ));
+            }
+        };
+        let fingerprint = self.wallet.secrets().fingerprint(&[
+            "pay",
+            input.payload.trim(),
+            &target.amount.unwrap_or(0).to_string(),
+        ]);
+        let user_id = session.user_id.clone();
+        let (key_r, fingerprint_r) = (key.clone(), fingerprint.clone());
+        let replay = self
+            .store
+            .read(move |conn| Ok(payer::replayed(conn, &user_id, &key_r, &fingerprint_r)))
+            .await??;
+        if let Some(id) = replay {
+            return self.payment(session, &id).await;
+        }
+        let pin_verified = match input.pin.as_deref() {
+            Some(pin) => {
+                self.wallet.verify_pin(session, pin).await?;
+                true
+            }
+            None => false,
+        };
+        let charge_config = self.charge_config();
+        let new_id = self.wallet.new_id_string();
+        let transfer_ids = [
+            TransferId(self.wallet.new_id()),
+            TransferId(self.wallet.new_id()),
+        ];
+        let user_id = session.user_id.clone();
+        let id = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                if let Some(id) = payer::replayed(conn, &user_id, &key, &fingerprint)? {
+                    return Ok(id);
+                }
+                let payer = payer::payer(conn, &user_id)?;
+                let merchant = load_merchant(conn, &target.scanned.merchant_id)?;
+                let mut order = match &target.scanned.reference {
+                    Some(token) => {
+                        let order = orders::by_qr_token(conn, token)?
+                            .filter(|order| order.merchant_id == merchant.id)
+                            .ok_or_else(qr_unknown)?;
+                        if target.amount.is_some_and(|amount| amount != order.amount) {
+                            return Err(WalletError::unprocessable(
+                                "qr_amount_mismatch",
+                                "the code's amount differs from the order's: the code was altered",
+                            ));
+                        }
+                        order_payable(&order, now)?;
+                        order
+                    }
+                    None => {
+                        let store_id = match target.scanned.store_id.as_deref() {
+                            Some(store)
+                                if wire::is_id(store)
+                                    && merchants::store_of(conn, &merchant.id, store)? =>
+                            {
+                                Some(store.to_owned())
+                            }
+                            Some(_) => return Err(qr_unknown()),
+                            None => None,
+                        };
+                        let order = OrderRow {
+                            id: new_id.clone(),
+                            merchant_id: merchant.id.clone(),
+                            store_id,
+                            terminal_id: None,
+                            out_trade_no: new_id.clone(),
+                            qr_token: None,
+                            kind: OrderKind::Static,
+                            status: OrderStatus::WaitBuyerPay,
+                            amount: static_amount.unwrap_or(0),
+                            currency: Currency::CNY,
+                            subject: merchant.display_name.clone(),
+                            fee: 0,
+                            refunded: 0,
+                            payer_user_id: None,
+                            payer_name: None,
+                            fingerprint: String::new(),
+                            transfer_id: None,
+                            expires_ns: now,
+                            paid_ns: None,
+                            created_ns: now,
+                            updated_ns: now,
+                        };
+                        orders::insert(conn, &order)?;
+                        order
+                    }
+                };
+                charge(
+                    tx,
+                    &charge_config,
+                    &merchant,
+                    &mut order,
+                    &payer,
+                    pin_verified,
+                    transfer_ids,
+                    now,
+                )?;
+                payer::remember(tx.conn()?, &user_id, &key, &fingerprint, &order.id, now)?;
+                Ok(order.id)
+            })
+            .await?;
+        self.payment(session, &id).await
+    }
+
+    /// One of the caller's payments.
+    pub async fn payment(&self, session: &Session, id: &str) -> WalletResult<PaymentView> {
+        let not_found = || WalletError::not_found("payment_not_found", "no such payment");
+        if !wire::is_id(id) {
+            return Err(not_found());
+        }
+        let id = id.to_owned();
+        let user_id = session.user_id.clone();
+        let found = self
+            .store
+            .read(move |conn| {
+                let Some(order) = orders::by_id(conn, &id)?
+                    .filter(|order| order.payer_user_id.as_deref() == Some(&user_id))
+                else {
+                    return Ok(None);
+                };
+                Ok(merchants::load(conn, &order.merchant_id)?
+                    .map(|merchant| payment_view(&order, &merchant)))
+            })
+            .await?;
+        found.ok_or_else(not_found)
+    }
+
+    /// Payments waiting for the caller's PIN (payment codes above the password-free limit).
+    pub async fn pending_payments(&self, session: &Session) -> WalletResult<Vec<PaymentView>> {
+        let user_id = session.user_id.clone();
+        let now = cashless_wallet::now_ns();
+        Ok(self
+            .store
+            .read(move |conn| {
+                let ids: Vec<String> = conn
+                    .query(
+                        "SELECT id FROM orders WHERE payer_user_id = $1 AND status = 'USERPAYING' AND expires_ns > $2 ORDER BY created_ns LIMIT 20",
+                        &[Param::Text(&user_id), Param::Int(now as i64)],
+                    )?
+                    .iter()
+                    .map(|row| row.text(0).map(str::to_owned))
+                    .collect::<Result<_, _>>()?;
+                let mut views = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(order) = orders::by_id(conn, &id)?
+                        && let Some(merchant) = merchants::load(conn, &order.merchant_id)?
+                    {
+                        views.push(payment_view(&order, &merchant));
+                    }
+                }
+                Ok(views)
+            })
+            .await?)
+    }
+
+    /// Confirms a `USERPAYING` payment with the PIN.
+    pub async fn confirm_payment(
+        self: &Arc<Self>,
+        session: &Session,
+        id: &str,
+        pin: &str,
+    ) -> WalletResult<PaymentView> {
+        self.payment(session, id).await?;
+        self.wallet.verify_pin(session, pin).await?;
+        let charge_config = self.charge_config();
+        let transfer_ids = [
+            TransferId(self.wallet.new_id()),
+            TransferId(self.wallet.new_id()),
+        ];
+        let (id_w, user_id) = (id.to_owned(), session.user_id.clone());
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let mut order = orders::by_id(conn, &id_w)?
+                    .filter(|order| order.payer_user_id.as_deref() == Some(&user_id))
+                    .ok_or_else(|| {
+                        WalletError::not_found("payment_not_found", "no such payment")
+                    })?;
+                match order.status {
+                    OrderStatus::UserPaying if order.expires_ns > now => {}
+                    OrderStatus::UserPaying => {
+                        return Err(WalletError::unprocessable(
+                            "order_expired",
+                            "the time to confirm this payment is over",
+                        ));
+                    }
+                    OrderStatus::Success | OrderStatus::Finished => return Ok(()),
+                    _ => {
+                        return Err(WalletError::unprocessable(
+                            "order_closed",
+                            "this payment was closed",
+                        ));
+                    }
+                }
+                let payer = payer::payer(conn, &user_id)?;
+                let merchant = merchants::load(conn, &order.merchant_id)?
+                    .ok_or_else(merchants::merchant_not_found)?;
+                charge(
+                    tx,
+                    &charge_config,
+                    &merchant,
+                    &mut order,
+                    &payer,
+                    true,
+                    transfer_ids,
+                    now,
+                )
+            })
+            .await?;
+        self.payment(session, id).await
+    }
+
+    /// Declines a `USERPAYING` payment: the order closes.
+    pub async fn decline_payment(&self, session: &Session, id: &str) -> WalletResult<PaymentView> {
+        self.payment(session, id).await?;
+        let (id_w, user_id) = (id.to_owned(), session.user_id.clone());
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let mut order = orders::by_id(conn, &id_w)?
+                    .filter(|order| order.payer_user_id.as_deref() == Some(&user_id))
+                    .ok_or_else(|| {
+                        WalletError::not_found("payment_not_found", "no such payment")
+                    })?;
+                if order.status == OrderStatus::UserPaying {
+                    let merchant = merchants::load(conn, &order.merchant_id)?
+                        .ok_or_else(merchants::merchant_not_found)?;
+                    orders::close(conn, &merchant, &mut order, now, "declined by the payer")?;
+                    return Ok(());
+                }
+                Err(WalletError::unprocessable(
+                    "payment_not_waiting",
+                    "this payment is not waiting for confirmation",
+                ))
+            })
+            .await?;
+        self.payment(session, id).await
+    }
+
+    /// Enrols the caller's device for payment codes (again: a new secret, the same slot).
+    pub async fn enrol_paycode(&self, session: &Session) -> WalletResult<PaycodeEnrolment> {
+        let salt = cashless_wallet::secrets::random_hex(16);
+        let (user_id, device_id, salt_w) = (
+            session.user_id.clone(),
+            session.device_id.clone(),
+            salt.clone(),
+        );
+        let slot = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let existing = conn.query_opt("SELECT slot FROM paycode_devices WHERE device_id = $1", &[Param::Text(&device_id)])?;
+                if let Some(row) = existing {
+                    let slot = row.int(0)?;
+                    conn.execute(
+                        "UPDATE paycode_devices SET secret = $2, failures = 0, locked_until_ns = 0, user_id = $3 WHERE slot = $1",
+                        &[Param::Int(slot), Param::Text(&salt_w), Param::Text(&user_id)],
+                    )?;
+                    return Ok::<_, WalletError>(slot as u64);
+                }
+                let slot = conn
+                    .query_opt("SELECT MAX(slot) FROM paycode_devices", &[])?
+                    .and_then(|row| row.opt_int(0).ok().flatten())
+                    .unwrap_or(0)
+                    + 1;
+                if slot as u64 > paycode::SLOT_MAX {
+                    return Err(WalletError::internal("payment code slots exhausted"));
+                }
+                conn.execute(
+                    "INSERT INTO paycode_devices (slot, user_id, device_id, secret, failures, locked_until_ns, created_ns) \
+                     VALUES ($1, $2, $3, $4, 0, 0, $5)",
+                    &[Param::Int(slot), Param::Text(&user_id), Param::Text(&device_id), Param::Text(&salt_w), Param::Int(now as i64)],
+                )?;
+                Ok(slot as u64)
+            })
+            .await?;
+        Ok(PaycodeEnrolment {
+            slot,
+            secret: self.paycode_secret_hex(slot, &salt),
+            step_secs: self.config.paycode_step.as_secs(),
+            algorithm: "code = \"28\" + slot (8 digits) + variant (1 digit, 0-9) + otp (7 digits); \
+                        otp = first 8 bytes of HMAC-SHA-256(secret, \"cashless-paycode|<slot>|<unix_secs / step_secs>|<variant>\") \
+                        as a big-endian u64, mod 10^7"
+                .to_owned(),
+        })
+    }
+
+    fn paycode_secret_hex(&self, slot: u64, salt: &str) -> String {
+        self.wallet
+            .secrets()
+            .fingerprint(&["paycode", &slot.to_string(), salt])
+    }
+
+    /// The cashier scanned the payer's code (merchant API). Pays at once below the
+    /// password-free limit; otherwise the order waits in `USERPAYING` for the payer's PIN.
+    pub async fn pay_by_paycode(
+        &self,
+        caller: MerchantCaller,
+        input: PaycodeInput,
+    ) -> WalletResult<OrderView> {
+        let out_trade_no = orders::check_out_no(&input.out_trade_no, "out_trade_no")?;
+        let subject = orders::check_subject(&input.subject)?;
+        let currency = orders::cny_only(input.currency.as_deref())?;
+        let amount = wire::positive_amount(&input.amount, currency)?;
+        let code = PayCode::parse(&input.auth_code).ok_or_else(|| {
+            WalletError::bad_request(
+                "paycode_invalid",
+                "auth_code is the 18-digit Cashless payment code (starting with 28)",
+            )
+        })?;
+        let now_secs = cashless_wallet::now_ns() / 1_000_000_000;
+        let limit = self.config.paycode_guesses_per_minute_max;
+        let allowed = self
+            .guesses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .allowed(&caller.merchant_id, now_secs, limit);
+        if !allowed {
+            return Err(WalletError::too_many(
+                "paycode_guesses_limited",
+                format!("more than {limit} unknown payment codes this minute; wait a minute"),
+            ));
+        }
+        let fingerprint = format!(
+            "paycode|{}|{amount}|{subject}|{:?}|{:?}",
+            input.auth_code.trim(),
+            input.store_id,
+            input.terminal_id
+        );
+        let secrets = self.wallet.secrets().clone();
+        let charge_config = self.charge_config();
+        let (step_secs, failures_max, lock_ns) = (
+            self.config.paycode_step.as_secs(),
+            self.config.paycode_failures_max,
+            duration_ns(self.config.paycode_lock),
+        );
+        let userpaying_ns = duration_ns(self.config.userpaying_timeout);
+        let new_id = self.wallet.new_id_string();
+        let transfer_ids = [
+            TransferId(self.wallet.new_id()),
+            TransferId(self.wallet.new_id()),
+        ];
+        let merchant_id = caller.merchant_id.clone();
+        let result = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                caller.claim_nonce(conn, now)?;
+                let merchant = merchants::load(conn, &caller.merchant_id)?.ok_or_else(merchants::merchant_not_found)?;
+                if let Some(existing) = orders::by_out_trade_no(conn, &merchant.id, &out_trade_no)? {
+                    if existing.fingerprint != fingerprint {
+                        return Err(WalletError::conflict("out_trade_no_conflict", "an order with this out_trade_no exists with different fields"));
+                    }
+                    return Ok(Ok((existing, merchant)));
+                }
+                let store_id = orders::check_place(conn, &merchant.id, input.store_id.as_deref(), input.terminal_id.as_deref())?;
+                let device = match find_device(conn, &secrets, code, now, step_secs, failures_max, lock_ns)? {
+                    Ok(device) => device,
+                    // Committed: the failure count must survive the refusal.
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                let used = conn.query_opt(
+                    "SELECT 1 FROM paycode_uses WHERE slot = $1 AND step = $2 AND variant = $3",
+                    &[Param::Int(code.slot as i64), Param::Int(device.step as i64), Param::Int(i64::from(code.variant))],
+                )?;
+                if used.is_some() {
+                    return Ok(Err(WalletError::conflict("paycode_used", "this payment code was already used; ask the payer to refresh it")));
+                }
+                let payer = payer::payer(conn, &device.user_id)?;
+                let (free, _) = password_free(conn, &charge_config.config, payer.user_id(), amount, now)?;
+                let mut order = OrderRow {
+                    id: new_id.clone(),
+                    merchant_id: merchant.id.clone(),
+                    store_id,
+                    terminal_id: input.terminal_id.clone(),
+                    out_trade_no,
+                    qr_token: None,
+                    kind: OrderKind::PayCode,
+                    status: if free { OrderStatus::WaitBuyerPay } else { OrderStatus::UserPaying },
+                    amount,
+                    currency,
+                    subject,
+                    fee: 0,
+                    refunded: 0,
+                    payer_user_id: Some(payer.user_id().to_owned()),
+                    payer_name: Some(payer.masked_name()),
+                    fingerprint,
+                    transfer_id: None,
+                    expires_ns: now.saturating_add(userpaying_ns),
+                    paid_ns: None,
+                    created_ns: now,
+                    updated_ns: now,
+                };
+                orders::insert(conn, &order)?;
+                conn.execute(
+                    "INSERT INTO paycode_uses (slot, step, variant, order_id) VALUES ($1, $2, $3, $4)",
+                    &[Param::Int(code.slot as i64), Param::Int(device.step as i64), Param::Int(i64::from(code.variant)), Param::Text(&order.id)],
+                )?;
+                if free {
+                    charge(tx, &charge_config, &merchant, &mut order, &payer, false, transfer_ids, now)?;
+                }
+                Ok(Ok((order, merchant)))
+            })
+            .await?;
+        match result {
+            Ok((order, merchant)) => Ok(order.view(Some(&merchant))),
+            Err(refusal) => {
+                if matches!(refusal.code, "paycode_unknown" | "paycode_locked") {
+                    self.guesses
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .count(&merchant_id, now_secs);
+                }
+                Err(refusal)
+            }
+        }
+    }
+}
+
+struct FoundDevice {
+    user_id: String,
+    step: u64,
+}
+
+/// The device whose code this is, or the refusal (counting a wrong value against the device).
+fn find_device(
+    conn: &mut Conn,
+    secrets: &cashless_wallet::Secrets,
+    code: PayCode,
+    now: u64,
+    step_secs: u64,
+    failures_max: u32,
+    lock_ns: u64,
+) -> WalletResult<Result<FoundDevice, WalletError>> {
+    let unknown = || {
+        WalletError::new(
+            ErrorKind::NotFound,
+            "paycode_unknown",
+            "no valid payment code matches: ask the payer to refresh it",
+        )
+    };
+    let row = conn.query_opt(
+        "SELECT p.user_id, p.secret, p.failures, p.locked_until_ns FROM paycode_devices p \
+         JOIN devices d ON d.id = p.device_id WHERE p.slot = $1",
+        &[Param::Int(code.slot as i64)],
+    )?;
+    let Some(row) = row else {
+        return Ok(Err(unknown()));
+    };
+    let (user_id, salt) = (row.text(0)?.to_owned(), row.text(1)?.to_owned());
+    let (failures, locked_until) = (row.int(2)?, row.int(3)? as u64);
+    if locked_until > now {
+        return Ok(Err(WalletError::too_many(
+            "paycode_locked",
+            "too many wrong codes for this device; the payer can pay by scanning instead",
+        )));
+    }
+    let secret = crate::signing::decode_hex(&secrets.fingerprint(&[
+        "paycode",
+        &code.slot.to_string(),
+        &salt,
+    ]))
+    .unwrap_or_default();
+    match paycode::matching_step(&secret, code, now / 1_000_000_000, step_secs) {
+        Some(step) => {
+            if failures > 0 {
+                conn.execute(
+                    "UPDATE paycode_devices SET failures = 0 WHERE slot = $1",
+                    &[Param::Int(code.slot as i64)],
+                )?;
+            }
+            Ok(Ok(FoundDevice { user_id, step }))
+        }
+        None => {
+            let failures = failures + 1;
+            let (failures, locked) = if failures >= i64::from(failures_max) {
+                (0, now.saturating_add(lock_ns))
+            } else {
+                (failures, 0)
+            };
+            conn.execute(
+                "UPDATE paycode_devices SET failures = $2, locked_until_ns = $3 WHERE slot = $1",
+                &[
+                    Param::Int(code.slot as i64),
+                    Param::Int(failures),
+                    Param::Int(locked as i64),
+                ],
+            )?;
+            Ok(Err(unknown()))
+        }
+    }
+}

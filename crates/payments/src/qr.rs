@@ -1,0 +1,122 @@
+//! Between orders and EMVCo payloads (`cashless_emvqr`): our codes out, scanned codes in.
+
+use cashless_emvqr::{CashlessMerchant, CashlessOrder, Scheme};
+use cashless_ledger::Currency;
+use cashless_wallet::WalletError;
+use serde_json::json;
+
+use crate::merchants::MerchantRow;
+
+/// What makes a code dynamic.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dynamic<'a> {
+    pub amount: u64,
+    pub reference: &'a str,
+    pub terminal: Option<&'a str>,
+}
+
+fn cashless_merchant(merchant: &MerchantRow, store_id: Option<&str>) -> CashlessMerchant {
+    let mut code = CashlessMerchant::new(
+        &merchant.id,
+        &merchant.display_name,
+        &merchant.city,
+        &merchant.mcc,
+    );
+    code.store_id = store_id.map(str::to_owned);
+    code.chinese_name = merchant.chinese_name.clone();
+    code
+}
+
+/// A payload for the merchant (or one of its stores), static or dynamic.
+pub(crate) fn encode(
+    merchant: &MerchantRow,
+    store_id: Option<&str>,
+    dynamic: Option<Dynamic<'_>>,
+) -> Result<String, String> {
+    let code = cashless_merchant(merchant, store_id);
+    let mpm = match dynamic {
+        None => cashless_emvqr::encode_static(&code),
+        Some(dynamic) => {
+            let amount =
+                cashless_emvqr::Amount::from_minor_units(dynamic.amount, Currency::CNY.exponent())
+                    .map_err(|error| error.to_string())?;
+            // A terminal label longer than EMVCo's 25 characters (our ids are 36) stays off the code.
+            let terminal = dynamic
+                .terminal
+                .filter(|t| t.chars().count() <= 25)
+                .map(str::to_owned);
+            cashless_emvqr::encode_dynamic(
+                &code,
+                &CashlessOrder {
+                    amount,
+                    reference: dynamic.reference.to_owned(),
+                    terminal,
+                },
+            )
+        }
+    };
+    mpm.map(|mpm| mpm.payload())
+        .map_err(|error| format!("encoding the code of merchant {}: {error}", merchant.id))
+}
+
+/// A scanned code of ours.
+#[derive(Clone, Debug)]
+pub(crate) struct Scanned {
+    pub merchant_id: String,
+    pub store_id: Option<String>,
+    /// The order token of a dynamic code.
+    pub reference: Option<String>,
+    pub amount: Option<u64>,
+}
+
+/// Parses a scanned payload: one of ours, or a precise refusal (malformed, or another
+/// scheme's code that this platform cannot pay).
+pub(crate) fn scan(payload: &str) -> Result<Scanned, WalletError> {
+    let mpm = cashless_emvqr::parse(payload.trim()).map_err(|error| {
+        WalletError::unprocessable(
+            "qr_invalid",
+            format!("not a valid EMVCo merchant code: {error}"),
+        )
+        .with_details(json!({ "reason": error.code() }))
+    })?;
+    let Some(target) = cashless_emvqr::cashless_target(&mpm) else {
+        let schemes: Vec<&str> = mpm
+            .schemes()
+            .iter()
+            .filter(|s| **s != Scheme::Cashless)
+            .map(|s| s.name())
+            .collect();
+        let named = if schemes.is_empty() {
+            "another payment scheme".to_owned()
+        } else {
+            schemes.join(" / ")
+        };
+        return Err(WalletError::unprocessable(
+            "qr_foreign_scheme",
+            format!("this is a {named} code; Cashless cannot pay it — pay with that scheme's app"),
+        )
+        .with_details(json!({ "schemes": schemes })));
+    };
+    if target.currency != Currency::CNY.numeric() {
+        return Err(WalletError::unprocessable(
+            "currency_not_supported",
+            format!(
+                "the code asks for currency {}; Cashless codes are in CNY",
+                target.currency
+            ),
+        ));
+    }
+    let amount = target
+        .amount
+        .map(|amount| amount.to_minor_units(Currency::CNY.exponent()))
+        .transpose()
+        .map_err(|error| {
+            WalletError::unprocessable("qr_invalid", format!("the code's amount: {error}"))
+        })?;
+    Ok(Scanned {
+        merchant_id: target.merchant_id,
+        store_id: target.store_id,
+        reference: target.order_reference,
+        amount,
+    })
+}

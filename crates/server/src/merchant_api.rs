@@ -1,0 +1,644 @@
+//! Merchants and QR payments over HTTP: the operator's onboarding routes, the signed merchant
+//! API under `/v1/merchant/`, the consumer's payment routes under `/v1/me/`, and the
+//! platform's public notification key. Handlers only translate; the rules live in
+//! `cashless_payments`.
+//!
+//! Merchant requests are signed (see `cashless_payments::signing`): the [`Signed`] extractor
+//! reads the raw body, checks the signature over method, path, timestamp, nonce and the body's
+//! SHA-256, and only then parses the JSON.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use cashless_payments::merchants::{
+    KeyView, MerchantCaller, MerchantInput, MerchantView, StoreView, TerminalView,
+};
+use cashless_payments::notify::EventPage;
+use cashless_payments::orders::{OrderView, PrecreateInput, RefundInput, RefundView};
+use cashless_payments::pay::{PayInput, PaycodeEnrolment, PaycodeInput, PaymentView, ScanView};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::wallet_api::{Consumer, ErrorBody};
+
+/// A request signed by a merchant's key, with its JSON body (`()` for none).
+#[derive(Debug)]
+pub struct Signed<T>(pub MerchantCaller, pub T);
+
+/// Body types of signed requests: JSON, or nothing.
+pub trait SignedBody: Sized {
+    fn from_body(bytes: &[u8]) -> Result<Self, ApiError>;
+}
+
+impl SignedBody for () {
+    fn from_body(bytes: &[u8]) -> Result<(), ApiError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes == b"{}" {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request(
+                "invalid_request",
+                "this endpoint takes no body",
+            ))
+        }
+    }
+}
+
+/// A JSON body of a signed request.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> SignedBody for Body<T> {
+    fn from_body(bytes: &[u8]) -> Result<Body<T>, ApiError> {
+        serde_json::from_slice(bytes).map(Body).map_err(|error| {
+            let code = if error.is_syntax() || error.is_eof() {
+                "invalid_json"
+            } else {
+                "invalid_request"
+            };
+            ApiError::bad_request(code, error.to_string())
+        })
+    }
+}
+
+impl<T: SignedBody> FromRequest<AppState> for Signed<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Signed<T>, ApiError> {
+        let method = request.method().as_str().to_owned();
+        let path = request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_owned(),
+            |pq| pq.as_str().to_owned(),
+        );
+        let authorization = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = Bytes::from_request(request, state).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is too large",
+            )
+        })?;
+        let caller = state
+            .payments
+            .authenticate(authorization.as_deref(), &method, &path, &body)
+            .await?;
+        Ok(Signed(caller, T::from_body(&body)?))
+    }
+}
+
+// ---- operator: onboarding ---------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnboardRequest {
+    #[schema(example = "Hangzhou West Lake Noodles Co., Ltd.")]
+    pub legal_name: String,
+    /// Latin letters, at most 25 (it goes in the QR code).
+    #[schema(example = "West Lake Noodles")]
+    pub display_name: String,
+    #[schema(example = "西湖面馆")]
+    pub chinese_name: Option<String>,
+    /// ISO 18245 merchant category code.
+    #[schema(example = "5812")]
+    pub mcc: String,
+    #[schema(example = "Hangzhou")]
+    pub city: String,
+    /// Unified social credit code (GB 32100), 18 characters.
+    #[schema(example = "91330100799655058B")]
+    pub licence_number: String,
+    pub settlement_bank: String,
+    pub settlement_account: String,
+    /// Basis points; default 60 (0.60%).
+    pub fee_rate_bps: Option<u32>,
+    pub notify_url: Option<String>,
+    /// The merchant's first request-signing key: raw Ed25519, 64 hex digits.
+    pub public_key: Option<String>,
+}
+
+/// Onboards a merchant (operator).
+#[utoipa::path(post, path = "/v1/operator/merchants", tag = "operator", request_body = OnboardRequest,
+    responses((status = 201, body = MerchantView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn onboard(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<OnboardRequest>,
+) -> Result<(StatusCode, Json<MerchantView>), ApiError> {
+    let input = MerchantInput {
+        legal_name: request.legal_name,
+        display_name: request.display_name,
+        chinese_name: request.chinese_name,
+        mcc: request.mcc,
+        city: request.city,
+        licence_number: request.licence_number,
+        settlement_bank: request.settlement_bank,
+        settlement_account: request.settlement_account,
+        fee_rate_bps: request.fee_rate_bps,
+        notify_url: request.notify_url,
+        public_key: request.public_key,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(state.payments.onboard(input).await?),
+    ))
+}
+
+/// A merchant with its stores, terminals, keys and static codes (operator).
+#[utoipa::path(get, path = "/v1/operator/merchants/{id}", tag = "operator",
+    responses((status = 200, body = MerchantView), (status = 404, body = ErrorBody)))]
+pub async fn operator_merchant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<MerchantView>, ApiError> {
+    Ok(Json(state.payments.merchant(&id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreRequest {
+    pub name: String,
+    pub address: String,
+}
+
+/// Adds a store (operator).
+#[utoipa::path(post, path = "/v1/operator/merchants/{id}/stores", tag = "operator", request_body = StoreRequest,
+    responses((status = 201, body = StoreView), (status = 404, body = ErrorBody)))]
+pub async fn add_store(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<StoreRequest>,
+) -> Result<(StatusCode, Json<StoreView>), ApiError> {
+    let store = state
+        .payments
+        .add_store(&id, &request.name, &request.address)
+        .await?;
+    Ok((StatusCode::CREATED, Json(store)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalRequest {
+    #[schema(example = "Till 1")]
+    pub label: String,
+}
+
+/// Adds a terminal to a store (operator).
+#[utoipa::path(post, path = "/v1/operator/merchants/{id}/stores/{store_id}/terminals", tag = "operator",
+    request_body = TerminalRequest, responses((status = 201, body = TerminalView), (status = 404, body = ErrorBody)))]
+pub async fn add_terminal(
+    State(state): State<AppState>,
+    Path((id, store_id)): Path<(String, String)>,
+    ApiJson(request): ApiJson<TerminalRequest>,
+) -> Result<(StatusCode, Json<TerminalView>), ApiError> {
+    let terminal = state
+        .payments
+        .add_terminal(&id, &store_id, &request.label)
+        .await?;
+    Ok((StatusCode::CREATED, Json(terminal)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    /// Raw Ed25519 public key, 64 hex digits.
+    pub public_key: String,
+}
+
+/// Registers a merchant key (operator); older keys expire after the overlap period.
+#[utoipa::path(post, path = "/v1/operator/merchants/{id}/keys", tag = "operator", request_body = KeyRequest,
+    responses((status = 201, body = KeyView), (status = 400, body = ErrorBody)))]
+pub async fn operator_add_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<KeyRequest>,
+) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .payments
+                .add_key(&id, &request.public_key, None)
+                .await?,
+        ),
+    ))
+}
+
+// ---- merchant API (signed) ---------------------------------------------------------------------
+
+/// The calling merchant.
+#[utoipa::path(get, path = "/v1/merchant/profile", tag = "merchant", responses((status = 200, body = MerchantView), (status = 401, body = ErrorBody)))]
+pub async fn profile(
+    State(state): State<AppState>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<Json<MerchantView>, ApiError> {
+    Ok(Json(state.payments.merchant_profile(caller).await?))
+}
+
+/// Rotates the signing key: the new key works at once, the old ones until the overlap ends.
+#[utoipa::path(post, path = "/v1/merchant/keys", tag = "merchant", request_body = KeyRequest,
+    responses((status = 201, body = KeyView), (status = 401, body = ErrorBody)))]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    Signed(caller, Body(request)): Signed<Body<KeyRequest>>,
+) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    let merchant_id = caller.merchant_id.clone();
+    let key = state
+        .payments
+        .add_key(&merchant_id, &request.public_key, Some(caller))
+        .await?;
+    Ok((StatusCode::CREATED, Json(key)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyUrlRequest {
+    pub notify_url: String,
+}
+
+/// Sets the URL notifications are POSTed to.
+#[utoipa::path(put, path = "/v1/merchant/notify-url", tag = "merchant", request_body = NotifyUrlRequest,
+    responses((status = 204), (status = 400, body = ErrorBody)))]
+pub async fn set_notify_url(
+    State(state): State<AppState>,
+    Signed(caller, Body(request)): Signed<Body<NotifyUrlRequest>>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .payments
+        .set_notify_url(caller, &request.notify_url)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrecreateRequest {
+    #[schema(example = "20261124-0001")]
+    pub out_trade_no: String,
+    #[schema(example = "28.00")]
+    pub amount: String,
+    /// CNY (the default) is the only currency orders take.
+    pub currency: Option<String>,
+    #[schema(example = "2 bowls of noodles")]
+    pub subject: String,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+    /// Default 7200 (2 h), at most 15 days.
+    pub expires_in_secs: Option<u64>,
+}
+
+/// Creates an order and its dynamic code (precreate). Same out_trade_no and fields: the same order.
+#[utoipa::path(post, path = "/v1/merchant/orders", tag = "merchant", request_body = PrecreateRequest,
+    responses((status = 200, body = OrderView), (status = 409, body = ErrorBody, description = "out_trade_no_conflict")))]
+pub async fn precreate(
+    State(state): State<AppState>,
+    Signed(caller, Body(request)): Signed<Body<PrecreateRequest>>,
+) -> Result<Json<OrderView>, ApiError> {
+    let input = PrecreateInput {
+        out_trade_no: request.out_trade_no,
+        amount: request.amount,
+        currency: request.currency,
+        subject: request.subject,
+        store_id: request.store_id,
+        terminal_id: request.terminal_id,
+        expires_in_secs: request.expires_in_secs,
+    };
+    Ok(Json(state.payments.precreate(caller, input).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaycodeRequest {
+    /// The 18 digits scanned from the payer's phone.
+    #[schema(example = "280000001012345678")]
+    pub auth_code: String,
+    pub out_trade_no: String,
+    pub amount: String,
+    pub currency: Option<String>,
+    pub subject: String,
+    pub store_id: Option<String>,
+    pub terminal_id: Option<String>,
+}
+
+/// Charges the payer's payment code. `SUCCESS` at once, or `USERPAYING` while the payer
+/// confirms with the PIN (poll `GET /v1/merchant/orders/{out_trade_no}`).
+#[utoipa::path(post, path = "/v1/merchant/orders/paycode", tag = "merchant", request_body = PaycodeRequest,
+    responses((status = 200, body = OrderView),
+              (status = 404, body = ErrorBody, description = "paycode_unknown"),
+              (status = 409, body = ErrorBody, description = "paycode_used"),
+              (status = 429, body = ErrorBody, description = "paycode_guesses_limited, paycode_locked")))]
+pub async fn pay_by_paycode(
+    State(state): State<AppState>,
+    Signed(caller, Body(request)): Signed<Body<PaycodeRequest>>,
+) -> Result<Json<OrderView>, ApiError> {
+    let input = PaycodeInput {
+        auth_code: request.auth_code,
+        out_trade_no: request.out_trade_no,
+        amount: request.amount,
+        currency: request.currency,
+        subject: request.subject,
+        store_id: request.store_id,
+        terminal_id: request.terminal_id,
+    };
+    Ok(Json(state.payments.pay_by_paycode(caller, input).await?))
+}
+
+/// An order by the merchant's out_trade_no.
+#[utoipa::path(get, path = "/v1/merchant/orders/{out_trade_no}", tag = "merchant",
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)))]
+pub async fn query_order(
+    State(state): State<AppState>,
+    Path(out_trade_no): Path<String>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<Json<OrderView>, ApiError> {
+    Ok(Json(
+        state.payments.query_order(caller, &out_trade_no).await?,
+    ))
+}
+
+/// Closes an unpaid order.
+#[utoipa::path(post, path = "/v1/merchant/orders/{out_trade_no}/close", tag = "merchant",
+    responses((status = 200, body = OrderView), (status = 422, body = ErrorBody, description = "order_paid")))]
+pub async fn close_order(
+    State(state): State<AppState>,
+    Path(out_trade_no): Path<String>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<Json<OrderView>, ApiError> {
+    Ok(Json(
+        state.payments.close_order(caller, &out_trade_no).await?,
+    ))
+}
+
+/// Cancels an order: closes it if unpaid, refunds it in full if paid in the last 24 hours.
+#[utoipa::path(post, path = "/v1/merchant/orders/{out_trade_no}/cancel", tag = "merchant",
+    responses((status = 200, body = OrderView), (status = 422, body = ErrorBody, description = "cancel_window_over")))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    Path(out_trade_no): Path<String>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<Json<OrderView>, ApiError> {
+    Ok(Json(
+        state.payments.cancel_order(caller, &out_trade_no).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// The merchant's refund number: a retry with the same one answers the same refund.
+    pub out_request_no: String,
+    pub amount: String,
+    pub reason: Option<String>,
+}
+
+/// Refunds part or all of a paid order.
+#[utoipa::path(post, path = "/v1/merchant/orders/{out_trade_no}/refunds", tag = "merchant", request_body = RefundRequest,
+    responses((status = 200, body = RefundView), (status = 422, body = ErrorBody, description = "refund_exceeds_paid, order_not_paid, order_closed")))]
+pub async fn refund(
+    State(state): State<AppState>,
+    Path(out_trade_no): Path<String>,
+    Signed(caller, Body(request)): Signed<Body<RefundRequest>>,
+) -> Result<Json<RefundView>, ApiError> {
+    let input = RefundInput {
+        out_request_no: request.out_request_no,
+        amount: request.amount,
+        reason: request.reason,
+    };
+    Ok(Json(
+        state.payments.refund(caller, &out_trade_no, input).await?,
+    ))
+}
+
+/// A refund by its out_request_no.
+#[utoipa::path(get, path = "/v1/merchant/orders/{out_trade_no}/refunds/{out_request_no}", tag = "merchant",
+    responses((status = 200, body = RefundView), (status = 404, body = ErrorBody)))]
+pub async fn refund_query(
+    State(state): State<AppState>,
+    Path((out_trade_no, out_request_no)): Path<(String, String)>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<Json<RefundView>, ApiError> {
+    Ok(Json(
+        state
+            .payments
+            .refund_query(caller, &out_trade_no, &out_request_no)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    pub after: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// The merchant's notifications, oldest first, with their delivery state.
+#[utoipa::path(get, path = "/v1/merchant/events", tag = "merchant",
+    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = EventPage)))]
+pub async fn events(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<Json<EventPage>, ApiError> {
+    Ok(Json(
+        state
+            .payments
+            .events(caller, query.after.as_deref(), query.limit)
+            .await?,
+    ))
+}
+
+/// The platform's notification-signing keys (public).
+#[utoipa::path(get, path = "/v1/platform/keys", tag = "merchant", responses((status = 200, description = "`{\"keys\": [{\"id\", \"algorithm\", \"public_key\"}]}`")))]
+pub async fn platform_keys(State(state): State<AppState>) -> Json<Value> {
+    let key = state.payments.platform_key();
+    Json(
+        json!({ "keys": [{ "id": key.key_id(), "algorithm": "ed25519", "public_key": key.public_key_hex() }] }),
+    )
+}
+
+// ---- consumer payments --------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// The scanned EMVCo payload.
+    pub payload: String,
+    /// The amount typed for a static code, to learn whether the PIN will be needed.
+    pub amount: Option<String>,
+}
+
+/// What a scanned code is: merchant, amount (dynamic), whether the PIN will be asked.
+#[utoipa::path(post, path = "/v1/me/scan", tag = "payments", request_body = ScanRequest, security(("session" = [])),
+    responses((status = 200, body = ScanView), (status = 422, body = ErrorBody, description = "qr_invalid (with the parser's reason), qr_foreign_scheme")))]
+pub async fn scan(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+    ApiJson(request): ApiJson<ScanRequest>,
+) -> Result<Json<ScanView>, ApiError> {
+    Ok(Json(
+        state
+            .payments
+            .scan(&session, &request.payload, request.amount.as_deref())
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    pub payload: String,
+    /// For a static code: the amount the payer typed.
+    pub amount: Option<String>,
+    /// Needed above the password-free amount (1,000 CNY) or after 10 password-free payments a day.
+    pub pin: Option<String>,
+}
+
+impl std::fmt::Debug for PayRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayRequest")
+            .field("payload", &self.payload)
+            .field("amount", &self.amount)
+            .finish_non_exhaustive()
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+}
+
+/// Pays a scanned static or dynamic code (needs an Idempotency-Key).
+#[utoipa::path(post, path = "/v1/me/payments", tag = "payments", request_body = PayRequest, security(("session" = [])),
+    responses((status = 200, body = PaymentView),
+              (status = 403, body = ErrorBody, description = "pin_required, pin_incorrect"),
+              (status = 422, body = ErrorBody, description = "insufficient_balance, order_expired, order_closed, qr_foreign_scheme, daily_limit_exceeded")))]
+pub async fn pay(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<PayRequest>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let input = PayInput {
+        payload: request.payload,
+        amount: request.amount,
+        pin: request.pin,
+    };
+    Ok(Json(
+        state
+            .payments
+            .pay(&session, idempotency_key(&headers), input)
+            .await?,
+    ))
+}
+
+/// One of the caller's payments.
+#[utoipa::path(get, path = "/v1/me/payments/{id}", tag = "payments", security(("session" = [])),
+    responses((status = 200, body = PaymentView), (status = 404, body = ErrorBody)))]
+pub async fn payment(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentView>, ApiError> {
+    Ok(Json(state.payments.payment(&session, &id).await?))
+}
+
+/// Payment-code payments waiting for the caller's PIN.
+#[utoipa::path(get, path = "/v1/me/payments/pending", tag = "payments", security(("session" = [])),
+    responses((status = 200, body = Vec<PaymentView>)))]
+pub async fn pending(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({ "payments": state.payments.pending_payments(&session).await? }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    pub pin: String,
+}
+
+impl std::fmt::Debug for ConfirmRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfirmRequest { pin: *** }")
+    }
+}
+
+/// Confirms a `USERPAYING` payment with the PIN.
+#[utoipa::path(post, path = "/v1/me/payments/{id}/confirm", tag = "payments", request_body = ConfirmRequest, security(("session" = [])),
+    responses((status = 200, body = PaymentView), (status = 403, body = ErrorBody)))]
+pub async fn confirm(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ConfirmRequest>,
+) -> Result<Json<PaymentView>, ApiError> {
+    Ok(Json(
+        state
+            .payments
+            .confirm_payment(&session, &id, &request.pin)
+            .await?,
+    ))
+}
+
+/// Declines a `USERPAYING` payment.
+#[utoipa::path(post, path = "/v1/me/payments/{id}/decline", tag = "payments", security(("session" = [])),
+    responses((status = 200, body = PaymentView)))]
+pub async fn decline(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentView>, ApiError> {
+    Ok(Json(state.payments.decline_payment(&session, &id).await?))
+}
+
+/// Enrols this device for payment codes: the slot and secret it makes codes from, offline.
+#[utoipa::path(post, path = "/v1/me/paycode", tag = "payments", security(("session" = [])),
+    responses((status = 200, body = PaycodeEnrolment)))]
+pub async fn enrol_paycode(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+) -> Result<Json<PaycodeEnrolment>, ApiError> {
+    Ok(Json(state.payments.enrol_paycode(&session).await?))
+}
+
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(
+    onboard,
+    operator_merchant,
+    add_store,
+    add_terminal,
+    operator_add_key,
+    profile,
+    rotate_key,
+    set_notify_url,
+    precreate,
+    pay_by_paycode,
+    query_order,
+    close_order,
+    cancel_order,
+    refund,
+    refund_query,
+    events,
+    platform_keys,
+    scan,
+    pay,
+    payment,
+    pending,
+    confirm,
+    decline,
+    enrol_paycode,
+))]
+pub struct PaymentsApiDoc;

@@ -1,0 +1,1165 @@
+//! Merchants and QR payments over HTTP, on both backends: onboarding and signed requests,
+//! dynamic and static codes, payment codes, refunds, cancels, and signed notifications.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cashless_ledger::Currency;
+use cashless_payments::paycode;
+use cashless_payments::signing::{self, MerchantSigner};
+use cashless_store::Param;
+use cashless_testkit::{TestDb, both_backends};
+use serde_json::{Value, json};
+
+use crate::wallet::{ICBC, card, serial};
+use crate::{TestApp, read};
+
+/// A merchant as its server sees itself: its id, key, a store and a terminal.
+struct Merchant {
+    id: String,
+    secret: String,
+    signer: MerchantSigner,
+    store_id: String,
+    terminal_id: String,
+    static_code: String,
+}
+
+/// A valid unified social credit code, unique per call.
+fn licence() -> String {
+    let first = format!(
+        "9133010{:010}",
+        u64::from(serial()) * 7 + rand::random::<u32>() as u64 % 7
+    );
+    let check = cashless_payments::merchants::uscc_check_character(&first).unwrap();
+    format!("{first}{check}")
+}
+
+/// What a fake merchant server received, and how many deliveries it fails first.
+#[derive(Default)]
+struct Inbox {
+    received: Mutex<Vec<(axum::http::HeaderMap, String)>>,
+    fail_first: Mutex<u32>,
+}
+
+/// A merchant's notification endpoint on a local port.
+async fn notify_server(fail_first: u32) -> (String, Arc<Inbox>) {
+    let inbox = Arc::new(Inbox {
+        fail_first: Mutex::new(fail_first),
+        ..Inbox::default()
+    });
+    let state = inbox.clone();
+    let app = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let inbox = state.clone();
+            async move {
+                inbox.received.lock().unwrap().push((headers, body));
+                let mut fail = inbox.fail_first.lock().unwrap();
+                if *fail > 0 {
+                    *fail -= 1;
+                    return (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "busy".to_owned(),
+                    );
+                }
+                (axum::http::StatusCode::OK, "success".to_owned())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, inbox)
+}
+
+impl TestApp {
+    async fn merchant(&self, notify_url: Option<&str>) -> Merchant {
+        let (secret, public) = MerchantSigner::generate_key();
+        let (status, body) = self
+            .post(
+                "/v1/operator/merchants",
+                &json!({
+                    "legal_name": "Hangzhou West Lake Noodles Co., Ltd.",
+                    "display_name": "West Lake Noodles",
+                    "chinese_name": "西湖面馆",
+                    "mcc": "5812",
+                    "city": "Hangzhou",
+                    "licence_number": licence(),
+                    "settlement_bank": "ICBC Hangzhou",
+                    "settlement_account": "6222020123456789",
+                    "notify_url": notify_url,
+                    "public_key": public,
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().unwrap().to_owned();
+        let key_id = body["keys"][0]["id"].as_str().unwrap().to_owned();
+        let (status, store) = self
+            .post(
+                &format!("/v1/operator/merchants/{id}/stores"),
+                &json!({ "name": "Hubin", "address": "1 Hubin Rd" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{store}");
+        let store_id = store["id"].as_str().unwrap().to_owned();
+        let (status, terminal) = self
+            .post(
+                &format!("/v1/operator/merchants/{id}/stores/{store_id}/terminals"),
+                &json!({ "label": "Till 1" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{terminal}");
+        Merchant {
+            signer: MerchantSigner::new(&id, &key_id, &secret).unwrap(),
+            secret,
+            id,
+            store_id,
+            terminal_id: terminal["id"].as_str().unwrap().to_owned(),
+            static_code: store["static_code"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A signed merchant request with a fresh nonce and the current time.
+    async fn signed(
+        &self,
+        merchant: &Merchant,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let nonce = format!("n{:016x}", rand::random::<u64>());
+        self.signed_with(merchant, method, path, body, now_secs(), &nonce)
+            .await
+    }
+
+    async fn signed_with(
+        &self,
+        merchant: &Merchant,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        timestamp: i64,
+        nonce: &str,
+    ) -> (u16, Value) {
+        let bytes = body.map(|body| body.to_string()).unwrap_or_default();
+        let parts = merchant
+            .signer
+            .sign(method, path, timestamp, nonce, bytes.as_bytes());
+        let response = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .header("authorization", parts.authorization)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        if response.status().as_u16() == 204 {
+            return (204, Value::Null);
+        }
+        read(response).await
+    }
+
+    /// A consumer with a card, `balance` CNY topped up, and the PIN 258036.
+    async fn payer(&self, name: &str, balance: &str) -> String {
+        let token = self.verified(name).await;
+        let card = self.link_card(&token, &card(ICBC), name).await;
+        let top_up = self
+            .top_up(&token, card["id"].as_str().unwrap(), balance)
+            .await;
+        assert_eq!(top_up["status"], "succeeded", "{top_up}");
+        token
+    }
+
+    async fn available(&self, token: &str) -> String {
+        let (_, me) = self.get_as(token, "/v1/me").await;
+        me["balance"]["available"]["amount"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn pay_code(&self, token: &str, payload: &str, extra: Value) -> (u16, Value) {
+        let mut body = json!({ "payload": payload });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        self.money(
+            token,
+            "/v1/me/payments",
+            &format!("pay-{}", rand::random::<u64>()),
+            &body,
+        )
+        .await
+    }
+
+    async fn fee_income(&self) -> u64 {
+        let account = self
+            .store
+            .account(cashless_payments::fee_account(Currency::CNY))
+            .await
+            .unwrap();
+        account.map_or(0, |row| {
+            let balances = row.account.balances;
+            balances.credits_posted - balances.debits_posted
+        })
+    }
+}
+
+fn now_secs() -> i64 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()) as i64
+}
+
+async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    // Bad onboarding input is refused with a precise code and changes nothing.
+    let good = json!({
+        "legal_name": "A", "display_name": "A", "mcc": "5812", "city": "Hangzhou",
+        "licence_number": licence(), "settlement_bank": "ICBC", "settlement_account": "6222020123456789",
+    });
+    for (field, value, code) in [
+        ("mcc", json!("58A2"), "mcc_invalid"),
+        (
+            "licence_number",
+            json!("91330100799655058C"),
+            "licence_number_invalid",
+        ),
+        ("display_name", json!("西湖面馆"), "field_invalid"),
+        ("city", json!("A city name far too long"), "field_invalid"),
+        (
+            "settlement_account",
+            json!("12"),
+            "settlement_account_invalid",
+        ),
+        ("fee_rate_bps", json!(5000), "fee_rate_invalid"),
+        ("notify_url", json!("ftp://x"), "notify_url_invalid"),
+        ("public_key", json!("abcd"), "public_key_invalid"),
+    ] {
+        let mut body = good.clone();
+        body[field] = value;
+        let (status, body) = app.post("/v1/operator/merchants", &body).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{field}: {body}"
+        );
+    }
+    let (status, body) = app.post_anon("/v1/operator/merchants", &good).await;
+    assert_eq!(status, 401, "{body}");
+
+    let merchant = app.merchant(None).await;
+    let (status, profile) = app
+        .signed(&merchant, "GET", "/v1/merchant/profile", None)
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["fee_rate"], "0.60%");
+    assert_eq!(profile["settlement_account"], "••••6789");
+    assert_eq!(profile["stores"][0]["terminals"][0]["label"], "Till 1");
+    assert!(
+        profile["static_code"]
+            .as_str()
+            .unwrap()
+            .contains("com.cashless")
+    );
+
+    // Unsigned, tampered, replayed, stale: all refused.
+    let (status, body) = app.post_anon("/v1/merchant/orders", &json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("signature_missing")),
+        "{body}"
+    );
+    let body = json!({ "out_trade_no": "T1", "amount": "1.00", "subject": "tea" });
+    let parts = merchant.signer.sign(
+        "POST",
+        "/v1/merchant/orders",
+        now_secs(),
+        "nonce-tamper-1",
+        body.to_string().as_bytes(),
+    );
+    let response = app
+        .client
+        .post(format!("{}/v1/merchant/orders", app.base))
+        .header("authorization", &parts.authorization)
+        .body(json!({ "out_trade_no": "T1", "amount": "100.00", "subject": "tea" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = read(response).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (401, Some("signature_invalid")),
+        "{error}"
+    );
+    let (status, order) = app
+        .signed_with(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&body),
+            now_secs(),
+            "nonce-replay-1",
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    let (status, error) = app
+        .signed_with(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&body),
+            now_secs(),
+            "nonce-replay-1",
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (401, Some("nonce_reused")),
+        "{error}"
+    );
+    let (status, error) = app
+        .signed_with(
+            &merchant,
+            "GET",
+            "/v1/merchant/profile",
+            None,
+            now_secs() - 301,
+            "nonce-stale-1",
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (401, Some("signature_expired")),
+        "{error}"
+    );
+    let (status, error) = app
+        .signed_with(
+            &merchant,
+            "GET",
+            "/v1/merchant/profile",
+            None,
+            now_secs(),
+            "bad nonce!",
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (401, Some("signature_malformed")),
+        "{error}"
+    );
+
+    // Rotation: the new key works at once, the old one during the overlap.
+    let (new_secret, new_public) = MerchantSigner::generate_key();
+    let (status, key) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/keys",
+            Some(&json!({ "public_key": new_public })),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let rotated = Merchant {
+        signer: MerchantSigner::new(&merchant.id, key["id"].as_str().unwrap(), &new_secret)
+            .unwrap(),
+        secret: new_secret.clone(),
+        id: merchant.id.clone(),
+        store_id: merchant.store_id.clone(),
+        terminal_id: merchant.terminal_id.clone(),
+        static_code: merchant.static_code.clone(),
+    };
+    let (status, profile) = app
+        .signed(&rotated, "GET", "/v1/merchant/profile", None)
+        .await;
+    assert_eq!(status, 200, "{profile}");
+    assert!(profile["keys"][0]["expires_at"].is_string(), "{profile}");
+    assert!(profile["keys"][1]["expires_at"].is_null(), "{profile}");
+    let (status, _) = app
+        .signed(&merchant, "GET", "/v1/merchant/profile", None)
+        .await;
+    assert_eq!(status, 200);
+    // Another merchant's key cannot speak for this one.
+    let other = app.merchant(None).await;
+    let impostor = Merchant {
+        signer: MerchantSigner::new(&merchant.id, &other.signer.key_id, &other.secret).unwrap(),
+        ..other
+    };
+    let (status, error) = app
+        .signed(&impostor, "GET", "/v1/merchant/profile", None)
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (401, Some("signature_invalid")),
+        "{error}"
+    );
+    app.stop().await;
+}
+
+async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (url, inbox) = notify_server(0).await;
+    let merchant = app.merchant(Some(&url)).await;
+    let token = app.payer("李娜", "500.00").await;
+
+    let order = json!({ "out_trade_no": "DQ-1", "amount": "128.50", "subject": "Longjing tea", "store_id": merchant.store_id });
+    let (status, created) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&order))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["status"], "WAIT_BUYER_PAY");
+    let payload = created["qr_code"].as_str().unwrap().to_owned();
+    let parsed = cashless_emvqr::parse(&payload).unwrap();
+    assert_eq!(parsed.amount().unwrap().as_str(), "128.50");
+    // The same out_trade_no and fields: the same order; other fields: refused.
+    let (status, again) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&order))
+        .await;
+    assert_eq!((status, &again["order_id"]), (200, &created["order_id"]));
+    let mut changed = order.clone();
+    changed["amount"] = json!("128.51");
+    let (status, error) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&changed))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("out_trade_no_conflict"))
+    );
+    let mut usd = order.clone();
+    usd["out_trade_no"] = json!("DQ-USD");
+    usd["currency"] = json!("USD");
+    let (status, error) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&usd))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("currency_not_supported"))
+    );
+
+    // The consumer scans, sees the merchant and amount, and pays.
+    let (status, scan) = app
+        .as_user(&token, "/v1/me/scan", &json!({ "payload": payload }))
+        .await;
+    assert_eq!(status, 200, "{scan}");
+    assert_eq!(
+        (scan["kind"].as_str(), scan["amount"]["amount"].as_str()),
+        (Some("dynamic"), Some("128.50"))
+    );
+    assert_eq!(
+        (
+            scan["chinese_name"].as_str(),
+            scan["pin_required"].as_bool()
+        ),
+        (Some("西湖面馆"), Some(false))
+    );
+    let key = "pay-dq-1";
+    let (status, paid) = app
+        .money(
+            &token,
+            "/v1/me/payments",
+            key,
+            &json!({ "payload": payload }),
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["status"], "SUCCESS");
+    let (status, replay) = app
+        .money(
+            &token,
+            "/v1/me/payments",
+            key,
+            &json!({ "payload": payload }),
+        )
+        .await;
+    assert_eq!((status, &replay["payment_id"]), (200, &paid["payment_id"]));
+    let (status, error) = app.pay_code(&token, &payload, json!({})).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("order_already_paid")),
+        "{error}"
+    );
+    assert_eq!(app.available(&token).await, "371.50");
+
+    let (status, queried) = app
+        .signed(&merchant, "GET", "/v1/merchant/orders/DQ-1", None)
+        .await;
+    assert_eq!(status, 200, "{queried}");
+    assert_eq!(
+        (
+            queried["status"].as_str(),
+            queried["fee"]["amount"].as_str()
+        ),
+        (Some("SUCCESS"), Some("0.77"))
+    );
+    assert_eq!(queried["buyer"], "*娜");
+    assert!(queried["qr_code"].is_null());
+    assert_eq!(app.fee_income().await, 77);
+
+    // Refunds: partial, retried, too much, the rest.
+    let refund = |no: &str, amount: &str| json!({ "out_request_no": no, "amount": amount, "reason": "cold tea" });
+    let (status, first) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/DQ-1/refunds",
+            Some(&refund("R1", "28.50")),
+        )
+        .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (
+            first["order"]["status"].as_str(),
+            first["order"]["refunded"]["amount"].as_str()
+        ),
+        (Some("SUCCESS"), Some("28.50"))
+    );
+    let (status, retried) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/DQ-1/refunds",
+            Some(&refund("R1", "28.50")),
+        )
+        .await;
+    assert_eq!((status, &retried["refund_id"]), (200, &first["refund_id"]));
+    let (status, error) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/DQ-1/refunds",
+            Some(&refund("R1", "1.00")),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("out_request_no_conflict"))
+    );
+    let (status, error) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/DQ-1/refunds",
+            Some(&refund("R2", "100.01")),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("refund_exceeds_paid")),
+        "{error}"
+    );
+    assert_eq!(error["error"]["details"]["refundable"]["amount"], "100.00");
+    let (status, last) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/DQ-1/refunds",
+            Some(&refund("R2", "100.00")),
+        )
+        .await;
+    assert_eq!(status, 200, "{last}");
+    assert_eq!(
+        (
+            last["order"]["status"].as_str(),
+            last["order"]["fee"]["amount"].as_str()
+        ),
+        (Some("CLOSED"), Some("0.00"))
+    );
+    let (status, error) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/DQ-1/refunds",
+            Some(&refund("R3", "0.01")),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("order_closed"))
+    );
+    let (status, found) = app
+        .signed(
+            &merchant,
+            "GET",
+            "/v1/merchant/orders/DQ-1/refunds/R1",
+            None,
+        )
+        .await;
+    assert_eq!((status, &found["refund_id"]), (200, &first["refund_id"]));
+    assert_eq!(app.available(&token).await, "500.00");
+    assert_eq!(app.fee_income().await, 0);
+    let (_, statement) = app.get_as(&token, "/v1/me/statement").await;
+    let kinds: Vec<&str> = statement["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(&kinds[..3], ["refund", "refund", "payment"], "{statement}");
+
+    // Notifications: paid, refunded twice, closed — signed, each with its own stable id.
+    let key = app.payments.platform_key().public_key();
+    let (_, keys) = app
+        .call(reqwest::Method::GET, "/v1/platform/keys", None, None, None)
+        .await;
+    assert_eq!(keys["keys"][0]["public_key"], signing::hex(key.as_bytes()));
+    let mut types = Vec::new();
+    for _ in 0..200 {
+        types = inbox
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, body)| {
+                serde_json::from_str::<Value>(body).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>();
+        if types.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        types,
+        ["order.paid", "order.refunded", "order.refunded"],
+        "closed-by-refund is one event"
+    );
+    for (headers, body) in inbox.received.lock().unwrap().iter() {
+        let event_id = headers["cashless-event-id"].to_str().unwrap();
+        let timestamp: i64 = headers["cashless-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let signature = headers["cashless-signature"].to_str().unwrap();
+        assert!(signing::verify_notification(
+            &key, signature, timestamp, event_id, body
+        ));
+        assert!(!signing::verify_notification(
+            &key,
+            signature,
+            timestamp,
+            event_id,
+            &body.replace("128.50", "1.00")
+        ));
+        assert_eq!(serde_json::from_str::<Value>(body).unwrap()["id"], event_id);
+    }
+    let (status, events) = app
+        .signed(&merchant, "GET", "/v1/merchant/events?limit=2", None)
+        .await;
+    assert_eq!(status, 200, "{events}");
+    assert_eq!(events["events"][0]["type"], "order.paid");
+    assert_eq!(events["events"][0]["delivery"], "delivered");
+    let cursor = events["next_cursor"].as_str().unwrap();
+    let (_, rest) = app
+        .signed(
+            &merchant,
+            "GET",
+            &format!("/v1/merchant/events?after={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(rest["events"].as_array().unwrap().len(), 1, "{rest}");
+    app.stop().await;
+}
+
+async fn static_codes_pins_and_bad_codes(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let token = app.payer("王芳", "3000.00").await;
+    let (status, error) = app.pay_code(&token, &merchant.static_code, json!({})).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("amount_required"))
+    );
+    let (status, paid) = app
+        .pay_code(&token, &merchant.static_code, json!({ "amount": "15.00" }))
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(
+        (paid["status"].as_str(), paid["merchant_name"].as_str()),
+        (Some("SUCCESS"), Some("West Lake Noodles"))
+    );
+    // Above the password-free amount: the PIN, and a wrong PIN is refused.
+    let (status, error) = app
+        .pay_code(
+            &token,
+            &merchant.static_code,
+            json!({ "amount": "1000.01" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("pin_required")),
+        "{error}"
+    );
+    let (status, error) = app
+        .pay_code(
+            &token,
+            &merchant.static_code,
+            json!({ "amount": "1000.01", "pin": "111222" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("pin_incorrect")),
+        "{error}"
+    );
+    let (status, paid) = app
+        .pay_code(
+            &token,
+            &merchant.static_code,
+            json!({ "amount": "1000.01", "pin": "258036" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    let (status, error) = app
+        .pay_code(
+            &token,
+            &merchant.static_code,
+            json!({ "amount": "2000.00", "pin": "258036" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("insufficient_balance")),
+        "{error}"
+    );
+    assert_eq!(app.available(&token).await, "1984.99");
+
+    // Codes that are not ours, or not codes.
+    let pix = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
+    let (status, error) = app.pay_code(&token, pix, json!({ "amount": "1.00" })).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("qr_foreign_scheme")),
+        "{error}"
+    );
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("Pix"),
+        "{error}"
+    );
+    let bad_crc = format!(
+        "{}0000",
+        &merchant.static_code[..merchant.static_code.len() - 4]
+    );
+    let (status, error) = app
+        .pay_code(&token, &bad_crc, json!({ "amount": "1.00" }))
+        .await;
+    assert_eq!(
+        (
+            status,
+            error["error"]["code"].as_str(),
+            error["error"]["details"]["reason"].as_str()
+        ),
+        (422, Some("qr_invalid"), Some("bad_crc")),
+        "{error}"
+    );
+    let (status, error) = app
+        .pay_code(&token, "hello", json!({ "amount": "1.00" }))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("qr_invalid")),
+        "{error}"
+    );
+    let (status, error) = app
+        .pay_code(&token, &merchant.static_code, json!({ "amount": "98,73" }))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("amount_invalid")),
+        "{error}"
+    );
+
+    // Closed and expired orders cannot be paid.
+    let new_order = |no: &str| json!({ "out_trade_no": no, "amount": "9.90", "subject": "bun" });
+    let (_, closed) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&new_order("C-1")),
+        )
+        .await;
+    let (status, body) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders/C-1/close", None)
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("CLOSED")),
+        "{body}"
+    );
+    let (status, error) = app
+        .pay_code(&token, closed["qr_code"].as_str().unwrap(), json!({}))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("order_closed")),
+        "{error}"
+    );
+    let (_, expiring) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&new_order("E-1")),
+        )
+        .await;
+    let id = expiring["order_id"].as_str().unwrap().to_owned();
+    app.store
+        .write(move |tx| {
+            tx.conn()?.execute(
+                "UPDATE orders SET expires_ns = 1 WHERE id = $1",
+                &[Param::Text(&id)],
+            )?;
+            Ok::<_, cashless_store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    let (status, error) = app
+        .pay_code(&token, expiring["qr_code"].as_str().unwrap(), json!({}))
+        .await;
+    assert!(
+        status == 422
+            && ["order_expired", "order_closed"]
+                .contains(&error["error"]["code"].as_str().unwrap()),
+        "{error}"
+    );
+    for _ in 0..200 {
+        let (_, order) = app
+            .signed(&merchant, "GET", "/v1/merchant/orders/E-1", None)
+            .await;
+        if order["status"] == "CLOSED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (_, order) = app
+        .signed(&merchant, "GET", "/v1/merchant/orders/E-1", None)
+        .await;
+    assert_eq!(
+        order["status"], "CLOSED",
+        "the sweeper closes expired orders"
+    );
+    // An altered amount in a dynamic code is caught.
+    let (_, fresh) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&new_order("A-1")),
+        )
+        .await;
+    let payload = fresh["qr_code"].as_str().unwrap();
+    let body = payload[..payload.len() - 4].replace("54049.90", "54040.01");
+    assert_ne!(body, payload[..payload.len() - 4]);
+    let forged = format!(
+        "{body}{:04X}",
+        cashless_emvqr::crc16_ccitt_false(body.as_bytes())
+    );
+    let (status, error) = app.pay_code(&token, &forged, json!({})).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("qr_amount_mismatch")),
+        "{error}"
+    );
+
+    // Cancel: unpaid closes; paid refunds in full; a paid order cannot be closed.
+    let (_, paid_order) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&new_order("X-1")),
+        )
+        .await;
+    let (status, _) = app
+        .pay_code(&token, paid_order["qr_code"].as_str().unwrap(), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, error) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders/X-1/close", None)
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("order_paid"))
+    );
+    let before = app.available(&token).await;
+    let (status, cancelled) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders/X-1/cancel", None)
+        .await;
+    assert_eq!(
+        (
+            status,
+            cancelled["status"].as_str(),
+            cancelled["refunded"]["amount"].as_str()
+        ),
+        (200, Some("CLOSED"), Some("9.90")),
+        "{cancelled}"
+    );
+    let (status, again) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders/X-1/cancel", None)
+        .await;
+    assert_eq!((status, again["status"].as_str()), (200, Some("CLOSED")));
+    let after = app.available(&token).await;
+    assert_eq!(
+        cashless_ledger::parse_amount(&after, Currency::CNY).unwrap()
+            - cashless_ledger::parse_amount(&before, Currency::CNY).unwrap(),
+        990
+    );
+    let (status, error) = app
+        .signed(&merchant, "GET", "/v1/merchant/orders/NOPE", None)
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("order_not_found"))
+    );
+    app.stop().await;
+}
+
+async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let token = app.payer("张伟", "3000.00").await;
+    let (status, enrolment) = app.as_user(&token, "/v1/me/paycode", &json!({})).await;
+    assert_eq!(status, 200, "{enrolment}");
+    let slot = enrolment["slot"].as_u64().unwrap();
+    let secret = signing::decode_hex(enrolment["secret"].as_str().unwrap()).unwrap();
+    let code =
+        |variant: u8| paycode::code_at(&secret, slot, variant, now_secs() as u64, 60).to_digits();
+    let charge = |auth_code: String, no: &str, amount: &str| json!({ "auth_code": auth_code, "out_trade_no": no, "amount": amount, "subject": "noodles", "terminal_id": merchant.terminal_id });
+
+    let (status, order) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&charge(code(0), "P-1", "23.00")),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(
+        (order["status"].as_str(), order["store_id"].as_str()),
+        (Some("SUCCESS"), Some(merchant.store_id.as_str()))
+    );
+    // The POS retrying the same request gets the same order; the code itself is spent.
+    let (status, retry) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&charge(code(0), "P-1", "23.00")),
+        )
+        .await;
+    assert_eq!((status, &retry["order_id"]), (200, &order["order_id"]));
+    let (status, error) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&charge(code(0), "P-2", "23.00")),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("paycode_used")),
+        "{error}"
+    );
+    let (status, error) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&charge("12345".into(), "P-3", "1.00")),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("paycode_invalid"))
+    );
+
+    // Two terminals submit the same fresh code at once: it pays once.
+    let fresh = code(1);
+    let (first, second) = (
+        charge(fresh.clone(), "P-A", "5.00"),
+        charge(fresh.clone(), "P-B", "5.00"),
+    );
+    let (a, b) = tokio::join!(
+        app.signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&first)
+        ),
+        app.signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&second)
+        ),
+    );
+    let statuses = [a.0, b.0];
+    assert!(
+        statuses.contains(&200) && statuses.contains(&409),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(app.available(&token).await, "2972.00");
+
+    // Above the password-free amount: USERPAYING until the payer confirms with the PIN.
+    let (status, waiting) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&charge(code(2), "P-BIG", "1500.00")),
+        )
+        .await;
+    assert_eq!(
+        (status, waiting["status"].as_str()),
+        (200, Some("USERPAYING")),
+        "{waiting}"
+    );
+    let (_, pending) = app.get_as(&token, "/v1/me/payments/pending").await;
+    let id = pending["payments"][0]["payment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id, waiting["order_id"].as_str().unwrap());
+    let (status, error) = app
+        .as_user(
+            &token,
+            &format!("/v1/me/payments/{id}/confirm"),
+            &json!({ "pin": "111222" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("pin_incorrect"))
+    );
+    let (status, confirmed) = app
+        .as_user(
+            &token,
+            &format!("/v1/me/payments/{id}/confirm"),
+            &json!({ "pin": "258036" }),
+        )
+        .await;
+    assert_eq!(
+        (status, confirmed["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{confirmed}"
+    );
+    let (_, polled) = app
+        .signed(&merchant, "GET", "/v1/merchant/orders/P-BIG", None)
+        .await;
+    assert_eq!(polled["status"], "SUCCESS");
+    assert_eq!(app.available(&token).await, "1472.00");
+
+    // Guessing: wrong values for a device lock its codes; unknown slots count per merchant.
+    let wrong = |n: u32| {
+        paycode::PayCode {
+            slot,
+            variant: 9,
+            otp: (n * 7919) % 10_000_000,
+        }
+        .to_digits()
+    };
+    let mut codes = Vec::new();
+    for n in 0..6 {
+        let (status, error) = app
+            .signed(
+                &merchant,
+                "POST",
+                "/v1/merchant/orders/paycode",
+                Some(&charge(wrong(n), &format!("G-{n}"), "1.00")),
+            )
+            .await;
+        codes.push((status, error["error"]["code"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(codes[0], (404, "paycode_unknown".to_owned()));
+    assert_eq!(codes[5], (429, "paycode_locked".to_owned()), "{codes:?}");
+    let (status, error) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&charge(code(3), "G-ok", "1.00")),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (429, Some("paycode_locked")),
+        "a locked device's real code waits too"
+    );
+    app.stop().await;
+}
+
+async fn notifications_retry_and_survive_a_restart(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (url, inbox) = notify_server(2).await;
+    let merchant = app.merchant(Some(&url)).await;
+    let token = app.payer("陈静", "100.00").await;
+    let (_, order) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&json!({ "out_trade_no": "N-1", "amount": "3.00", "subject": "tea" })),
+        )
+        .await;
+    let (status, _) = app
+        .pay_code(&token, order["qr_code"].as_str().unwrap(), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    // The first attempt fails; restart before the retries.
+    for _ in 0..200 {
+        if !inbox.received.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let app = app.restart().await;
+    for _ in 0..400 {
+        let (_, events) = app
+            .signed(&merchant, "GET", "/v1/merchant/events", None)
+            .await;
+        if events["events"][0]["delivery"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (_, events) = app
+        .signed(&merchant, "GET", "/v1/merchant/events", None)
+        .await;
+    let event = &events["events"][0];
+    assert_eq!(
+        (event["delivery"].as_str(), event["attempts"].as_u64()),
+        (Some("delivered"), Some(3)),
+        "{events}"
+    );
+    let received = inbox.received.lock().unwrap();
+    assert_eq!(received.len(), 3);
+    let ids: Vec<&str> = received
+        .iter()
+        .map(|(headers, _)| headers["cashless-event-id"].to_str().unwrap())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "every attempt carries the same event id"
+    );
+    drop(received);
+    app.stop().await;
+}
+
+both_backends!(
+    merchants_onboard_and_sign_their_requests,
+    dynamic_code_paid_refunded_and_notified,
+    static_codes_pins_and_bad_codes,
+    payment_codes_pay_once_and_resist_guessing,
+    notifications_retry_and_survive_a_restart,
+);

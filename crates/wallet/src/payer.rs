@@ -1,0 +1,202 @@
+//! The consumer's side of a payment, for the services that take money from a wallet
+//! (merchant payments, later transit and bills). Each function runs inside the caller's
+//! writer operation, so the limit counted, the ledger transfer and the statement row commit
+//! together with the caller's own rows, or not at all.
+
+use cashless_consumer::{Date, KycLevel};
+use cashless_ledger::{AccountId, Currency};
+use cashless_store::{Conn, DbError, Param, WriteTx};
+use serde_json::json;
+
+use crate::statement::{release_outflow, reserve_outflow};
+use crate::users::{self, UserRow, int};
+use crate::wire::Amount;
+use crate::{WalletConfig, WalletError, WalletResult};
+
+/// A signed-in consumer about to pay.
+#[derive(Clone, Debug)]
+pub struct Payer(UserRow);
+
+impl Payer {
+    pub fn user_id(&self) -> &str {
+        &self.0.id
+    }
+
+    pub fn wallet(&self) -> AccountId {
+        self.0.wallet
+    }
+
+    pub fn kyc_level(&self) -> KycLevel {
+        self.0.kyc_level
+    }
+
+    pub fn pin_set(&self) -> bool {
+        self.0.pin_hash.is_some()
+    }
+
+    /// The name a merchant may see: the real name masked to its last character (`*娜`).
+    pub fn masked_name(&self) -> String {
+        match &self.0.real_name {
+            Some(name) => {
+                let chars: Vec<char> = name.chars().collect();
+                let last = chars.last().copied().unwrap_or('*');
+                format!("{}{last}", "*".repeat(chars.len().saturating_sub(1).max(1)))
+            }
+            None => "*".to_owned(),
+        }
+    }
+}
+
+/// The payer, or `unauthorized` if the account is gone.
+pub fn payer(conn: &mut Conn, user_id: &str) -> WalletResult<Payer> {
+    users::require(conn, user_id).map(Payer)
+}
+
+/// Counts `amount` against the payer's KYC limits for today, or refuses it with the numbers.
+pub fn count_outflow(
+    conn: &mut Conn,
+    payer: &Payer,
+    amount: u64,
+    now_ns: u64,
+    config: &WalletConfig,
+) -> WalletResult<()> {
+    reserve_outflow(conn, &payer.0, amount, now_ns, &config.limits)
+}
+
+/// Gives back an outflow counted at `counted_at_ns` that did not happen.
+pub fn release(
+    conn: &mut Conn,
+    user_id: &str,
+    counted_at_ns: u64,
+    amount: u64,
+) -> Result<(), DbError> {
+    release_outflow(conn, user_id, counted_at_ns, amount)
+}
+
+/// Password-free payments the user made on the China day of `now_ns`.
+pub fn password_free_today(conn: &mut Conn, user_id: &str, now_ns: u64) -> Result<u32, DbError> {
+    let day = Date::china_day(now_ns).to_string();
+    let row = conn.query_opt(
+        "SELECT password_free FROM outflows WHERE user_id = $1 AND day = $2",
+        &[Param::Text(user_id), Param::Text(&day)],
+    )?;
+    Ok(row
+        .map_or(Ok(0), |row| row.int(0))?
+        .clamp(0, i64::from(u32::MAX)) as u32)
+}
+
+/// Counts one password-free payment today. Call after [`count_outflow`] (which makes the row).
+pub fn count_password_free(conn: &mut Conn, user_id: &str, now_ns: u64) -> Result<(), DbError> {
+    let day = Date::china_day(now_ns).to_string();
+    conn.execute(
+        "UPDATE outflows SET password_free = password_free + 1 WHERE user_id = $1 AND day = $2",
+        &[Param::Text(user_id), Param::Text(&day)],
+    )?;
+    Ok(())
+}
+
+/// The refusal for a payment the balance cannot cover, with what is available.
+pub fn insufficient_balance(tx: &WriteTx<'_, '_>, wallet: AccountId) -> WalletError {
+    let available = tx.account(wallet).map_or(0, |account| {
+        account.balances.credit_balance_available().max(0)
+    });
+    let available = u64::try_from(available).unwrap_or(0);
+    WalletError::unprocessable(
+        "insufficient_balance",
+        format!(
+            "the balance is not enough: {} CNY available",
+            cashless_ledger::format_amount(available, Currency::CNY)
+        ),
+    )
+    .with_details(json!({ "available": Amount::new(available, Currency::CNY) }))
+}
+
+/// A line of the consumer's statement.
+#[derive(Clone, Debug)]
+pub struct Activity<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    /// `payment`, `refund`, …
+    pub kind: &'a str,
+    /// `processing`, `succeeded` or `failed`.
+    pub status: &'a str,
+    /// Positive for money in, negative for money out, in minor units of `currency`.
+    pub amount: i64,
+    pub currency: Currency,
+    pub counterparty: &'a str,
+    pub details: serde_json::Value,
+}
+
+pub fn record_activity(
+    conn: &mut Conn,
+    activity: &Activity<'_>,
+    now_ns: u64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO activity (id, user_id, kind, status, amount, currency, counterparty, details, \
+         created_ns, updated_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        &[
+            Param::Text(activity.id),
+            Param::Text(activity.user_id),
+            Param::Text(activity.kind),
+            Param::Text(activity.status),
+            Param::Int(activity.amount),
+            Param::Text(activity.currency.code()),
+            Param::Text(activity.counterparty),
+            Param::Text(&activity.details.to_string()),
+            int(now_ns),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Moves a statement line to `status` (a payment confirmed or abandoned).
+pub fn set_activity_status(
+    conn: &mut Conn,
+    id: &str,
+    status: &str,
+    now_ns: u64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE activity SET status = $2, updated_ns = $3 WHERE id = $1",
+        &[Param::Text(id), Param::Text(status), int(now_ns)],
+    )?;
+    Ok(())
+}
+
+/// What an earlier request with the consumer's Idempotency-Key made (its resource id), if any;
+/// an error if that request asked for something else (a different `fingerprint`).
+pub fn replayed(
+    conn: &mut Conn,
+    user_id: &str,
+    key: &str,
+    fingerprint: &str,
+) -> WalletResult<Option<String>> {
+    crate::funding::replayed(
+        crate::funding::idempotency_record(conn, user_id, key)?,
+        fingerprint,
+    )
+}
+
+/// Remembers that the consumer's `key` made `resource_id`.
+pub fn remember(
+    conn: &mut Conn,
+    user_id: &str,
+    key: &str,
+    fingerprint: &str,
+    resource_id: &str,
+    now_ns: u64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO idempotency (user_id, key, fingerprint, resource_id, created_ns) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Param::Text(user_id),
+            Param::Text(key),
+            Param::Text(fingerprint),
+            Param::Text(resource_id),
+            int(now_ns),
+        ],
+    )?;
+    Ok(())
+}
