@@ -1,6 +1,8 @@
 //! `cashless`: the platform in one binary.
 
 mod bench;
+mod merchant;
+mod qr;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -24,20 +26,43 @@ enum Command {
     /// Benchmarks against the real durable store.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// EMVCo merchant-presented QR codes: parse, encode, render (PNG, SVG), decode photos.
+    #[command(subcommand)]
+    Qr(qr::QrCommand),
+    /// Merchant API tools: make a signing key, sign a request (to debug signatures).
+    #[command(subcommand)]
+    Merchant(merchant::MerchantCommand),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Offline tools answer without a runtime or logs on stdout.
+    let command = match cli.command {
+        Command::Qr(command) => return exit_on_error(qr::run(command)),
+        Command::Merchant(command) => return exit_on_error(merchant::run(command)),
+        other => other,
+    };
     init_logging(&cli.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Serve(args) => serve::run(args).await,
             Command::Bench(command) => bench::run(command).await,
+            Command::Qr(_) | Command::Merchant(_) => Ok(()),
         }
     })
+}
+
+/// A tool's failure: one line on stderr and exit status 1 (no backtrace: the error is the
+/// answer, e.g. `bad_crc` for `qr parse`).
+fn exit_on_error(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn init_logging(filter: &str) -> anyhow::Result<()> {

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use cashless_emvqr::images::{self, PNG_MODULE_PIXELS_DEFAULT};
 use cashless_emvqr::{
-    Amount, CashlessMerchant, CashlessOrder, Mpm, cashless_target, encode_dynamic,
-    encode_static, parse,
+    Amount, CashlessMerchant, CashlessOrder, Mpm, cashless_target, encode_dynamic, encode_static,
+    parse,
 };
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ pub enum QrCommand {
         payload: String,
     },
     /// Writes one of our merchant codes: static, or dynamic with --amount and --reference.
-    Encode(EncodeArgs),
+    Encode(Box<EncodeArgs>),
     /// Reads the QR codes in a PNG or JPEG image and prints each payload with its fields.
     Decode {
         /// Path of a PNG or JPEG image.
@@ -77,7 +77,7 @@ pub struct EncodeArgs {
 pub fn run(command: QrCommand) -> anyhow::Result<()> {
     match command {
         QrCommand::Parse { payload } => parse_payload(payload.trim()),
-        QrCommand::Encode(args) => encode(args),
+        QrCommand::Encode(args) => encode(*args),
         QrCommand::Decode { image } => decode(&image),
     }
 }
@@ -148,7 +148,9 @@ fn decode(path: &Path) -> anyhow::Result<()> {
         .iter()
         .map(|payload| match parse(payload) {
             Ok(mpm) => json!({ "payload": payload, "parsed": described(&mpm) }),
-            Err(error) => json!({ "payload": payload, "error": error_body(error.code(), &error.to_string()) }),
+            Err(error) => {
+                json!({ "payload": payload, "error": error_body(error.code(), &error.to_string()) })
+            }
         })
         .collect();
     print_json(&Value::Array(found))
