@@ -12,7 +12,7 @@ pub enum MerchantCommand {
     Keygen,
     /// Signs a request and prints the exact string-to-sign, the body's SHA-256, the
     /// Authorization header and a curl command: compare them with yours to find a mismatch.
-    Sign(SignArgs),
+    Sign(Box<SignArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -49,22 +49,35 @@ pub fn run(command: MerchantCommand) -> anyhow::Result<()> {
         MerchantCommand::Keygen => {
             let (secret, public) = MerchantSigner::generate_key();
             println!("secret_key: {secret}\npublic_key: {public}");
-            println!("Keep the secret key on your server; register the public key with the platform.");
+            println!(
+                "Keep the secret key on your server; register the public key with the platform."
+            );
             Ok(())
         }
-        MerchantCommand::Sign(args) => sign(args),
+        MerchantCommand::Sign(args) => sign(*args),
     }
 }
 
 fn sign(args: SignArgs) -> anyhow::Result<()> {
-    let secret = match (&args.secret_key_file, std::env::var("CASHLESS_MERCHANT_SECRET_KEY")) {
-        (Some(path), _) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    let secret = match (
+        &args.secret_key_file,
+        std::env::var("CASHLESS_MERCHANT_SECRET_KEY"),
+    ) {
+        (Some(path), _) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
         (None, Ok(secret)) => secret,
-        (None, Err(_)) => anyhow::bail!("give the secret key with --secret-key-file or CASHLESS_MERCHANT_SECRET_KEY"),
+        (None, Err(_)) => anyhow::bail!(
+            "give the secret key with --secret-key-file or CASHLESS_MERCHANT_SECRET_KEY"
+        ),
     };
     let signer = MerchantSigner::new(&args.merchant_id, &args.key_id, &secret)?;
-    let timestamp = args.timestamp.unwrap_or_else(|| (cashless_partners::unix_ms() / 1000) as i64);
-    let nonce = args.nonce.unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+    let timestamp = args
+        .timestamp
+        .unwrap_or_else(|| (cashless_partners::unix_ms() / 1000) as i64);
+    let nonce = args
+        .nonce
+        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
     let body = args.body.unwrap_or_default();
     let parts = signer.sign(&args.method, &args.path, timestamp, &nonce, body.as_bytes());
     println!("public key:      {}", signer.public_key_hex());
@@ -72,7 +85,14 @@ fn sign(args: SignArgs) -> anyhow::Result<()> {
     println!("string-to-sign (between the lines, lines joined by \\n, no trailing newline):");
     println!("----\n{}\n----", parts.string_to_sign);
     println!("Authorization: {}", parts.authorization);
-    let data = if body.is_empty() { String::new() } else { format!(" -H 'Content-Type: application/json' --data-raw '{}'", body.replace('\'', "'\\''")) };
+    let data = if body.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " -H 'Content-Type: application/json' --data-raw '{}'",
+            body.replace('\'', "'\\''")
+        )
+    };
     println!(
         "\ncurl -X {} '{}{}' -H '{}'{data}",
         args.method.to_ascii_uppercase(),
