@@ -1142,17 +1142,18 @@ async fn notifications_retry_and_survive_a_restart(db: TestDb) {
         (Some("delivered"), Some(3)),
         "{events}"
     );
-    let received = inbox.received.lock().unwrap();
-    assert_eq!(received.len(), 3);
-    let ids: Vec<&str> = received
+    let ids: Vec<String> = inbox
+        .received
+        .lock()
+        .unwrap()
         .iter()
-        .map(|(headers, _)| headers["cashless-event-id"].to_str().unwrap())
+        .map(|(headers, _)| headers["cashless-event-id"].to_str().unwrap().to_owned())
         .collect();
+    assert_eq!(ids.len(), 3);
     assert!(
         ids.iter().all(|id| *id == ids[0]),
         "every attempt carries the same event id"
     );
-    drop(received);
     app.stop().await;
 }
 
