@@ -278,8 +278,8 @@ fn check(input: MerchantInput, default_fee_bps: u32) -> WalletResult<MerchantInp
     })
 }
 
-/// A signed request that passed the signature check; its nonce is claimed by the write it
-/// makes (see [`MerchantCaller::claim_nonce`]).
+/// A signed request that passed the signature check; its nonce is then claimed by
+/// [`Payments::claim_nonce`] before any work is done.
 #[derive(Clone, Debug)]
 pub struct MerchantCaller {
     pub merchant_id: String,
@@ -288,8 +288,7 @@ pub struct MerchantCaller {
 }
 
 impl MerchantCaller {
-    /// Records the request's nonce, or refuses a replay. Call inside the request's writer
-    /// operation so the nonce and the change commit together.
+    /// Records the request's nonce, or refuses a replay.
     pub(crate) fn claim_nonce(&self, conn: &mut Conn, now_ns: u64) -> WalletResult<()> {
         let seen = conn.query_opt(
             "SELECT 1 FROM merchant_nonces WHERE merchant_id = $1 AND nonce = $2",
@@ -574,8 +573,19 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
+                // Only a current key may rotate: a rotated-out key (still in its overlap)
+                // must not be able to take the account back.
                 if let Some(caller) = &caller {
-                    caller.claim_nonce(conn, now)?;
+                    let current = conn.query_opt(
+                        "SELECT 1 FROM merchant_keys WHERE id = $1 AND merchant_id = $2 AND expires_ns IS NULL",
+                        &[Param::Text(&caller.key_id), Param::Text(&caller.merchant_id)],
+                    )?;
+                    if current.is_none() {
+                        return Err(WalletError::forbidden(
+                            "key_rotated_out",
+                            "this key is being retired; sign key rotations with the current key",
+                        ));
+                    }
                 }
                 let id = signing::key_id(&key);
                 let existing = conn.query_opt("SELECT 1 FROM merchant_keys WHERE id = $1", &[Param::Text(&id)])?;
@@ -615,9 +625,7 @@ impl Payments {
         let url = check_notify_url(url)?;
         self.store
             .write(move |tx| {
-                let now = tx.now_ns();
                 let conn = tx.conn()?;
-                caller.claim_nonce(conn, now)?;
                 conn.execute(
                     "UPDATE merchants SET notify_url = $2 WHERE id = $1",
                     &[Param::Text(&caller.merchant_id), Param::Text(&url)],
@@ -627,16 +635,21 @@ impl Payments {
             .await
     }
 
-    /// The calling merchant's own view (a signed read: the nonce is claimed).
+    /// The calling merchant's own view.
     pub async fn merchant_profile(&self, caller: MerchantCaller) -> WalletResult<MerchantView> {
-        let id = caller.merchant_id.clone();
+        self.merchant(&caller.merchant_id).await
+    }
+
+    /// Uses up a signed request's nonce, in a write of its own before the request's work:
+    /// a request that then fails cannot be replayed either.
+    pub async fn claim_nonce(&self, caller: &MerchantCaller) -> WalletResult<()> {
+        let caller = caller.clone();
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
                 caller.claim_nonce(tx.conn()?, now)
             })
-            .await?;
-        self.merchant(&id).await
+            .await
     }
 
     async fn existing_merchant(&self, merchant_id: &str) -> WalletResult<String> {
@@ -669,8 +682,8 @@ impl Payments {
         let auth = Authorization::parse(header)
             .map_err(|error| unauthorized(error.code, error.message))?;
         let now_secs = (cashless_wallet::now_ns() / 1_000_000_000) as i64;
-        let skew = self.config.signature_skew.as_secs() as i64;
-        if (now_secs - auth.timestamp).abs() > skew {
+        let skew = self.config.signature_skew.as_secs();
+        if now_secs.abs_diff(auth.timestamp) > skew {
             return Err(unauthorized(
                 "signature_expired",
                 format!(

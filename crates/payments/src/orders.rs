@@ -226,7 +226,7 @@ pub(crate) fn update(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
     let transfer = order.transfer_id.map(|id| id.0.to_be_bytes());
     conn.execute(
         "UPDATE orders SET status = $2, fee = $3, refunded = $4, payer_user_id = $5, \
-         transfer_id = $6, paid_ns = $7, updated_ns = $8 WHERE id = $1",
+         transfer_id = $6, paid_ns = $7, updated_ns = $8, expires_ns = $9 WHERE id = $1",
         &[
             Param::Text(&order.id),
             Param::Text(order.status.name()),
@@ -238,6 +238,7 @@ pub(crate) fn update(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
                 .paid_ns
                 .map_or(Param::Null, |ns| Param::Int(ns as i64)),
             Param::Int(order.updated_ns as i64),
+            Param::Int(order.expires_ns as i64),
         ],
     )?;
     Ok(())
@@ -463,7 +464,6 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                caller.claim_nonce(conn, now)?;
                 let merchant = merchants::load(conn, &caller.merchant_id)?
                     .ok_or_else(merchants::merchant_not_found)?;
                 if let Some(existing) = by_out_trade_no(conn, &merchant.id, &out_trade_no)? {
@@ -522,9 +522,7 @@ impl Payments {
         let (order, merchant) = self
             .store
             .write(move |tx| {
-                let now = tx.now_ns();
                 let conn = tx.conn()?;
-                caller.claim_nonce(conn, now)?;
                 let merchant = merchants::load(conn, &caller.merchant_id)?
                     .ok_or_else(merchants::merchant_not_found)?;
                 let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
@@ -549,7 +547,6 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                caller.claim_nonce(conn, now)?;
                 let merchant = merchants::load(conn, &caller.merchant_id)?
                     .ok_or_else(merchants::merchant_not_found)?;
                 let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
@@ -591,9 +588,6 @@ impl Payments {
             .store
             .write(move |tx| {
                 let now = tx.now_ns();
-                tx.conn()
-                    .map_err(WalletError::from)
-                    .and_then(|conn| caller.claim_nonce(conn, now))?;
                 let conn = tx.conn()?;
                 let merchant = merchants::load(conn, &caller.merchant_id)?
                     .ok_or_else(merchants::merchant_not_found)?;
@@ -619,7 +613,8 @@ impl Payments {
                         let remaining = order.amount - order.refunded;
                         let refund = NewRefund {
                             id: refund_id,
-                            out_request_no: "cancel".to_owned(),
+                            // Not a valid merchant out_request_no: it cannot collide with one.
+                            out_request_no: "#cancel".to_owned(),
                             amount: remaining,
                             reason: "cancelled by the merchant".to_owned(),
                             transfer_ids,
@@ -671,9 +666,6 @@ impl Payments {
             .store
             .write(move |tx| {
                 let now = tx.now_ns();
-                tx.conn()
-                    .map_err(WalletError::from)
-                    .and_then(|conn| caller.claim_nonce(conn, now))?;
                 let conn = tx.conn()?;
                 let merchant = merchants::load(conn, &caller.merchant_id)?
                     .ok_or_else(merchants::merchant_not_found)?;
@@ -717,9 +709,7 @@ impl Payments {
         let refund_id = self
             .store
             .write(move |tx| {
-                let now = tx.now_ns();
                 let conn = tx.conn()?;
-                caller.claim_nonce(conn, now)?;
                 let order = by_out_trade_no(conn, &caller.merchant_id, &out_trade_no)?
                     .ok_or_else(order_not_found)?;
                 existing_refund(conn, &order.id, &out_request_no)?

@@ -748,7 +748,7 @@ impl Payments {
             .guesses
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .allowed(&caller.merchant_id, now_secs, limit);
+            .take_guess(&caller.merchant_id, now_secs, limit);
         if !allowed {
             return Err(WalletError::too_many(
                 "paycode_guesses_limited",
@@ -780,7 +780,6 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                caller.claim_nonce(conn, now)?;
                 let merchant = merchants::load(conn, &caller.merchant_id)?.ok_or_else(merchants::merchant_not_found)?;
                 if let Some(existing) = orders::by_out_trade_no(conn, &merchant.id, &out_trade_no)? {
                     if existing.fingerprint != fingerprint {
@@ -836,19 +835,20 @@ impl Payments {
                 }
                 Ok(Ok((order, merchant)))
             })
-            .await?;
-        match result {
-            Ok((order, merchant)) => Ok(order.view(Some(&merchant))),
-            Err(refusal) => {
-                if matches!(refusal.code, "paycode_unknown" | "paycode_locked") {
-                    self.guesses
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .count(&merchant_id, now_secs);
-                }
-                Err(refusal)
-            }
+            .await;
+        // Only unknown or wrong codes spend a guess.
+        let guessed_wrong = matches!(
+            &result,
+            Ok(Err(refusal)) if matches!(refusal.code, "paycode_unknown" | "paycode_locked")
+        );
+        if !guessed_wrong {
+            self.guesses
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .give_back(&merchant_id, now_secs);
         }
+        let (order, merchant) = result??;
+        Ok(order.view(Some(&merchant)))
     }
 }
 

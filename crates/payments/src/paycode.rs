@@ -104,15 +104,25 @@ pub(crate) struct Guesses {
 }
 
 impl Guesses {
-    /// Whether the merchant still may guess this minute.
-    pub(crate) fn allowed(&mut self, merchant_id: &str, unix_secs: u64, max: u32) -> bool {
+    /// Takes one of the merchant's guesses this minute, if any is left. Taken before the code
+    /// is checked, so concurrent requests cannot all slip under the bound; a code that turns
+    /// out valid gives its guess back ([`Guesses::give_back`]).
+    pub(crate) fn take_guess(&mut self, merchant_id: &str, unix_secs: u64, max: u32) -> bool {
         self.roll(unix_secs);
-        self.by_merchant.get(merchant_id).copied().unwrap_or(0) < max
+        let used = self.by_merchant.entry(merchant_id.to_owned()).or_default();
+        if *used >= max {
+            return false;
+        }
+        *used += 1;
+        true
     }
 
-    pub(crate) fn count(&mut self, merchant_id: &str, unix_secs: u64) {
-        self.roll(unix_secs);
-        *self.by_merchant.entry(merchant_id.to_owned()).or_default() += 1;
+    pub(crate) fn give_back(&mut self, merchant_id: &str, unix_secs: u64) {
+        if unix_secs / 60 == self.minute
+            && let Some(used) = self.by_merchant.get_mut(merchant_id)
+        {
+            *used = used.saturating_sub(1);
+        }
     }
 
     fn roll(&mut self, unix_secs: u64) {
@@ -164,11 +174,13 @@ mod tests {
     fn guesses_are_bounded_per_merchant_per_minute() {
         let mut guesses = Guesses::default();
         for _ in 0..3 {
-            assert!(guesses.allowed("m", 120, 3));
-            guesses.count("m", 120);
+            assert!(guesses.take_guess("m", 120, 3));
         }
-        assert!(!guesses.allowed("m", 179, 3));
-        assert!(guesses.allowed("n", 179, 3));
-        assert!(guesses.allowed("m", 180, 3));
+        assert!(!guesses.take_guess("m", 179, 3));
+        guesses.give_back("m", 179);
+        assert!(guesses.take_guess("m", 179, 3));
+        assert!(!guesses.take_guess("m", 179, 3));
+        assert!(guesses.take_guess("n", 179, 3));
+        assert!(guesses.take_guess("m", 180, 3));
     }
 }

@@ -92,6 +92,7 @@ impl<T: SignedBody> FromRequest<AppState> for Signed<T> {
             .payments
             .authenticate(authorization.as_deref(), &method, &path, &body)
             .await?;
+        state.payments.claim_nonce(&caller).await?;
         Ok(Signed(caller, T::from_body(&body)?))
     }
 }

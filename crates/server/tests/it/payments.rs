@@ -685,6 +685,23 @@ async fn static_codes_pins_and_bad_codes(db: TestDb) {
         (paid["status"].as_str(), paid["merchant_name"].as_str()),
         (Some("SUCCESS"), Some("West Lake Noodles"))
     );
+    // The sweeper runs every 25 ms here: a paid order stays refundable (its deadline is the
+    // refund period, not the moment it was paid).
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let static_no = paid["payment_id"].as_str().unwrap().to_owned();
+    let (status, refunded) = app
+        .signed(
+            &merchant,
+            "POST",
+            &format!("/v1/merchant/orders/{static_no}/refunds"),
+            Some(&json!({ "out_request_no": "S1", "amount": "5.00" })),
+        )
+        .await;
+    assert_eq!(
+        (status, refunded["order"]["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{refunded}"
+    );
     // Above the password-free amount: the PIN, and a wrong PIN is refused.
     let (status, error) = app
         .pay_code(
@@ -730,7 +747,7 @@ async fn static_codes_pins_and_bad_codes(db: TestDb) {
         (422, Some("insufficient_balance")),
         "{error}"
     );
-    assert_eq!(app.available(&token).await, "1984.99");
+    assert_eq!(app.available(&token).await, "1989.99");
 
     // Codes that are not ours, or not codes.
     let pix = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
