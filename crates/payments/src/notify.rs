@@ -115,18 +115,17 @@ impl Payments {
                 format!("limit must be 1 to {EVENTS_PAGE_MAX}"),
             ));
         }
-        let cursor = after.map(parse_cursor).transpose()?;
+        let cursor = after.map(cashless_wallet::wire::parse_cursor).transpose()?;
         let rows = self
             .store
-            .write(move |tx| {
-                let conn = tx.conn()?;
+            .read(move |conn| {
                 let (after_ns, after_id) = cursor.unwrap_or((-1, String::new()));
-                Ok::<_, WalletError>(conn.query(
+                conn.query(
                     "SELECT id, kind, order_id, created_ns, attempts, next_attempt_ns, delivered_ns, last_error, payload \
                      FROM events WHERE merchant_id = $1 AND (created_ns > $2 OR (created_ns = $2 AND id > $3)) \
                      ORDER BY created_ns, id LIMIT $4",
                     &[Param::Text(&caller.merchant_id), Param::Int(after_ns), Param::Text(&after_id), Param::Int(i64::from(limit) + 1)],
-                )?)
+                )
             })
             .await?;
         let mut events = Vec::with_capacity(rows.len());
@@ -343,15 +342,4 @@ fn without_url(error: &reqwest::Error) -> String {
         text = text.replace(url.as_str(), "<notify_url>");
     }
     text
-}
-
-fn parse_cursor(text: &str) -> WalletResult<(i64, String)> {
-    let invalid =
-        || WalletError::bad_request("cursor_invalid", "pass a next_cursor exactly as received");
-    let (ns, id) = text.split_once('.').ok_or_else(invalid)?;
-    let ns: i64 = ns.parse().map_err(|_| invalid())?;
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-        return Err(invalid());
-    }
-    Ok((ns, id.to_owned()))
 }

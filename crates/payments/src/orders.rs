@@ -384,6 +384,17 @@ pub(crate) fn cny_only(code: Option<&str>) -> WalletResult<Currency> {
     Ok(currency)
 }
 
+/// The caller's merchant row and its order by `out_trade_no`.
+fn merchant_order(
+    conn: &mut Conn,
+    merchant_id: &str,
+    out_trade_no: &str,
+) -> WalletResult<(MerchantRow, OrderRow)> {
+    let merchant = merchants::load(conn, merchant_id)?.ok_or_else(merchants::merchant_not_found)?;
+    let order = by_out_trade_no(conn, &merchant.id, out_trade_no)?.ok_or_else(order_not_found)?;
+    Ok((merchant, order))
+}
+
 pub(crate) fn order_not_found() -> WalletError {
     not_found("order_not_found", "order of this merchant")
 }
@@ -519,18 +530,19 @@ impl Payments {
     ) -> WalletResult<OrderView> {
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
-        let (order, merchant) = self
+        let (merchant, order) = self
             .store
-            .write(move |tx| {
-                let conn = tx.conn()?;
-                let merchant = merchants::load(conn, &caller.merchant_id)?
-                    .ok_or_else(merchants::merchant_not_found)?;
-                let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
-                    .ok_or_else(order_not_found)?;
-                order.payer_name = payer_name(conn, &order)?;
-                Ok::<_, WalletError>((order, merchant))
+            .read(move |conn| {
+                Ok(
+                    merchant_order(conn, &caller.merchant_id, &out_trade_no).and_then(
+                        |(merchant, mut order)| {
+                            order.payer_name = payer_name(conn, &order)?;
+                            Ok((merchant, order))
+                        },
+                    ),
+                )
             })
-            .await?;
+            .await??;
         Ok(order.view(Some(&merchant)))
     }
 
@@ -547,10 +559,8 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                let merchant = merchants::load(conn, &caller.merchant_id)?
-                    .ok_or_else(merchants::merchant_not_found)?;
-                let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
-                    .ok_or_else(order_not_found)?;
+                let (merchant, mut order) =
+                    merchant_order(conn, &caller.merchant_id, &out_trade_no)?;
                 match order.status {
                     OrderStatus::Closed => {}
                     OrderStatus::WaitBuyerPay | OrderStatus::UserPaying => {
@@ -589,10 +599,8 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                let merchant = merchants::load(conn, &caller.merchant_id)?
-                    .ok_or_else(merchants::merchant_not_found)?;
-                let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
-                    .ok_or_else(order_not_found)?;
+                let (merchant, mut order) =
+                    merchant_order(conn, &caller.merchant_id, &out_trade_no)?;
                 match order.status {
                     OrderStatus::WaitBuyerPay | OrderStatus::UserPaying => {
                         close(
@@ -667,10 +675,8 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                let merchant = merchants::load(conn, &caller.merchant_id)?
-                    .ok_or_else(merchants::merchant_not_found)?;
-                let mut order = by_out_trade_no(conn, &merchant.id, &out_trade_no)?
-                    .ok_or_else(order_not_found)?;
+                let (merchant, mut order) =
+                    merchant_order(conn, &caller.merchant_id, &out_trade_no)?;
                 if let Some((id, earlier_amount)) =
                     existing_refund(conn, &order.id, &refund.out_request_no)?
                 {
@@ -708,15 +714,15 @@ impl Payments {
             check_out_no(out_request_no, "out_request_no").map_err(|_| refund_not_found())?;
         let refund_id = self
             .store
-            .write(move |tx| {
-                let conn = tx.conn()?;
-                let order = by_out_trade_no(conn, &caller.merchant_id, &out_trade_no)?
-                    .ok_or_else(order_not_found)?;
-                existing_refund(conn, &order.id, &out_request_no)?
+            .read(move |conn| {
+                let Some(order) = by_out_trade_no(conn, &caller.merchant_id, &out_trade_no)? else {
+                    return Ok(Err(order_not_found()));
+                };
+                Ok(existing_refund(conn, &order.id, &out_request_no)?
                     .map(|(id, _)| id)
-                    .ok_or_else(refund_not_found)
+                    .ok_or_else(refund_not_found))
             })
-            .await?;
+            .await??;
         self.refund_view(&refund_id).await
     }
 

@@ -32,6 +32,8 @@ use std::path::Path;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+pub use cashless_wallet::secrets::{decode_hex, hex};
+
 pub const SCHEME: &str = "CASHLESS-ED25519";
 pub const NONCE_CHARS_MIN: usize = 8;
 pub const NONCE_CHARS_MAX: usize = 64;
@@ -390,26 +392,6 @@ pub fn verify_notification(
 fn random_seed() -> [u8; 32] {
     use rand::RngExt;
     rand::rng().random()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
-
-pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

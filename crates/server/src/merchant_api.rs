@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::wallet_api::{Consumer, ErrorBody};
+use crate::wallet_api::{Consumer, ErrorBody, idempotency_key};
 
 /// A request signed by a merchant's key, with its JSON body (`()` for none).
 #[derive(Debug)]
@@ -510,12 +510,6 @@ impl std::fmt::Debug for PayRequest {
             .field("amount", &self.amount)
             .finish_non_exhaustive()
     }
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("idempotency-key")
-        .and_then(|value| value.to_str().ok())
 }
 
 /// Pays a scanned static or dynamic code (needs an Idempotency-Key).

@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for Consumer {
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("idempotency-key")
         .and_then(|value| value.to_str().ok())

@@ -458,18 +458,7 @@ impl Wallet {
                 let legs = movement.pending_legs(user.wallet);
                 let results = tx.create_transfers_atomically(&legs)?;
                 if results.contains(&CreateTransferResult::ExceedsCredits) {
-                    let available = tx.account(user.wallet).map_or(0, |account| {
-                        account.balances.credit_balance_available().max(0)
-                    });
-                    let available = u64::try_from(available).unwrap_or(0);
-                    return Err(WalletError::unprocessable(
-                        "insufficient_balance",
-                        format!(
-                            "the balance is not enough: {} CNY available",
-                            cashless_ledger::format_amount(available, Currency::CNY)
-                        ),
-                    )
-                    .with_details(json!({ "available": Amount::new(available, Currency::CNY) })));
+                    return Err(crate::payer::insufficient_balance(tx, user.wallet));
                 }
                 check_applied(&legs, &results)?;
                 record(tx, &movement, &key, &fingerprint, &counterparty)?;
@@ -799,8 +788,7 @@ fn record(
         "card_id": movement.card_id,
         "card_amount": Amount::new(movement.card_amount, movement.card_currency),
         "fx_rate": movement.rate_micros.map(rate_text),
-    })
-    .to_string();
+    });
     let conn = tx.conn()?;
     conn.execute(
         "INSERT INTO funding (id, user_id, kind, card_id, status, amount, card_amount, \
@@ -820,30 +808,21 @@ fn record(
         ],
     )?;
     let signed = movement.activity_amount();
-    conn.execute(
-        "INSERT INTO activity (id, user_id, kind, status, amount, currency, counterparty, details, \
-         created_ns, updated_ns) VALUES ($1, $2, $3, 'processing', $4, 'CNY', $5, $6, $7, $7)",
-        &[
-            Param::Text(&movement.id),
-            Param::Text(&movement.user_id),
-            Param::Text(movement.kind.name()),
-            Param::Int(i64::try_from(signed).unwrap_or(i64::MAX)),
-            Param::Text(counterparty),
-            Param::Text(&details),
-            int(now),
-        ],
+    crate::payer::record_activity(
+        conn,
+        &crate::payer::Activity {
+            id: &movement.id,
+            user_id: &movement.user_id,
+            kind: movement.kind.name(),
+            status: "processing",
+            amount: i64::try_from(signed).unwrap_or(i64::MAX),
+            currency: Currency::CNY,
+            counterparty,
+            details,
+        },
+        now,
     )?;
-    conn.execute(
-        "INSERT INTO idempotency (user_id, key, fingerprint, resource_id, created_ns) \
-         VALUES ($1, $2, $3, $4, $5)",
-        &[
-            Param::Text(&movement.user_id),
-            Param::Text(key),
-            Param::Text(fingerprint),
-            Param::Text(&movement.id),
-            int(now),
-        ],
-    )?;
+    crate::payer::remember(conn, &movement.user_id, key, fingerprint, &movement.id, now)?;
     Ok(())
 }
 

@@ -240,7 +240,7 @@ impl Wallet {
                 format!("limit must be 1 to {STATEMENT_PAGE_MAX}"),
             ));
         }
-        let cursor = cursor.map(parse_cursor).transpose()?;
+        let cursor = cursor.map(crate::wire::parse_cursor).transpose()?;
         let user = self.user(session).await?;
         let (balance, limits) = self.balance_and_limits(&user).await?;
         let user_id = user.id.clone();
@@ -303,15 +303,4 @@ impl Wallet {
             next_cursor,
         })
     }
-}
-
-fn parse_cursor(text: &str) -> WalletResult<(i64, String)> {
-    let invalid =
-        || WalletError::bad_request("cursor_invalid", "pass a next_cursor exactly as received");
-    let (ns, id) = text.split_once('.').ok_or_else(invalid)?;
-    let ns: i64 = ns.parse().map_err(|_| invalid())?;
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-        return Err(invalid());
-    }
-    Ok((ns, id.to_owned()))
 }

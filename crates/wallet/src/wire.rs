@@ -68,3 +68,15 @@ pub fn positive_amount(text: &str, currency: Currency) -> Result<u64, WalletErro
     }
     Ok(minor)
 }
+
+/// A page cursor `<created_ns>.<id>` as this platform hands it out (`next_cursor`).
+pub fn parse_cursor(text: &str) -> Result<(i64, String), WalletError> {
+    let invalid =
+        || WalletError::bad_request("cursor_invalid", "pass a next_cursor exactly as received");
+    let (ns, id) = text.split_once('.').ok_or_else(invalid)?;
+    let ns: i64 = ns.parse().map_err(|_| invalid())?;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(invalid());
+    }
+    Ok((ns, id.to_owned()))
+}
