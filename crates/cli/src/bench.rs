@@ -21,6 +21,9 @@ pub enum BenchCommand {
     /// Durable ledger throughput: create accounts, then drive transfers through the store's
     /// group-commit writer and print transfers/s and request latency.
     Ledger(LedgerArgs),
+    /// Consumers paying merchants by dynamic QR code over HTTP, against a running server:
+    /// prints paid orders/s, latency, and the server's /healthz requests/s as the ceiling.
+    Pay(crate::bench_pay::PayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +66,7 @@ const BATCH_TRANSFERS_MAX: u32 = 8_190;
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ledger(args) => ledger(args).await,
+        BenchCommand::Pay(args) => crate::bench_pay::run(args).await,
     }
 }
 

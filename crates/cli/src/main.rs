@@ -1,6 +1,8 @@
 //! `cashless`: the platform in one binary.
 
 mod bench;
+mod bench_pay;
+mod http1;
 mod merchant;
 mod qr;
 mod serve;

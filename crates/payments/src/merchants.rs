@@ -11,7 +11,7 @@
 //! working while the merchant's servers move to the new one.
 
 use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency};
-use cashless_store::{Conn, DbError, Param, Row};
+use cashless_store::{Conn, DbError, Param, Row, WriteTx};
 use cashless_wallet::{WalletError, WalletResult, rfc3339};
 use serde::Serialize;
 
@@ -278,16 +278,30 @@ fn check(input: MerchantInput, default_fee_bps: u32) -> WalletResult<MerchantInp
     })
 }
 
-/// A signed request that passed the signature check; its nonce is then claimed by
-/// [`Payments::claim_nonce`] before any work is done.
+/// A signed request that passed the signature check. Its nonce must be used up before any
+/// work is done: by [`Payments::claim_nonce`] in a write of its own, or by the operation
+/// itself, first thing in its write ([`MerchantCaller::claim_in`]), which saves a commit.
 #[derive(Clone, Debug)]
 pub struct MerchantCaller {
     pub merchant_id: String,
     pub key_id: String,
     pub nonce: String,
+    nonce_claimed: bool,
 }
 
 impl MerchantCaller {
+    /// Uses up the nonce as the first step of the operation's write, if no one did yet. It
+    /// sticks even if the operation then fails: a failed request cannot be replayed either.
+    pub(crate) fn claim_in(&mut self, tx: &mut WriteTx<'_, '_>) -> WalletResult<()> {
+        if !self.nonce_claimed {
+            let now = tx.now_ns();
+            self.claim_nonce(tx.conn()?, now)?;
+            tx.keep_so_far()?;
+            self.nonce_claimed = true;
+        }
+        Ok(())
+    }
+
     /// Records the request's nonce, or refuses a replay.
     pub(crate) fn claim_nonce(&self, conn: &mut Conn, now_ns: u64) -> WalletResult<()> {
         let seen = conn.query_opt(
@@ -642,14 +656,19 @@ impl Payments {
 
     /// Uses up a signed request's nonce, in a write of its own before the request's work:
     /// a request that then fails cannot be replayed either.
-    pub async fn claim_nonce(&self, caller: &MerchantCaller) -> WalletResult<()> {
-        let caller = caller.clone();
+    pub async fn claim_nonce(&self, caller: &mut MerchantCaller) -> WalletResult<()> {
+        if caller.nonce_claimed {
+            return Ok(());
+        }
+        let claimer = caller.clone();
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
-                caller.claim_nonce(tx.conn()?, now)
+                claimer.claim_nonce(tx.conn()?, now)
             })
-            .await
+            .await?;
+        caller.nonce_claimed = true;
+        Ok(())
     }
 
     async fn existing_merchant(&self, merchant_id: &str) -> WalletResult<String> {
@@ -728,6 +747,7 @@ impl Payments {
             merchant_id: auth.merchant_id,
             key_id: auth.key_id,
             nonce: auth.nonce,
+            nonce_claimed: false,
         })
     }
 }

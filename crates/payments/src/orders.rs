@@ -439,7 +439,7 @@ impl Payments {
     /// same order.
     pub async fn precreate(
         &self,
-        caller: MerchantCaller,
+        mut caller: MerchantCaller,
         input: PrecreateInput,
     ) -> WalletResult<OrderView> {
         let out_trade_no = check_out_no(&input.out_trade_no, "out_trade_no")?;
@@ -473,6 +473,7 @@ impl Payments {
         let (order, merchant) = self
             .store
             .write(move |tx| {
+                caller.claim_in(tx)?;
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
                 let merchant = merchants::load(conn, &caller.merchant_id)?

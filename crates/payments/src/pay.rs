@@ -16,6 +16,7 @@ use cashless_ledger::{
     AccountKind, CreateTransferResult, Currency, Transfer, TransferFlags, TransferId,
 };
 use cashless_store::{Conn, DbError, Param, WriteTx};
+use cashless_wallet::confirm::Confirmation;
 use cashless_wallet::funding::idempotency_key;
 use cashless_wallet::payer::{self, Activity, Payer};
 use cashless_wallet::wire::{self, Amount};
@@ -131,7 +132,8 @@ pub struct PayInput {
     pub payload: String,
     /// What the payer typed, for a static code.
     pub amount: Option<String>,
-    pub pin: Option<String>,
+    /// The PIN or the device's signature, when the payment needs more than password-free.
+    pub confirmation: Option<Confirmation>,
 }
 
 impl std::fmt::Debug for PayInput {
@@ -440,9 +442,17 @@ impl Payments {
         if let Some(id) = replay {
             return self.payment(session, &id).await;
         }
-        let pin_verified = match input.pin.as_deref() {
-            Some(pin) => {
-                self.wallet.verify_pin(session, pin).await?;
+        let pin_verified = match &input.confirmation {
+            Some(confirmation) => {
+                let typed = input.amount.as_deref().unwrap_or("");
+                self.wallet
+                    .confirm(
+                        session,
+                        confirmation,
+                        "pay",
+                        &[&key, input.payload.trim(), typed],
+                    )
+                    .await?;
                 true
             }
             None => false,
@@ -454,13 +464,13 @@ impl Payments {
             TransferId(self.wallet.new_id()),
         ];
         let user_id = session.user_id.clone();
-        let id = self
+        let paid = self
             .store
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
                 if let Some(id) = payer::replayed(conn, &user_id, &key, &fingerprint)? {
-                    return Ok(id);
+                    return Ok(Err(id));
                 }
                 let payer = payer::payer(conn, &user_id)?;
                 let merchant = load_merchant(conn, &target.scanned.merchant_id)?;
@@ -527,10 +537,13 @@ impl Payments {
                     now,
                 )?;
                 payer::remember(tx.conn()?, &user_id, &key, &fingerprint, &order.id, now)?;
-                Ok(order.id)
+                Ok(Ok(payment_view(&order, &merchant)))
             })
             .await?;
-        self.payment(session, &id).await
+        match paid {
+            Ok(view) => Ok(view),
+            Err(replayed) => self.payment(session, &replayed).await,
+        }
     }
 
     /// One of the caller's payments.
@@ -589,10 +602,12 @@ impl Payments {
         self: &Arc<Self>,
         session: &Session,
         id: &str,
-        pin: &str,
+        confirmation: &Confirmation,
     ) -> WalletResult<PaymentView> {
         self.payment(session, id).await?;
-        self.wallet.verify_pin(session, pin).await?;
+        self.wallet
+            .confirm(session, confirmation, "confirm", &[id])
+            .await?;
         let charge_config = self.charge_config();
         let transfer_ids = [
             TransferId(self.wallet.new_id()),

@@ -106,6 +106,10 @@ fn consumer_routes() -> Router<AppState> {
         .route("/v1/me/devices", get(w::devices))
         .route("/v1/me/devices/{id}", delete(w::remove_device))
         .route("/v1/me/pin", post(w::set_pin))
+        .route(
+            "/v1/me/device-pay",
+            post(w::enable_device_pay).delete(w::disable_device_pay),
+        )
         .route("/v1/me/pin/change", post(w::change_pin))
         .route("/v1/me/pin/reset-code", post(w::pin_reset_code))
         .route("/v1/me/identity", post(w::verify_identity))

@@ -23,14 +23,24 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use cashless_wallet::WalletError;
+use cashless_wallet::confirm::Confirmation;
+
 use crate::AppState;
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::wallet_api::{Consumer, ErrorBody, idempotency_key};
 
-/// A request signed by a merchant's key, with its JSON body (`()` for none).
+/// A request signed by a merchant's key, with its JSON body (`()` for none). Its nonce is
+/// used up before the handler runs.
 #[derive(Debug)]
 pub struct Signed<T>(pub MerchantCaller, pub T);
+
+/// A signed request whose operation uses up the nonce itself, in its own write (one commit
+/// instead of two, for the busiest endpoint). Only for operations that call
+/// `MerchantCaller::claim_in` first thing in their write.
+#[derive(Debug)]
+pub struct SignedWrite<T>(pub MerchantCaller, pub T);
 
 /// Body types of signed requests: JSON, or nothing.
 pub trait SignedBody: Sized {
@@ -67,10 +77,10 @@ impl<T: DeserializeOwned> SignedBody for Body<T> {
     }
 }
 
-impl<T: SignedBody> FromRequest<AppState> for Signed<T> {
+impl<T: SignedBody> FromRequest<AppState> for SignedWrite<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Signed<T>, ApiError> {
+    async fn from_request(request: Request, state: &AppState) -> Result<SignedWrite<T>, ApiError> {
         let method = request.method().as_str().to_owned();
         let path = request.uri().path_and_query().map_or_else(
             || request.uri().path().to_owned(),
@@ -92,8 +102,17 @@ impl<T: SignedBody> FromRequest<AppState> for Signed<T> {
             .payments
             .authenticate(authorization.as_deref(), &method, &path, &body)
             .await?;
-        state.payments.claim_nonce(&caller).await?;
-        Ok(Signed(caller, T::from_body(&body)?))
+        Ok(SignedWrite(caller, T::from_body(&body)?))
+    }
+}
+
+impl<T: SignedBody + Send> FromRequest<AppState> for Signed<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Signed<T>, ApiError> {
+        let SignedWrite(mut caller, body) = SignedWrite::from_request(request, state).await?;
+        state.payments.claim_nonce(&mut caller).await?;
+        Ok(Signed(caller, body))
     }
 }
 
@@ -300,7 +319,7 @@ pub struct PrecreateRequest {
     responses((status = 200, body = OrderView), (status = 409, body = ErrorBody, description = "out_trade_no_conflict")))]
 pub async fn precreate(
     State(state): State<AppState>,
-    Signed(caller, Body(request)): Signed<Body<PrecreateRequest>>,
+    SignedWrite(caller, Body(request)): SignedWrite<Body<PrecreateRequest>>,
 ) -> Result<Json<OrderView>, ApiError> {
     let input = PrecreateInput {
         out_trade_no: request.out_trade_no,
@@ -499,8 +518,15 @@ pub struct PayRequest {
     pub payload: String,
     /// For a static code: the amount the payer typed.
     pub amount: Option<String>,
-    /// Needed above the password-free amount (1,000 CNY) or after 10 password-free payments a day.
+    /// Needed above the password-free amount (1,000 CNY) or after 10 password-free payments a
+    /// day: the PIN, or instead the device's signature (`device_signature` and `signed_at`).
     pub pin: Option<String>,
+    /// Paying with the phone (fingerprint, face): 128 hex digits, the device key's Ed25519
+    /// signature over `cashless-device-v1\npay\n<device id>\n<signed_at>\n<Idempotency-Key>\n<payload>\n<amount or "">`.
+    /// The device must have turned it on with `POST /v1/me/device-pay`.
+    pub device_signature: Option<String>,
+    /// When the device signed, Unix seconds (±5 minutes).
+    pub signed_at: Option<i64>,
 }
 
 impl std::fmt::Debug for PayRequest {
@@ -515,7 +541,8 @@ impl std::fmt::Debug for PayRequest {
 /// Pays a scanned static or dynamic code (needs an Idempotency-Key).
 #[utoipa::path(post, path = "/v1/me/payments", tag = "payments", request_body = PayRequest, security(("session" = [])),
     responses((status = 200, body = PaymentView),
-              (status = 403, body = ErrorBody, description = "pin_required, pin_incorrect"),
+              (status = 403, body = ErrorBody, description = "pin_required, pin_incorrect, device_signature_invalid, device_signature_stale"),
+              (status = 409, body = ErrorBody, description = "device_pay_not_enabled, pin_locked"),
               (status = 422, body = ErrorBody, description = "insufficient_balance, order_expired, order_closed, qr_foreign_scheme, daily_limit_exceeded")))]
 pub async fn pay(
     State(state): State<AppState>,
@@ -526,7 +553,11 @@ pub async fn pay(
     let input = PayInput {
         payload: request.payload,
         amount: request.amount,
-        pin: request.pin,
+        confirmation: Confirmation::from_request(
+            request.pin,
+            request.device_signature,
+            request.signed_at,
+        )?,
     };
     Ok(Json(
         state
@@ -562,16 +593,22 @@ pub async fn pending(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
-    pub pin: String,
+    pub pin: Option<String>,
+    /// The device key's signature over
+    /// `cashless-device-v1\nconfirm\n<device id>\n<signed_at>\n<payment id>`.
+    pub device_signature: Option<String>,
+    pub signed_at: Option<i64>,
 }
 
 impl std::fmt::Debug for ConfirmRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ConfirmRequest { pin: *** }")
+        f.debug_struct("ConfirmRequest")
+            .field("signed_at", &self.signed_at)
+            .finish_non_exhaustive()
     }
 }
 
-/// Confirms a `USERPAYING` payment with the PIN.
+/// Confirms a `USERPAYING` payment with the PIN or the device.
 #[utoipa::path(post, path = "/v1/me/payments/{id}/confirm", tag = "payments", request_body = ConfirmRequest, security(("session" = [])),
     responses((status = 200, body = PaymentView), (status = 403, body = ErrorBody)))]
 pub async fn confirm(
@@ -580,10 +617,18 @@ pub async fn confirm(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<ConfirmRequest>,
 ) -> Result<Json<PaymentView>, ApiError> {
+    let confirmation =
+        Confirmation::from_request(request.pin, request.device_signature, request.signed_at)?
+            .ok_or_else(|| {
+                WalletError::bad_request(
+                    "confirmation_required",
+                    "confirm with the PIN or with the device's signature",
+                )
+            })?;
     Ok(Json(
         state
             .payments
-            .confirm_payment(&session, &id, &request.pin)
+            .confirm_payment(&session, &id, &confirmation)
             .await?,
     ))
 }

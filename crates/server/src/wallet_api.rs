@@ -196,6 +196,42 @@ pub async fn set_pin(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct DevicePayRequest {
+    /// The payment PIN: only its owner may let a phone pay in its place.
+    pub pin: String,
+}
+
+/// Turns on paying with this device ("fingerprint or face"): afterwards the device key
+/// registered at sign-in may confirm payments in place of the PIN.
+#[utoipa::path(post, path = "/v1/me/device-pay", tag = "pin", security(("session" = [])),
+    request_body = DevicePayRequest,
+    responses((status = 204), (status = 403, body = ErrorBody, description = "pin_incorrect"),
+              (status = 409, body = ErrorBody, description = "device_key_missing, pin_not_set, pin_locked")))]
+pub async fn enable_device_pay(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+    ApiJson(request): ApiJson<DevicePayRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .wallet
+        .enable_device_pay(&session, &request.pin)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Turns off paying with this device.
+#[utoipa::path(delete, path = "/v1/me/device-pay", tag = "pin", security(("session" = [])),
+    responses((status = 204)))]
+pub async fn disable_device_pay(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+) -> Result<StatusCode, ApiError> {
+    state.wallet.disable_device_pay(&session).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChangePinRequest {
     /// The current PIN; or else `sms_code`.
     pub old_pin: Option<String>,
@@ -560,6 +596,7 @@ macro_rules! redacted_debug {
 redacted_debug!(
     SignInRequest,
     SetPinRequest,
+    DevicePayRequest,
     ChangePinRequest,
     IdentityRequest,
     LinkCardRequest,
@@ -615,7 +652,7 @@ impl utoipa::Modify for SessionScheme {
     ),
     paths(
         send_sms_code, sign_in, sign_out, sign_out_everywhere, me, devices, remove_device,
-        set_pin, change_pin, pin_reset_code, verify_identity, cards, link_card, confirm_card,
+        set_pin, enable_device_pay, disable_device_pay, change_pin, pin_reset_code, verify_identity, cards, link_card, confirm_card,
         remove_card, top_up, withdraw, get_top_up, get_withdrawal, statement,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

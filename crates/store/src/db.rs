@@ -355,6 +355,18 @@ impl Conn {
     }
 
     /// Runs statements without parameters (DDL, transaction control).
+    /// Runs one parameterless statement that recurs (SAVEPOINT, RELEASE …), prepared once on
+    /// SQLite.
+    pub fn control(&mut self, sql: &str) -> Result<(), DbError> {
+        match self {
+            Conn::Sqlite(connection) => {
+                connection.prepare_cached(sql)?.execute([])?;
+                Ok(())
+            }
+            Conn::Postgres(pg) => Ok(pg.client.batch_execute(sql)?),
+        }
+    }
+
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Conn::Sqlite(connection) => Ok(connection.execute_batch(sql)?),

@@ -368,7 +368,9 @@ impl Store {
         })?
     }
 
-    /// Runs `f` with a read connection on a blocking thread.
+    /// Runs `f` with a read connection: on SQLite, right here (an embedded point read takes
+    /// microseconds, less than a hop to another thread); on PostgreSQL, on a blocking thread.
+    /// Keep `f` short: one request's lookups, never a scan.
     ///
     /// A reader may see a batch the writer has committed but the disk has not yet confirmed
     /// (SQLite commits before its log is synced, see `sync`). So before answering, `read` waits
@@ -600,6 +602,19 @@ impl Readers {
             .lock()
             .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
             .pop();
+        if let Location::Sqlite(_) = self.location {
+            // An embedded read is a few page-cache B-tree lookups, microseconds: handing it to
+            // the blocking pool (two thread wake-ups) costs more than the read. Run it here.
+            let mut conn = match pooled {
+                Some(conn) if !conn.is_broken() => conn,
+                _ => open_reader(&self.location)?,
+            };
+            let result = f(&mut conn).map_err(StoreError::from);
+            if let Ok(mut pool) = self.pool.lock() {
+                pool.push(conn);
+            }
+            return result;
+        }
         let location = self.location.clone();
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let mut conn = match pooled {

@@ -29,6 +29,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_merchants.sql"),
         postgres: include_str!("../migrations/postgres/0003_merchants.sql"),
     },
+    Migration {
+        version: 4,
+        name: "confirmations",
+        sqlite: include_str!("../migrations/sqlite/0004_confirmations.sql"),
+        postgres: include_str!("../migrations/postgres/0004_confirmations.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

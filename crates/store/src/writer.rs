@@ -71,6 +71,8 @@ pub struct WriteTx<'b, 'l> {
     batch: &'b mut Batch<'l>,
     conn: &'b mut Conn,
     savepoint_open: bool,
+    /// Where the ledger's changes roll back to if the operation fails.
+    ledger_savepoint: cashless_ledger::Savepoint,
 }
 
 impl std::fmt::Debug for WriteTx<'_, '_> {
@@ -128,10 +130,22 @@ impl WriteTx<'_, '_> {
     /// so a failed operation's rows are rolled back without touching the rest of the batch.
     pub fn conn(&mut self) -> Result<&mut Conn, StoreError> {
         if !self.savepoint_open {
-            self.conn.batch_execute("SAVEPOINT op")?;
+            self.conn.control("SAVEPOINT op")?;
             self.savepoint_open = true;
         }
         Ok(self.conn)
+    }
+
+    /// Keeps everything the operation did so far even if it fails afterwards: a failure then
+    /// rolls back only what comes after this call. For work that must stick whatever follows,
+    /// such as using up a signed request's nonce before acting on the request.
+    pub fn keep_so_far(&mut self) -> Result<(), StoreError> {
+        if self.savepoint_open {
+            self.conn.control("RELEASE SAVEPOINT op")?;
+            self.savepoint_open = false;
+        }
+        self.ledger_savepoint = self.batch.savepoint();
+        Ok(())
     }
 }
 
@@ -455,11 +469,12 @@ impl Writer {
 
 /// Runs one operation in its own savepoint; an `Err` means the whole batch must be abandoned.
 fn run_job(batch: &mut Batch<'_>, conn: &mut Conn, job: Job) -> Result<Deliver, StoreError> {
-    let savepoint = batch.savepoint();
+    let ledger_savepoint = batch.savepoint();
     let mut tx = WriteTx {
         batch,
         conn,
         savepoint_open: false,
+        ledger_savepoint,
     };
     let completion = catch_unwind(AssertUnwindSafe(|| job(&mut tx))).map_err(|panic| {
         StoreError::Internal(format!(
@@ -467,14 +482,15 @@ fn run_job(batch: &mut Batch<'_>, conn: &mut Conn, job: Job) -> Result<Deliver, 
             panic_text(&panic)
         ))
     })?;
-    let savepoint_open = tx.savepoint_open;
+    let (savepoint_open, savepoint) = (tx.savepoint_open, tx.ledger_savepoint);
     if completion.failed {
         batch.rollback_to(savepoint);
         if savepoint_open {
-            conn.batch_execute("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op")?;
+            conn.control("ROLLBACK TO SAVEPOINT op")?;
+            conn.control("RELEASE SAVEPOINT op")?;
         }
     } else if savepoint_open {
-        conn.batch_execute("RELEASE SAVEPOINT op")?;
+        conn.control("RELEASE SAVEPOINT op")?;
     }
     Ok(completion.deliver)
 }

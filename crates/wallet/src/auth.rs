@@ -286,7 +286,12 @@ impl Wallet {
                 let device_id = match known_device {
                     Some(id) => {
                         conn.execute(
-                            "UPDATE devices SET name = $2, public_key = COALESCE($3, public_key), \
+                            // A new key turns paying with the device off until the PIN turns it on.
+                            "UPDATE devices SET name = $2, \
+                             pay_enabled_ns = CASE WHEN CAST($3 AS TEXT) IS NULL \
+                                 OR CAST($3 AS TEXT) = public_key \
+                                 THEN pay_enabled_ns ELSE NULL END, \
+                             public_key = COALESCE(CAST($3 AS TEXT), public_key), \
                              last_seen_ns = $4 WHERE id = $1",
                             &[
                                 Param::Text(&id),
@@ -543,10 +548,14 @@ fn device_name(name: Option<&str>) -> WalletResult<String> {
 
 fn device_public_key(text: &str) -> WalletResult<String> {
     let key = text.trim().to_ascii_lowercase();
-    if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let point = crate::secrets::decode_hex(&key)
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok());
+    // A small-order key would accept signatures anyone can make.
+    if point.is_none_or(|point| point.is_weak()) {
         return Err(WalletError::bad_request(
             "device_public_key_invalid",
-            "the device public key must be a raw Ed25519 key: 64 hex digits",
+            "the device public key must be a raw Ed25519 key (64 hex digits), not a weak one",
         ));
     }
     Ok(key)

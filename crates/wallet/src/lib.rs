@@ -2,6 +2,7 @@
 //!
 //! - [`auth`]: sign-in with an SMS code, sessions and devices.
 //! - [`pin`]: the payment PIN (argon2id with the platform's pepper), lock-out after failures.
+//! - [`confirm`]: confirming a payment with the PIN or with the device's key.
 //! - [`identity`]: real-name verification with a resident ID card or a passport.
 //! - [`cards`]: linking bank cards, confirmed by the bank's one-time code.
 //! - [`funding`]: top-ups and withdrawals through the bank, as pending ledger transfers posted
@@ -16,6 +17,7 @@
 
 pub mod auth;
 pub mod cards;
+pub mod confirm;
 pub mod error;
 pub mod funding;
 pub mod identity;

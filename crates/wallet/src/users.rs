@@ -19,10 +19,13 @@ pub(crate) struct UserRow {
     pub pin_hash: Option<String>,
     pub pin_failures: u32,
     pub pin_locked_until_ns: u64,
+    /// The linked card a payment falls back to when the balance is short.
+    pub fallback_card_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, phone, kyc_level, real_name, id_kind, id_masked, nationality, \
-                       wallet_account_id, pin_hash, pin_failures, pin_locked_until_ns";
+                       wallet_account_id, pin_hash, pin_failures, pin_locked_until_ns, \
+                       fallback_card_id";
 
 fn decode(row: &Row) -> Result<UserRow, DbError> {
     let level = row.int(2)?;
@@ -39,6 +42,7 @@ fn decode(row: &Row) -> Result<UserRow, DbError> {
         pin_hash: row.opt_text(8)?.map(str::to_owned),
         pin_failures: u32::try_from(row.int(9)?).unwrap_or(u32::MAX),
         pin_locked_until_ns: u64::try_from(row.int(10)?).unwrap_or(0),
+        fallback_card_id: row.opt_text(11)?.map(str::to_owned),
     })
 }
 

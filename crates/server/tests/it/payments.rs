@@ -11,7 +11,10 @@ use cashless_store::Param;
 use cashless_testkit::{TestDb, both_backends};
 use serde_json::{Value, json};
 
-use crate::wallet::{ICBC, card, serial};
+use cashless_wallet::confirm::device_message;
+use ed25519_dalek::{Signer, SigningKey};
+
+use crate::wallet::{ICBC, card, phone, serial};
 use crate::{TestApp, read};
 
 /// A merchant as its server sees itself: its id, key, a store and a terminal.
@@ -321,6 +324,40 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
         (401, Some("nonce_reused")),
         "{error}"
     );
+    // A request refused inside its write still used up its nonce (precreate claims it in the
+    // same write), and so did a read.
+    let mut conflicting = body.clone();
+    conflicting["amount"] = json!("99.00");
+    for expected in [(409, "out_trade_no_conflict"), (401, "nonce_reused")] {
+        let (status, error) = app
+            .signed_with(
+                &merchant,
+                "POST",
+                "/v1/merchant/orders",
+                Some(&conflicting),
+                now_secs(),
+                "nonce-conflict-1",
+            )
+            .await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (expected.0, Some(expected.1)),
+            "{error}"
+        );
+    }
+    for expected in [200, 401] {
+        let (status, answer) = app
+            .signed_with(
+                &merchant,
+                "GET",
+                "/v1/merchant/profile",
+                None,
+                now_secs(),
+                "nonce-read-1",
+            )
+            .await;
+        assert_eq!(status, expected, "{answer}");
+    }
     let (status, error) = app
         .signed_with(
             &merchant,
@@ -624,6 +661,9 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    // Deliveries run concurrently and promise no order (as Alipay's): each event carries its
+    // time, and the order's state is one query away.
+    types.sort();
     assert_eq!(
         types,
         ["order.paid", "order.refunded", "order.refunded"],
@@ -1174,10 +1214,196 @@ async fn notifications_retry_and_survive_a_restart(db: TestDb) {
     app.stop().await;
 }
 
+/// A consumer who signed in with a device key: (token, device id, key).
+async fn device_payer(app: &TestApp, name: &str, balance: &str) -> (String, String, SigningKey) {
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let public_key = signing::hex(key.verifying_key().as_bytes());
+    let signed_in = app
+        .sign_in_device(
+            &phone(),
+            json!({ "name": "Li Na's phone", "public_key": public_key }),
+        )
+        .await;
+    let token = signed_in["token"].as_str().unwrap().to_owned();
+    app.verify(&token, name).await;
+    let card = app.link_card(&token, &card(ICBC), name).await;
+    let top_up = app
+        .top_up(&token, card["id"].as_str().unwrap(), balance)
+        .await;
+    assert_eq!(top_up["status"], "succeeded", "{top_up}");
+    let device_id = signed_in["device_id"].as_str().unwrap().to_owned();
+    (token, device_id, key)
+}
+
+/// The body of a payment confirmed by the device's signature.
+fn device_signed(
+    key: &SigningKey,
+    device_id: &str,
+    idempotency_key: &str,
+    payload: &str,
+    amount: &str,
+    signed_at: i64,
+) -> Value {
+    let message = device_message(
+        "pay",
+        device_id,
+        signed_at,
+        &[idempotency_key, payload, amount],
+    );
+    json!({
+        "payload": payload,
+        "amount": amount,
+        "signed_at": signed_at,
+        "device_signature": signing::hex(&key.sign(message.as_bytes()).to_bytes()),
+    })
+}
+
+async fn devices_confirm_payments_in_place_of_the_pin(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let (token, device_id, key) = device_payer(&app, "李娜", "3000.00").await;
+    let code = merchant.static_code.as_str();
+    let pay = |idempotency_key: &str, body: Value| {
+        let (token, idempotency_key) = (token.clone(), idempotency_key.to_owned());
+        let app = &app;
+        async move {
+            app.money(&token, "/v1/me/payments", &idempotency_key, &body)
+                .await
+        }
+    };
+
+    // Not until the owner turns it on with the PIN.
+    let body = device_signed(&key, &device_id, "d1", code, "1000.01", now_secs());
+    let (status, error) = pay("d1", body.clone()).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("device_pay_not_enabled")),
+        "{error}"
+    );
+    let (status, error) = app
+        .as_user(&token, "/v1/me/device-pay", &json!({ "pin": "111222" }))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("pin_incorrect")),
+        "{error}"
+    );
+    let (status, _) = app
+        .as_user(&token, "/v1/me/device-pay", &json!({ "pin": "258036" }))
+        .await;
+    assert_eq!(status, 204);
+
+    // Above the password-free amount, the device's signature stands in for the PIN.
+    let (status, paid) = pay("d1", body.clone()).await;
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{paid}"
+    );
+    assert_eq!(app.available(&token).await, "1999.99");
+    // The same key and signature again: the same payment, not a second one.
+    let (status, again) = pay("d1", body).await;
+    assert_eq!((status, &again["payment_id"]), (200, &paid["payment_id"]));
+    assert_eq!(app.available(&token).await, "1999.99");
+
+    // A signature is bound to its payment: another amount, key or payload does not verify.
+    let mut tampered = device_signed(&key, &device_id, "d2", code, "10.00", now_secs());
+    tampered["amount"] = json!("1000.00");
+    let (status, error) = pay("d2", tampered).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("device_signature_invalid")),
+        "{error}"
+    );
+    let other_key = device_signed(&key, &device_id, "d3", code, "1000.00", now_secs());
+    let (status, error) = pay("d4", other_key).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("device_signature_invalid")),
+        "{error}"
+    );
+    let stranger = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let forged = device_signed(&stranger, &device_id, "d5", code, "1000.00", now_secs());
+    let (status, error) = pay("d5", forged).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("device_signature_invalid")),
+        "{error}"
+    );
+    let stale = device_signed(&key, &device_id, "d6", code, "1000.00", now_secs() - 600);
+    let (status, error) = pay("d6", stale).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("device_signature_stale")),
+        "{error}"
+    );
+    let mut both = device_signed(&key, &device_id, "d7", code, "1000.00", now_secs());
+    both["pin"] = json!("258036");
+    let (status, error) = pay("d7", both).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("confirmation_ambiguous")),
+        "{error}"
+    );
+    let mut half = device_signed(&key, &device_id, "d8", code, "1000.00", now_secs());
+    half.as_object_mut().unwrap().remove("signed_at");
+    let (status, error) = pay("d8", half).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("device_signature_incomplete")),
+        "{error}"
+    );
+    assert_eq!(
+        app.available(&token).await,
+        "1999.99",
+        "refusals took nothing"
+    );
+
+    // Signing in again on this device with another key turns device payments off.
+    let number = app.phone_of(&token).await;
+    let new_key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let again = app
+        .sign_in_device(
+            &number,
+            json!({ "name": "Li Na's phone", "id": device_id,
+                    "public_key": signing::hex(new_key.verifying_key().as_bytes()) }),
+        )
+        .await;
+    assert_eq!(again["device_id"].as_str(), Some(device_id.as_str()));
+    let body = device_signed(&new_key, &device_id, "d9", code, "20.00", now_secs());
+    let (status, error) = pay("d9", body).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("device_pay_not_enabled")),
+        "{error}"
+    );
+
+    // A device that registered no key cannot be turned on; a weak key is refused at sign-in.
+    let plain = app.consumer().await;
+    let (status, error) = app
+        .as_user(&plain, "/v1/me/device-pay", &json!({ "pin": "258036" }))
+        .await;
+    assert_eq!(status, 409, "{error}");
+    let (status, error) = app
+        .post_anon(
+            "/v1/auth/sign-in",
+            &json!({ "phone": phone(), "code": "123456",
+                     "device": { "name": "x", "public_key": "00".repeat(32) } }),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (400, Some("device_public_key_invalid")),
+        "{error}"
+    );
+    app.stop().await;
+}
+
 both_backends!(
     merchants_onboard_and_sign_their_requests,
     dynamic_code_paid_refunded_and_notified,
     static_codes_pins_and_bad_codes,
     payment_codes_pay_once_and_resist_guessing,
     notifications_retry_and_survive_a_restart,
+    devices_confirm_payments_in_place_of_the_pin,
 );

@@ -119,6 +119,11 @@ impl TestApp {
     }
 
     pub(crate) async fn sign_in(&self, phone: &str, device: &str) -> Value {
+        self.sign_in_device(phone, json!({ "name": device })).await
+    }
+
+    /// Signs in with the SMS code from `device` (`{ name, public_key?, device_id? }`).
+    pub(crate) async fn sign_in_device(&self, phone: &str, device: Value) -> Value {
         let (status, body) = self
             .post_anon("/v1/auth/sms-codes", &json!({ "phone": phone }))
             .await;
@@ -127,7 +132,7 @@ impl TestApp {
         let (status, body) = self
             .post_anon(
                 "/v1/auth/sign-in",
-                &json!({ "phone": phone, "code": code, "device": { "name": device } }),
+                &json!({ "phone": phone, "code": code, "device": device }),
             )
             .await;
         assert_eq!(status, 200, "{body}");
@@ -148,19 +153,24 @@ impl TestApp {
     /// A consumer verified with a resident ID (L1) and a PIN.
     pub(crate) async fn verified(&self, name: &str) -> String {
         let token = self.consumer().await;
+        self.verify(&token, name).await;
+        token
+    }
+
+    /// Verifies the consumer's real name with a resident ID and sets the PIN 258036.
+    pub(crate) async fn verify(&self, token: &str, name: &str) {
         let (status, body) = self
             .as_user(
-                &token,
+                token,
                 "/v1/me/identity",
                 &json!({ "kind": "resident_id", "name": name, "number": resident_id("19900307") }),
             )
             .await;
         assert_eq!(status, 200, "{body}");
         let (status, body) = self
-            .as_user(&token, "/v1/me/pin", &json!({ "pin": "258036" }))
+            .as_user(token, "/v1/me/pin", &json!({ "pin": "258036" }))
             .await;
         assert_eq!(status, 204, "{body}");
-        token
     }
 
     /// Links `number` for the consumer (holder `name`), confirming with the bank's text.
@@ -269,7 +279,8 @@ async fn sign_up_sign_in_and_sessions(db: TestDb) {
     );
     assert_eq!(body["error"]["details"]["attempts_left"], 4);
 
-    let public_key = "ab".repeat(32);
+    let device_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let public_key = cashless_payments::signing::hex(device_key.verifying_key().as_bytes());
     let (status, first) = app
         .post_anon(
             "/v1/auth/sign-in",
