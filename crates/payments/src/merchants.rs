@@ -736,7 +736,7 @@ impl Payments {
         };
         let key = key
             .as_deref()
-            .and_then(|key| signing::parse_public_key(key).ok())
+            .and_then(cashless_wallet::confirm::verifying_key)
             .ok_or_else(invalid)?;
         let message =
             signing::string_to_sign(method, path_and_query, auth.timestamp, &auth.nonce, body);

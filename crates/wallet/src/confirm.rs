@@ -82,6 +82,36 @@ impl Confirmation {
     }
 }
 
+/// An Ed25519 public key from 64 hex digits, or `None` if it is malformed or weak (small
+/// order: it would accept signatures anyone can make).
+///
+/// Decompressing a key costs about as much as a third of a signature check, and the same few
+/// keys sign request after request: decompressed keys are remembered (by their bytes, so the
+/// database still decides which keys are valid), up to [`KEY_CACHE_MAX`].
+pub fn verifying_key(hex: &str) -> Option<VerifyingKey> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<[u8; 32], VerifyingKey>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let bytes: [u8; 32] =
+        crate::secrets::decode_hex(hex.trim()).and_then(|bytes| bytes.try_into().ok())?;
+    if let Some(key) = CACHE.lock().ok()?.get(&bytes) {
+        return Some(*key);
+    }
+    let key = VerifyingKey::from_bytes(&bytes)
+        .ok()
+        .filter(|key| !key.is_weak())?;
+    let mut cache = CACHE.lock().ok()?;
+    if cache.len() >= KEY_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(bytes, key);
+    Some(key)
+}
+
+/// How many decompressed keys [`verifying_key`] keeps (32 + 160 bytes each).
+pub const KEY_CACHE_MAX: usize = 100_000;
+
 /// The exact text a device signs to confirm `purpose`.
 pub fn device_message(purpose: &str, device_id: &str, signed_at: i64, fields: &[&str]) -> String {
     let mut message = format!("cashless-device-v1\n{purpose}\n{device_id}\n{signed_at}");
@@ -183,10 +213,7 @@ impl Wallet {
             .await?
             .flatten()
             .ok_or_else(not_enabled)?;
-        let key: [u8; 32] = crate::secrets::decode_hex(&key)
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(not_enabled)?;
-        let key = VerifyingKey::from_bytes(&key).map_err(|_| not_enabled())?;
+        let key = verifying_key(&key).ok_or_else(not_enabled)?;
         let message = device_message(purpose, &session.device_id, signature.signed_at, fields);
         key.verify_strict(message.as_bytes(), &Signature::from_bytes(&bytes))
             .map_err(|_| signature_invalid())
