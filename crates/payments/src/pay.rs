@@ -283,6 +283,17 @@ fn charge(
     Ok(())
 }
 
+/// A scanned payment, as [`Payments::pay_once`] tries it (again after a card top-up).
+#[derive(Clone)]
+struct PayAttempt {
+    user_id: String,
+    key: String,
+    fingerprint: String,
+    target: Target,
+    static_amount: Option<u64>,
+    pin_verified: bool,
+}
+
 /// The parts of the configuration a charge needs, moved into the writer operation.
 #[derive(Clone, Debug)]
 struct ChargeConfig {
@@ -292,6 +303,7 @@ struct ChargeConfig {
 }
 
 /// The order a scanned code pays, made on the spot for a static code.
+#[derive(Clone)]
 struct Target {
     scanned: qr::Scanned,
     amount: Option<u64>,
@@ -457,15 +469,57 @@ impl Payments {
             }
             None => false,
         };
+        let attempt = PayAttempt {
+            user_id: session.user_id.clone(),
+            key,
+            fingerprint,
+            target,
+            static_amount,
+            pin_verified,
+        };
+        let paid = match self.pay_once(attempt.clone()).await {
+            // Short of money: the card the payer chose for this covers the difference.
+            Err(error) if error.code == "insufficient_balance" => {
+                let amount = attempt.target.amount.unwrap_or(0);
+                let available = self.wallet.available_cny(&attempt.user_id).await?;
+                let shortfall = amount.saturating_sub(available);
+                if shortfall == 0
+                    || self
+                        .wallet
+                        .fund_from_payment_card(&attempt.user_id, &attempt.key, shortfall)
+                        .await?
+                        .is_none()
+                {
+                    return Err(error);
+                }
+                self.pay_once(attempt).await?
+            }
+            other => other?,
+        };
+        match paid {
+            Ok(view) => Ok(view),
+            Err(replayed) => self.payment(session, &replayed).await,
+        }
+    }
+
+    /// One try at a scanned payment: the view of the payment made, or `Err(id)` of the one
+    /// this key already made.
+    async fn pay_once(&self, attempt: PayAttempt) -> WalletResult<Result<PaymentView, String>> {
+        let PayAttempt {
+            user_id,
+            key,
+            fingerprint,
+            target,
+            static_amount,
+            pin_verified,
+        } = attempt;
         let charge_config = self.charge_config();
         let new_id = self.wallet.new_id_string();
         let transfer_ids = [
             TransferId(self.wallet.new_id()),
             TransferId(self.wallet.new_id()),
         ];
-        let user_id = session.user_id.clone();
-        let paid = self
-            .store
+        self.store
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
@@ -539,11 +593,7 @@ impl Payments {
                 payer::remember(tx.conn()?, &user_id, &key, &fingerprint, &order.id, now)?;
                 Ok(Ok(payment_view(&order, &merchant)))
             })
-            .await?;
-        match paid {
-            Ok(view) => Ok(view),
-            Err(replayed) => self.payment(session, &replayed).await,
-        }
+            .await
     }
 
     /// One of the caller's payments.

@@ -115,6 +115,10 @@ fn consumer_routes() -> Router<AppState> {
         .route("/v1/me/identity", post(w::verify_identity))
         .route("/v1/me/cards", get(w::cards).post(w::link_card))
         .route("/v1/me/cards/{id}", delete(w::remove_card))
+        .route(
+            "/v1/me/payment-card",
+            get(w::payment_card).put(w::set_payment_card),
+        )
         .route("/v1/me/cards/bindings/{id}/confirm", post(w::confirm_card))
         .route("/v1/me/topups", post(w::top_up))
         .route("/v1/me/topups/{id}", get(w::get_top_up))

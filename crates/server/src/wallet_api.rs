@@ -15,7 +15,7 @@ use cashless_wallet::identity::IdentityInput;
 use cashless_wallet::pin::PinProof;
 use cashless_wallet::statement::{Profile, Statement};
 use cashless_wallet::{CodeSent, DeviceInput, DeviceView, Session, SignedIn};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
@@ -217,6 +217,50 @@ pub async fn enable_device_pay(
         .enable_device_pay(&session, &request.pin)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentCardRequest {
+    /// A linked card's id, or null for none.
+    pub card_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentCardView {
+    /// The linked card a payment draws the shortfall from when the balance is short; null:
+    /// such payments are refused with `insufficient_balance`.
+    pub card_id: Option<String>,
+}
+
+/// The card payments fall back to when the balance is short.
+#[utoipa::path(get, path = "/v1/me/payment-card", tag = "cards", security(("session" = [])),
+    responses((status = 200, body = PaymentCardView)))]
+pub async fn payment_card(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+) -> Result<Json<PaymentCardView>, ApiError> {
+    Ok(Json(PaymentCardView {
+        card_id: state.wallet.payment_card(&session.user_id).await?,
+    }))
+}
+
+/// Chooses (or clears) the card payments fall back to when the balance is short: the
+/// shortfall is debited from it as a top-up for that payment, then the payment goes through.
+#[utoipa::path(put, path = "/v1/me/payment-card", tag = "cards", security(("session" = [])),
+    request_body = PaymentCardRequest,
+    responses((status = 200, body = PaymentCardView), (status = 404, body = ErrorBody, description = "card_not_found")))]
+pub async fn set_payment_card(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+    ApiJson(request): ApiJson<PaymentCardRequest>,
+) -> Result<Json<PaymentCardView>, ApiError> {
+    Ok(Json(PaymentCardView {
+        card_id: state
+            .wallet
+            .set_payment_card(&session, request.card_id.as_deref())
+            .await?,
+    }))
 }
 
 /// Turns off paying with this device.
@@ -652,7 +696,7 @@ impl utoipa::Modify for SessionScheme {
     ),
     paths(
         send_sms_code, sign_in, sign_out, sign_out_everywhere, me, devices, remove_device,
-        set_pin, enable_device_pay, disable_device_pay, change_pin, pin_reset_code, verify_identity, cards, link_card, confirm_card,
+        set_pin, enable_device_pay, disable_device_pay, payment_card, set_payment_card, change_pin, pin_reset_code, verify_identity, cards, link_card, confirm_card,
         remove_card, top_up, withdraw, get_top_up, get_withdrawal, statement,
     ),
     components(schemas(ErrorBody, ErrorDetail)),

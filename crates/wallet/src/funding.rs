@@ -114,7 +114,7 @@ impl std::fmt::Debug for WithdrawalRequest {
 
 /// Everything about a movement that decides its ledger transfers.
 #[derive(Clone, Debug)]
-struct Movement {
+pub(crate) struct Movement {
     id: String,
     user_id: String,
     kind: FundingKind,
@@ -297,6 +297,15 @@ impl Wallet {
         key: Option<&str>,
         request: TopUpRequest,
     ) -> WalletResult<FundingView> {
+        self.top_up_for(&session.user_id, key, request).await
+    }
+
+    pub(crate) async fn top_up_for(
+        self: &Arc<Self>,
+        user_id: &str,
+        key: Option<&str>,
+        request: TopUpRequest,
+    ) -> WalletResult<FundingView> {
         let key = idempotency_key(key)?;
         let currency = wire::currency(&request.currency)?;
         let amount = wire::positive_amount(&request.amount, currency)?;
@@ -306,10 +315,10 @@ impl Wallet {
             &amount.to_string(),
             currency.code(),
         ]);
-        if let Some(id) = self.replay(session, &key, &fingerprint).await? {
-            return self.funding(session, &id).await;
+        if let Some(id) = self.replay(user_id, &key, &fingerprint).await? {
+            return self.funding_of(user_id, &id).await;
         }
-        let card = self.active_card(session, &request.card_id).await?;
+        let card = self.active_card(user_id, &request.card_id).await?;
         let (cny, rate_micros) = if currency == Currency::CNY {
             (amount, None)
         } else {
@@ -351,7 +360,7 @@ impl Wallet {
         let legs = if rate_micros.is_some() { 2 } else { 1 };
         let movement = Movement {
             id: self.new_id_string(),
-            user_id: session.user_id.clone(),
+            user_id: user_id.to_owned(),
             kind: FundingKind::TopUp,
             status: "processing".to_owned(),
             card_id: request.card_id.clone(),
@@ -398,7 +407,7 @@ impl Wallet {
             })
             .await?;
         self.drive(&id).await;
-        self.funding(session, &id).await
+        self.funding_of(user_id, &id).await
     }
 
     /// Withdraws from the wallet to a linked card, confirmed with the PIN.
@@ -413,10 +422,10 @@ impl Wallet {
         let fingerprint =
             self.secrets
                 .fingerprint(&["withdrawal", &request.card_id, &amount.to_string()]);
-        if let Some(id) = self.replay(session, &key, &fingerprint).await? {
-            return self.funding(session, &id).await;
+        if let Some(id) = self.replay(&session.user_id, &key, &fingerprint).await? {
+            return self.funding_of(&session.user_id, &id).await;
         }
-        let card = self.active_card(session, &request.card_id).await?;
+        let card = self.active_card(&session.user_id, &request.card_id).await?;
         self.verify_pin(session, &request.pin).await?;
         let movement = Movement {
             id: self.new_id_string(),
@@ -466,17 +475,17 @@ impl Wallet {
             })
             .await?;
         self.drive(&id).await;
-        self.funding(session, &id).await
+        self.funding_of(&session.user_id, &id).await
     }
 
     /// [`replayed`], before queueing a write: a retry answers without taking the writer.
     async fn replay(
         &self,
-        session: &Session,
+        user_id: &str,
         key: &str,
         fingerprint: &str,
     ) -> WalletResult<Option<String>> {
-        let user_id = session.user_id.clone();
+        let user_id = user_id.to_owned();
         let key = key.to_owned();
         let record = self
             .store
@@ -487,13 +496,13 @@ impl Wallet {
 
     async fn active_card(
         &self,
-        session: &Session,
+        user_id: &str,
         card_id: &str,
     ) -> WalletResult<crate::cards::CardRow> {
         if !wire::is_id(card_id) {
             return Err(card_not_found());
         }
-        let user_id = session.user_id.clone();
+        let user_id = user_id.to_owned();
         let card_id = card_id.to_owned();
         self.store
             .read(move |conn| active_card(conn, &user_id, &card_id))
@@ -503,13 +512,17 @@ impl Wallet {
 
     /// A top-up or withdrawal of the caller.
     pub async fn funding(&self, session: &Session, id: &str) -> WalletResult<FundingView> {
+        self.funding_of(&session.user_id, id).await
+    }
+
+    pub(crate) async fn funding_of(&self, user_id: &str, id: &str) -> WalletResult<FundingView> {
         if !wire::is_id(id) {
             return Err(WalletError::not_found(
                 "funding_not_found",
                 "no such top-up or withdrawal",
             ));
         }
-        let user_id = session.user_id.clone();
+        let user_id = user_id.to_owned();
         let id = id.to_owned();
         self.store
             .read(move |conn| {
@@ -531,7 +544,17 @@ impl Wallet {
     /// Sends a movement to the bank (again: the bank is idempotent by request id) and settles
     /// it if the bank already knows the answer. Failures to reach the bank are left to the
     /// reconciler.
-    async fn drive(&self, id: &str) {
+    /// A movement by id, if it can be read.
+    pub(crate) async fn movement(&self, id: &str) -> Option<Movement> {
+        let id = id.to_owned();
+        self.store
+            .read(move |conn| load_movement(conn, &id))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub(crate) async fn drive(&self, id: &str) {
         let id_owned = id.to_owned();
         let loaded = self
             .store
@@ -574,7 +597,11 @@ impl Wallet {
         self.act_on(&movement, answer).await;
     }
 
-    async fn act_on(&self, movement: &Movement, answer: Result<RequestStatus, BankError>) {
+    pub(crate) async fn act_on(
+        &self,
+        movement: &Movement,
+        answer: Result<RequestStatus, BankError>,
+    ) {
         let outcome = match answer {
             Ok(RequestStatus::Succeeded { .. }) => Outcome::Succeeded,
             Ok(RequestStatus::Failed { reason }) => Outcome::Failed(reason),

@@ -4,6 +4,7 @@
 //! - [`pin`]: the payment PIN (argon2id with the platform's pepper), lock-out after failures.
 //! - [`confirm`]: confirming a payment with the PIN or with the device's key.
 //! - [`identity`]: real-name verification with a resident ID card or a passport.
+//! - [`card_pay`]: paying by card when the balance is short, if the owner chose a card.
 //! - [`cards`]: linking bank cards, confirmed by the bank's one-time code.
 //! - [`funding`]: top-ups and withdrawals through the bank, as pending ledger transfers posted
 //!   or voided when the bank answers, and the reconciler that finishes them after a restart.
@@ -16,6 +17,7 @@
 //! (SMS, bank, FX) are called outside the writer, never while holding it.
 
 pub mod auth;
+pub mod card_pay;
 pub mod cards;
 pub mod confirm;
 pub mod error;
@@ -67,6 +69,9 @@ pub struct WalletConfig {
     pub reconcile_every: Duration,
     /// The largest top-up, in CNY minor units (after conversion).
     pub top_up_single_max: u64,
+    /// How long a payment waits for the bank to confirm the card debit that covers a short
+    /// balance (see `Wallet::fund_from_fallback_card`).
+    pub card_fallback_wait: Duration,
 }
 
 impl Default for WalletConfig {
@@ -86,6 +91,7 @@ impl Default for WalletConfig {
             funding_timeout: Duration::from_secs(15 * 60),
             reconcile_every: Duration::from_secs(1),
             top_up_single_max: 5_000_000,
+            card_fallback_wait: Duration::from_secs(10),
         }
     }
 }

@@ -15,7 +15,7 @@ use cashless_wallet::confirm::device_message;
 use ed25519_dalek::{Signer, SigningKey};
 
 use crate::wallet::{ICBC, card, phone, serial};
-use crate::{TestApp, read};
+use crate::{Setup, TestApp, read};
 
 /// A merchant as its server sees itself: its id, key, a store and a terminal.
 struct Merchant {
@@ -1399,6 +1399,128 @@ async fn devices_confirm_payments_in_place_of_the_pin(db: TestDb) {
     app.stop().await;
 }
 
+async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
+    // Each card holds 50 CNY at the simulated bank.
+    let mut setup = Setup::default();
+    setup.bank.card_balance_minor = 5_000;
+    let app = TestApp::spawn_with(db, setup).await;
+    let merchant = app.merchant(None).await;
+    let token = app.verified("李娜").await;
+    let card = app.link_card(&token, &card(ICBC), "李娜").await;
+    let card_id = card["id"].as_str().unwrap().to_owned();
+    let top_up = app.top_up(&token, &card_id, "10.00").await;
+    assert_eq!(top_up["status"], "succeeded", "{top_up}");
+    let code = merchant.static_code.as_str();
+
+    // No card chosen: a short balance is refused and nothing moves.
+    let (status, error) = app
+        .pay_code(&token, code, json!({ "amount": "25.00" }))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("insufficient_balance")),
+        "{error}"
+    );
+    let (status, chosen) = app.get_as(&token, "/v1/me/payment-card").await;
+    assert_eq!((status, &chosen["card_id"]), (200, &Value::Null));
+    let unknown = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/me/payment-card",
+            Some(&token),
+            None,
+            Some(&json!({ "card_id": "00000000-0000-7000-8000-000000000000" })),
+        )
+        .await;
+    assert_eq!(
+        (unknown.0, unknown.1["error"]["code"].as_str()),
+        (404, Some("card_not_found")),
+        "{}",
+        unknown.1
+    );
+    let (status, chosen) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/me/payment-card",
+            Some(&token),
+            None,
+            Some(&json!({ "card_id": card_id })),
+        )
+        .await;
+    assert_eq!(
+        (status, chosen["card_id"].as_str()),
+        (200, Some(card_id.as_str()))
+    );
+
+    // With the card: the 15.00 short is debited from it, then the whole 25.00 is paid.
+    let body = json!({ "payload": code, "amount": "25.00" });
+    let (status, paid) = app.money(&token, "/v1/me/payments", "card-1", &body).await;
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{paid}"
+    );
+    assert_eq!(app.available(&token).await, "0.00");
+    // A retry is the same payment, and the card is not debited again.
+    let (status, again) = app.money(&token, "/v1/me/payments", "card-1", &body).await;
+    assert_eq!((status, &again["payment_id"]), (200, &paid["payment_id"]));
+    let (_, page) = app.get_as(&token, "/v1/me/statement?limit=10").await;
+    let lines: Vec<(String, String)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["kind"].as_str().unwrap().to_owned(),
+                item["amount"]["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("payment", "-25.00"),
+        ("top_up", "15.00"),
+        ("top_up", "10.00"),
+    ]
+    .iter()
+    .map(|(kind, amount)| ((*kind).to_owned(), (*amount).to_owned()))
+    .collect();
+    assert_eq!(lines, expected, "{page}");
+
+    // The card holds 25.00 now: the bank declines a 30.00 debit, and nothing is paid.
+    let (status, error) = app
+        .pay_code(&token, code, json!({ "amount": "30.00" }))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("card_payment_failed")),
+        "{error}"
+    );
+    assert_eq!(app.available(&token).await, "0.00");
+
+    // Unlinking the card ends the fallback.
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/me/cards/{card_id}"),
+            Some(&token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, chosen) = app.get_as(&token, "/v1/me/payment-card").await;
+    assert_eq!(chosen["card_id"], Value::Null);
+    let (status, error) = app
+        .pay_code(&token, code, json!({ "amount": "1.00" }))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("insufficient_balance")),
+        "{error}"
+    );
+    app.stop().await;
+}
+
 both_backends!(
     merchants_onboard_and_sign_their_requests,
     dynamic_code_paid_refunded_and_notified,
@@ -1406,4 +1528,5 @@ both_backends!(
     payment_codes_pay_once_and_resist_guessing,
     notifications_retry_and_survive_a_restart,
     devices_confirm_payments_in_place_of_the_pin,
+    a_chosen_card_covers_a_short_balance,
 );
