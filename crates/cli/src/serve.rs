@@ -29,7 +29,9 @@ pub struct ServeArgs {
     /// is generated once and kept in <data-dir>/operator-token.
     #[arg(long, env = "CASHLESS_OPERATOR_TOKEN", hide_env_values = true)]
     operator_token: Option<String>,
-    /// Production mode: the simulated SMS gateway's outbox is not readable over the API.
+    /// Production mode: the simulated SMS gateway's outbox is not readable over the API, and
+    /// merchants' notify URLs must be https to public hosts (no localhost or private
+    /// addresses: see the payments crate's `destination` module).
     #[arg(long, env = "CASHLESS_PRODUCTION")]
     production: bool,
 }
@@ -82,7 +84,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 args.data_dir.display()
             )
         })?;
-    let payments = Payments::new(wallet.clone(), PaymentsConfig::default(), platform_key);
+    let payments_config = PaymentsConfig {
+        notify_private_allowed: !args.production,
+        ..PaymentsConfig::default()
+    };
+    let payments = Payments::new(wallet.clone(), payments_config, platform_key);
     let background = payments.spawn_background();
     let state = AppState {
         store: store.clone(),

@@ -197,20 +197,41 @@ fn text_field(value: &str, field: &str, max: usize) -> WalletResult<String> {
     Ok(value.to_owned())
 }
 
-pub(crate) fn check_notify_url(url: &str) -> WalletResult<String> {
+/// A notify URL, checked: well formed, and (unless `private_allowed`) https to a public host
+/// (see [`crate::destination`]).
+pub(crate) fn check_notify_url(url: &str, private_allowed: bool) -> WalletResult<String> {
     let url = url.trim();
-    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-    if !scheme_ok || url.len() > NOTIFY_URL_CHARS_MAX || url.chars().any(char::is_whitespace) {
+    let host = crate::destination::host_of(url);
+    if host.is_none() || url.len() > NOTIFY_URL_CHARS_MAX || url.chars().any(char::is_whitespace) {
         return Err(bad(
             "notify_url_invalid",
             format!("notify_url is an http(s) URL of at most {NOTIFY_URL_CHARS_MAX} characters"),
+        ));
+    }
+    if private_allowed {
+        return Ok(url.to_owned());
+    }
+    if !url.starts_with("https://") {
+        return Err(bad(
+            "notify_url_insecure",
+            "notify_url must be https: notifications carry payment details",
+        ));
+    }
+    if let Some(why) = host.and_then(crate::destination::refuses_host) {
+        return Err(bad(
+            "notify_url_private",
+            format!("notify_url must point at a public host, not {why}"),
         ));
     }
     Ok(url.to_owned())
 }
 
 /// The input, checked and normalized.
-fn check(input: MerchantInput, default_fee_bps: u32) -> WalletResult<MerchantInput> {
+fn check(
+    input: MerchantInput,
+    default_fee_bps: u32,
+    private_allowed: bool,
+) -> WalletResult<MerchantInput> {
     let mcc = input.mcc.trim();
     if mcc.len() != 4 || !mcc.bytes().all(|b| b.is_ascii_digit()) || mcc == "0000" {
         return Err(bad(
@@ -272,7 +293,7 @@ fn check(input: MerchantInput, default_fee_bps: u32) -> WalletResult<MerchantInp
         notify_url: input
             .notify_url
             .as_deref()
-            .map(check_notify_url)
+            .map(|url| check_notify_url(url, private_allowed))
             .transpose()?,
         public_key,
     })
@@ -334,7 +355,11 @@ fn unauthorized(code: &'static str, message: impl Into<String>) -> WalletError {
 impl Payments {
     /// Onboards a merchant (operator).
     pub async fn onboard(&self, input: MerchantInput) -> WalletResult<MerchantView> {
-        let input = check(input, self.config.fee_rate_bps_default)?;
+        let input = check(
+            input,
+            self.config.fee_rate_bps_default,
+            self.config.notify_private_allowed,
+        )?;
         let id = self.wallet.new_id_string();
         let account = AccountId(self.wallet.new_id());
         let merchant_id = id.clone();
@@ -636,7 +661,7 @@ impl Payments {
 
     /// Sets where notifications go (by the merchant, signed).
     pub async fn set_notify_url(&self, caller: MerchantCaller, url: &str) -> WalletResult<()> {
-        let url = check_notify_url(url)?;
+        let url = check_notify_url(url, self.config.notify_private_allowed)?;
         self.store
             .write(move |tx| {
                 let conn = tx.conn()?;

@@ -20,7 +20,7 @@ use cashless_wallet::{WalletError, WalletResult, rfc3339};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::merchants::{MerchantCaller, MerchantRow};
+use crate::merchants::{self, MerchantCaller, MerchantRow};
 use crate::orders::{self, OrderRow, OrderStatus};
 use crate::{Payments, duration_ns, id_string};
 
@@ -204,6 +204,13 @@ impl Payments {
     }
 
     async fn deliver(&self, event: &Due) -> Result<(), String> {
+        // Address literals never reach the resolver: judge them here (the URL may predate
+        // the rule, or the operator may have turned private destinations off since).
+        if !self.config.notify_private_allowed
+            && let Err(error) = merchants::check_notify_url(&event.url, false)
+        {
+            return Err(error.message);
+        }
         let timestamp = (cashless_wallet::now_ns() / 1_000_000_000) as i64;
         let signature = self
             .platform_key

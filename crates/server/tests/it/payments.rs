@@ -1521,6 +1521,50 @@ async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
     app.stop().await;
 }
 
+async fn production_notify_urls_are_https_to_public_hosts(db: TestDb) {
+    let mut setup = Setup::default();
+    setup.payments.notify_private_allowed = false;
+    let app = TestApp::spawn_with(db, setup).await;
+    let merchant = app.merchant(None).await;
+    for (url, code) in [
+        ("http://merchant.example.com/notify", "notify_url_insecure"),
+        ("https://127.0.0.1/notify", "notify_url_private"),
+        ("https://localhost:8443/notify", "notify_url_private"),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            "notify_url_private",
+        ),
+        ("https://[::1]/notify", "notify_url_private"),
+        ("https://10.0.0.7/notify", "notify_url_private"),
+        ("https://2130706433/notify", "notify_url_private"),
+        ("https:///notify", "notify_url_invalid"),
+    ] {
+        let (status, error) = app
+            .signed(
+                &merchant,
+                "PUT",
+                "/v1/merchant/notify-url",
+                Some(&json!({ "notify_url": url })),
+            )
+            .await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{url}: {error}"
+        );
+    }
+    let (status, body) = app
+        .signed(
+            &merchant,
+            "PUT",
+            "/v1/merchant/notify-url",
+            Some(&json!({ "notify_url": "https://pay.merchant.example.com/notify" })),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    app.stop().await;
+}
+
 both_backends!(
     merchants_onboard_and_sign_their_requests,
     dynamic_code_paid_refunded_and_notified,
@@ -1529,4 +1573,5 @@ both_backends!(
     notifications_retry_and_survive_a_restart,
     devices_confirm_payments_in_place_of_the_pin,
     a_chosen_card_covers_a_short_balance,
+    production_notify_urls_are_https_to_public_hosts,
 );
