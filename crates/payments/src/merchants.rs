@@ -659,15 +659,23 @@ impl Payments {
         })
     }
 
-    /// Sets where notifications go (by the merchant, signed).
+    /// Sets where notifications go (by the merchant, signed). Events still undelivered and
+    /// not scheduled (made while there was no URL, or given up on) are sent to it: every
+    /// event reaches the merchant at least once.
     pub async fn set_notify_url(&self, caller: MerchantCaller, url: &str) -> WalletResult<()> {
         let url = check_notify_url(url, self.config.notify_private_allowed)?;
         self.store
             .write(move |tx| {
+                let now = tx.now_ns();
                 let conn = tx.conn()?;
                 conn.execute(
                     "UPDATE merchants SET notify_url = $2 WHERE id = $1",
                     &[Param::Text(&caller.merchant_id), Param::Text(&url)],
+                )?;
+                conn.execute(
+                    "UPDATE events SET next_attempt_ns = $2 \
+                     WHERE merchant_id = $1 AND delivered_ns IS NULL AND next_attempt_ns IS NULL",
+                    &[Param::Text(&caller.merchant_id), Param::Int(now as i64)],
                 )?;
                 Ok(())
             })

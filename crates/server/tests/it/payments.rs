@@ -1565,6 +1565,44 @@ async fn production_notify_urls_are_https_to_public_hosts(db: TestDb) {
     app.stop().await;
 }
 
+async fn events_made_before_a_notify_url_are_sent_once_it_is_set(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let token = app.payer("王芳", "100.00").await;
+    let (status, paid) = app
+        .pay_code(&token, &merchant.static_code, json!({ "amount": "8.00" }))
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    let (url, inbox) = notify_server(0).await;
+    let (status, _) = app
+        .signed(
+            &merchant,
+            "PUT",
+            "/v1/merchant/notify-url",
+            Some(&json!({ "notify_url": url })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let mut received = Vec::new();
+    for _ in 0..200 {
+        received = inbox.received.lock().unwrap().clone();
+        if !received.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(received.len(), 1, "the earlier payment's event is delivered");
+    let event: Value = serde_json::from_str(&received[0].1).unwrap();
+    assert_eq!(
+        (
+            event["type"].as_str(),
+            event["data"]["order"]["order_id"].as_str()
+        ),
+        (Some("order.paid"), paid["payment_id"].as_str())
+    );
+    app.stop().await;
+}
+
 both_backends!(
     merchants_onboard_and_sign_their_requests,
     dynamic_code_paid_refunded_and_notified,
@@ -1574,4 +1612,5 @@ both_backends!(
     devices_confirm_payments_in_place_of_the_pin,
     a_chosen_card_covers_a_short_balance,
     production_notify_urls_are_https_to_public_hosts,
+    events_made_before_a_notify_url_are_sent_once_it_is_set,
 );
