@@ -659,6 +659,36 @@ impl Payments {
         })
     }
 
+    /// Revokes a merchant key at once (operator), e.g. when it leaked: requests signed with it
+    /// are refused from now on, overlap or not. Revoking the last key locks the merchant's API
+    /// until the operator registers a new one.
+    pub async fn revoke_key(&self, merchant_id: &str, key_id: &str) -> WalletResult<()> {
+        let merchant_id = self.existing_merchant(merchant_id).await?;
+        let key_id = key_id.to_owned();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let revoked = tx.conn()?.execute(
+                    "UPDATE merchant_keys SET expires_ns = $3 \
+                     WHERE id = $1 AND merchant_id = $2 AND (expires_ns IS NULL OR expires_ns > $3)",
+                    &[
+                        Param::Text(&key_id),
+                        Param::Text(&merchant_id),
+                        Param::Int(now as i64),
+                    ],
+                )?;
+                if revoked == 0 {
+                    return Err(WalletError::not_found(
+                        "key_not_found",
+                        "this merchant has no live key with this id",
+                    ));
+                }
+                tracing::warn!(merchant = %merchant_id, key = %key_id, "merchant key revoked");
+                Ok(())
+            })
+            .await
+    }
+
     /// Sets where notifications go (by the merchant, signed). Events still undelivered and
     /// not scheduled (made while there was no URL, or given up on) are sent to it: every
     /// event reaches the merchant at least once.

@@ -74,6 +74,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/operator/merchants/{id}/keys",
             post(merchant_api::operator_add_key),
         )
+        .route(
+            "/v1/operator/merchants/{id}/keys/{key_id}",
+            axum::routing::delete(merchant_api::operator_revoke_key),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_operator,

@@ -232,6 +232,17 @@ pub struct KeyRequest {
     pub public_key: String,
 }
 
+/// Revokes a merchant key at once (operator): for a key that leaked.
+#[utoipa::path(delete, path = "/v1/operator/merchants/{id}/keys/{key_id}", tag = "operator",
+    responses((status = 204), (status = 404, body = ErrorBody, description = "merchant_not_found, key_not_found")))]
+pub async fn operator_revoke_key(
+    State(state): State<AppState>,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.payments.revoke_key(&id, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Registers a merchant key (operator); older keys expire after the overlap period.
 #[utoipa::path(post, path = "/v1/operator/merchants/{id}/keys", tag = "operator", request_body = KeyRequest,
     responses((status = 201, body = KeyView), (status = 400, body = ErrorBody)))]
@@ -661,6 +672,7 @@ pub async fn enrol_paycode(
     add_store,
     add_terminal,
     operator_add_key,
+    operator_revoke_key,
     profile,
     rotate_key,
     set_notify_url,

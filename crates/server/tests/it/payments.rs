@@ -433,6 +433,43 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
         (401, Some("signature_invalid")),
         "{error}"
     );
+
+    // The operator revokes a leaked key at once, overlap or not; only the operator may.
+    let revoke = |key_id: String, token: &'static str| {
+        let url = format!(
+            "{}/v1/operator/merchants/{}/keys/{key_id}",
+            app.base, merchant.id
+        );
+        let client = app.client.clone();
+        async move {
+            let response = client.delete(url).bearer_auth(token).send().await.unwrap();
+            response.status().as_u16()
+        }
+    };
+    assert_eq!(
+        revoke(merchant.signer.key_id.clone(), "not-the-operator-token").await,
+        401
+    );
+    assert_eq!(
+        revoke(merchant.signer.key_id.clone(), crate::TOKEN).await,
+        204
+    );
+    let (status, error) = app
+        .signed(&merchant, "GET", "/v1/merchant/profile", None)
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (401, Some("signature_invalid")),
+        "{error}"
+    );
+    assert_eq!(
+        revoke(merchant.signer.key_id.clone(), crate::TOKEN).await,
+        404
+    );
+    let (status, _) = app
+        .signed(&rotated, "GET", "/v1/merchant/profile", None)
+        .await;
+    assert_eq!(status, 200, "the other key still works");
     app.stop().await;
 }
 
@@ -1591,7 +1628,11 @@ async fn events_made_before_a_notify_url_are_sent_once_it_is_set(db: TestDb) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(received.len(), 1, "the earlier payment's event is delivered");
+    assert_eq!(
+        received.len(),
+        1,
+        "the earlier payment's event is delivered"
+    );
     let event: Value = serde_json::from_str(&received[0].1).unwrap();
     assert_eq!(
         (
