@@ -886,7 +886,13 @@ pub(crate) fn apply_refund(
         .payer_user_id
         .clone()
         .ok_or_else(|| WalletError::internal("paid order without payer"))?;
-    let payer = payer::payer(tx.conn()?, &payer_id)?;
+    // Accounts are never deleted today; should one be, the merchant hears why, not "401".
+    let payer = payer::payer(tx.conn()?, &payer_id).map_err(|_| {
+        WalletError::unprocessable(
+            "payer_account_closed",
+            "the payer's account is closed: refund them outside the platform",
+        )
+    })?;
     // Fee still held after this refund: fee(amount - refunded_after).
     let refunded_after = order.refunded + refund.amount;
     let fee_after = fee_of(order.amount - refunded_after, merchant.fee_rate_bps).min(order.fee);

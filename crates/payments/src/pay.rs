@@ -807,6 +807,34 @@ impl Payments {
                 "auth_code is the 18-digit Cashless payment code (starting with 28)",
             )
         })?;
+        let fingerprint = format!(
+            "paycode|{}|{amount}|{subject}|{:?}|{:?}",
+            input.auth_code.trim(),
+            input.store_id,
+            input.terminal_id
+        );
+        // A POS retrying the same order is answered before any guess is counted: a retry
+        // must not run into the guessing limit.
+        let (merchant_r, out_trade_no_r) = (caller.merchant_id.clone(), out_trade_no.clone());
+        let existing = self
+            .store
+            .read(move |conn| {
+                let Some(order) = orders::by_out_trade_no(conn, &merchant_r, &out_trade_no_r)?
+                else {
+                    return Ok(None);
+                };
+                Ok(merchants::load(conn, &merchant_r)?.map(|merchant| (order, merchant)))
+            })
+            .await?;
+        if let Some((order, merchant)) = existing {
+            if order.fingerprint != fingerprint {
+                return Err(WalletError::conflict(
+                    "out_trade_no_conflict",
+                    "an order with this out_trade_no exists with different fields",
+                ));
+            }
+            return Ok(order.view(Some(&merchant)));
+        }
         let now_secs = cashless_wallet::now_ns() / 1_000_000_000;
         let limit = self.config.paycode_guesses_per_minute_max;
         let allowed = self
@@ -820,12 +848,6 @@ impl Payments {
                 format!("more than {limit} unknown payment codes this minute; wait a minute"),
             ));
         }
-        let fingerprint = format!(
-            "paycode|{}|{amount}|{subject}|{:?}|{:?}",
-            input.auth_code.trim(),
-            input.store_id,
-            input.terminal_id
-        );
         let secrets = self.wallet.secrets().clone();
         let charge_config = self.charge_config();
         let (step_secs, failures_max, lock_ns) = (

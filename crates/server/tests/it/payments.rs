@@ -1029,15 +1029,12 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
         |variant: u8| paycode::code_at(&secret, slot, variant, now_secs() as u64, 60).to_digits();
     let charge = |auth_code: String, no: &str, amount: &str| json!({ "auth_code": auth_code, "out_trade_no": no, "amount": amount, "subject": "noodles", "terminal_id": merchant.terminal_id });
 
+    let p1 = charge(code(0), "P-1", "23.00");
     let (status, order) = app
-        .signed(
-            &merchant,
-            "POST",
-            "/v1/merchant/orders/paycode",
-            Some(&charge(code(0), "P-1", "23.00")),
-        )
+        .signed(&merchant, "POST", "/v1/merchant/orders/paycode", Some(&p1))
         .await;
     assert_eq!(status, 200, "{order}");
+    let first_id = order["order_id"].clone();
     assert_eq!(
         (order["status"].as_str(), order["store_id"].as_str()),
         (Some("SUCCESS"), Some(merchant.store_id.as_str()))
@@ -1190,6 +1187,35 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
         (429, Some("paycode_locked")),
         "a locked device's real code waits too"
     );
+    // Unknown codes count against the merchant; once it is limited, a POS retrying an order
+    // it already made still gets its answer.
+    let mut limited = false;
+    for n in 0..40 {
+        let unknown = paycode::PayCode {
+            slot: slot + 1_000_000,
+            variant: 1,
+            otp: n,
+        }
+        .to_digits();
+        let (status, error) = app
+            .signed(
+                &merchant,
+                "POST",
+                "/v1/merchant/orders/paycode",
+                Some(&charge(unknown, &format!("U-{n}"), "1.00")),
+            )
+            .await;
+        if error["error"]["code"] == "paycode_guesses_limited" {
+            assert_eq!(status, 429);
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "unknown codes are limited per merchant");
+    let (status, again) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders/paycode", Some(&p1))
+        .await;
+    assert_eq!((status, &again["order_id"]), (200, &first_id), "{again}");
     app.stop().await;
 }
 
