@@ -143,6 +143,8 @@ fn merchant_routes() -> Router<AppState> {
         .route("/v1/merchant/orders", post(m::precreate))
         .route("/v1/merchant/orders/paycode", post(m::pay_by_paycode))
         .route("/v1/merchant/orders/{out_trade_no}", get(m::query_order))
+        .route("/v1/merchant/orders/{out_trade_no}/qr", get(m::order_qr))
+        .route("/v1/merchant/qr", get(m::static_qr))
         .route(
             "/v1/merchant/orders/{out_trade_no}/close",
             post(m::close_order),

@@ -394,6 +394,91 @@ pub async fn query_order(
     ))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QrImageQuery {
+    /// `svg` (the default) or `png`.
+    pub format: Option<String>,
+    /// PNG only: pixels per module, 1 to 32 (default 8).
+    pub scale: Option<u32>,
+    /// For the static code: the store's (default: the merchant's own).
+    pub store_id: Option<String>,
+}
+
+/// A code as an image: SVG (scales for print) or PNG (for screens).
+fn qr_image(payload: &str, query: &QrImageQuery) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let render_error = |error: cashless_emvqr::images::ImageError| {
+        ApiError::bad_request("qr_render_invalid", error.to_string())
+    };
+    let headers = |content_type: &'static str| {
+        [
+            (axum::http::header::CONTENT_TYPE, content_type),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ]
+    };
+    match query.format.as_deref().unwrap_or("svg") {
+        "svg" => {
+            let svg = cashless_emvqr::images::render_svg(payload).map_err(render_error)?;
+            Ok((headers("image/svg+xml"), svg).into_response())
+        }
+        "png" => {
+            let png = cashless_emvqr::images::render_png(payload, query.scale.unwrap_or(8))
+                .map_err(render_error)?;
+            Ok((headers("image/png"), png).into_response())
+        }
+        _ => Err(ApiError::bad_request(
+            "qr_format_invalid",
+            "format is svg or png",
+        )),
+    }
+}
+
+/// The dynamic code of an order waiting for payment, as an image for the POS screen.
+#[utoipa::path(get, path = "/v1/merchant/orders/{out_trade_no}/qr", tag = "merchant", params(QrImageQuery),
+    responses((status = 200, content_type = "image/svg+xml", description = "the code (or image/png)"),
+              (status = 409, body = ErrorBody, description = "order_not_payable")))]
+pub async fn order_qr(
+    State(state): State<AppState>,
+    Path(out_trade_no): Path<String>,
+    Query(query): Query<QrImageQuery>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<axum::response::Response, ApiError> {
+    let order = state.payments.query_order(caller, &out_trade_no).await?;
+    let payload = order.qr_code.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "order_not_payable",
+            "only an order waiting for payment has a code",
+        )
+    })?;
+    qr_image(&payload, &query)
+}
+
+/// The merchant's (or one store's) static code as an image, to print.
+#[utoipa::path(get, path = "/v1/merchant/qr", tag = "merchant", params(QrImageQuery),
+    responses((status = 200, content_type = "image/svg+xml", description = "the code (or image/png)"),
+              (status = 404, body = ErrorBody, description = "store_not_found")))]
+pub async fn static_qr(
+    State(state): State<AppState>,
+    Query(query): Query<QrImageQuery>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<axum::response::Response, ApiError> {
+    let merchant = state.payments.merchant_profile(caller).await?;
+    let payload = match query.store_id.as_deref() {
+        None => merchant.static_code,
+        Some(store_id) => merchant
+            .stores
+            .into_iter()
+            .find(|store| store.id == store_id)
+            .map(|store| store.static_code)
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, "store_not_found", "no such store")
+            })?,
+    };
+    qr_image(&payload, &query)
+}
+
 /// Closes an unpaid order.
 #[utoipa::path(post, path = "/v1/merchant/orders/{out_trade_no}/close", tag = "merchant",
     responses((status = 200, body = OrderView), (status = 422, body = ErrorBody, description = "order_paid")))]
@@ -673,6 +758,8 @@ pub async fn enrol_paycode(
     add_terminal,
     operator_add_key,
     operator_revoke_key,
+    order_qr,
+    static_qr,
     profile,
     rotate_key,
     set_notify_url,

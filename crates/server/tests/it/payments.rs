@@ -164,6 +164,26 @@ impl TestApp {
         read(response).await
     }
 
+    /// A signed GET answered with bytes: (status, content type, body).
+    async fn signed_bytes(&self, merchant: &Merchant, path: &str) -> (u16, String, Vec<u8>) {
+        let nonce = format!("n{:016x}", rand::random::<u64>());
+        let parts = merchant.signer.sign("GET", path, now_secs(), &nonce, b"");
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("authorization", parts.authorization)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let kind = response
+            .headers()
+            .get("content-type")
+            .map(|value| value.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, kind, response.bytes().await.unwrap().to_vec())
+    }
+
     /// A consumer with a card, `balance` CNY topped up, and the PIN 258036.
     async fn payer(&self, name: &str, balance: &str) -> String {
         let token = self.verified(name).await;
@@ -488,6 +508,25 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     let payload = created["qr_code"].as_str().unwrap().to_owned();
     let parsed = cashless_emvqr::parse(&payload).unwrap();
     assert_eq!(parsed.amount().unwrap().as_str(), "128.50");
+    // The POS shows the code as a picture: a PNG that decodes to the same payload, or SVG.
+    let (status, kind, png) = app
+        .signed_bytes(&merchant, "/v1/merchant/orders/DQ-1/qr?format=png&scale=4")
+        .await;
+    assert_eq!((status, kind.as_str()), (200, "image/png"));
+    let decoded = cashless_emvqr::images::decode_image(&png).unwrap();
+    assert_eq!(decoded, [payload.clone()]);
+    let (status, kind, svg) = app
+        .signed_bytes(
+            &merchant,
+            &format!("/v1/merchant/qr?store_id={}", merchant.store_id),
+        )
+        .await;
+    assert_eq!((status, kind.as_str()), (200, "image/svg+xml"));
+    assert!(String::from_utf8(svg).unwrap().contains("<svg"));
+    let (status, _, body) = app
+        .signed_bytes(&merchant, "/v1/merchant/orders/DQ-1/qr?format=gif")
+        .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     // The same out_trade_no and fields: the same order; other fields: refused.
     let (status, again) = app
         .signed(&merchant, "POST", "/v1/merchant/orders", Some(&order))
