@@ -514,7 +514,7 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
         .await;
     assert_eq!((status, kind.as_str()), (200, "image/png"));
     let decoded = cashless_emvqr::images::decode_image(&png).unwrap();
-    assert_eq!(decoded, [payload.clone()]);
+    assert_eq!(decoded, std::slice::from_ref(&payload));
     let (status, kind, svg) = app
         .signed_bytes(
             &merchant,
