@@ -219,7 +219,13 @@ pub fn ensure_account(
 
 /// Nanoseconds since the Unix epoch.
 pub fn now_ns() -> u64 {
-    cashless_partners::unix_ms().saturating_mul(1_000_000)
+    // Full precision, like the writer's batch clock: a key revoked at `t` must already be
+    // refused by a check a microsecond later, not only from the next millisecond.
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+        })
 }
 
 /// Seconds in `duration`, rounded up (for "retry after" hints).
