@@ -654,10 +654,34 @@ impl Payments {
         id: &str,
         confirmation: &Confirmation,
     ) -> WalletResult<PaymentView> {
-        self.payment(session, id).await?;
+        let pending = self.payment(session, id).await?;
         self.wallet
             .confirm(session, confirmation, "confirm", &[id])
             .await?;
+        match self.confirm_once(session, id).await {
+            // Short of money: the card the payer chose covers the difference.
+            Err(error) if error.code == "insufficient_balance" => {
+                let amount = wire::positive_amount(&pending.amount.amount, Currency::CNY)?;
+                let available = self.wallet.available_cny(&session.user_id).await?;
+                let shortfall = amount.saturating_sub(available);
+                let key = format!("confirm:{id}");
+                if shortfall == 0
+                    || self
+                        .wallet
+                        .fund_from_payment_card(&session.user_id, &key, shortfall)
+                        .await?
+                        .is_none()
+                {
+                    return Err(error);
+                }
+                self.confirm_once(session, id).await
+            }
+            other => other,
+        }
+    }
+
+    /// Charges a `USERPAYING` payment whose payer has confirmed it.
+    async fn confirm_once(&self, session: &Session, id: &str) -> WalletResult<PaymentView> {
         let charge_config = self.charge_config();
         let transfer_ids = [
             TransferId(self.wallet.new_id()),
@@ -793,6 +817,52 @@ impl Payments {
     /// The cashier scanned the payer's code (merchant API). Pays at once below the
     /// password-free limit; otherwise the order waits in `USERPAYING` for the payer's PIN.
     pub async fn pay_by_paycode(
+        &self,
+        caller: MerchantCaller,
+        input: PaycodeInput,
+    ) -> WalletResult<OrderView> {
+        let retry = (caller.clone(), input.clone());
+        match self.paycode_once(caller, input).await {
+            // Short of money: the card the payer chose covers the difference, then once more.
+            Err(error) if error.code == "insufficient_balance" => {
+                let (caller, input) = retry;
+                let code = PayCode::parse(&input.auth_code)
+                    .ok_or_else(|| WalletError::internal("a paycode that parsed once"))?;
+                let amount = wire::positive_amount(&input.amount, Currency::CNY)?;
+                let slot = code.slot as i64;
+                let payer = self
+                    .store
+                    .read(move |conn| {
+                        conn.query_opt(
+                            "SELECT user_id FROM paycode_devices WHERE slot = $1",
+                            &[Param::Int(slot)],
+                        )?
+                        .map(|row| row.text(0).map(str::to_owned))
+                        .transpose()
+                    })
+                    .await?;
+                let Some(user_id) = payer else {
+                    return Err(error);
+                };
+                let available = self.wallet.available_cny(&user_id).await?;
+                let shortfall = amount.saturating_sub(available);
+                let key = format!("paycode:{}:{}", caller.merchant_id, input.out_trade_no);
+                if shortfall == 0
+                    || self
+                        .wallet
+                        .fund_from_payment_card(&user_id, &key, shortfall)
+                        .await?
+                        .is_none()
+                {
+                    return Err(error);
+                }
+                self.paycode_once(caller, input).await
+            }
+            other => other,
+        }
+    }
+
+    async fn paycode_once(
         &self,
         caller: MerchantCaller,
         input: PaycodeInput,

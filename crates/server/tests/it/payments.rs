@@ -1502,7 +1502,8 @@ async fn devices_confirm_payments_in_place_of_the_pin(db: TestDb) {
 }
 
 async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
-    // Each card holds 50 CNY at the simulated bank.
+    // Each card holds 50 CNY at the simulated bank: 10 + 15 + 5 are debited below, then 30
+    // is more than it has.
     let mut setup = Setup::default();
     setup.bank.card_balance_minor = 5_000;
     let app = TestApp::spawn_with(db, setup).await;
@@ -1588,7 +1589,31 @@ async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
     .collect();
     assert_eq!(lines, expected, "{page}");
 
-    // The card holds 25.00 now: the bank declines a 30.00 debit, and nothing is paid.
+    // The cashier scanning the payer's code: the card covers that too.
+    let (status, enrolment) = app.as_user(&token, "/v1/me/paycode", &json!({})).await;
+    assert_eq!(status, 200, "{enrolment}");
+    let slot = enrolment["slot"].as_u64().unwrap();
+    let secret = signing::decode_hex(enrolment["secret"].as_str().unwrap()).unwrap();
+    let auth_code = paycode::code_at(&secret, slot, 0, now_secs() as u64, 60).to_digits();
+    let (status, order) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(
+                &json!({ "auth_code": auth_code, "out_trade_no": "CARD-PC-1",
+                          "amount": "5.00", "subject": "tea" }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, order["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{order}"
+    );
+    assert_eq!(app.available(&token).await, "0.00");
+
+    // The card holds 20.00 now: the bank declines a 30.00 debit, and nothing is paid.
     let (status, error) = app
         .pay_code(&token, code, json!({ "amount": "30.00" }))
         .await;
