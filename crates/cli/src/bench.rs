@@ -159,6 +159,7 @@ async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
     let writer = WriterStats {
         batches_committed: after.batches_committed - before.batches_committed,
         batches_failed: after.batches_failed - before.batches_failed,
+        operations: after.operations - before.operations,
         apply: after.apply - before.apply,
         persist: after.persist - before.persist,
         commit: after.commit - before.commit,

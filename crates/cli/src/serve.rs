@@ -97,12 +97,41 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         payments,
         sms_outbox: (!args.production).then_some(sms),
     };
+    let stats = tokio::spawn(log_writer_stats(store.clone()));
     cashless_server::serve(listener, state, shutdown_signal()).await?;
+    stats.abort();
     reconciler.abort();
     background.iter().for_each(tokio::task::JoinHandle::abort);
     tracing::info!("shutting down: finishing queued writes");
     store.shutdown().await;
     Ok(())
+}
+
+/// Every 10 s, at debug level (`--log info,cashless::serve=debug`), what the group-commit
+/// writer did: batches, operations per batch, and where its time went.
+async fn log_writer_stats(store: cashless_store::Store) {
+    let mut last = store.writer_stats();
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        ticks.tick().await;
+        let now = store.writer_stats();
+        let batches = now.batches_committed - last.batches_committed;
+        if batches > 0 {
+            let ms = |a: std::time::Duration, b: std::time::Duration| (a - b).as_millis();
+            tracing::debug!(
+                batches,
+                operations = now.operations - last.operations,
+                per_batch = (now.operations - last.operations) / batches,
+                apply_ms = ms(now.apply, last.apply),
+                persist_ms = ms(now.persist, last.persist),
+                commit_ms = ms(now.commit, last.commit),
+                syncs = now.syncs - last.syncs,
+                sync_ms = ms(now.sync, last.sync),
+                "writer, last 10 s"
+            );
+        }
+        last = now;
+    }
 }
 
 /// The operator token, and a line telling the operator where it comes from (never the token).

@@ -205,6 +205,8 @@ pub(crate) fn now_ns() -> u64 {
 pub struct WriterStats {
     pub batches_committed: u64,
     pub batches_failed: u64,
+    /// Operations run (`Store::write` calls): per batch, the size of the group.
+    pub operations: u64,
     /// Running operations: the ledger's rules and the operations' own SQL.
     pub apply: Duration,
     /// Writing the ledger's changes to the database.
@@ -499,6 +501,7 @@ impl Store {
         WriterStats {
             batches_committed: shared.batches_committed.load(Ordering::Relaxed),
             batches_failed: shared.batches_failed.load(Ordering::Relaxed),
+            operations: shared.operations.load(Ordering::Relaxed),
             apply: Duration::from_nanos(shared.apply_ns.load(Ordering::Relaxed)),
             persist: Duration::from_nanos(shared.persist_ns.load(Ordering::Relaxed)),
             commit: Duration::from_nanos(shared.commit_ns.load(Ordering::Relaxed)),

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub next_expiry_ns: AtomicU64,
     pub batches_committed: AtomicU64,
     pub batches_failed: AtomicU64,
+    /// Operations (`Store::write` calls) the writer ran.
+    pub operations: AtomicU64,
     /// Nanoseconds the writer spent running operations (ledger rules and their own SQL).
     pub apply_ns: AtomicU64,
     /// Nanoseconds spent writing the ledger's changes.
@@ -287,6 +289,9 @@ impl Writer {
     }
 
     fn execute(&mut self, jobs: Vec<Job>, checkpoint: Checkpoint) {
+        self.shared
+            .operations
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         if self.shared.poisoned.load(Ordering::Relaxed) {
             tracing::error!("refusing writes: the disk failed to confirm an earlier one");
             return; // dropping the jobs answers each caller "not applied"
