@@ -17,7 +17,12 @@ pub fn authority(url: &str) -> anyhow::Result<String> {
     if authority.is_empty() {
         bail!("no host in {url}");
     }
-    Ok(if authority.contains(':') {
+    // A port is there after the last ':' of a name or IPv4 address, or after "]" of IPv6.
+    let has_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    Ok(if has_port {
         authority.to_owned()
     } else {
         format!("{authority}:80")

@@ -88,7 +88,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         notify_private_allowed: !args.production,
         ..PaymentsConfig::default()
     };
-    let payments = Payments::new(wallet.clone(), payments_config, platform_key);
+    let payments = Payments::new(wallet.clone(), payments_config, platform_key)
+        .context("building the notification client")?;
     let background = payments.spawn_background();
     let state = AppState {
         store: store.clone(),
@@ -116,12 +117,12 @@ async fn log_writer_stats(store: cashless_store::Store) {
         ticks.tick().await;
         let now = store.writer_stats();
         let batches = now.batches_committed - last.batches_committed;
-        if batches > 0 {
+        if let Some(per_batch) = (now.operations - last.operations).checked_div(batches) {
             let ms = |a: std::time::Duration, b: std::time::Duration| (a - b).as_millis();
             tracing::debug!(
                 batches,
                 operations = now.operations - last.operations,
-                per_batch = (now.operations - last.operations) / batches,
+                per_batch,
                 apply_ms = ms(now.apply, last.apply),
                 persist_ms = ms(now.persist, last.persist),
                 commit_ms = ms(now.commit, last.commit),

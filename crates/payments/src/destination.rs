@@ -27,6 +27,9 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
                 || (first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || first == 0x2002 // 6to4: an IPv4 address inside
+                || (first == 0x64 && v6.segments()[1] == 0xff9b && v6.segments()[2] == 1) // local NAT64
+                || is_v4_compatible(v6)
                 || is_nat64_inside(v6))
         }
     }
@@ -48,6 +51,11 @@ fn is_public_v4(v4: Ipv4Addr) -> bool {
         || a >= 240) // reserved
 }
 
+/// `::a.b.c.d` (deprecated IPv4-compatible addresses).
+fn is_v4_compatible(v6: Ipv6Addr) -> bool {
+    v6.segments()[..6] == [0; 6]
+}
+
 /// `64:ff9b::/96` carries an IPv4 address: judge that one.
 fn is_nat64_inside(v6: Ipv6Addr) -> bool {
     let s = v6.segments();
@@ -58,40 +66,28 @@ fn is_nat64_inside(v6: Ipv6Addr) -> bool {
     false
 }
 
-/// The host of an `http(s)://` URL, without brackets or port.
-pub fn host_of(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit('@').next()?;
-    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
-        bracketed.split(']').next()?
-    } else {
-        host_port.split(':').next()?
-    };
-    (!host.is_empty()).then_some(host)
-}
-
-/// Why a URL's host may not receive notifications, if it may not: `localhost`, or an address
-/// literal that is not public (in any of the spellings an HTTP client accepts).
-pub fn refuses_host(host: &str) -> Option<&'static str> {
-    let lower = host.trim_end_matches('.').to_ascii_lowercase();
-    if lower == "localhost" || lower.ends_with(".localhost") {
-        return Some("localhost");
+/// Why `url` may not receive notifications in production, if it may not. The URL is judged
+/// as the HTTP client will read it (parsed by the same `url` crate, so percent-escapes,
+/// full-width digits and backslashes mean what they mean to the client), not as written.
+pub fn refusal(url: &reqwest::Url) -> Option<&'static str> {
+    if url.scheme() != "https" {
+        return Some("not https");
     }
-    if let Ok(ip) = lower.parse::<IpAddr>() {
-        return (!is_public(ip)).then_some("a private or reserved address");
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some("a URL with credentials");
     }
-    // 2130706433, 0x7f000001, 017700000001, 127.1 …: numeric hosts are addresses in disguise.
-    let numeric = lower
-        .split('.')
-        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_hexdigit() || b == b'x'))
-        && lower
-            .split('.')
-            .next_back()
-            .is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x"));
-    numeric.then_some("a numeric address")
+    match url.host()? {
+        url::Host::Ipv4(v4) => {
+            (!is_public(IpAddr::V4(v4))).then_some("a private or reserved address")
+        }
+        url::Host::Ipv6(v6) => {
+            (!is_public(IpAddr::V6(v6))).then_some("a private or reserved address")
+        }
+        url::Host::Domain(domain) => {
+            let lower = domain.trim_end_matches('.').to_ascii_lowercase();
+            (lower == "localhost" || lower.ends_with(".localhost")).then_some("localhost")
+        }
+    }
 }
 
 /// The HTTP client's resolver when private destinations are not allowed: resolves as usual,
@@ -118,52 +114,48 @@ impl reqwest::dns::Resolve for PublicOnly {
 mod tests {
     use super::*;
 
-    #[test]
-    fn inside_addresses_are_refused() {
-        for host in [
-            "localhost",
-            "api.localhost",
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-            "64:ff9b::a9fe:a9fe",
-            "2130706433",
-            "0x7f000001",
-            "127.1",
-        ] {
-            assert!(refuses_host(host).is_some(), "{host}");
-        }
-        for host in [
-            "merchant.example.com",
-            "93.184.216.34",
-            "2606:4700::1111",
-            "8.8.8.8",
-        ] {
-            assert_eq!(refuses_host(host), None, "{host}");
-        }
+    fn refused(url: &str) -> Option<&'static str> {
+        refusal(&reqwest::Url::parse(url).unwrap())
     }
 
     #[test]
-    fn hosts_are_found_in_urls() {
-        assert_eq!(
-            host_of("https://shop.example.com/notify"),
-            Some("shop.example.com")
-        );
-        assert_eq!(
-            host_of("https://shop.example.com:8443/n?x=1"),
-            Some("shop.example.com")
-        );
-        assert_eq!(host_of("https://user@10.0.0.1/n"), Some("10.0.0.1"));
-        assert_eq!(host_of("https://[::1]:8080/n"), Some("::1"));
-        assert_eq!(host_of("https:///n"), None);
-        assert_eq!(host_of("ftp://x"), None);
+    fn inside_addresses_are_refused_however_they_are_spelled() {
+        for url in [
+            "http://merchant.example.com/n",
+            "https://localhost/n",
+            "https://api.localhost./n",
+            "https://127.0.0.1/n",
+            "https://10.1.2.3/n",
+            "https://172.16.0.1/n",
+            "https://192.168.1.1/n",
+            "https://169.254.169.254/latest",
+            "https://100.64.0.1/n",
+            "https://0.0.0.0/n",
+            "https://[::1]/n",
+            "https://[fe80::1]/n",
+            "https://[fd00::1]/n",
+            "https://[::ffff:127.0.0.1]/n",
+            "https://[::127.0.0.1]/n",
+            "https://[2002:7f00:1::]/n",
+            "https://[64:ff9b::a9fe:a9fe]/n",
+            "https://2130706433/n",
+            "https://0x7f000001/n",
+            "https://127.1/n",
+            "https://%31%32%37.0.0.1/n",
+            "https://127.0.0.1%2e/n",
+            "https://１２７。０。０。１/n",
+            "https://127.0.0.1\\@shop.example/n",
+            "https://user:pw@shop.example/n",
+        ] {
+            assert!(refused(url).is_some(), "{url}");
+        }
+        for url in [
+            "https://merchant.example.com/notify",
+            "https://93.184.216.34/n",
+            "https://[2606:4700::1111]/n",
+            "https://8.8.8.8:8443/n?x=1",
+        ] {
+            assert_eq!(refused(url), None, "{url}");
+        }
     }
 }

@@ -135,29 +135,34 @@ pub fn fee_account(currency: Currency) -> AccountId {
 }
 
 impl Payments {
+    /// Fails only if the HTTP client for notifications cannot be built (its TLS backend):
+    /// never silently with a client that lacks the destination guard.
     pub fn new(
         wallet: Arc<Wallet>,
         config: PaymentsConfig,
         platform_key: PlatformKey,
-    ) -> Arc<Payments> {
+    ) -> Result<Arc<Payments>, reqwest::Error> {
         // Webhooks go out over TLS with rustls and the `ring` provider (no C toolchain
         // beyond cc); installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // No redirects and no proxy from the environment: either would let a delivery go
+        // somewhere the destination guard never judged.
         let mut http = reqwest::Client::builder()
             .timeout(config.notify_timeout)
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
         if !config.notify_private_allowed {
             http = http.dns_resolver(Arc::new(destination::PublicOnly));
         }
-        let http = http.build().unwrap_or_default();
-        Arc::new(Payments {
+        let http = http.build()?;
+        Ok(Arc::new(Payments {
             store: wallet.store().clone(),
             wallet,
             config,
             platform_key,
             http,
             guesses: Mutex::new(paycode::Guesses::default()),
-        })
+        }))
     }
 
     pub fn config(&self) -> &PaymentsConfig {

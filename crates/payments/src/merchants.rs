@@ -197,33 +197,35 @@ fn text_field(value: &str, field: &str, max: usize) -> WalletResult<String> {
     Ok(value.to_owned())
 }
 
-/// A notify URL, checked: well formed, and (unless `private_allowed`) https to a public host
-/// (see [`crate::destination`]).
+/// A notify URL, checked and normalized: well formed, and (unless `private_allowed`) https to a
+/// public host (see [`crate::destination`]). The stored form is the parsed one, so what was
+/// checked is exactly what the HTTP client will call.
 pub(crate) fn check_notify_url(url: &str, private_allowed: bool) -> WalletResult<String> {
-    let url = url.trim();
-    let host = crate::destination::host_of(url);
-    if host.is_none() || url.len() > NOTIFY_URL_CHARS_MAX || url.chars().any(char::is_whitespace) {
+    let text = url.trim();
+    let parsed = (text.len() <= NOTIFY_URL_CHARS_MAX && !text.chars().any(char::is_whitespace))
+        .then(|| reqwest::Url::parse(text).ok())
+        .flatten()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+    let Some(parsed) = parsed else {
         return Err(bad(
             "notify_url_invalid",
             format!("notify_url is an http(s) URL of at most {NOTIFY_URL_CHARS_MAX} characters"),
         ));
+    };
+    if !private_allowed && let Some(why) = crate::destination::refusal(&parsed) {
+        return Err(if why == "not https" {
+            bad(
+                "notify_url_insecure",
+                "notify_url must be https: notifications carry payment details",
+            )
+        } else {
+            bad(
+                "notify_url_private",
+                format!("notify_url must point at a public host, not {why}"),
+            )
+        });
     }
-    if private_allowed {
-        return Ok(url.to_owned());
-    }
-    if !url.starts_with("https://") {
-        return Err(bad(
-            "notify_url_insecure",
-            "notify_url must be https: notifications carry payment details",
-        ));
-    }
-    if let Some(why) = host.and_then(crate::destination::refuses_host) {
-        return Err(bad(
-            "notify_url_private",
-            format!("notify_url must point at a public host, not {why}"),
-        ));
-    }
-    Ok(url.to_owned())
+    Ok(parsed.as_str().to_owned())
 }
 
 /// The input, checked and normalized.

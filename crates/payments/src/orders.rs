@@ -887,11 +887,15 @@ pub(crate) fn apply_refund(
         .clone()
         .ok_or_else(|| WalletError::internal("paid order without payer"))?;
     // Accounts are never deleted today; should one be, the merchant hears why, not "401".
-    let payer = payer::payer(tx.conn()?, &payer_id).map_err(|_| {
-        WalletError::unprocessable(
-            "payer_account_closed",
-            "the payer's account is closed: refund them outside the platform",
-        )
+    let payer = payer::payer(tx.conn()?, &payer_id).map_err(|error| {
+        if error.kind == cashless_wallet::ErrorKind::Unauthorized {
+            WalletError::unprocessable(
+                "payer_account_closed",
+                "the payer's account is closed: refund them outside the platform",
+            )
+        } else {
+            error
+        }
     })?;
     // Fee still held after this refund: fee(amount - refunded_after).
     let refunded_after = order.refunded + refund.amount;

@@ -4,7 +4,9 @@
 //! Every payment is one writer operation: the payer's daily limit and password-free count, two
 //! linked ledger transfers (payer's wallet → merchant, merchant → platform fee), the order's
 //! new state, the payer's statement line, and the `order.paid` event. If any of it is refused
-//! (balance, limit, PIN), none of it happens.
+//! (balance, limit, PIN), none of it happens. The one thing that may come first, in its own
+//! right, is a top-up from the payer's chosen card when the balance is short
+//! (`cashless_wallet::card_pay`): it stays in the balance even if the payment then fails.
 //!
 //! A payment needs the PIN above the password-free amount (1,000 CNY) or after the day's
 //! password-free payments (10) are used. Scanning: the app sends the PIN with the payment.
@@ -481,14 +483,11 @@ impl Payments {
             // Short of money: the card the payer chose for this covers the difference.
             Err(error) if error.code == "insufficient_balance" => {
                 let amount = attempt.target.amount.unwrap_or(0);
-                let available = self.wallet.available_cny(&attempt.user_id).await?;
-                let shortfall = amount.saturating_sub(available);
-                if shortfall == 0
-                    || self
-                        .wallet
-                        .fund_from_payment_card(&attempt.user_id, &attempt.key, shortfall)
-                        .await?
-                        .is_none()
+                let key = format!("pay:{}", attempt.key);
+                if !self
+                    .wallet
+                    .fund_from_payment_card(&attempt.user_id, &key, amount)
+                    .await?
                 {
                     return Err(error);
                 }
@@ -662,15 +661,11 @@ impl Payments {
             // Short of money: the card the payer chose covers the difference.
             Err(error) if error.code == "insufficient_balance" => {
                 let amount = wire::positive_amount(&pending.amount.amount, Currency::CNY)?;
-                let available = self.wallet.available_cny(&session.user_id).await?;
-                let shortfall = amount.saturating_sub(available);
                 let key = format!("confirm:{id}");
-                if shortfall == 0
-                    || self
-                        .wallet
-                        .fund_from_payment_card(&session.user_id, &key, shortfall)
-                        .await?
-                        .is_none()
+                if !self
+                    .wallet
+                    .fund_from_payment_card(&session.user_id, &key, amount)
+                    .await?
                 {
                     return Err(error);
                 }
@@ -821,52 +816,46 @@ impl Payments {
         caller: MerchantCaller,
         input: PaycodeInput,
     ) -> WalletResult<OrderView> {
-        let retry = (caller.clone(), input.clone());
-        match self.paycode_once(caller, input).await {
-            // Short of money: the card the payer chose covers the difference, then once more.
-            Err(error) if error.code == "insufficient_balance" => {
-                let (caller, input) = retry;
-                let code = PayCode::parse(&input.auth_code)
-                    .ok_or_else(|| WalletError::internal("a paycode that parsed once"))?;
-                let amount = wire::positive_amount(&input.amount, Currency::CNY)?;
-                let slot = code.slot as i64;
-                let payer = self
-                    .store
-                    .read(move |conn| {
-                        conn.query_opt(
-                            "SELECT user_id FROM paycode_devices WHERE slot = $1",
-                            &[Param::Int(slot)],
-                        )?
-                        .map(|row| row.text(0).map(str::to_owned))
-                        .transpose()
-                    })
-                    .await?;
-                let Some(user_id) = payer else {
-                    return Err(error);
-                };
-                let available = self.wallet.available_cny(&user_id).await?;
-                let shortfall = amount.saturating_sub(available);
-                let key = format!("paycode:{}:{}", caller.merchant_id, input.out_trade_no);
-                if shortfall == 0
-                    || self
-                        .wallet
-                        .fund_from_payment_card(&user_id, &key, shortfall)
-                        .await?
-                        .is_none()
-                {
-                    return Err(error);
-                }
-                self.paycode_once(caller, input).await
-            }
-            other => other,
+        let merchant_view = |error: WalletError| paycode_refusal_for_merchant(error);
+        let device = match self
+            .paycode_once(caller.clone(), input.clone(), None)
+            .await
+            .map_err(merchant_view)?
+        {
+            PaycodeStep::Done(view) => return Ok(*view),
+            PaycodeStep::NeedsCard(device) => device,
+        };
+        // Short of money: the card the payer chose covers the difference, keyed by the code
+        // itself (one debit per scanned code, whatever the POS retries), then once more
+        // without checking the code again (it was checked; the bank may have taken seconds).
+        let amount = wire::positive_amount(&input.amount, Currency::CNY)?;
+        let key = format!("paycode:{}", input.auth_code.trim());
+        if !self
+            .wallet
+            .fund_from_payment_card(&device.user_id, &key, amount)
+            .await
+            .map_err(merchant_view)?
+        {
+            return Err(buyer_balance_not_enough());
+        }
+        match self
+            .paycode_once(caller, input, Some(device))
+            .await
+            .map_err(merchant_view)?
+        {
+            PaycodeStep::Done(view) => Ok(*view),
+            PaycodeStep::NeedsCard(_) => Err(buyer_balance_not_enough()),
         }
     }
 
+    /// One try at a payment-code charge. `verified`: the device an earlier try found for this
+    /// code (the retry after a card top-up does not check the code again).
     async fn paycode_once(
         &self,
         caller: MerchantCaller,
         input: PaycodeInput,
-    ) -> WalletResult<OrderView> {
+        verified: Option<FoundDevice>,
+    ) -> WalletResult<PaycodeStep> {
         let out_trade_no = orders::check_out_no(&input.out_trade_no, "out_trade_no")?;
         let subject = orders::check_subject(&input.subject)?;
         let currency = orders::cny_only(input.currency.as_deref())?;
@@ -903,15 +892,17 @@ impl Payments {
                     "an order with this out_trade_no exists with different fields",
                 ));
             }
-            return Ok(order.view(Some(&merchant)));
+            return Ok(PaycodeStep::Done(Box::new(order.view(Some(&merchant)))));
         }
         let now_secs = cashless_wallet::now_ns() / 1_000_000_000;
         let limit = self.config.paycode_guesses_per_minute_max;
-        let allowed = self
-            .guesses
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take_guess(&caller.merchant_id, now_secs, limit);
+        let retry = verified.is_some();
+        let allowed = retry
+            || self
+                .guesses
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take_guess(&caller.merchant_id, now_secs, limit);
         if !allowed {
             return Err(WalletError::too_many(
                 "paycode_guesses_limited",
@@ -942,13 +933,16 @@ impl Payments {
                     if existing.fingerprint != fingerprint {
                         return Err(WalletError::conflict("out_trade_no_conflict", "an order with this out_trade_no exists with different fields"));
                     }
-                    return Ok(Ok((existing, merchant)));
+                    return Ok(Ok(PaycodeStep::Done(Box::new(existing.view(Some(&merchant))))));
                 }
                 let store_id = orders::check_place(conn, &merchant.id, input.store_id.as_deref(), input.terminal_id.as_deref())?;
-                let device = match find_device(conn, &secrets, code, now, step_secs, failures_max, lock_ns)? {
-                    Ok(device) => device,
-                    // Committed: the failure count must survive the refusal.
-                    Err(refusal) => return Ok(Err(refusal)),
+                let device = match verified {
+                    Some(device) => device,
+                    None => match find_device(conn, &secrets, code, now, step_secs, failures_max, lock_ns)? {
+                        Ok(device) => device,
+                        // Committed: the failure count must survive the refusal.
+                        Err(refusal) => return Ok(Err(refusal)),
+                    },
                 };
                 let used = conn.query_opt(
                     "SELECT 1 FROM paycode_uses WHERE slot = $1 AND step = $2 AND variant = $3",
@@ -959,6 +953,16 @@ impl Payments {
                 }
                 let payer = payer::payer(conn, &device.user_id)?;
                 let (free, _) = password_free(conn, &charge_config.config, payer.user_id(), amount, now)?;
+                // Short, with a card to cover it: nothing written yet; the card first.
+                if free && !retry && payer.has_payment_card() {
+                    let available = tx.account(payer.wallet()).map_or(0, |account| {
+                        account.balances.credit_balance_available().max(0)
+                    });
+                    if u64::try_from(available).unwrap_or(0) < amount {
+                        return Ok(Ok(PaycodeStep::NeedsCard(device)));
+                    }
+                }
+                let conn = tx.conn()?;
                 let mut order = OrderRow {
                     id: new_id.clone(),
                     merchant_id: merchant.id.clone(),
@@ -990,7 +994,7 @@ impl Payments {
                 if free {
                     charge(tx, &charge_config, &merchant, &mut order, &payer, false, transfer_ids, now)?;
                 }
-                Ok(Ok((order, merchant)))
+                Ok(Ok(PaycodeStep::Done(Box::new(order.view(Some(&merchant))))))
             })
             .await;
         // Only unknown or wrong codes spend a guess.
@@ -1004,11 +1008,38 @@ impl Payments {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .give_back(&merchant_id, now_secs);
         }
-        let (order, merchant) = result??;
-        Ok(order.view(Some(&merchant)))
+        result?
     }
 }
 
+/// Where a payment-code charge stands after one try.
+enum PaycodeStep {
+    Done(Box<OrderView>),
+    /// The payer is short and chose a card: debit it, then try again with this device.
+    NeedsCard(FoundDevice),
+}
+
+fn buyer_balance_not_enough() -> WalletError {
+    WalletError::unprocessable(
+        "buyer_balance_not_enough",
+        "the payer cannot cover this payment: ask them to pay another way",
+    )
+}
+
+/// What the merchant may learn of a payer's refusal: that it happened, never the payer's
+/// balance, card or bank's reason.
+fn paycode_refusal_for_merchant(error: WalletError) -> WalletError {
+    match error.code {
+        "insufficient_balance" | "card_payment_failed" => buyer_balance_not_enough(),
+        "card_payment_pending" => WalletError::conflict(
+            "buyer_payment_pending",
+            "the payer's bank is still confirming; query the order or try again shortly",
+        ),
+        _ => error,
+    }
+}
+
+#[derive(Clone, Debug)]
 struct FoundDevice {
     user_id: String,
     step: u64,

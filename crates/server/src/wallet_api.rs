@@ -219,11 +219,13 @@ pub async fn enable_device_pay(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentCardRequest {
     /// A linked card's id, or null for none.
     pub card_id: Option<String>,
+    /// The payment PIN, needed to choose a card (not to clear it).
+    pub pin: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -258,7 +260,7 @@ pub async fn set_payment_card(
     Ok(Json(PaymentCardView {
         card_id: state
             .wallet
-            .set_payment_card(&session, request.card_id.as_deref())
+            .set_payment_card(&session, request.card_id.as_deref(), request.pin.as_deref())
             .await?,
     }))
 }
@@ -641,6 +643,7 @@ redacted_debug!(
     SignInRequest,
     SetPinRequest,
     DevicePayRequest,
+    PaymentCardRequest,
     ChangePinRequest,
     IdentityRequest,
     LinkCardRequest,

@@ -354,7 +354,6 @@ impl Conn {
         }
     }
 
-    /// Runs statements without parameters (DDL, transaction control).
     /// Runs one parameterless statement that recurs (SAVEPOINT, RELEASE …), prepared once on
     /// SQLite.
     pub fn control(&mut self, sql: &str) -> Result<(), DbError> {
@@ -367,6 +366,7 @@ impl Conn {
         }
     }
 
+    /// Runs statements without parameters (DDL, transaction control).
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Conn::Sqlite(connection) => Ok(connection.execute_batch(sql)?),

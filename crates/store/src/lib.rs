@@ -612,11 +612,15 @@ impl Readers {
                 Some(conn) if !conn.is_broken() => conn,
                 _ => open_reader(&self.location)?,
             };
-            let result = f(&mut conn).map_err(StoreError::from);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)));
+            let Ok(result) = outcome else {
+                // The connection may be mid-statement: drop it rather than pool it.
+                return Err(StoreError::Internal("a read panicked".into()));
+            };
             if let Ok(mut pool) = self.pool.lock() {
                 pool.push(conn);
             }
-            return result;
+            return result.map_err(StoreError::from);
         }
         let location = self.location.clone();
         let (conn, result) = tokio::task::spawn_blocking(move || {

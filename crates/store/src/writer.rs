@@ -289,9 +289,6 @@ impl Writer {
     }
 
     fn execute(&mut self, jobs: Vec<Job>, checkpoint: Checkpoint) {
-        self.shared
-            .operations
-            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         if self.shared.poisoned.load(Ordering::Relaxed) {
             tracing::error!("refusing writes: the disk failed to confirm an earlier one");
             return; // dropping the jobs answers each caller "not applied"
@@ -315,6 +312,9 @@ impl Writer {
             self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
             return; // dropping the jobs answers each caller "not applied"
         }
+        self.shared
+            .operations
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let checkpoint_due = self.checkpoint_due(checkpoint);
         let Writer {
             conn,

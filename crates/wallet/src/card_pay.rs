@@ -2,16 +2,17 @@
 //!
 //! The owner picks one linked card (`PUT /v1/me/payment-card`). When a payment finds the
 //! wallet short, the shortfall is debited from that card as a top-up made for this payment:
-//! the same pending-then-posted ledger movement as any top-up, idempotent by a key derived
-//! from the payment's own Idempotency-Key (a retried payment reuses the same debit, never a
-//! second one). The payment waits for the bank's confirmation (up to
+//! the same pending-then-posted ledger movement as any top-up, made once per payment: its key
+//! is derived from the payment's own identity (the Idempotency-Key of a scan, the payment code
+//! the cashier scanned, the id of a payment being confirmed), a retry awaits the same debit,
+//! and money already on its way in counts before any new debit. The payment waits for the bank's confirmation (up to
 //! `WalletConfig::card_fallback_wait`) and then takes the whole amount from the wallet.
 //!
 //! What can go wrong stays clear and loses nothing: the bank declines (`card_payment_failed`,
-//! nothing moved); the bank is slow (`card_payment_pending`: the money reaches the balance
-//! when the bank confirms, and paying again with the same key finishes the payment); the
-//! order closes while the bank thinks (the money stays in the balance). The statement shows
-//! both lines: the card top-up and the payment.
+//! nothing moved); the bank is slow (`card_payment_pending`, 409: the money reaches the
+//! balance when the bank confirms, and paying again finishes the payment without a second
+//! debit); the order closes while the bank thinks (the money stays in the balance). The
+//! statement shows both lines: the card top-up and the payment.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,22 +23,28 @@ use cashless_store::Param;
 use serde_json::json;
 
 use crate::cards::{active_card, card_not_found};
-use crate::funding::{FundingView, TopUpRequest};
+use crate::funding::{TopUpRequest, idempotency_record};
 use crate::users;
 use crate::wire::{self, Amount};
 use crate::{Session, Wallet, WalletError, WalletResult};
 
 impl Wallet {
     /// Chooses the card a payment falls back to when the balance is short (`None`: no card).
+    /// Choosing one takes the PIN: it lets payments reach beyond the balance.
     pub async fn set_payment_card(
-        &self,
+        self: &Arc<Self>,
         session: &Session,
         card_id: Option<&str>,
+        pin: Option<&str>,
     ) -> WalletResult<Option<String>> {
-        if let Some(card_id) = card_id
-            && !wire::is_id(card_id)
-        {
-            return Err(card_not_found());
+        if let Some(card_id) = card_id {
+            if !wire::is_id(card_id) {
+                return Err(card_not_found());
+            }
+            let pin = pin.ok_or_else(|| {
+                WalletError::bad_request("pin_required", "choosing a payment card takes the PIN")
+            })?;
+            self.verify_pin(session, pin).await?;
         }
         let user_id = session.user_id.clone();
         let card_id = card_id.map(str::to_owned);
@@ -58,18 +65,23 @@ impl Wallet {
             .await
     }
 
-    /// What the user's CNY wallet can spend now.
-    pub async fn available_cny(&self, user_id: &str) -> WalletResult<u64> {
+    /// What the user's CNY wallet can spend now, and what is on its way in (top-ups the bank
+    /// has not confirmed yet).
+    pub async fn balance_cny(&self, user_id: &str) -> WalletResult<(u64, u64)> {
         let id = user_id.to_owned();
         let user = self
             .store
             .read(move |conn| users::by_id(conn, &id))
             .await?
             .ok_or_else(WalletError::unauthorized)?;
-        let available = self.store.account(user.wallet).await?.map_or(0, |row| {
-            row.account.balances.credit_balance_available().max(0)
-        });
-        Ok(u64::try_from(available).unwrap_or(0))
+        let balances = self
+            .store
+            .account(user.wallet)
+            .await?
+            .map(|row| row.account.balances);
+        let available = balances.map_or(0, |b| b.credit_balance_available().max(0));
+        let incoming = balances.map_or(0, |b| b.credits_pending);
+        Ok((u64::try_from(available).unwrap_or(0), incoming))
     }
 
     /// The card payments fall back to, if it is still linked.
@@ -89,31 +101,53 @@ impl Wallet {
             .map_err(WalletError::from)
     }
 
-    /// Debits `shortfall` (CNY) from the user's payment card into the wallet for the payment
-    /// made with `payment_key`, and waits for the bank. `Ok(None)`: the user chose no card.
+    /// Makes sure the wallet can cover a payment of `amount` (CNY) named `payment_key` (unique
+    /// per payment, namespaced by the caller: `pay:<key>`, `confirm:<id>`, `paycode:<code>`),
+    /// debiting the shortfall from the user's payment card and waiting for the bank.
+    ///
+    /// `Ok(false)`: the user chose no card. The debit is made once per payment whatever
+    /// happens meanwhile: a retry finds and awaits the same debit (even if the balance
+    /// changed since), and money already on its way in counts before a new debit is made.
     pub async fn fund_from_payment_card(
         self: &Arc<Self>,
         user_id: &str,
         payment_key: &str,
-        shortfall: u64,
-    ) -> WalletResult<Option<FundingView>> {
+        amount: u64,
+    ) -> WalletResult<bool> {
         let Some(card_id) = self.payment_card(user_id).await? else {
-            return Ok(None);
+            return Ok(false);
         };
         let key = format!(
             "card-pay:{}",
             &self.secrets.fingerprint(&["card-pay", payment_key])[..48]
         );
-        let request = TopUpRequest {
-            card_id,
-            amount: format_amount(shortfall, Currency::CNY),
-            currency: "CNY".to_owned(),
+        let (user, key_r) = (user_id.to_owned(), key.clone());
+        let earlier = self
+            .store
+            .read(move |conn| idempotency_record(conn, &user, &key_r))
+            .await?;
+        let mut funding = match earlier {
+            Some((_, id)) => self.funding_of(user_id, &id).await?,
+            None => {
+                let (available, incoming) = self.balance_cny(user_id).await?;
+                let shortfall = amount.saturating_sub(available).saturating_sub(incoming);
+                if shortfall == 0 {
+                    // Enough is on its way in already: do not debit the card again for it.
+                    return Err(pending(Amount::new(incoming, Currency::CNY)));
+                }
+                let request = TopUpRequest {
+                    card_id,
+                    amount: format_amount(shortfall, Currency::CNY),
+                    currency: "CNY".to_owned(),
+                };
+                self.top_up_for(user_id, Some(&key), request).await?
+            }
         };
-        let mut funding = self.top_up_for(user_id, Some(&key), request).await?;
         let deadline = Instant::now() + self.config.card_fallback_wait;
+        let mut wait = CARD_POLL_FIRST;
         loop {
             match funding.status.as_str() {
-                "succeeded" => return Ok(Some(funding)),
+                "succeeded" => return Ok(true),
                 "failed" => {
                     return Err(WalletError::unprocessable(
                         "card_payment_failed",
@@ -127,18 +161,10 @@ impl Wallet {
                     )
                     .with_details(json!({ "card": funding.card, "funding_id": funding.id })));
                 }
-                _ if Instant::now() >= deadline => {
-                    return Err(WalletError::unavailable(
-                        "card_payment_pending",
-                        "the bank has not confirmed the card debit yet; the money reaches the balance when it does: pay again with the same Idempotency-Key then",
-                    )
-                    .with_details(json!({
-                        "funding_id": funding.id,
-                        "amount": Amount::new(shortfall, Currency::CNY),
-                    })));
-                }
+                _ if Instant::now() >= deadline => return Err(pending(funding.amount)),
                 _ => {
-                    tokio::time::sleep(CARD_POLL).await;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(CARD_POLL_MAX);
                     self.ask_bank(&funding.id).await;
                     funding = self.funding_of(user_id, &funding.id).await?;
                 }
@@ -160,5 +186,16 @@ impl Wallet {
     }
 }
 
-/// How often a payment waiting for a card debit asks the bank.
-const CARD_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// A payment waiting for a card debit asks the bank after 50 ms, then twice as long each
+/// time, up to once a second.
+const CARD_POLL_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+const CARD_POLL_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The bank has not confirmed yet; nothing was paid.
+fn pending(incoming: Amount) -> WalletError {
+    WalletError::conflict(
+        "card_payment_pending",
+        "the bank has not confirmed the card debit yet: the money reaches the balance when it does; pay again then",
+    )
+    .with_details(json!({ "incoming": incoming }))
+}

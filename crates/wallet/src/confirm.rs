@@ -148,15 +148,27 @@ impl Wallet {
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
-                let changed = tx.conn()?.execute(
-                    "UPDATE devices SET pay_enabled_ns = $3 \
-                     WHERE id = $1 AND user_id = $2 AND public_key IS NOT NULL",
-                    &[Param::Text(&device_id), Param::Text(&user_id), int(now)],
-                )?;
+                let conn = tx.conn()?;
+                // Only a key that can verify (one registered before keys were checked might not).
+                let usable = conn
+                    .query_opt(
+                        "SELECT public_key FROM devices WHERE id = $1 AND user_id = $2",
+                        &[Param::Text(&device_id), Param::Text(&user_id)],
+                    )?
+                    .and_then(|row| row.opt_text(0).ok().flatten().map(str::to_owned))
+                    .is_some_and(|key| verifying_key(&key).is_some());
+                let changed = if usable {
+                    conn.execute(
+                        "UPDATE devices SET pay_enabled_ns = $3 WHERE id = $1 AND user_id = $2",
+                        &[Param::Text(&device_id), Param::Text(&user_id), int(now)],
+                    )?
+                } else {
+                    0
+                };
                 if changed == 0 {
                     return Err(WalletError::conflict(
                         "device_key_missing",
-                        "this device registered no public key when it signed in",
+                        "this device registered no usable public key when it signed in",
                     ));
                 }
                 Ok(())
@@ -186,6 +198,10 @@ impl Wallet {
         fields: &[&str],
         signature: &DeviceSignature,
     ) -> WalletResult<()> {
+        // Lines are the message's separators: a field holding one could shift the others.
+        if fields.iter().any(|field| field.contains(['\n', '\r'])) {
+            return Err(signature_invalid());
+        }
         let now_secs = crate::now_ns() / 1_000_000_000;
         if signature.signed_at < 0
             || signature.signed_at.unsigned_abs().abs_diff(now_secs) > DEVICE_SIGNATURE_SKEW_SECS

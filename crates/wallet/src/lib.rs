@@ -70,7 +70,7 @@ pub struct WalletConfig {
     /// The largest top-up, in CNY minor units (after conversion).
     pub top_up_single_max: u64,
     /// How long a payment waits for the bank to confirm the card debit that covers a short
-    /// balance (see `Wallet::fund_from_fallback_card`).
+    /// balance (see `Wallet::fund_from_payment_card`).
     pub card_fallback_wait: Duration,
 }
 

@@ -30,6 +30,11 @@ impl Payer {
         self.0.kyc_level
     }
 
+    /// Whether the payer chose a card for payments the balance cannot cover.
+    pub fn has_payment_card(&self) -> bool {
+        self.0.fallback_card_id.is_some()
+    }
+
     pub fn pin_set(&self) -> bool {
         self.0.pin_hash.is_some()
     }

@@ -109,7 +109,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Hex to bytes; `None` for anything else (including non-ASCII text, which must not be sliced).
 pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    // Hex digits only: `from_str_radix` alone would also take a sign ("+f").
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())

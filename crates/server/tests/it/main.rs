@@ -120,7 +120,8 @@ impl TestApp {
             wallet.clone(),
             setup.payments.clone(),
             setup.platform_key.clone(),
-        );
+        )
+        .unwrap();
         let background = payments.spawn_background();
         let state = AppState {
             store: store.clone(),

@@ -1532,7 +1532,7 @@ async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
             "/v1/me/payment-card",
             Some(&token),
             None,
-            Some(&json!({ "card_id": "00000000-0000-7000-8000-000000000000" })),
+            Some(&json!({ "card_id": "00000000-0000-7000-8000-000000000000", "pin": "258036" })),
         )
         .await;
     assert_eq!(
@@ -1548,6 +1548,20 @@ async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
             Some(&token),
             None,
             Some(&json!({ "card_id": card_id })),
+        )
+        .await;
+    assert_eq!(
+        (status, chosen["error"]["code"].as_str()),
+        (400, Some("pin_required")),
+        "choosing a card takes the PIN: {chosen}"
+    );
+    let (status, chosen) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/me/payment-card",
+            Some(&token),
+            None,
+            Some(&json!({ "card_id": card_id, "pin": "258036" })),
         )
         .await;
     assert_eq!(
@@ -1623,6 +1637,25 @@ async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
         "{error}"
     );
     assert_eq!(app.available(&token).await, "0.00");
+    // The cashier's side learns only that the payer cannot pay: no card, balance or reason.
+    let auth_code = paycode::code_at(&secret, slot, 1, now_secs() as u64, 60).to_digits();
+    let (status, error) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(
+                &json!({ "auth_code": auth_code, "out_trade_no": "CARD-PC-2",
+                          "amount": "30.00", "subject": "tea" }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("buyer_balance_not_enough")),
+        "{error}"
+    );
+    assert!(error["error"]["details"].is_null(), "{error}");
 
     // Unlinking the card ends the fallback.
     let (status, _) = app
@@ -1664,7 +1697,17 @@ async fn production_notify_urls_are_https_to_public_hosts(db: TestDb) {
         ("https://[::1]/notify", "notify_url_private"),
         ("https://10.0.0.7/notify", "notify_url_private"),
         ("https://2130706433/notify", "notify_url_private"),
-        ("https:///notify", "notify_url_invalid"),
+        ("https://%31%32%37.0.0.1/notify", "notify_url_private"),
+        (
+            "https://127.0.0.1\\@shop.example.com/notify",
+            "notify_url_private",
+        ),
+        (
+            "https://ops:secret@shop.example.com/notify",
+            "notify_url_private",
+        ),
+        ("not a url", "notify_url_invalid"),
+        ("ftp://shop.example.com/notify", "notify_url_invalid"),
     ] {
         let (status, error) = app
             .signed(
