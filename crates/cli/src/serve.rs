@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// addresses: see the payments crate's `destination` module).
     #[arg(long, env = "CASHLESS_PRODUCTION")]
     production: bool,
+    /// Seed the demo city (a dozen Hangzhou merchants, three consumers) if
+    /// <data-dir>/demo-city.json does not exist yet, and print the demo logins.
+    #[arg(long, env = "CASHLESS_DEMO", conflicts_with = "production")]
+    demo: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -96,8 +100,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         operator_token: Arc::new(token.0),
         wallet,
         payments,
-        sms_outbox: (!args.production).then_some(sms),
+        sms_outbox: (!args.production).then_some(sms.clone()),
     };
+    if args.demo {
+        let city = cashless_server::demo::seed(&state, &sms, &args.data_dir)
+            .await
+            .map_err(|error| anyhow::anyhow!("seeding the demo city: {}", error.message))?;
+        print_demo(&city, &args.data_dir);
+    }
     let stats = tokio::spawn(log_writer_stats(store.clone()));
     cashless_server::serve(listener, state, shutdown_signal()).await?;
     stats.abort();
@@ -106,6 +116,35 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing queued writes");
     store.shutdown().await;
     Ok(())
+}
+
+fn print_demo(city: &cashless_server::demo::DemoCity, data_dir: &Path) {
+    println!(
+        "\nDemo city (Hangzhou), details and merchant keys in {}:",
+        data_dir.join("demo-city.json").display()
+    );
+    println!(
+        "  consumers (sign in with the phone; the SMS code is in the operator's SMS outbox; PIN {}):",
+        cashless_server::demo::DEMO_PIN
+    );
+    for consumer in &city.consumers {
+        println!(
+            "    {:<12} {}  {} (topped up {})",
+            consumer.name, consumer.phone, consumer.kind, consumer.balance
+        );
+    }
+    println!("  merchants:");
+    for merchant in &city.merchants {
+        println!(
+            "    {:<24} {:<8} {:<18} {} ({} store{})",
+            merchant.display_name,
+            merchant.chinese_name,
+            merchant.kind,
+            merchant.id,
+            merchant.stores.len(),
+            if merchant.stores.len() == 1 { "" } else { "s" }
+        );
+    }
 }
 
 /// Every 10 s, at debug level (`--log info,cashless::serve=debug`), what the group-commit

@@ -5,6 +5,7 @@
 //! `{"error": {"code", "message"}}` (see [`error::ApiError`]).
 
 pub mod auth;
+pub mod demo;
 pub mod error;
 pub mod json;
 pub mod ledger_api;
