@@ -101,6 +101,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         wallet,
         payments,
         sms_outbox: (!args.production).then_some(sms.clone()),
+        demo: args.demo,
     };
     if args.demo {
         let city = cashless_server::demo::seed(&state, &sms, &args.data_dir)

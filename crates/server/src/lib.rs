@@ -11,6 +11,7 @@ pub mod json;
 pub mod ledger_api;
 pub mod merchant_api;
 pub mod wallet_api;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// The simulated SMS gateway, when its outbox may be read over the operator API (never in
     /// production mode).
     pub sms_outbox: Option<Arc<SimulatedSms>>,
+    /// Demo mode (`--demo`): sign-in codes are shown in the answer, for the demo city.
+    pub demo: bool,
 }
 
 /// The whole HTTP application.
@@ -87,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(wallet_api::openapi))
+        .merge(web::routes())
         .merge(consumer_routes())
         .merge(merchant_routes())
         .merge(operator)

@@ -51,6 +51,10 @@ pub struct CodeSent {
     pub expires_in_secs: u64,
     /// When the phone may ask for another code.
     pub resend_after_secs: u64,
+    /// Demo mode only (`cashless serve --demo`): the code itself, since the simulated SMS
+    /// gateway reaches no phone. Never present otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo_code: Option<String>,
 }
 
 /// The device a sign-in comes from.
@@ -134,8 +138,10 @@ impl Wallet {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
+                // The wait between codes guards against flooding a phone; once the last code
+                // has been used to sign in, the owner may ask again at once (another device).
                 let last = conn.query_opt(
-                    "SELECT created_ns FROM sms_codes WHERE phone = $1 \
+                    "SELECT created_ns FROM sms_codes WHERE phone = $1 AND consumed = 0 \
                      ORDER BY created_ns DESC LIMIT 1",
                     &[Param::Text(&number)],
                 )?;
@@ -203,6 +209,7 @@ impl Wallet {
             ));
         }
         Ok(CodeSent {
+            demo_code: None,
             phone: phone.masked(),
             expires_in_secs: self.config.sms_code_validity.as_secs(),
             resend_after_secs: self.config.sms_resend_after.as_secs(),

@@ -130,6 +130,7 @@ impl TestApp {
             wallet: wallet.clone(),
             payments: payments.clone(),
             sms_outbox: Some(sms.clone()),
+            demo: false,
         };
         let server = tokio::spawn(async move {
             cashless_server::serve(listener, state, std::future::pending())

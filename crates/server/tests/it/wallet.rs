@@ -454,6 +454,26 @@ async fn sms_codes_expire_are_limited_and_rate_limited(db: TestDb) {
     app.stop().await;
 }
 
+async fn a_used_code_lets_its_owner_ask_again_at_once(db: TestDb) {
+    let mut setup = Setup::default();
+    setup.wallet.sms_resend_after = Duration::from_secs(60);
+    let app = TestApp::spawn_with(db, setup).await;
+    let phone = phone();
+    app.sign_in(&phone, "first phone").await;
+    // The last code was used: a second device may ask at once …
+    let request = json!({ "phone": phone });
+    let (status, body) = app.post_anon("/v1/auth/sms-codes", &request).await;
+    assert_eq!(status, 200, "{body}");
+    // … but not while that new code waits unused.
+    let (status, body) = app.post_anon("/v1/auth/sms-codes", &request).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("sms_too_soon")),
+        "{body}"
+    );
+    app.stop().await;
+}
+
 async fn real_name_with_resident_id_and_passport(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let token = app.consumer().await;
@@ -1394,6 +1414,7 @@ async fn openapi_document_describes_the_api(db: TestDb) {
 both_backends!(
     sign_up_sign_in_and_sessions,
     sms_codes_expire_are_limited_and_rate_limited,
+    a_used_code_lets_its_owner_ask_again_at_once,
     real_name_with_resident_id_and_passport,
     pin_rules_and_lock_out,
     cards_link_with_the_banks_code_and_set_the_level,

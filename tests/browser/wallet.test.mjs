@@ -1,0 +1,113 @@
+// The wallet web app in a real Chromium, against `cashless serve --demo` (see
+// scripts/browser-test, which starts the server and sets CASHLESS_URL). Screenshots go to
+// $ARTIFACTS_DIR: look at them.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.CASHLESS_URL;
+const artifacts = process.env.ARTIFACTS_DIR || "target/browser-artifacts";
+mkdirSync(artifacts, { recursive: true });
+
+let browser;
+
+before(async () => {
+  assert.ok(base, "CASHLESS_URL names the server under test");
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A phone-sized page (390 × 844) with console errors collected. */
+async function phone() {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (error) => page.errors.push(error.message));
+  page.on("console", (message) => { if (message.type() === "error") page.errors.push(message.text()); });
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/** Signs in with the demo code the page shows. */
+async function signIn(page, number) {
+  await page.goto(base);
+  await page.getByLabel("Mobile number").fill(number);
+  await page.getByRole("button", { name: "Send code" }).click();
+  const code = (await page.locator("#demo-code code").textContent()).trim();
+  assert.match(code, /^\d{6}$/);
+  await page.getByLabel("Code from the text message").fill(code);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#balance").waitFor();
+}
+
+test("a demo consumer signs in and sees her balance, limit and statement", async () => {
+  const page = await phone();
+  await page.goto(base);
+  await shot(page, "01-sign-in");
+  await signIn(page, "+8613800138001");
+  // The demo top-up may still be with the bank for a moment: reload until it lands.
+  for (let i = 0; i < 20; i++) {
+    if ((await page.locator("#balance").textContent()).includes("2,000.00")) break;
+    await page.waitForTimeout(250);
+    await page.reload();
+    await page.locator("#balance").waitFor();
+  }
+  assert.equal((await page.locator("#balance").textContent()).trim(), "2,000.00CNY");
+  assert.match(await page.locator("#remaining").textContent(), /50,000\.00 CNY/);
+  assert.match(await page.getByRole("heading", { level: 1 }).textContent(), /李娜/);
+  const first = page.locator("#statement li").first();
+  assert.match(await first.textContent(), /\+2,000\.00 CNY/);
+  await shot(page, "02-home");
+  assert.deepEqual(page.errors, []);
+
+  // Signing out returns to the sign-in page, and the session is gone.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Mobile number").waitFor();
+  await page.context().close();
+});
+
+test("bad input is answered in plain words next to the field", async () => {
+  const page = await phone();
+  await page.goto(base);
+  await page.getByLabel("Mobile number").fill("12345");
+  await page.getByRole("button", { name: "Send code" }).click();
+  const phoneError = page.locator("#phone-error");
+  await phoneError.filter({ hasText: /./ }).waitFor();
+  assert.equal(await page.getByLabel("Mobile number").getAttribute("aria-invalid"), "true");
+
+  await page.getByLabel("Mobile number").fill("+8613800138002");
+  await page.getByRole("button", { name: "Send code" }).click();
+  await page.locator("#demo-code code").waitFor();
+  const code = (await page.locator("#demo-code code").textContent()).trim();
+  const wrong = code === "000000" ? "111111" : "000000";
+  await page.getByLabel("Code from the text message").fill(wrong);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const codeError = page.locator("#code-error");
+  await codeError.filter({ hasText: /./ }).waitFor();
+  assert.match(await codeError.textContent(), /attempt|wrong|incorrect/i);
+  await shot(page, "03-wrong-code");
+  assert.deepEqual(page.errors.filter((e) => !e.includes("status of 4")), []);
+  await page.context().close();
+});
+
+test("a new number signs up and sees an empty wallet", async () => {
+  const page = await phone();
+  const number = `+86139${String(Math.floor(Math.random() * 1e8)).padStart(8, "0")}`;
+  await signIn(page, number);
+  assert.equal((await page.locator("#balance").textContent()).trim(), "0.00CNY");
+  await page.getByText("Nothing yet").waitFor();
+  await shot(page, "04-new-account");
+  await page.context().close();
+});
