@@ -3,11 +3,14 @@
 // $ARTIFACTS_DIR: look at them.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const base = process.env.CASHLESS_URL;
+const dataDir = process.env.CASHLESS_DATA_DIR;
+const binary = process.env.CASHLESS_BIN || "target/debug/cashless";
 const artifacts = process.env.ARTIFACTS_DIR || "target/browser-artifacts";
 mkdirSync(artifacts, { recursive: true });
 
@@ -34,6 +37,11 @@ async function phone() {
   page.on("pageerror", (error) => page.errors.push(error.message));
   page.on("console", (message) => { if (message.type() === "error") page.errors.push(message.text()); });
   return page;
+}
+
+/** A mainland mobile number no one has used. */
+function freshNumber() {
+  return `+86139${String(Math.floor(Math.random() * 1e8)).padStart(8, "0")}`;
 }
 
 async function shot(page, name) {
@@ -87,7 +95,7 @@ test("bad input is answered in plain words next to the field", async () => {
   await phoneError.filter({ hasText: /./ }).waitFor();
   assert.equal(await page.getByLabel("Mobile number").getAttribute("aria-invalid"), "true");
 
-  await page.getByLabel("Mobile number").fill("+8613800138002");
+  await page.getByLabel("Mobile number").fill(freshNumber());
   await page.getByRole("button", { name: "Send code" }).click();
   await page.locator("#demo-code code").waitFor();
   const code = (await page.locator("#demo-code code").textContent()).trim();
@@ -104,10 +112,65 @@ test("bad input is answered in plain words next to the field", async () => {
 
 test("a new number signs up and sees an empty wallet", async () => {
   const page = await phone();
-  const number = `+86139${String(Math.floor(Math.random() * 1e8)).padStart(8, "0")}`;
-  await signIn(page, number);
+  await signIn(page, freshNumber());
   assert.equal((await page.locator("#balance").textContent()).trim(), "0.00CNY");
   await page.getByText("Nothing yet").waitFor();
   await shot(page, "04-new-account");
+  await page.context().close();
+});
+
+/** The demo city the server was started with. */
+function city() {
+  return JSON.parse(readFileSync(join(dataDir, "demo-city.json"), "utf8"));
+}
+
+/** A merchant's signed GET, made with `cashless merchant sign` (as an integrator would). */
+async function merchantGet(merchant, path) {
+  const printed = execFileSync(binary, ["merchant", "sign", "--merchant-id", merchant.id,
+    "--key-id", merchant.key_id, "--method", "GET", "--path", path],
+  { env: { ...process.env, CASHLESS_MERCHANT_SECRET_KEY: merchant.secret_key }, encoding: "utf8" });
+  const authorization = printed.split("\n").find((line) => line.startsWith("Authorization: "))
+    .slice("Authorization: ".length);
+  const response = await fetch(base + path, { headers: { authorization } });
+  assert.equal(response.status, 200, await response.clone().text());
+  return Buffer.from(await response.arrayBuffer());
+}
+
+test("a consumer pays a street stall by uploading a photo of its poster", async () => {
+  const stall = city().merchants.find((m) => m.display_name === "Grandma Wu Noodle Stall");
+  const poster = await merchantGet(stall, `/v1/merchant/qr?store_id=${stall.stores[0].id}&format=png&scale=6`);
+  const page = await phone();
+  await signIn(page, "+8613800138002");
+  for (let i = 0; i < 20 && !(await page.locator("#balance").textContent()).includes("500.00"); i++) {
+    await page.waitForTimeout(250);
+    await page.reload();
+    await page.locator("#balance").waitFor();
+  }
+  await page.getByRole("link", { name: "Scan" }).click();
+  await page.getByText("Take or choose a photo of the QR code").waitFor();
+  await shot(page, "05-scan");
+  await page.locator("#picture").setInputFiles({ name: "poster.png", mimeType: "image/png", buffer: poster });
+  await page.getByRole("heading", { name: /Grandma Wu Noodle Stall/ }).waitFor();
+  await page.getByLabel("Amount (CNY)").fill("18.50");
+  await shot(page, "06-confirm");
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("heading", { name: "Paid" }).waitFor();
+  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "18.50CNY");
+  await shot(page, "07-receipt");
+  await page.getByRole("link", { name: "Done" }).click();
+  await page.locator("#balance").waitFor();
+  assert.equal((await page.locator("#balance").textContent()).trim(), "481.50CNY");
+  assert.match(await page.locator("#statement li").first().textContent(), /Grandma Wu Noodle Stall.*−18\.50 CNY/);
+  assert.deepEqual(page.errors, []);
+
+  // A picture without a code is answered next to the drop zone.
+  await page.getByRole("link", { name: "Scan" }).click();
+  const noCode = await page.screenshot();
+  await page.locator("#picture").setInputFiles({ name: "screen.png", mimeType: "image/png", buffer: noCode });
+  await page.locator("#scan-error").filter({ hasText: /./ }).waitFor();
+  assert.match(await page.locator("#scan-error").textContent(), /no qr code/i);
+  // Nor is a file that is no picture at all.
+  await page.locator("#picture").setInputFiles({ name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not a picture") });
+  await page.locator("#scan-error").filter({ hasText: /PNG or JPEG/ }).waitFor();
   await page.context().close();
 });

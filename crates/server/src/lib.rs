@@ -168,6 +168,7 @@ fn merchant_routes() -> Router<AppState> {
         )
         .route("/v1/merchant/events", get(m::events))
         .route("/v1/me/scan", post(m::scan))
+        .route("/v1/me/scan-image", post(m::scan_image))
         .route("/v1/me/payments", post(m::pay))
         .route("/v1/me/payments/pending", get(m::pending))
         .route("/v1/me/payments/{id}", get(m::payment))

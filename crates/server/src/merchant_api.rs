@@ -608,6 +608,56 @@ pub async fn scan(
     ))
 }
 
+/// A QR code read from a picture, and what it is.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ScannedImage {
+    /// The EMVCo payload in the picture: pay it with `POST /v1/me/payments`.
+    pub payload: String,
+    pub scan: ScanView,
+}
+
+/// Reads the QR code in a photo or screenshot (the PNG or JPEG bytes as the body) and says
+/// what it is, as `POST /v1/me/scan` does.
+#[utoipa::path(post, path = "/v1/me/scan-image", tag = "payments", security(("session" = [])),
+    request_body(content = Vec<u8>, content_type = "image/png", description = "a PNG or JPEG picture"),
+    responses((status = 200, body = ScannedImage),
+              (status = 422, body = ErrorBody, description = "no_qr_code, qr_undecodable, bad_image, qr_invalid, qr_foreign_scheme")))]
+pub async fn scan_image(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+    body: Bytes,
+) -> Result<Json<ScannedImage>, ApiError> {
+    // Decoding a photo takes milliseconds to seconds of CPU: not on the async workers.
+    let decoded = tokio::task::spawn_blocking(move || cashless_emvqr::images::decode_image(&body))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the picture could not be read",
+            )
+        })?;
+    let payloads = decoded.map_err(|error| {
+        let message = match error.code() {
+            // The decoder's own words about a broken file help no one.
+            "bad_image" => {
+                "this picture could not be read: send a PNG or JPEG photo or screenshot".to_owned()
+            }
+            _ => error.to_string(),
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.code(), message)
+    })?;
+    let payload = payloads.into_iter().next().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_qr_code",
+            "no QR code found in the picture",
+        )
+    })?;
+    let scan = state.payments.scan(&session, &payload, None).await?;
+    Ok(Json(ScannedImage { payload, scan }))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayRequest {
@@ -760,6 +810,7 @@ pub async fn enrol_paycode(
     operator_revoke_key,
     order_qr,
     static_qr,
+    scan_image,
     profile,
     rotate_key,
     set_notify_url,

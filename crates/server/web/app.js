@@ -36,8 +36,9 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
-  const headers = { "content-type": "application/json" };
+async function api(method, path, body, extraHeaders) {
+  const raw = body instanceof Blob;
+  const headers = { "content-type": raw ? body.type || "application/octet-stream" : "application/json", ...extraHeaders };
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) headers.authorization = `Bearer ${token}`;
   let response;
@@ -45,7 +46,7 @@ async function api(method, path, body) {
     response = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
     });
   } catch (_) {
     throw new ApiError(0, "offline", "Cannot reach Cashless. Check the connection and try again.");
@@ -220,12 +221,129 @@ async function homeView() {
         balance.incoming.amount !== "0.00" ? h("span", {}, "On its way in ", h("b", {}, money(balance.incoming))) : null,
         balance.outgoing.amount !== "0.00" ? h("span", {}, "Going out ", h("b", {}, money(balance.outgoing))) : null,
         h("span", { id: "remaining" }, "Left to spend today ", h("b", {}, money(me.limits.remaining_today))))),
+    h("nav", { class: "actions", "aria-label": "Pay" },
+      h("a", { class: "action", href: "#/scan", id: "scan" }, h("span", { class: "glyph", "aria-hidden": "true" }, "⌗"), "Scan")),
     h("section", { class: "card", "aria-labelledby": "recent-title" },
       h("h2", { id: "recent-title" }, "Recent"),
       items.length ? h("ul", { class: "items", id: "statement" }, items)
         : h("p", { class: "empty" }, "Nothing yet: top up from a card to start.")),
     h("div", { class: "footer" }, signOut),
   );
+}
+
+// ---- scan and pay --------------------------------------------------------------------------
+
+function backBar(title) {
+  return h("header", { class: "bar slim" },
+    h("a", { href: "#/home", class: "back", "aria-label": "Back to home" }, "‹"),
+    h("h1", {}, title));
+}
+
+function scanView() {
+  const error = h("p", { class: "error", id: "scan-error", role: "alert" });
+  const input = h("input", {
+    id: "picture", type: "file", accept: "image/png,image/jpeg", capture: "environment",
+    "aria-describedby": "scan-error",
+  });
+  const drop = h("label", { class: "drop", for: "picture" },
+    h("strong", {}, "Take or choose a photo of the QR code"),
+    h("span", {}, "or drop a picture or screenshot here"));
+  const read = async (file) => {
+    if (!file) return;
+    error.textContent = "";
+    drop.classList.add("busy");
+    try {
+      const scanned = await api("POST", "/v1/me/scan-image", file);
+      confirmView(scanned.payload, scanned.scan);
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      drop.classList.remove("busy");
+    }
+  };
+  input.addEventListener("change", () => read(input.files[0]));
+  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    read(event.dataTransfer.files[0]);
+  });
+  show(backBar("Scan"),
+    h("section", { class: "card" }, input, drop, error,
+      h("p", { class: "hint" }, "Shops show a code at the till; a code with an amount is an order, a code without one asks you to type it.")));
+}
+
+function confirmView(payload, scan) {
+  // One key per payment screen: pressing Pay again (or a retry after a lost answer) can never
+  // pay twice.
+  const key = crypto.randomUUID();
+  const amountError = h("p", { class: "error", id: "amount-error", role: "alert" });
+  const pinError = h("p", { class: "error", id: "pin-error", role: "alert" });
+  const amount = h("input", {
+    id: "amount", inputmode: "decimal", autocomplete: "off", placeholder: "0.00",
+    "aria-describedby": "amount-error", autofocus: scan.amount ? false : true,
+  });
+  const pin = h("input", {
+    id: "pin", type: "password", inputmode: "numeric", autocomplete: "off", maxlength: "6",
+    "aria-describedby": "pin-error",
+  });
+  const pinStep = h("div", { hidden: scan.pin_required !== true },
+    h("label", { for: "pin" }, "Payment PIN"), pin, pinError);
+  const pay = h("button", { class: "primary", type: "submit", id: "pay" }, "Pay");
+  const form = h("form", { novalidate: true },
+    scan.amount
+      ? h("p", { class: "balance", id: "pay-amount" }, grouped(scan.amount.amount), h("small", {}, scan.amount.currency))
+      : [h("label", { for: "amount" }, "Amount (CNY)"), amount, amountError],
+    pinStep, pay);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    amountError.textContent = "";
+    pinError.textContent = "";
+    const body = { payload };
+    if (!scan.amount) body.amount = amount.value.trim();
+    if (!pinStep.hidden) body.pin = pin.value;
+    pay.disabled = true;
+    try {
+      const payment = await api("POST", "/v1/me/payments", body, { "idempotency-key": key });
+      receiptView(payment);
+    } catch (failure) {
+      if (failure.code === "pin_required") {
+        pinStep.hidden = false;
+        pinError.textContent = "Above the password-free limit: enter your payment PIN.";
+        pin.focus();
+      } else if (failure.code.startsWith("pin")) {
+        pinError.textContent = failure.message;
+        pin.focus();
+      } else {
+        amountError.textContent = failure.message;
+        (scan.amount ? pay : amount).focus();
+      }
+    } finally {
+      pay.disabled = false;
+    }
+  });
+  show(backBar("Pay"),
+    h("section", { class: "card", "aria-labelledby": "merchant-name" },
+      h("p", { class: "balance-label" }, scan.kind === "dynamic" ? "Order from" : "Pay"),
+      h("h2", { id: "merchant-name" }, scan.chinese_name ? `${scan.merchant_name} · ${scan.chinese_name}` : scan.merchant_name),
+      h("p", { class: "hint" }, scan.subject || scan.city),
+      form));
+}
+
+function receiptView(payment) {
+  const paid = payment.status === "SUCCESS";
+  show(backBar("Receipt"),
+    h("section", { class: "card receipt", "aria-labelledby": "receipt-title" },
+      h("p", { class: `tick${paid ? "" : " wait"}`, "aria-hidden": "true" }, paid ? "✓" : "…"),
+      h("h2", { id: "receipt-title" }, paid ? "Paid" : "Waiting for confirmation"),
+      h("p", { class: "balance", id: "receipt-amount" }, grouped(payment.amount.amount), h("small", {}, payment.amount.currency)),
+      h("dl", {},
+        h("dt", {}, "To"), h("dd", {}, payment.merchant_name),
+        payment.subject !== payment.merchant_name ? [h("dt", {}, "For"), h("dd", {}, payment.subject)] : null,
+        h("dt", {}, "When"), h("dd", {}, when(payment.paid_at || payment.created_at)),
+        h("dt", {}, "Payment"), h("dd", { class: "mono" }, payment.payment_id)),
+      h("a", { class: "primary button", href: "#/home" }, "Done")));
 }
 
 // ---- routing ------------------------------------------------------------------------------
@@ -235,7 +353,8 @@ function route() {
     signInView();
     return;
   }
-  homeView();
+  if (location.hash === "#/scan") scanView();
+  else homeView();
 }
 
 window.addEventListener("hashchange", route);
