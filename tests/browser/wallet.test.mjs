@@ -110,12 +110,66 @@ test("bad input is answered in plain words next to the field", async () => {
   await page.context().close();
 });
 
-test("a new number signs up and sees an empty wallet", async () => {
+/** A resident ID number (GB 11643) with its check character. */
+function residentId() {
+  const first = `3301061992${String(1 + Math.floor(Math.random() * 12)).padStart(2, "0")}` +
+    `${String(1 + Math.floor(Math.random() * 28)).padStart(2, "0")}${String(Math.floor(Math.random() * 1000)).padStart(3, "0")}`;
+  const weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...first].reduce((total, digit, i) => total + Number(digit) * weights[i], 0);
+  return first + "10X98765432"[sum % 11];
+}
+
+/** An ICBC debit card number with its Luhn digit. */
+function cardNumber() {
+  const partial = `622202${String(Math.floor(Math.random() * 1e12)).padStart(12, "0")}`;
+  let sum = 0;
+  [...partial].reverse().forEach((digit, i) => {
+    let value = Number(digit);
+    if (i % 2 === 0) { value *= 2; if (value > 9) value -= 9; }
+    sum += value;
+  });
+  return partial + String((10 - (sum % 10)) % 10);
+}
+
+test("a new number signs up, verifies, sets a PIN, links a card and tops up", async () => {
   const page = await phone();
   await signIn(page, freshNumber());
   assert.equal((await page.locator("#balance").textContent()).trim(), "0.00CNY");
   await page.getByText("Nothing yet").waitFor();
   await shot(page, "04-new-account");
+
+  await page.getByRole("link", { name: /Verify your real name/ }).click();
+  await page.getByLabel("Name as on the document").fill("赵敏");
+  await page.getByLabel("Document number").fill("110105194912310021");
+  await page.getByRole("button", { name: "Verify" }).click();
+  await page.locator("#id-number-error").filter({ hasText: /./ }).waitFor();
+  await shot(page, "05-bad-id");
+  await page.getByLabel("Document number").fill(residentId());
+  await page.getByRole("button", { name: "Verify" }).click();
+  await page.getByRole("link", { name: /Set your payment PIN/ }).click();
+  await page.getByLabel("New payment PIN (6 digits)").fill("123456");
+  await page.getByLabel("The same PIN again").fill("123456");
+  await page.getByRole("button", { name: "Set PIN" }).click();
+  await page.locator("#new-pin-error").filter({ hasText: /./ }).waitFor();
+  await page.getByLabel("New payment PIN (6 digits)").fill("258036");
+  await page.getByLabel("The same PIN again").fill("258036");
+  await page.getByRole("button", { name: "Set PIN" }).click();
+  await page.getByRole("link", { name: /Link a bank card/ }).click();
+  await page.getByLabel("Card number").fill(cardNumber());
+  await page.getByLabel("Name on the card").fill("赵敏");
+  await page.getByRole("button", { name: "Send me the code" }).click();
+  const otp = (await page.locator(".demo code").textContent()).trim();
+  await page.getByLabel("Code from your bank's text message").fill(otp);
+  await shot(page, "06-link-card");
+  await page.getByRole("button", { name: "Link card" }).click();
+  await page.getByLabel("Amount").fill("100.00");
+  await page.getByRole("button", { name: "Top up" }).click();
+  await page.locator("#balance").waitFor({ timeout: 15000 });
+  assert.equal((await page.locator("#balance").textContent()).trim(), "100.00CNY");
+  assert.equal(await page.getByText("Get ready to pay").count(), 0, "nothing left to set up");
+  assert.doesNotMatch(await page.locator("body").innerText(), /\b(null|undefined|NaN)\b/);
+  await shot(page, "07-topped-up");
+  assert.deepEqual(page.errors.filter((e) => !e.includes("status of 4")), []);
   await page.context().close();
 });
 
@@ -148,15 +202,15 @@ test("a consumer pays a street stall by uploading a photo of its poster", async 
   }
   await page.getByRole("link", { name: "Scan" }).click();
   await page.getByText("Take or choose a photo of the QR code").waitFor();
-  await shot(page, "05-scan");
+  await shot(page, "08-scan");
   await page.locator("#picture").setInputFiles({ name: "poster.png", mimeType: "image/png", buffer: poster });
   await page.getByRole("heading", { name: /Grandma Wu Noodle Stall/ }).waitFor();
   await page.getByLabel("Amount (CNY)").fill("18.50");
-  await shot(page, "06-confirm");
+  await shot(page, "09-confirm");
   await page.getByRole("button", { name: "Pay" }).click();
   await page.getByRole("heading", { name: "Paid" }).waitFor();
   assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "18.50CNY");
-  await shot(page, "07-receipt");
+  await shot(page, "10-receipt");
   await page.getByRole("link", { name: "Done" }).click();
   await page.locator("#balance").waitFor();
   assert.equal((await page.locator("#balance").textContent()).trim(), "481.50CNY");

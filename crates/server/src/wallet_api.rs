@@ -75,13 +75,7 @@ pub async fn send_sms_code(
         sent.demo_code = outbox
             .messages_to(phone.as_str())
             .first()
-            .and_then(|message| {
-                message
-                    .text
-                    .split(|c: char| !c.is_ascii_digit())
-                    .find(|part| part.len() == 6)
-                    .map(str::to_owned)
-            });
+            .and_then(|message| six_digits(&message.text));
     }
     Ok(Json(sent))
 }
@@ -430,12 +424,27 @@ pub async fn link_card(
     Consumer(session): Consumer,
     ApiJson(request): ApiJson<LinkCardRequest>,
 ) -> Result<Json<CardBinding>, ApiError> {
-    Ok(Json(
-        state
-            .wallet
-            .start_card_binding(&session, &request.number, &request.holder_name)
-            .await?,
-    ))
+    let mut binding = state
+        .wallet
+        .start_card_binding(&session, &request.number, &request.holder_name)
+        .await?;
+    if state.demo
+        && let Some(outbox) = &state.sms_outbox
+    {
+        let phone = state.wallet.phone_number(&session).await?;
+        binding.demo_code = outbox
+            .messages_to(&phone)
+            .first()
+            .and_then(|message| six_digits(&message.text));
+    }
+    Ok(Json(binding))
+}
+
+/// The first 6-digit number in a text message: the code in it.
+fn six_digits(text: &str) -> Option<String> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|part| part.len() == 6)
+        .map(str::to_owned)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -21,8 +21,25 @@ function h(tag, attributes, ...children) {
   return element;
 }
 
+/** A line icon (24 × 24 paths), drawn in the current colour. */
+function icon(path) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", "glyph");
+  svg.setAttribute("aria-hidden", "true");
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  line.setAttribute("d", path);
+  svg.append(line);
+  return svg;
+}
+
+const ICONS = {
+  scan: "M4 9V5a1 1 0 0 1 1-1h4M15 4h4a1 1 0 0 1 1 1v4M20 15v4a1 1 0 0 1-1 1h-4M9 20H5a1 1 0 0 1-1-1v-4M4 12h16",
+  plus: "M12 5v14M5 12h14",
+};
+
 function show(...nodes) {
-  app.replaceChildren(...nodes);
+  app.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined && node !== false));
   const focus = app.querySelector("[autofocus]");
   if (focus) focus.focus();
 }
@@ -178,10 +195,12 @@ async function homeView() {
   show(h("p", { class: "hint pad" }, "Loading…"));
   let me;
   let statement;
+  let cards;
   try {
-    [me, statement] = await Promise.all([
+    [me, statement, cards] = await Promise.all([
       api("GET", "/v1/me"),
       api("GET", "/v1/me/statement?limit=10"),
+      api("GET", "/v1/me/cards"),
     ]);
   } catch (error) {
     if (!localStorage.getItem(TOKEN_KEY)) return;
@@ -221,14 +240,189 @@ async function homeView() {
         balance.incoming.amount !== "0.00" ? h("span", {}, "On its way in ", h("b", {}, money(balance.incoming))) : null,
         balance.outgoing.amount !== "0.00" ? h("span", {}, "Going out ", h("b", {}, money(balance.outgoing))) : null,
         h("span", { id: "remaining" }, "Left to spend today ", h("b", {}, money(me.limits.remaining_today))))),
-    h("nav", { class: "actions", "aria-label": "Pay" },
-      h("a", { class: "action", href: "#/scan", id: "scan" }, h("span", { class: "glyph", "aria-hidden": "true" }, "⌗"), "Scan")),
+    nextSteps(me, cards.cards),
+    h("nav", { class: "actions", "aria-label": "Pay and top up" },
+      h("a", { class: "action", href: "#/scan", id: "scan" }, icon(ICONS.scan), "Scan"),
+      cards.cards.length
+        ? h("a", { class: "action", href: "#/topup", id: "top-up" }, icon(ICONS.plus), "Top up")
+        : null),
     h("section", { class: "card", "aria-labelledby": "recent-title" },
       h("h2", { id: "recent-title" }, "Recent"),
       items.length ? h("ul", { class: "items", id: "statement" }, items)
         : h("p", { class: "empty" }, "Nothing yet: top up from a card to start.")),
     h("div", { class: "footer" }, signOut),
   );
+}
+
+// ---- getting set up: real name, PIN, card, top-up -----------------------------------------
+
+/** What the account still needs before it can pay, as links; nothing once it is ready. */
+function nextSteps(me, cards) {
+  const steps = [];
+  if (me.kyc_level === "L0") steps.push(["#/verify", "Verify your real name", "With your ID card or passport: needed to pay."]);
+  if (!me.pin_set) steps.push(["#/pin", "Set your payment PIN", "Six digits you type for larger payments."]);
+  if (!cards.length) steps.push(["#/card", "Link a bank card", "To top up your balance."]);
+  if (!steps.length) return null;
+  return h("section", { class: "card", "aria-labelledby": "steps-title" },
+    h("h2", { id: "steps-title" }, "Get ready to pay"),
+    h("ul", { class: "steps" }, steps.map(([href, title, why]) =>
+      h("li", {}, h("a", { href }, h("strong", {}, title), h("span", {}, why))))));
+}
+
+/** A labelled input with its error line; `input.error` is that line. */
+function field(id, label, attributes) {
+  const error = h("p", { class: "error", id: `${id}-error`, role: "alert" });
+  const input = h("input", { id, name: id, "aria-describedby": `${id}-error`, ...attributes });
+  input.error = error;
+  return { input, nodes: [h("label", { for: id }, label), input, error] };
+}
+
+/** Shows a refusal next to `input` (or the form's own line). */
+function refuse(input, failure) {
+  input.setAttribute("aria-invalid", "true");
+  input.error.textContent = failure.message;
+  input.focus();
+}
+
+function clearErrors(form) {
+  form.querySelectorAll(".error").forEach((line) => { line.textContent = ""; });
+  form.querySelectorAll("[aria-invalid]").forEach((input) => input.removeAttribute("aria-invalid"));
+}
+
+function verifyView() {
+  const kind = h("select", { id: "id-kind", name: "kind" },
+    h("option", { value: "resident_id" }, "Chinese resident ID card"),
+    h("option", { value: "passport" }, "Passport (visitors)"));
+  const name = field("real-name", "Name as on the document", { autocomplete: "name", autofocus: true });
+  const number = field("id-number", "Document number", { autocomplete: "off" });
+  const country = field("country", "Issuing country (3 letters, e.g. GBR)", { maxlength: "3" });
+  const nationality = field("nationality", "Nationality (3 letters)", { maxlength: "3" });
+  const born = field("born", "Date of birth", { type: "date" });
+  const passportOnly = h("div", { hidden: true }, country.nodes, nationality.nodes, born.nodes);
+  kind.addEventListener("change", () => { passportOnly.hidden = kind.value !== "passport"; });
+  const form = h("form", { novalidate: true },
+    h("label", { for: "id-kind" }, "Document"), kind, name.nodes, number.nodes, passportOnly,
+    h("button", { class: "primary", type: "submit" }, "Verify"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const body = kind.value === "passport"
+      ? { kind: "passport", name: name.input.value, number: number.input.value, country: country.input.value.toUpperCase(),
+          nationality: nationality.input.value.toUpperCase(), date_of_birth: born.input.value }
+      : { kind: "resident_id", name: name.input.value, number: number.input.value };
+    try {
+      await api("POST", "/v1/me/identity", body);
+      location.hash = "#/home";
+    } catch (failure) {
+      refuse(failure.code.includes("name") ? name.input : number.input, failure);
+    }
+  });
+  show(backBar("Real name"), h("section", { class: "card" }, form,
+    h("p", { class: "hint" }, "Payments in China need a verified real name. We keep only a masked copy of the number.")));
+}
+
+function pinView() {
+  const pin = field("new-pin", "New payment PIN (6 digits)", { type: "password", inputmode: "numeric", maxlength: "6", autocomplete: "new-password", autofocus: true });
+  const again = field("pin-again", "The same PIN again", { type: "password", inputmode: "numeric", maxlength: "6", autocomplete: "new-password" });
+  const form = h("form", { novalidate: true }, pin.nodes, again.nodes,
+    h("button", { class: "primary", type: "submit" }, "Set PIN"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    if (pin.input.value !== again.input.value) {
+      refuse(again.input, { message: "The two PINs differ." });
+      return;
+    }
+    try {
+      await api("POST", "/v1/me/pin", { pin: pin.input.value });
+      location.hash = "#/home";
+    } catch (failure) {
+      refuse(pin.input, failure);
+    }
+  });
+  show(backBar("Payment PIN"), h("section", { class: "card" }, form,
+    h("p", { class: "hint" }, "Not your birthday, not 123456: simple PINs are refused.")));
+}
+
+function cardView() {
+  const number = field("card-number", "Card number", { inputmode: "numeric", autocomplete: "cc-number", autofocus: true });
+  const holder = field("holder", "Name on the card", { autocomplete: "cc-name" });
+  const otp = field("otp", "Code from your bank's text message", { inputmode: "numeric", maxlength: "6", autocomplete: "one-time-code" });
+  const demo = h("div", { class: "demo", hidden: true });
+  const confirmStep = h("div", { hidden: true }, otp.nodes, demo,
+    h("button", { class: "primary", type: "submit", id: "confirm-card" }, "Link card"));
+  const start = h("button", { class: "primary", type: "button", id: "start-card" }, "Send me the code");
+  let binding = null;
+  start.addEventListener("click", async () => {
+    clearErrors(form);
+    try {
+      binding = await api("POST", "/v1/me/cards", { number: number.input.value, holder_name: holder.input.value });
+      confirmStep.hidden = false;
+      if (binding.demo_code) {
+        demo.hidden = false;
+        demo.replaceChildren("Demo: the bank texted ", h("code", {}, binding.demo_code));
+      }
+      otp.input.focus();
+    } catch (failure) {
+      refuse(failure.code.includes("name") ? holder.input : number.input, failure);
+    }
+  });
+  const form = h("form", { novalidate: true }, number.nodes, holder.nodes, start, confirmStep);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    if (!binding) return;
+    try {
+      await api("POST", `/v1/me/cards/bindings/${encodeURIComponent(binding.binding_id)}/confirm`, { otp: otp.input.value });
+      location.hash = "#/topup";
+    } catch (failure) {
+      refuse(otp.input, failure);
+    }
+  });
+  show(backBar("Link a card"), h("section", { class: "card" }, form,
+    h("p", { class: "hint" }, "Debit cards of Chinese banks, and Visa or Mastercard from abroad. Your bank texts a code to confirm.")));
+}
+
+async function topUpView() {
+  const { cards } = await api("GET", "/v1/me/cards");
+  const card = h("select", { id: "top-up-card", name: "card" },
+    cards.map((c) => h("option", { value: c.id, "data-foreign": c.foreign_currency_top_up ? "1" : "" }, c.display)));
+  const amount = field("top-up-amount", "Amount", { inputmode: "decimal", placeholder: "100.00", autofocus: true });
+  const currency = h("select", { id: "top-up-currency", name: "currency" },
+    ["CNY", "USD", "EUR", "GBP", "JPY", "HKD"].map((code) => h("option", { value: code }, code)));
+  const currencyRow = h("div", { hidden: true }, h("label", { for: "top-up-currency" }, "Currency of the card"), currency);
+  const foreign = () => { currencyRow.hidden = !card.selectedOptions[0]?.dataset.foreign; if (currencyRow.hidden) currency.value = "CNY"; };
+  card.addEventListener("change", foreign);
+  foreign();
+  const status = h("p", { class: "hint", id: "top-up-status", role: "status" });
+  const submit = h("button", { class: "primary", type: "submit" }, "Top up");
+  const key = crypto.randomUUID();
+  const form = h("form", { novalidate: true }, h("label", { for: "top-up-card" }, "From"), card, amount.nodes, currencyRow, submit, status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    submit.disabled = true;
+    try {
+      let movement = await api("POST", "/v1/me/topups", { card_id: card.value, amount: amount.input.value.trim(), currency: currency.value }, { "idempotency-key": key });
+      status.textContent = "Waiting for the bank…";
+      for (let i = 0; i < 60 && movement.status === "processing"; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        movement = await api("GET", `/v1/me/topups/${encodeURIComponent(movement.id)}`);
+      }
+      if (movement.status === "succeeded") {
+        location.hash = "#/home";
+      } else if (movement.status === "failed") {
+        refuse(amount.input, { message: `The bank refused: ${movement.failure_reason || "no reason given"}.` });
+      } else {
+        status.textContent = "The bank is still confirming; the money shows as on its way in meanwhile.";
+      }
+    } catch (failure) {
+      refuse(amount.input, failure);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  show(backBar("Top up"), h("section", { class: "card" }, form));
 }
 
 // ---- scan and pay --------------------------------------------------------------------------
@@ -353,8 +547,12 @@ function route() {
     signInView();
     return;
   }
-  if (location.hash === "#/scan") scanView();
-  else homeView();
+  const views = { "#/scan": scanView, "#/verify": verifyView, "#/pin": pinView, "#/card": cardView, "#/topup": topUpView };
+  Promise.resolve((views[location.hash] || homeView)()).catch((failure) => {
+    show(backBar("Cashless"), h("section", { class: "card" },
+      h("p", { class: "error", role: "alert" }, failure.message),
+      h("a", { class: "primary button", href: "#/home" }, "Back to home")));
+  });
 }
 
 window.addEventListener("hashchange", route);

@@ -41,6 +41,9 @@ pub struct CardBinding {
     pub network: String,
     pub kind: String,
     pub issuer_name: Option<String>,
+    /// Demo mode only (`cashless serve --demo`): the code the simulated bank texted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo_code: Option<String>,
 }
 
 /// A linked card, as the funding module needs it.
@@ -190,6 +193,7 @@ impl Wallet {
             .map_err(bank_error)?;
         let bin = card.bin();
         let binding = CardBinding {
+            demo_code: None,
             binding_id: self.new_id_string(),
             status: "otp_sent".to_owned(),
             last4: card.last4().to_owned(),

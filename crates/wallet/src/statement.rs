@@ -203,6 +203,12 @@ impl Wallet {
             .ok_or_else(WalletError::unauthorized)
     }
 
+    /// The signed-in user's full phone number (E.164), for the platform's own use: the API
+    /// shows it masked.
+    pub async fn phone_number(&self, session: &Session) -> WalletResult<String> {
+        Ok(self.user(session).await?.phone)
+    }
+
     pub async fn profile(&self, session: &Session) -> WalletResult<Profile> {
         let user = self.user(session).await?;
         let (balance, limits) = self.balance_and_limits(&user).await?;
