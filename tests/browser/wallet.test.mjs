@@ -178,14 +178,23 @@ function city() {
   return JSON.parse(readFileSync(join(dataDir, "demo-city.json"), "utf8"));
 }
 
-/** A merchant's signed GET, made with `cashless merchant sign` (as an integrator would). */
-async function merchantGet(merchant, path) {
-  const printed = execFileSync(binary, ["merchant", "sign", "--merchant-id", merchant.id,
-    "--key-id", merchant.key_id, "--method", "GET", "--path", path],
-  { env: { ...process.env, CASHLESS_MERCHANT_SECRET_KEY: merchant.secret_key }, encoding: "utf8" });
+/** A merchant's signed request, signed by `cashless merchant sign` (as an integrator would). */
+async function merchantCall(merchant, method, path, body) {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const args = ["merchant", "sign", "--merchant-id", merchant.id, "--key-id", merchant.key_id,
+    "--method", method, "--path", path];
+  if (text !== undefined) args.push("--body", text);
+  const printed = execFileSync(binary, args,
+    { env: { ...process.env, CASHLESS_MERCHANT_SECRET_KEY: merchant.secret_key }, encoding: "utf8" });
   const authorization = printed.split("\n").find((line) => line.startsWith("Authorization: "))
     .slice("Authorization: ".length);
-  const response = await fetch(base + path, { headers: { authorization } });
+  const headers = { authorization };
+  if (text !== undefined) headers["content-type"] = "application/json";
+  return fetch(base + path, { method, headers, body: text });
+}
+
+async function merchantGet(merchant, path) {
+  const response = await merchantCall(merchant, "GET", path);
   assert.equal(response.status, 200, await response.clone().text());
   return Buffer.from(await response.arrayBuffer());
 }
@@ -226,5 +235,53 @@ test("a consumer pays a street stall by uploading a photo of its poster", async 
   // Nor is a file that is no picture at all.
   await page.locator("#picture").setInputFiles({ name: "notes.png", mimeType: "image/png", buffer: Buffer.from("not a picture") });
   await page.locator("#scan-error").filter({ hasText: /PNG or JPEG/ }).waitFor();
+  await page.context().close();
+});
+
+test("the cashier scans the payment code; above the limit the payer confirms with the PIN", async () => {
+  const shop = city().merchants.find((m) => m.display_name === "Tianmu Supermarket");
+  const store = shop.stores[0];
+  const page = await phone();
+  await signIn(page, "+8613800138001");
+  await page.getByRole("link", { name: "Pay" }).click();
+  await page.locator("#paycode svg").waitFor();
+  const code = await page.locator("#paycode-digits").getAttribute("data-code");
+  assert.match(code, /^28\d{16}$/);
+  // What the page drew is what a scanner reads.
+  const picture = join(artifacts, "11-paycode-only.png");
+  await page.locator("#paycode svg").screenshot({ path: picture });
+  const read = execFileSync(binary, ["qr", "decode", picture], { encoding: "utf8" });
+  assert.match(read, new RegExp(code));
+  await shot(page, "11-paycode");
+
+  // Below the password-free limit: paid at once.
+  const charge = (authCode, no, amount) => merchantCall(shop, "POST", "/v1/merchant/orders/paycode",
+    { auth_code: authCode, out_trade_no: no, amount, subject: "groceries", store_id: store.id, terminal_id: store.terminal_id });
+  let response = await charge(code, `BT-${Date.now()}`, "9.90");
+  let order = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(order));
+  assert.equal(order.status, "SUCCESS");
+  await page.getByRole("heading", { name: "Paid" }).waitFor();
+  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "9.90CNY");
+  await shot(page, "12-paycode-paid");
+
+  // Above it: the order waits, the page asks for the PIN, the cashier sees it paid.
+  await page.getByRole("link", { name: "Done" }).click();
+  await page.getByRole("link", { name: "Pay" }).click();
+  await page.locator("#paycode svg").waitFor();
+  const next = await page.locator("#paycode-digits").getAttribute("data-code");
+  assert.notEqual(next, code, "a used code is never shown again");
+  const big = `BT-BIG-${Date.now()}`;
+  response = await charge(next, big, "1200.00");
+  order = await response.json();
+  assert.equal(order.status, "USERPAYING", JSON.stringify(order));
+  await page.getByLabel("Payment PIN").waitFor();
+  await shot(page, "13-confirm-pin");
+  await page.getByLabel("Payment PIN").fill("258036");
+  await page.getByRole("button", { name: "Confirm payment" }).click();
+  await page.getByRole("heading", { name: "Paid" }).waitFor({ timeout: 15000 });
+  response = await merchantCall(shop, "GET", `/v1/merchant/orders/${big}`);
+  assert.equal((await response.json()).status, "SUCCESS");
+  assert.deepEqual(page.errors.filter((e) => !e.includes("status of 4")), []);
   await page.context().close();
 });

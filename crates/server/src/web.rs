@@ -11,6 +11,7 @@ use crate::AppState;
 
 const INDEX: &str = include_str!("../web/index.html");
 const SCRIPT: &str = include_str!("../web/app.js");
+const QR_SCRIPT: &str = include_str!("../web/qr.js");
 const STYLE: &str = include_str!("../web/app.css");
 const ICON: &str = include_str!("../web/icon.svg");
 
@@ -28,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/qr.js",
+            get(|| async { asset("text/javascript; charset=utf-8", QR_SCRIPT) }),
         )
         .route(
             "/app.css",

@@ -36,6 +36,7 @@ function icon(path) {
 const ICONS = {
   scan: "M4 9V5a1 1 0 0 1 1-1h4M15 4h4a1 1 0 0 1 1 1v4M20 15v4a1 1 0 0 1-1 1h-4M9 20H5a1 1 0 0 1-1-1v-4M4 12h16",
   plus: "M12 5v14M5 12h14",
+  code: "M4 6v12M7 6v12M10 6v12M14 6v12M16 6v12M20 6v12",
 };
 
 function show(...nodes) {
@@ -243,6 +244,7 @@ async function homeView() {
     nextSteps(me, cards.cards),
     h("nav", { class: "actions", "aria-label": "Pay and top up" },
       h("a", { class: "action", href: "#/scan", id: "scan" }, icon(ICONS.scan), "Scan"),
+      h("a", { class: "action", href: "#/pay", id: "pay-code" }, icon(ICONS.code), "Pay"),
       cards.cards.length
         ? h("a", { class: "action", href: "#/topup", id: "top-up" }, icon(ICONS.plus), "Top up")
         : null),
@@ -540,6 +542,122 @@ function receiptView(payment) {
       h("a", { class: "primary button", href: "#/home" }, "Done")));
 }
 
+// ---- pay: the payment code the cashier scans ------------------------------------------------
+
+const PAYCODE_KEY = "cashless.paycode";
+let paycodeTimer = null;
+
+function hexBytes(hex) {
+  return new Uint8Array(hex.match(/../g).map((pair) => parseInt(pair, 16)));
+}
+
+/** The 18 digits for this device now: 28, slot (8), variant (1), one-time value (7). */
+async function paycodeDigits(enrolment, variant, unixSeconds) {
+  const step = Math.floor(unixSeconds / enrolment.step_secs);
+  const key = await crypto.subtle.importKey("raw", hexBytes(enrolment.secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const message = new TextEncoder().encode(`cashless-paycode|${enrolment.slot}|${step}|${variant}`);
+  const digest = new DataView(await crypto.subtle.sign("HMAC", key, message));
+  const otp = digest.getBigUint64(0) % 10000000n;
+  return `28${String(enrolment.slot).padStart(8, "0")}${variant}${String(otp).padStart(7, "0")}`;
+}
+
+/** This device's payment-code enrolment: made once, then the codes need no network. */
+async function enrolment() {
+  const token = localStorage.getItem(TOKEN_KEY);
+  const stored = JSON.parse(localStorage.getItem(PAYCODE_KEY) || "null");
+  if (stored && stored.session === token) return stored;
+  const fresh = await api("POST", "/v1/me/paycode", {});
+  const saved = { ...fresh, session: token, variant: 0 };
+  localStorage.setItem(PAYCODE_KEY, JSON.stringify(saved));
+  return saved;
+}
+
+async function payView() {
+  if (!window.crypto || !crypto.subtle) {
+    throw new ApiError(0, "insecure", "Payment codes need a secure page: open Cashless over https (or on this computer).");
+  }
+  const device = await enrolment();
+  const figure = h("div", { class: "paycode", id: "paycode" });
+  const digits = h("p", { class: "digits", id: "paycode-digits", "aria-live": "off" });
+  const status = h("p", { class: "hint", role: "status", id: "paycode-status" }, "Show this to the cashier. It changes every minute and works once.");
+  const prompt = h("div", { id: "confirm-area" });
+  show(backBar("Pay"),
+    h("section", { class: "card center", "aria-labelledby": "pay-title" },
+      h("h2", { id: "pay-title" }, "Payment code"), figure, digits, status),
+    prompt);
+
+  let shown = "";
+  const draw = async () => {
+    const code = await paycodeDigits(device, device.variant, Math.floor(Date.now() / 1000));
+    if (code === shown) return;
+    shown = code;
+    figure.replaceChildren(QR.svg(code, "Payment code"));
+    digits.textContent = code.replace(/^(\d{4})(\d{4})(\d{4})(\d{4})(\d{2})$/, "$1 $2 $3 $4 $5");
+    digits.dataset.code = code;
+  };
+  await draw();
+
+  // The cashier's side happens elsewhere: watch for the payment, or for a PIN it waits for.
+  const latest = await api("GET", "/v1/me/statement?limit=1");
+  const seen = latest.items[0] ? latest.items[0].id : null;
+  let confirming = null;
+  const watch = async () => {
+    if (location.hash !== "#/pay") {
+      clearInterval(paycodeTimer);
+      paycodeTimer = null;
+      return;
+    }
+    await draw();
+    try {
+      const pending = await api("GET", "/v1/me/payments/pending");
+      const waiting = pending.payments[0];
+      if (waiting && confirming !== waiting.payment_id) {
+        confirming = waiting.payment_id;
+        prompt.replaceChildren(confirmPrompt(waiting));
+      }
+      const newest = (await api("GET", "/v1/me/statement?limit=1")).items[0];
+      if (newest && newest.id !== seen && newest.kind === "payment") {
+        clearInterval(paycodeTimer);
+        paycodeTimer = null;
+        // That code is spent: the next one uses the next variant.
+        device.variant = (device.variant + 1) % 10;
+        localStorage.setItem(PAYCODE_KEY, JSON.stringify(device));
+        receiptView(await api("GET", `/v1/me/payments/${encodeURIComponent(newest.id)}`));
+      }
+    } catch (failure) {
+      status.textContent = failure.message;
+    }
+  };
+  if (paycodeTimer) clearInterval(paycodeTimer);
+  paycodeTimer = setInterval(watch, 1500);
+}
+
+/** A charge above the password-free limit waits for the payer's PIN. */
+function confirmPrompt(payment) {
+  const pin = field("confirm-pin", "Payment PIN", { type: "password", inputmode: "numeric", maxlength: "6", autocomplete: "off", autofocus: true });
+  const form = h("form", { novalidate: true, class: "card", "aria-labelledby": "confirm-title" },
+    h("h2", { id: "confirm-title" }, `Confirm ${money(payment.amount)} to ${payment.merchant_name}`),
+    h("p", { class: "hint" }, "Above the password-free limit: the cashier waits for your PIN."),
+    pin.nodes,
+    h("button", { class: "primary", type: "submit" }, "Confirm payment"),
+    h("button", { class: "link", type: "button", onclick: async () => {
+      await api("POST", `/v1/me/payments/${encodeURIComponent(payment.payment_id)}/decline`);
+      form.remove();
+    } }, "Decline"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    try {
+      await api("POST", `/v1/me/payments/${encodeURIComponent(payment.payment_id)}/confirm`, { pin: pin.input.value });
+      form.replaceChildren(h("p", { class: "hint" }, "Confirmed."));
+    } catch (failure) {
+      refuse(pin.input, failure);
+    }
+  });
+  setTimeout(() => pin.input.focus(), 0);
+  return form;
+}
+
 // ---- routing ------------------------------------------------------------------------------
 
 function route() {
@@ -547,7 +665,7 @@ function route() {
     signInView();
     return;
   }
-  const views = { "#/scan": scanView, "#/verify": verifyView, "#/pin": pinView, "#/card": cardView, "#/topup": topUpView };
+  const views = { "#/pay": payView, "#/scan": scanView, "#/verify": verifyView, "#/pin": pinView, "#/card": cardView, "#/topup": topUpView };
   Promise.resolve((views[location.hash] || homeView)()).catch((failure) => {
     show(backBar("Cashless"), h("section", { class: "card" },
       h("p", { class: "error", role: "alert" }, failure.message),
