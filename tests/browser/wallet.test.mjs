@@ -252,6 +252,11 @@ test("the cashier scans the payment code; above the limit the payer confirms wit
   await page.locator("#paycode svg").screenshot({ path: picture });
   const read = execFileSync(binary, ["qr", "decode", picture], { encoding: "utf8" });
   assert.match(read, new RegExp(code));
+  // And the barcode, as a till's laser scanner reads it (zbar).
+  const strip = join(artifacts, "11-barcode-only.png");
+  await page.locator("#barcode svg").screenshot({ path: strip });
+  const scanned = execFileSync("zbarimg", ["--quiet", strip], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  assert.equal(scanned.trim(), `CODE-128:${code}`);
   await shot(page, "11-paycode");
 
   // Below the password-free limit: paid at once.

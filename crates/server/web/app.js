@@ -577,13 +577,14 @@ async function payView() {
     throw new ApiError(0, "insecure", "Payment codes need a secure page: open Cashless over https (or on this computer).");
   }
   const device = await enrolment();
+  const strip = h("div", { class: "barcode", id: "barcode" });
   const figure = h("div", { class: "paycode", id: "paycode" });
   const digits = h("p", { class: "digits", id: "paycode-digits", "aria-live": "off" });
   const status = h("p", { class: "hint", role: "status", id: "paycode-status" }, "Show this to the cashier. It changes every minute and works once.");
   const prompt = h("div", { id: "confirm-area" });
   show(backBar("Pay"),
     h("section", { class: "card center", "aria-labelledby": "pay-title" },
-      h("h2", { id: "pay-title" }, "Payment code"), figure, digits, status),
+      h("h2", { id: "pay-title" }, "Payment code"), strip, digits, figure, status),
     prompt);
 
   let shown = "";
@@ -592,6 +593,7 @@ async function payView() {
     if (code === shown) return;
     shown = code;
     figure.replaceChildren(QR.svg(code, "Payment code"));
+    strip.replaceChildren(Barcode.svg(code, "Payment code barcode"));
     digits.textContent = code.replace(/^(\d{4})(\d{4})(\d{4})(\d{4})(\d{2})$/, "$1 $2 $3 $4 $5");
     digits.dataset.code = code;
   };
