@@ -290,3 +290,44 @@ test("the cashier scans the payment code; above the limit the payer confirms wit
   assert.deepEqual(page.errors.filter((e) => !e.includes("status of 4")), []);
   await page.context().close();
 });
+
+test("a till shows an order's QR, the customer pays it, the till refunds it", async () => {
+  const till = await browser.newContext({ viewport: { width: 768, height: 1024 } });
+  const pos = await till.newPage();
+  pos.errors = [];
+  pos.on("pageerror", (error) => pos.errors.push(error.message));
+  await pos.goto(`${base}/pos`);
+  await pos.getByRole("link", { name: /West Lake Noodles/ }).click();
+  await pos.getByLabel("Amount (CNY)").fill("36.00");
+  await pos.getByLabel("What for").fill("2 bowls of noodles");
+  await pos.screenshot({ path: join(artifacts, "14-pos-till.png"), fullPage: true });
+  await pos.getByRole("button", { name: "Show QR to the customer" }).click();
+  await pos.locator("#order-qr svg").waitFor();
+  await pos.screenshot({ path: join(artifacts, "15-pos-qr.png"), fullPage: true });
+  const orderQr = await pos.locator("#order-qr svg").screenshot();
+
+  const page = await phone();
+  await signIn(page, "+8613800138001");
+  const before = (await page.locator("#balance").textContent()).trim();
+  await page.getByRole("link", { name: "Scan" }).click();
+  await page.locator("#picture").setInputFiles({ name: "till.png", mimeType: "image/png", buffer: orderQr });
+  await page.getByRole("heading", { name: /West Lake Noodles/ }).waitFor();
+  assert.equal((await page.locator("#pay-amount").textContent()).trim(), "36.00CNY");
+  await page.getByText("2 bowls of noodles").waitFor();
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("heading", { name: "Paid" }).waitFor();
+
+  await pos.getByRole("heading", { name: "Payment received" }).waitFor({ timeout: 15000 });
+  assert.equal((await pos.locator("#paid-amount").textContent()).trim(), "36.00CNY");
+  assert.match(await pos.locator("dd").nth(1).textContent(), /娜/, "the customer's masked name");
+  await pos.getByRole("button", { name: "Refund" }).click();
+  await pos.locator("#refunded").filter({ hasText: /Refunded 36\.00 CNY/ }).waitFor();
+  await pos.screenshot({ path: join(artifacts, "16-pos-refunded.png"), fullPage: true });
+
+  await page.getByRole("link", { name: "Done" }).click();
+  await page.locator("#balance").waitFor();
+  assert.equal((await page.locator("#balance").textContent()).trim(), before, "the refund is back");
+  assert.deepEqual(pos.errors, []);
+  await till.close();
+  await page.context().close();
+});

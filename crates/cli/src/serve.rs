@@ -102,12 +102,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         payments,
         sms_outbox: (!args.production).then_some(sms.clone()),
         demo: args.demo,
+        demo_city: Default::default(),
     };
     if args.demo {
         let city = cashless_server::demo::seed(&state, &sms, &args.data_dir)
             .await
             .map_err(|error| anyhow::anyhow!("seeding the demo city: {}", error.message))?;
         print_demo(&city, &args.data_dir);
+        println!("  tills: http://{address}/pos");
+        let _ = state.demo_city.set(city);
     }
     let stats = tokio::spawn(log_writer_stats(store.clone()));
     cashless_server::serve(listener, state, shutdown_signal()).await?;

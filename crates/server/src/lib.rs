@@ -47,6 +47,8 @@ pub struct AppState {
     pub sms_outbox: Option<Arc<SimulatedSms>>,
     /// Demo mode (`--demo`): sign-in codes are shown in the answer, for the demo city.
     pub demo: bool,
+    /// The demo city, once seeded (demo mode only).
+    pub demo_city: Arc<std::sync::OnceLock<demo::DemoCity>>,
 }
 
 /// The whole HTTP application.

@@ -12,6 +12,8 @@ use crate::AppState;
 const INDEX: &str = include_str!("../web/index.html");
 const SCRIPT: &str = include_str!("../web/app.js");
 const QR_SCRIPT: &str = include_str!("../web/qr.js");
+const POS_PAGE: &str = include_str!("../web/pos.html");
+const POS_SCRIPT: &str = include_str!("../web/pos.js");
 const STYLE: &str = include_str!("../web/app.css");
 const ICON: &str = include_str!("../web/icon.svg");
 
@@ -31,6 +33,15 @@ pub fn routes() -> Router<AppState> {
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
         )
         .route(
+            "/pos",
+            get(|| async { asset("text/html; charset=utf-8", POS_PAGE) }),
+        )
+        .route(
+            "/pos.js",
+            get(|| async { asset("text/javascript; charset=utf-8", POS_SCRIPT) }),
+        )
+        .route("/v1/demo/merchants", get(demo_merchants))
+        .route(
             "/qr.js",
             get(|| async { asset("text/javascript; charset=utf-8", QR_SCRIPT) }),
         )
@@ -43,6 +54,23 @@ pub fn routes() -> Router<AppState> {
             "/favicon.ico",
             get(|| async { asset("image/svg+xml", ICON) }),
         )
+}
+
+/// Demo mode only: the demo city's tills (merchant ids and signing keys), for the POS page's
+/// picker. Not found otherwise: real keys are never served.
+async fn demo_merchants(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
+    match state.demo_city.get() {
+        Some(city) if state.demo => Ok(axum::Json(
+            serde_json::json!({ "merchants": city.merchants }),
+        )),
+        _ => Err(crate::error::ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "there is no demo city on this server",
+        )),
+    }
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

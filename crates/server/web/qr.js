@@ -1,12 +1,22 @@
-// A QR code encoder (ISO/IEC 18004), small on purpose: versions 1 to 6, error correction
-// level M, numeric or byte mode — enough for the 18-digit payment code and short payloads.
-// It runs in the page so the payment code can be drawn with the network off.
+// A QR code encoder (ISO/IEC 18004), small on purpose: versions 1 to 15, error correction
+// level M, numeric or byte mode — enough for the 18-digit payment code and for an EMVCo
+// order code (~300 bytes). It runs in the page so the payment code can be drawn with the
+// network off.
 "use strict";
 
 const QR = (() => {
-  // Level M, per version: [EC codewords per block, blocks, data codewords per block].
-  const BLOCKS_M = [null, [10, 1, 16], [16, 1, 28], [26, 1, 44], [18, 2, 32], [24, 2, 43], [16, 4, 27]];
-  const ALIGNMENT = [null, [], [6, 18], [6, 22], [6, 26], [6, 30], [6, 34]];
+  // Level M, per version: [EC codewords per block, blocks of group 1, their data codewords,
+  // blocks of group 2, theirs].
+  const BLOCKS_M = [null,
+    [10, 1, 16, 0, 0], [16, 1, 28, 0, 0], [26, 1, 44, 0, 0], [18, 2, 32, 0, 0], [24, 2, 43, 0, 0],
+    [16, 4, 27, 0, 0], [18, 4, 31, 0, 0], [22, 2, 38, 2, 39], [22, 3, 36, 2, 37], [26, 4, 43, 1, 44],
+    [30, 1, 50, 4, 51], [22, 6, 36, 2, 37], [22, 8, 37, 1, 38], [24, 4, 40, 5, 41], [24, 5, 41, 5, 42]];
+  const ALIGNMENT = [null, [], [6, 18], [6, 22], [6, 26], [6, 30], [6, 34], [6, 22, 38], [6, 24, 42],
+    [6, 26, 46], [6, 28, 50], [6, 30, 54], [6, 32, 58], [6, 34, 62], [6, 26, 46, 66], [6, 26, 48, 70]];
+  const dataCapacity = (version) => {
+    const [, b1, d1, b2, d2] = BLOCKS_M[version];
+    return b1 * d1 + b2 * d2;
+  };
 
   // GF(256) with the QR polynomial x^8 + x^4 + x^3 + x^2 + 1.
   const EXP = new Uint8Array(512);
@@ -47,7 +57,7 @@ const QR = (() => {
     };
     if (/^\d+$/.test(text)) {
       put(0b0001, 4);
-      put(text.length, 10);
+      put(text.length, version < 10 ? 10 : 12);
       for (let i = 0; i < text.length; i += 3) {
         const group = text.slice(i, i + 3);
         put(Number(group), group.length * 3 + 1);
@@ -55,28 +65,32 @@ const QR = (() => {
     } else {
       const bytes = new TextEncoder().encode(text);
       put(0b0100, 4);
-      put(bytes.length, 8);
+      put(bytes.length, version < 10 ? 8 : 16);
       bytes.forEach((byte) => put(byte, 8));
     }
-    const [, blocks, perBlock] = BLOCKS_M[version];
-    const capacity = blocks * perBlock * 8;
+    const capacity = dataCapacity(version) * 8;
     if (bits.length > capacity) return null;
     put(0, Math.min(4, capacity - bits.length));
     while (bits.length % 8) bits.push(0);
     const codewords = [];
     for (let i = 0; i < bits.length; i += 8) codewords.push(parseInt(bits.slice(i, i + 8).join(""), 2));
-    for (let pad = 0xec; codewords.length < blocks * perBlock; pad ^= 0xec ^ 0x11) codewords.push(pad);
+    for (let pad = 0xec; codewords.length < dataCapacity(version); pad ^= 0xec ^ 0x11) codewords.push(pad);
     return codewords;
   }
 
   /** The interleaved data and correction codewords. */
   function codewords(data, version) {
-    const [ecCount, blocks, perBlock] = BLOCKS_M[version];
+    const [ecCount, b1, d1, b2, d2] = BLOCKS_M[version];
     const dataBlocks = [];
-    for (let b = 0; b < blocks; b++) dataBlocks.push(data.slice(b * perBlock, (b + 1) * perBlock));
+    let at = 0;
+    for (let b = 0; b < b1 + b2; b++) {
+      const length = b < b1 ? d1 : d2;
+      dataBlocks.push(data.slice(at, at + length));
+      at += length;
+    }
     const ecBlocks = dataBlocks.map((block) => correction(block, ecCount));
     const out = [];
-    for (let i = 0; i < perBlock; i++) dataBlocks.forEach((block) => out.push(block[i]));
+    for (let i = 0; i < Math.max(d1, d2); i++) dataBlocks.forEach((block) => { if (i < block.length) out.push(block[i]); });
     for (let i = 0; i < ecCount; i++) ecBlocks.forEach((block) => out.push(block[i]));
     return out;
   }
@@ -130,6 +144,19 @@ const QR = (() => {
     for (let i = 0; i < 8; i++) set(size - 1 - i, 8, bit(i));
     for (let i = 8; i < 15; i++) set(8, size - 15 + i, bit(i));
     set(8, size - 8, true);
+    // Version information (version 7 and up), both copies.
+    if (version >= 7) {
+      let rem = version;
+      for (let i = 0; i < 12; i++) rem = (rem << 1) ^ ((rem >>> 11) * 0x1f25);
+      const info = (version << 12) | rem;
+      for (let i = 0; i < 18; i++) {
+        const on = ((info >>> i) & 1) === 1;
+        const a = size - 11 + (i % 3);
+        const b = Math.floor(i / 3);
+        set(a, b, on);
+        set(b, a, on);
+      }
+    }
 
     // Data, in the zigzag from the bottom right, masked.
     const flip = [

@@ -131,6 +131,7 @@ impl TestApp {
             payments: payments.clone(),
             sms_outbox: Some(sms.clone()),
             demo: false,
+            demo_city: Default::default(),
         };
         let server = tokio::spawn(async move {
             cashless_server::serve(listener, state, std::future::pending())

@@ -1,0 +1,265 @@
+// Cashless POS: a cashier's tablet page. It holds the merchant's (or terminal's) Ed25519 key
+// and signs every merchant API request in the browser with WebCrypto, exactly as a server
+// integration would: the platform sees no difference and trusts nothing else.
+"use strict";
+
+const POS_KEY = "cashless.pos";
+const pos = document.getElementById("app");
+
+function el(tag, attributes, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else element.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return element;
+}
+
+function render(...nodes) {
+  pos.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined && node !== false));
+  const focus = pos.querySelector("[autofocus]");
+  if (focus) focus.focus();
+}
+
+function sentence(text) {
+  const trimmed = String(text || "something went wrong").trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
+function grouped(amount) {
+  const [whole, fraction] = amount.replace("-", "").split(".");
+  return `${amount.startsWith("-") ? "−" : ""}${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}${fraction === undefined ? "" : "." + fraction}`;
+}
+
+const hex = (bytes) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+/** The merchant's signing key from its 32-byte seed (64 hex digits), as WebCrypto wants it. */
+async function importSeed(seedHex) {
+  if (!/^[0-9a-fA-F]{64}$/.test(seedHex.trim())) throw new Error("The secret key is 64 hex digits.");
+  const prefix = "302e020100300506032b657004220420"; // PKCS #8 header of a raw Ed25519 seed
+  const der = new Uint8Array((prefix + seedHex.trim()).match(/../g).map((pair) => parseInt(pair, 16)));
+  return crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, false, ["sign"]);
+}
+
+let session = null; // { merchantId, keyId, key, store, terminal, name }
+
+/** A signed merchant request: Ed25519 over method, path, timestamp, nonce and the body's hash. */
+async function merchantApi(method, path, body) {
+  const text = body === undefined ? "" : JSON.stringify(body);
+  const timestamp = Math.floor(Date.now() / 1000);
+  const nonce = hex(crypto.getRandomValues(new Uint8Array(12)));
+  const bodyHash = hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  const message = `CASHLESS-ED25519\n${method}\n${path}\n${timestamp}\n${nonce}\n${bodyHash}`;
+  const signature = hex(await crypto.subtle.sign("Ed25519", session.key, new TextEncoder().encode(message)));
+  const headers = {
+    authorization: `CASHLESS-ED25519 merchant_id="${session.merchantId}",key_id="${session.keyId}",timestamp="${timestamp}",nonce="${nonce}",signature="${signature}"`,
+  };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : text });
+  } catch (_) {
+    throw Object.assign(new Error("Cannot reach Cashless. Check the connection."), { code: "offline" });
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = answer.error || {};
+    throw Object.assign(new Error(sentence(error.message)), { code: error.code || "error", status: response.status });
+  }
+  return answer;
+}
+
+// ---- sign in ------------------------------------------------------------------------------
+
+async function signInPage() {
+  const error = el("p", { class: "error", role: "alert", id: "pos-error" });
+  const merchant = el("input", { id: "merchant-id", autocomplete: "off", autofocus: true });
+  const keyId = el("input", { id: "key-id", autocomplete: "off" });
+  const secret = el("input", { id: "secret-key", type: "password", autocomplete: "off" });
+  const form = el("form", { novalidate: true },
+    el("label", { for: "merchant-id" }, "Merchant id"), merchant,
+    el("label", { for: "key-id" }, "Key id"), keyId,
+    el("label", { for: "secret-key" }, "Secret key (64 hex digits, stays on this device)"), secret,
+    error,
+    el("button", { class: "primary", type: "submit" }, "Open the till"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      await open({ merchantId: merchant.value.trim(), keyId: keyId.value.trim(), secret: secret.value.trim() });
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  });
+  const demo = await fetch("/v1/demo/merchants").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  const picker = demo && el("section", { class: "card", "aria-labelledby": "demo-title" },
+    el("h2", { id: "demo-title" }, "Demo city tills"),
+    el("ul", { class: "steps" }, demo.merchants.map((m) => el("li", {},
+      el("a", { href: "#", onclick: (event) => {
+        event.preventDefault();
+        merchant.value = m.id;
+        keyId.value = m.key_id;
+        secret.value = m.secret_key;
+        form.requestSubmit();
+      } }, el("strong", {}, `${m.display_name} · ${m.chinese_name}`), el("span", {}, m.kind))))));
+  render(
+    el("header", { class: "bar" }, el("h1", {}, "Cashless POS"), el("p", {}, "Take payments at the till")),
+    el("section", { class: "card lift", "aria-labelledby": "till-title" }, el("h2", { id: "till-title" }, "Open the till"), form),
+    picker);
+}
+
+async function open({ merchantId, keyId, secret }) {
+  session = { merchantId, keyId, key: await importSeed(secret) };
+  const profile = await merchantApi("GET", "/v1/merchant/profile");
+  const store = profile.stores[0];
+  session.name = profile.display_name;
+  session.store = store ? store.id : null;
+  session.terminal = store && store.terminals[0] ? store.terminals[0].id : null;
+  session.storeName = store ? store.name : "";
+  // The key stays on this device only, as a terminal's credential does.
+  sessionStorage.setItem(POS_KEY, JSON.stringify({ merchantId, keyId, secret }));
+  tillPage();
+}
+
+// ---- the till -----------------------------------------------------------------------------
+
+function tillPage() {
+  const error = el("p", { class: "error", role: "alert", id: "amount-error" });
+  const amount = el("input", { id: "sale-amount", inputmode: "decimal", placeholder: "0.00", autocomplete: "off", autofocus: true, "aria-describedby": "amount-error" });
+  const subject = el("input", { id: "sale-subject", value: "Sale", autocomplete: "off" });
+  const code = el("input", { id: "customer-code", inputmode: "numeric", autocomplete: "off", placeholder: "28…", "aria-describedby": "amount-error" });
+  const outTradeNo = () => `POS-${Date.now().toString(36).toUpperCase()}-${hex(crypto.getRandomValues(new Uint8Array(3)))}`;
+  const showQr = el("button", { class: "primary", type: "button", id: "show-qr" }, "Show QR to the customer");
+  showQr.addEventListener("click", async () => {
+    error.textContent = "";
+    try {
+      const order = await merchantApi("POST", "/v1/merchant/orders", {
+        out_trade_no: outTradeNo(), amount: amount.value.trim(), subject: subject.value.trim() || "Sale",
+        store_id: session.store, terminal_id: session.terminal, expires_in_secs: 900,
+      });
+      waitPage(order);
+    } catch (failure) {
+      error.textContent = failure.message;
+      amount.focus();
+    }
+  });
+  const charge = el("button", { class: "primary secondary", type: "submit", id: "charge-code" }, "Charge the customer's code");
+  const form = el("form", { novalidate: true },
+    el("label", { for: "sale-amount" }, "Amount (CNY)"), amount,
+    el("label", { for: "sale-subject" }, "What for"), subject,
+    error, showQr,
+    el("label", { for: "customer-code" }, "Or scan (or type) the customer's payment code"), code, charge);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const order = await merchantApi("POST", "/v1/merchant/orders/paycode", {
+        auth_code: code.value.replace(/\s/g, ""), out_trade_no: outTradeNo(), amount: amount.value.trim(),
+        subject: subject.value.trim() || "Sale", store_id: session.store, terminal_id: session.terminal,
+      });
+      waitPage(order);
+    } catch (failure) {
+      error.textContent = failure.message;
+      code.focus();
+    }
+  });
+  render(
+    el("header", { class: "bar slim" }, el("h1", {}, `${session.name} · ${session.storeName}`),
+      el("button", { class: "link light", type: "button", onclick: () => { sessionStorage.removeItem(POS_KEY); session = null; signInPage(); } }, "Close till")),
+    el("section", { class: "card" }, form));
+}
+
+/** The order until it is paid (or closed): a QR to show, or the customer confirming. */
+function waitPage(order) {
+  const status = el("p", { class: "hint", role: "status", id: "order-status" });
+  const figure = order.qr_code ? el("div", { class: "paycode", id: "order-qr" }, QR.svg(order.qr_code, "Order QR code")) : null;
+  const cancel = el("button", { class: "link", type: "button" }, "Cancel order");
+  let done = false;
+  cancel.addEventListener("click", async () => {
+    done = true;
+    try { await merchantApi("POST", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}/cancel`); } catch (_) { /* shown below */ }
+    tillPage();
+  });
+  const describe = (current) => {
+    status.textContent = current.status === "USERPAYING"
+      ? "Waiting for the customer to confirm with the PIN…"
+      : "Waiting for the customer to scan and pay…";
+  };
+  describe(order);
+  render(
+    el("header", { class: "bar slim" }, el("h1", {}, "Collect payment")),
+    el("section", { class: "card center", "aria-labelledby": "due-title" },
+      el("p", { class: "balance-label", id: "due-title" }, order.subject),
+      el("p", { class: "balance", id: "due" }, grouped(order.amount.amount), el("small", {}, order.amount.currency)),
+      figure, status, cancel));
+  const poll = async () => {
+    if (done) return;
+    try {
+      const current = await merchantApi("GET", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}`);
+      if (current.status === "SUCCESS") return receiptPage(current);
+      if (current.status === "CLOSED") {
+        status.textContent = "The order closed without payment.";
+        return;
+      }
+      describe(current);
+    } catch (failure) {
+      status.textContent = failure.message;
+    }
+    setTimeout(poll, 1000);
+  };
+  if (order.status === "SUCCESS") receiptPage(order);
+  else setTimeout(poll, 1000);
+}
+
+function receiptPage(order) {
+  const error = el("p", { class: "error", role: "alert", id: "refund-error" });
+  const refundAmount = el("input", { id: "refund-amount", inputmode: "decimal", value: order.amount.amount, autocomplete: "off" });
+  const refund = el("button", { class: "primary secondary", type: "submit", id: "refund" }, "Refund");
+  const refunded = el("p", { class: "hint", id: "refunded", role: "status" },
+    order.refunded.amount !== "0.00" ? `Refunded ${grouped(order.refunded.amount)} ${order.refunded.currency}` : "");
+  const form = el("form", { novalidate: true }, el("label", { for: "refund-amount" }, "Refund amount (CNY)"), refundAmount, error, refund);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const answer = await merchantApi("POST", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}/refunds`, {
+        out_request_no: `R-${Date.now().toString(36)}`, amount: refundAmount.value.trim(), reason: "refund at the till",
+      });
+      refunded.textContent = `Refunded ${grouped(answer.order.refunded.amount)} ${answer.order.refunded.currency}`;
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  });
+  render(
+    el("header", { class: "bar slim" }, el("h1", {}, "Paid")),
+    el("section", { class: "card center receipt", "aria-labelledby": "paid-title" },
+      el("p", { class: "tick", "aria-hidden": "true" }, "✓"),
+      el("h2", { id: "paid-title" }, "Payment received"),
+      el("p", { class: "balance", id: "paid-amount" }, grouped(order.amount.amount), el("small", {}, order.amount.currency)),
+      el("dl", {},
+        el("dt", {}, "Order"), el("dd", { class: "mono" }, order.out_trade_no),
+        el("dt", {}, "Customer"), el("dd", {}, order.buyer || "—"),
+        el("dt", {}, "Fee"), el("dd", {}, `${grouped(order.fee.amount)} ${order.fee.currency}`)),
+      refunded),
+    el("section", { class: "card" }, form),
+    el("div", { class: "footer" }, el("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, "Next sale")));
+}
+
+(async () => {
+  const saved = JSON.parse(sessionStorage.getItem(POS_KEY) || "null");
+  if (saved) {
+    try {
+      await open(saved);
+      return;
+    } catch (_) {
+      sessionStorage.removeItem(POS_KEY);
+    }
+  }
+  signInPage();
+})();
