@@ -60,6 +60,26 @@ impl Date {
         Date { year, month, day }
     }
 
+    /// Days since 1970-01-01 (Howard Hinnant's days-from-civil): the inverse of
+    /// [`Date::from_days_since_epoch`].
+    pub fn days_since_epoch(self) -> i64 {
+        let year = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = year.div_euclid(400);
+        let year_of_era = year.rem_euclid(400);
+        let month = i64::from(self.month);
+        let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5
+            + i64::from(self.day)
+            - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
+    }
+
+    /// The first nanosecond of this day in China (UTC+8).
+    pub fn china_start_ns(self) -> u64 {
+        const OFFSET_NS: i64 = 8 * 3600 * 1_000_000_000;
+        u64::try_from(self.days_since_epoch() * 86_400 * 1_000_000_000 - OFFSET_NS).unwrap_or(0)
+    }
+
     /// The calendar day in China (UTC+8, no daylight saving) at `unix_ns`: the day limits
     /// reset on.
     pub fn china_day(unix_ns: u64) -> Date {
@@ -123,6 +143,23 @@ fn number<T: std::str::FromStr>(text: &str) -> Option<T> {
         .all(|b| b.is_ascii_digit())
         .then(|| text.parse().ok())
         .flatten()
+}
+
+#[cfg(test)]
+mod days_tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip_and_china_days_start_at_16_utc() {
+        for days in [-1_000, 0, 1, 59, 60, 365, 10_957, 20_416, 20_781, 40_000] {
+            assert_eq!(Date::from_days_since_epoch(days).days_since_epoch(), days);
+        }
+        let day = Date::new(2026, 11, 24).unwrap();
+        // 2026-11-24 00:00 in China is 2026-11-23 16:00 UTC.
+        assert_eq!(day.china_start_ns(), 1_795_449_600_000_000_000);
+        assert_eq!(Date::china_day(day.china_start_ns()), day);
+        assert_eq!(Date::china_day(day.china_start_ns() - 1), Date::new(2026, 11, 23).unwrap());
+    }
 }
 
 fn is_leap(year: u16) -> bool {

@@ -21,6 +21,7 @@ pub mod notify;
 pub mod orders;
 pub mod pay;
 pub mod paycode;
+pub mod reports;
 mod qr;
 pub mod signing;
 

@@ -159,6 +159,48 @@ impl Payments {
         })
     }
 
+    /// Sends an undelivered event again now (the merchant's "retry" button), whatever its
+    /// schedule or however often it failed.
+    pub async fn retry_event(&self, mut caller: MerchantCaller, event_id: &str) -> WalletResult<()> {
+        self.claim_nonce(&mut caller).await?;
+        let not_found = || WalletError::not_found("event_not_found", "no such event");
+        if !cashless_wallet::wire::is_id(event_id) {
+            return Err(not_found());
+        }
+        let event_id = event_id.to_owned();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let row = conn
+                    .query_opt(
+                        "SELECT e.delivered_ns, m.notify_url FROM events e \
+                         JOIN merchants m ON m.id = e.merchant_id \
+                         WHERE e.id = $1 AND e.merchant_id = $2",
+                        &[Param::Text(&event_id), Param::Text(&caller.merchant_id)],
+                    )?
+                    .ok_or_else(not_found)?;
+                if row.opt_int(0)?.is_some() {
+                    return Err(WalletError::conflict(
+                        "event_delivered",
+                        "this event was already delivered",
+                    ));
+                }
+                if row.opt_text(1)?.is_none() {
+                    return Err(WalletError::conflict(
+                        "notify_url_missing",
+                        "set a notify URL first: PUT /v1/merchant/notify-url",
+                    ));
+                }
+                conn.execute(
+                    "UPDATE events SET next_attempt_ns = $2 WHERE id = $1",
+                    &[Param::Text(&event_id), Param::Int(now as i64)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
     /// Delivers the events that are due; answers how many were attempted.
     pub async fn dispatch_once(self: &Arc<Self>) -> WalletResult<usize> {
         let lease = duration_ns(self.config.notify_timeout + Duration::from_secs(5));

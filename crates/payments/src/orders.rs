@@ -49,7 +49,7 @@ impl OrderStatus {
         }
     }
 
-    fn from_name(name: &str) -> Option<OrderStatus> {
+    pub(crate) fn from_name(name: &str) -> Option<OrderStatus> {
         [
             OrderStatus::WaitBuyerPay,
             OrderStatus::UserPaying,
@@ -118,11 +118,11 @@ pub(crate) struct OrderRow {
     pub updated_ns: u64,
 }
 
-const COLUMNS: &str = "id, merchant_id, store_id, terminal_id, out_trade_no, qr_token, kind, status, \
+pub(crate) const COLUMNS: &str = "id, merchant_id, store_id, terminal_id, out_trade_no, qr_token, kind, status, \
                        amount, currency, subject, fee, refunded, payer_user_id, fingerprint, \
                        transfer_id, expires_ns, paid_ns, created_ns, updated_ns";
 
-fn decode(row: &Row) -> Result<OrderRow, DbError> {
+pub(crate) fn decode(row: &Row) -> Result<OrderRow, DbError> {
     let kind = row.text(6)?;
     let status = row.text(7)?;
     let currency = row.text(9)?;

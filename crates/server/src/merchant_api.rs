@@ -17,6 +17,7 @@ use cashless_payments::merchants::{
 };
 use cashless_payments::notify::EventPage;
 use cashless_payments::orders::{OrderView, PrecreateInput, RefundInput, RefundView};
+use cashless_payments::reports::{OrderFilter, OrderPage, Takings};
 use cashless_payments::pay::{PayInput, PaycodeEnrolment, PaycodeInput, PaymentView, ScanView};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -479,6 +480,70 @@ pub async fn static_qr(
     qr_image(&payload, &query)
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OrderListQuery {
+    /// `WAIT_BUYER_PAY`, `USERPAYING`, `SUCCESS`, `CLOSED` or `FINISHED`.
+    pub status: Option<String>,
+    /// Orders created on this China day, `YYYY-MM-DD`.
+    pub day: Option<String>,
+    /// The start of an `out_trade_no`.
+    pub q: Option<String>,
+    /// 1 to 100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The merchant's orders, newest first, filtered by status and day, searched by order number.
+#[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", params(OrderListQuery),
+    responses((status = 200, body = OrderPage), (status = 400, body = ErrorBody, description = "status_invalid, day_invalid, limit_invalid")))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    Query(query): Query<OrderListQuery>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<Json<OrderPage>, ApiError> {
+    let filter = OrderFilter {
+        status: query.status,
+        day: query.day,
+        q: query.q,
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    Ok(Json(state.payments.list_orders(caller, filter).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TakingsQuery {
+    /// A China day, `YYYY-MM-DD`; default today.
+    pub day: Option<String>,
+}
+
+/// A day's takings: orders paid, gross, refunds, the platform's fees, net.
+#[utoipa::path(get, path = "/v1/merchant/takings", tag = "merchant", params(TakingsQuery),
+    responses((status = 200, body = Takings), (status = 400, body = ErrorBody, description = "day_invalid")))]
+pub async fn takings(
+    State(state): State<AppState>,
+    Query(query): Query<TakingsQuery>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<Json<Takings>, ApiError> {
+    Ok(Json(
+        state.payments.takings(caller, query.day.as_deref()).await?,
+    ))
+}
+
+/// Sends an undelivered notification again now.
+#[utoipa::path(post, path = "/v1/merchant/events/{id}/retry", tag = "merchant",
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "event_delivered, notify_url_missing")))]
+pub async fn retry_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<StatusCode, ApiError> {
+    state.payments.retry_event(caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Closes an unpaid order.
 #[utoipa::path(post, path = "/v1/merchant/orders/{out_trade_no}/close", tag = "merchant",
     responses((status = 200, body = OrderView), (status = 422, body = ErrorBody, description = "order_paid")))]
@@ -811,6 +876,9 @@ pub async fn enrol_paycode(
     order_qr,
     static_qr,
     scan_image,
+    list_orders,
+    takings,
+    retry_event,
     profile,
     rotate_key,
     set_notify_url,

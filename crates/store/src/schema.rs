@@ -35,6 +35,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_confirmations.sql"),
         postgres: include_str!("../migrations/postgres/0004_confirmations.sql"),
     },
+    Migration {
+        version: 5,
+        name: "merchant reports",
+        sqlite: include_str!("../migrations/sqlite/0005_merchant_reports.sql"),
+        postgres: include_str!("../migrations/postgres/0005_merchant_reports.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

@@ -1777,6 +1777,148 @@ async fn events_made_before_a_notify_url_are_sent_once_it_is_set(db: TestDb) {
     app.stop().await;
 }
 
+async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let token = app.payer("周杰", "100.00").await;
+    let mut codes = Vec::new();
+    for (no, amount) in [("LIST-1", "10.00"), ("LIST-2", "7.00"), ("OTHER-1", "20.00")] {
+        let (status, order) = app
+            .signed(
+                &merchant,
+                "POST",
+                "/v1/merchant/orders",
+                Some(&json!({ "out_trade_no": no, "amount": amount, "subject": "tea" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{order}");
+        codes.push(order["qr_code"].as_str().unwrap().to_owned());
+    }
+    for code in [&codes[0], &codes[2]] {
+        let (status, paid) = app.pay_code(&token, code, json!({})).await;
+        assert_eq!(status, 200, "{paid}");
+    }
+    let (status, refund) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/OTHER-1/refunds",
+            Some(&json!({ "out_request_no": "R1", "amount": "5.00" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{refund}");
+
+    let numbers = |page: &Value| -> Vec<String> {
+        page["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|order| order["out_trade_no"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = |query: &str| {
+        let path = format!("/v1/merchant/orders{query}");
+        let app = &app;
+        let merchant = &merchant;
+        async move { app.signed(merchant, "GET", &path, None).await }
+    };
+    let (status, page) = list("?limit=2").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(numbers(&page), ["OTHER-1", "LIST-2"], "newest first");
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, page) = list(&format!("?limit=2&cursor={cursor}")).await;
+    assert_eq!(numbers(&page), ["LIST-1"]);
+    assert!(page["next_cursor"].is_null());
+    let (_, page) = list("?status=SUCCESS").await;
+    assert_eq!(numbers(&page), ["OTHER-1", "LIST-1"]);
+    let (_, page) = list("?q=LIST").await;
+    assert_eq!(numbers(&page), ["LIST-2", "LIST-1"]);
+    let (_, page) = list("?q=L%25").await;
+    assert_eq!(numbers(&page), Vec::<String>::new(), "% is a character, not a wildcard");
+    let (_, page) = list("?day=2020-01-01").await;
+    assert_eq!(numbers(&page), Vec::<String>::new());
+    for (query, code) in [
+        ("?status=PAID", "status_invalid"),
+        ("?day=yesterday", "day_invalid"),
+        ("?limit=0", "limit_invalid"),
+    ] {
+        let (status, error) = list(query).await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{query}: {error}"
+        );
+    }
+
+    // Today: 10.00 + 20.00 paid, 5.00 refunded; fees 0.06 + 0.12, 0.03 of it given back.
+    let (status, takings) = app
+        .signed(&merchant, "GET", "/v1/merchant/takings", None)
+        .await;
+    assert_eq!(status, 200, "{takings}");
+    assert_eq!(
+        (
+            takings["paid_orders"].as_u64(),
+            takings["gross"]["amount"].as_str(),
+            takings["refund_count"].as_u64(),
+            takings["refunds"]["amount"].as_str(),
+            takings["fees"]["amount"].as_str(),
+            takings["net"]["amount"].as_str(),
+        ),
+        (Some(2), Some("30.00"), Some(1), Some("5.00"), Some("0.15"), Some("24.85")),
+        "{takings}"
+    );
+    let (_, quiet) = app
+        .signed(&merchant, "GET", "/v1/merchant/takings?day=2020-01-01", None)
+        .await;
+    assert_eq!(quiet["net"]["amount"], "0.00");
+
+    // Retrying a notification: not without a URL; then at once; not once delivered.
+    let (_, events) = app
+        .signed(&merchant, "GET", "/v1/merchant/events", None)
+        .await;
+    let event_id = events["events"][0]["id"].as_str().unwrap().to_owned();
+    let retry = format!("/v1/merchant/events/{event_id}/retry");
+    let (status, error) = app.signed(&merchant, "POST", &retry, None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("notify_url_missing")),
+        "{error}"
+    );
+    let (url, inbox) = notify_server(0).await;
+    let (status, _) = app
+        .signed(
+            &merchant,
+            "PUT",
+            "/v1/merchant/notify-url",
+            Some(&json!({ "notify_url": url })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    for _ in 0..200 {
+        if inbox.received.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, error) = app.signed(&merchant, "POST", &retry, None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("event_delivered")),
+        "{error}"
+    );
+    let (status, _) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/events/00000000-0000-7000-8000-000000000000/retry",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
 both_backends!(
     merchants_onboard_and_sign_their_requests,
     dynamic_code_paid_refunded_and_notified,
@@ -1787,4 +1929,5 @@ both_backends!(
     a_chosen_card_covers_a_short_balance,
     production_notify_urls_are_https_to_public_hosts,
     events_made_before_a_notify_url_are_sent_once_it_is_set,
+    merchant_console_lists_orders_sums_the_day_and_retries_events,
 );

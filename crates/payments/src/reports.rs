@@ -1,0 +1,218 @@
+//! What a merchant looks back at: its orders (filtered, searched, newest first) and a day's
+//! takings, in China days.
+
+use cashless_consumer::Date;
+use cashless_ledger::Currency;
+use cashless_store::{DbError, Param};
+use cashless_wallet::wire::{self, Amount};
+use cashless_wallet::{WalletError, WalletResult};
+use serde::Serialize;
+
+use crate::merchants::{self, MerchantCaller};
+use crate::orders::{self, OrderStatus, OrderView};
+use crate::Payments;
+
+pub const ORDERS_PAGE_MAX: u32 = 100;
+
+/// Which orders to list.
+#[derive(Clone, Debug, Default)]
+pub struct OrderFilter {
+    /// `WAIT_BUYER_PAY`, `USERPAYING`, `SUCCESS`, `CLOSED` or `FINISHED`.
+    pub status: Option<String>,
+    /// A China day, `YYYY-MM-DD`: orders created that day.
+    pub day: Option<String>,
+    /// The start of an `out_trade_no`.
+    pub q: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderPage {
+    pub orders: Vec<OrderView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// One China day's money for a merchant.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Takings {
+    #[schema(example = "2026-11-24")]
+    pub day: String,
+    /// Orders paid that day, and what they brought.
+    pub paid_orders: u64,
+    pub gross: Amount,
+    /// Refunds made that day (of any day's orders).
+    pub refund_count: u64,
+    pub refunds: Amount,
+    /// The platform's fee on that day's payments, less what refunds gave back.
+    pub fees: Amount,
+    /// What the day adds to the merchant's account: gross − refunds − fees.
+    pub net: Amount,
+}
+
+fn day_range(day: Option<&str>) -> WalletResult<(Date, u64, u64)> {
+    let day = match day {
+        None => Date::china_day(cashless_wallet::now_ns()),
+        Some(text) => Date::parse_iso(text.trim()).ok_or_else(|| {
+            WalletError::bad_request("day_invalid", "day is a date like 2026-11-24")
+        })?,
+    };
+    let start = day.china_start_ns();
+    Ok((day, start, start + 86_400 * 1_000_000_000))
+}
+
+/// `%`, `_` and `\` stand for themselves in a prefix search.
+fn like_prefix(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl Payments {
+    /// The caller's orders, newest first.
+    pub async fn list_orders(
+        &self,
+        mut caller: MerchantCaller,
+        filter: OrderFilter,
+    ) -> WalletResult<OrderPage> {
+        self.claim_nonce(&mut caller).await?;
+        let limit = filter.limit.unwrap_or(20);
+        if !(1..=ORDERS_PAGE_MAX).contains(&limit) {
+            return Err(WalletError::bad_request(
+                "limit_invalid",
+                format!("limit must be 1 to {ORDERS_PAGE_MAX}"),
+            ));
+        }
+        let status = match filter.status.as_deref() {
+            None | Some("") => String::new(),
+            Some(name) => OrderStatus::from_name(name)
+                .map(|status| status.name().to_owned())
+                .ok_or_else(|| {
+                    WalletError::bad_request(
+                        "status_invalid",
+                        "status is WAIT_BUYER_PAY, USERPAYING, SUCCESS, CLOSED or FINISHED",
+                    )
+                })?,
+        };
+        let (from, to) = match filter.day.as_deref() {
+            None | Some("") => (0, u64::MAX / 2),
+            Some(day) => {
+                let (_, from, to) = day_range(Some(day))?;
+                (from, to)
+            }
+        };
+        let q = filter.q.as_deref().map(str::trim).unwrap_or_default();
+        if q.chars().count() > orders::OUT_TRADE_NO_CHARS_MAX {
+            return Err(WalletError::bad_request("q_invalid", "q is at most 64 characters"));
+        }
+        let pattern = if q.is_empty() { String::new() } else { like_prefix(q) };
+        let (before_ns, before_id) = match filter.cursor.as_deref() {
+            Some(cursor) => wire::parse_cursor(cursor)?,
+            None => (i64::MAX, String::new()),
+        };
+        let merchant_id = caller.merchant_id.clone();
+        let (rows, merchant) = self
+            .store
+            .read(move |conn| {
+                let sql = format!(
+                    "SELECT {} FROM orders WHERE merchant_id = $1 \
+                     AND ($2 = '' OR status = $2) AND created_ns >= $3 AND created_ns < $4 \
+                     AND ($5 = '' OR out_trade_no LIKE $5 ESCAPE '\\') \
+                     AND (created_ns < $6 OR (created_ns = $6 AND id < $7)) \
+                     ORDER BY created_ns DESC, id DESC LIMIT $8",
+                    orders::COLUMNS
+                );
+                let rows = conn.query(
+                    &sql,
+                    &[
+                        Param::Text(&merchant_id),
+                        Param::Text(&status),
+                        Param::Int(from as i64),
+                        Param::Int(to as i64),
+                        Param::Text(&pattern),
+                        Param::Int(before_ns),
+                        Param::Text(&before_id),
+                        Param::Int(i64::from(limit) + 1),
+                    ],
+                )?;
+                let rows = rows
+                    .iter()
+                    .map(orders::decode)
+                    .collect::<Result<Vec<_>, DbError>>()?;
+                Ok((rows, merchants::load(conn, &merchant_id)?))
+            })
+            .await?;
+        let merchant = merchant.ok_or_else(merchants::merchant_not_found)?;
+        let next_cursor = (rows.len() > limit as usize)
+            .then(|| rows.get(limit as usize - 1))
+            .flatten()
+            .map(|order| format!("{}.{}", order.created_ns, order.id));
+        Ok(OrderPage {
+            orders: rows
+                .iter()
+                .take(limit as usize)
+                .map(|order| order.view(Some(&merchant)))
+                .collect(),
+            next_cursor,
+        })
+    }
+
+    /// One China day's takings (today by default).
+    pub async fn takings(&self, mut caller: MerchantCaller, day: Option<&str>) -> WalletResult<Takings> {
+        self.claim_nonce(&mut caller).await?;
+        let (day, from, to) = day_range(day)?;
+        let merchant_id = caller.merchant_id.clone();
+        let (paid, refunded) = self
+            .store
+            .read(move |conn| {
+                let range = [
+                    Param::Text(&merchant_id),
+                    Param::Int(from as i64),
+                    Param::Int(to as i64),
+                ];
+                // An order's `fee` is what it still holds after its refunds: the fee charged
+                // that day is that plus what refunds (on any day) gave back.
+                let paid = conn.query_opt(
+                    "SELECT COUNT(*), CAST(COALESCE(SUM(o.amount), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(o.fee + COALESCE((SELECT SUM(r.fee_returned) FROM refunds r \
+                     WHERE r.order_id = o.id), 0)), 0) AS BIGINT) FROM orders o \
+                     WHERE o.merchant_id = $1 AND o.paid_ns >= $2 AND o.paid_ns < $3",
+                    &range,
+                )?;
+                let refunded = conn.query_opt(
+                    "SELECT COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(fee_returned), 0) AS BIGINT) FROM refunds \
+                     WHERE merchant_id = $1 AND created_ns >= $2 AND created_ns < $3",
+                    &range,
+                )?;
+                let three = |row: Option<cashless_store::Row>| -> Result<[i64; 3], DbError> {
+                    match row {
+                        Some(row) => Ok([row.int(0)?, row.int(1)?, row.int(2)?]),
+                        None => Ok([0; 3]),
+                    }
+                };
+                Ok((three(paid)?, three(refunded)?))
+            })
+            .await?;
+        let [paid_orders, gross, fees] = paid;
+        let [refund_count, refunds, fees_returned] = refunded;
+        let cny = |minor: i64| Amount::signed(i128::from(minor), Currency::CNY);
+        let fees_net = fees - fees_returned;
+        Ok(Takings {
+            day: day.to_string(),
+            paid_orders: paid_orders as u64,
+            gross: cny(gross),
+            refund_count: refund_count as u64,
+            refunds: cny(refunds),
+            fees: cny(fees_net),
+            net: cny(gross - refunds - fees_net),
+        })
+    }
+}

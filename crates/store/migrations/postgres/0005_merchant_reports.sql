@@ -1,0 +1,4 @@
+-- A merchant's orders newest first (the console's order list), and its day's takings.
+CREATE INDEX orders_by_merchant_time ON orders (merchant_id, created_ns);
+CREATE INDEX orders_by_merchant_paid ON orders (merchant_id, paid_ns);
+CREATE INDEX refunds_by_merchant_time ON refunds (merchant_id, created_ns);
