@@ -327,6 +327,29 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   await page.getByRole("link", { name: "Done" }).click();
   await page.locator("#balance").waitFor();
   assert.equal((await page.locator("#balance").textContent()).trim(), before, "the refund is back");
+
+  // The console: the order in the list, the day's takings, the notifications, the poster.
+  await pos.getByRole("button", { name: "Next sale" }).click();
+  await pos.getByRole("button", { name: "Orders" }).click();
+  await pos.locator("#orders tbody tr td").first().waitFor();
+  const row = await pos.locator("#orders tbody tr").first().textContent();
+  assert.match(row, /POS-.*Closed.*36\.00 CNY.*−36\.00.*\*娜/, "refunded in full, the order is closed");
+  await pos.screenshot({ path: join(artifacts, "17-console-orders.png"), fullPage: true });
+  await pos.getByRole("button", { name: "Takings" }).click();
+  await pos.locator("#takings dd").first().waitFor();
+  const figures = await pos.locator("#takings").innerText();
+  assert.match(figures, /Orders paid\s+1/);
+  assert.match(figures, /Gross\s+36\.00 CNY/);
+  assert.match(figures, /Net\s+0\.00 CNY/);
+  await pos.screenshot({ path: join(artifacts, "18-console-takings.png"), fullPage: true });
+  await pos.getByRole("button", { name: "Notifications" }).click();
+  await pos.getByRole("button", { name: "Retry now" }).first().click();
+  await pos.getByText(/Set a notify URL first/).waitFor();
+  await pos.getByRole("button", { name: "Posters & settings" }).click();
+  const poster = pos.getByRole("img", { name: /QR code poster of Hubin/ });
+  await poster.waitFor();
+  await pos.waitForFunction(() => [...document.images].every((image) => image.complete && image.naturalWidth > 0));
+  await pos.screenshot({ path: join(artifacts, "19-console-posters.png"), fullPage: true });
   assert.deepEqual(pos.errors, []);
   await till.close();
   await page.context().close();

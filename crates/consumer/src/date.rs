@@ -158,7 +158,10 @@ mod days_tests {
         // 2026-11-24 00:00 in China is 2026-11-23 16:00 UTC.
         assert_eq!(day.china_start_ns(), 1_795_449_600_000_000_000);
         assert_eq!(Date::china_day(day.china_start_ns()), day);
-        assert_eq!(Date::china_day(day.china_start_ns() - 1), Date::new(2026, 11, 23).unwrap());
+        assert_eq!(
+            Date::china_day(day.china_start_ns() - 1),
+            Date::new(2026, 11, 23).unwrap()
+        );
     }
 }
 

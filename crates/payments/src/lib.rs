@@ -21,8 +21,8 @@ pub mod notify;
 pub mod orders;
 pub mod pay;
 pub mod paycode;
-pub mod reports;
 mod qr;
+pub mod reports;
 pub mod signing;
 
 use std::sync::{Arc, Mutex};

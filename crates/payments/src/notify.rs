@@ -161,7 +161,11 @@ impl Payments {
 
     /// Sends an undelivered event again now (the merchant's "retry" button), whatever its
     /// schedule or however often it failed.
-    pub async fn retry_event(&self, mut caller: MerchantCaller, event_id: &str) -> WalletResult<()> {
+    pub async fn retry_event(
+        &self,
+        mut caller: MerchantCaller,
+        event_id: &str,
+    ) -> WalletResult<()> {
         self.claim_nonce(&mut caller).await?;
         let not_found = || WalletError::not_found("event_not_found", "no such event");
         if !cashless_wallet::wire::is_id(event_id) {

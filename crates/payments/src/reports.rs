@@ -8,9 +8,9 @@ use cashless_wallet::wire::{self, Amount};
 use cashless_wallet::{WalletError, WalletResult};
 use serde::Serialize;
 
+use crate::Payments;
 use crate::merchants::{self, MerchantCaller};
 use crate::orders::{self, OrderStatus, OrderView};
-use crate::Payments;
 
 pub const ORDERS_PAGE_MAX: u32 = 100;
 
@@ -110,9 +110,16 @@ impl Payments {
         };
         let q = filter.q.as_deref().map(str::trim).unwrap_or_default();
         if q.chars().count() > orders::OUT_TRADE_NO_CHARS_MAX {
-            return Err(WalletError::bad_request("q_invalid", "q is at most 64 characters"));
+            return Err(WalletError::bad_request(
+                "q_invalid",
+                "q is at most 64 characters",
+            ));
         }
-        let pattern = if q.is_empty() { String::new() } else { like_prefix(q) };
+        let pattern = if q.is_empty() {
+            String::new()
+        } else {
+            like_prefix(q)
+        };
         let (before_ns, before_id) = match filter.cursor.as_deref() {
             Some(cursor) => wire::parse_cursor(cursor)?,
             None => (i64::MAX, String::new()),
@@ -142,10 +149,13 @@ impl Payments {
                         Param::Int(i64::from(limit) + 1),
                     ],
                 )?;
-                let rows = rows
+                let mut rows = rows
                     .iter()
                     .map(orders::decode)
                     .collect::<Result<Vec<_>, DbError>>()?;
+                for order in &mut rows {
+                    order.payer_name = orders::payer_name(conn, order)?;
+                }
                 Ok((rows, merchants::load(conn, &merchant_id)?))
             })
             .await?;
@@ -165,7 +175,11 @@ impl Payments {
     }
 
     /// One China day's takings (today by default).
-    pub async fn takings(&self, mut caller: MerchantCaller, day: Option<&str>) -> WalletResult<Takings> {
+    pub async fn takings(
+        &self,
+        mut caller: MerchantCaller,
+        day: Option<&str>,
+    ) -> WalletResult<Takings> {
         self.claim_nonce(&mut caller).await?;
         let (day, from, to) = day_range(day)?;
         let merchant_id = caller.merchant_id.clone();

@@ -147,7 +147,10 @@ fn merchant_routes() -> Router<AppState> {
         .route("/v1/merchant/profile", get(m::profile))
         .route("/v1/merchant/keys", post(m::rotate_key))
         .route("/v1/merchant/notify-url", put(m::set_notify_url))
-        .route("/v1/merchant/orders", post(m::precreate).get(m::list_orders))
+        .route(
+            "/v1/merchant/orders",
+            post(m::precreate).get(m::list_orders),
+        )
         .route("/v1/merchant/takings", get(m::takings))
         .route("/v1/merchant/events/{id}/retry", post(m::retry_event))
         .route("/v1/merchant/orders/paycode", post(m::pay_by_paycode))

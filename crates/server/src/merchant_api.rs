@@ -17,8 +17,8 @@ use cashless_payments::merchants::{
 };
 use cashless_payments::notify::EventPage;
 use cashless_payments::orders::{OrderView, PrecreateInput, RefundInput, RefundView};
-use cashless_payments::reports::{OrderFilter, OrderPage, Takings};
 use cashless_payments::pay::{PayInput, PaycodeEnrolment, PaycodeInput, PaymentView, ScanView};
+use cashless_payments::reports::{OrderFilter, OrderPage, Takings};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};

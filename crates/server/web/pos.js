@@ -50,7 +50,7 @@ async function importSeed(seedHex) {
 let session = null; // { merchantId, keyId, key, store, terminal, name }
 
 /** A signed merchant request: Ed25519 over method, path, timestamp, nonce and the body's hash. */
-async function merchantApi(method, path, body) {
+async function merchantFetch(method, path, body) {
   const text = body === undefined ? "" : JSON.stringify(body);
   const timestamp = Math.floor(Date.now() / 1000);
   const nonce = hex(crypto.getRandomValues(new Uint8Array(12)));
@@ -61,12 +61,16 @@ async function merchantApi(method, path, body) {
     authorization: `CASHLESS-ED25519 merchant_id="${session.merchantId}",key_id="${session.keyId}",timestamp="${timestamp}",nonce="${nonce}",signature="${signature}"`,
   };
   if (body !== undefined) headers["content-type"] = "application/json";
-  let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : text });
+    return await fetch(path, { method, headers, body: body === undefined ? undefined : text });
   } catch (_) {
     throw Object.assign(new Error("Cannot reach Cashless. Check the connection."), { code: "offline" });
   }
+}
+
+async function merchantApi(method, path, body) {
+  const response = await merchantFetch(method, path, body);
+  if (response.status === 204) return null;
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = answer.error || {};
@@ -169,10 +173,173 @@ function tillPage() {
       code.focus();
     }
   });
-  render(
+  render(consoleHeader("till"), el("section", { class: "card" }, form));
+}
+
+// ---- the console: orders, takings, notifications, posters and settings ----------------------
+
+function consoleHeader(current) {
+  const tabs = [["till", "Till", tillPage], ["orders", "Orders", ordersPage], ["takings", "Takings", takingsPage],
+    ["webhooks", "Notifications", webhooksPage], ["settings", "Posters & settings", settingsPage]];
+  return [
     el("header", { class: "bar slim" }, el("h1", {}, `${session.name} · ${session.storeName}`),
       el("button", { class: "link light", type: "button", onclick: () => { sessionStorage.removeItem(POS_KEY); session = null; signInPage(); } }, "Close till")),
-    el("section", { class: "card" }, form));
+    el("nav", { class: "tabs", "aria-label": "Console" }, tabs.map(([id, label, page]) =>
+      el("button", { type: "button", class: id === current ? "tab current" : "tab", "aria-current": id === current ? "page" : false, onclick: page }, label))),
+  ];
+}
+
+const STATUS_NAMES = { WAIT_BUYER_PAY: "Waiting", USERPAYING: "Confirming", SUCCESS: "Paid", CLOSED: "Closed", FINISHED: "Finished" };
+
+function ordersPage() {
+  const status = el("select", { id: "filter-status" }, el("option", { value: "" }, "Any status"),
+    Object.entries(STATUS_NAMES).map(([value, label]) => el("option", { value }, label)));
+  const day = el("input", { id: "filter-day", type: "date" });
+  const q = el("input", { id: "filter-q", placeholder: "Order number starts with…", autocomplete: "off" });
+  const body = el("tbody", {});
+  const error = el("p", { class: "error", role: "alert" });
+  const more = el("button", { class: "link", type: "button", hidden: true }, "Older orders");
+  let cursor = null;
+  const load = async (fresh) => {
+    error.textContent = "";
+    if (fresh) { body.replaceChildren(); cursor = null; }
+    const params = new URLSearchParams();
+    if (status.value) params.set("status", status.value);
+    if (day.value) params.set("day", day.value);
+    if (q.value.trim()) params.set("q", q.value.trim());
+    if (cursor) params.set("cursor", cursor);
+    params.set("limit", "20");
+    try {
+      const page = await merchantApi("GET", `/v1/merchant/orders?${params}`);
+      for (const order of page.orders) {
+        body.append(el("tr", {},
+          el("td", { class: "mono" }, order.out_trade_no),
+          el("td", {}, STATUS_NAMES[order.status] || order.status),
+          el("td", { class: "num" }, `${grouped(order.amount.amount)} ${order.amount.currency}`),
+          el("td", { class: "num" }, order.refunded.amount === "0.00" ? "" : `−${grouped(order.refunded.amount)}`),
+          el("td", {}, order.buyer || ""),
+          el("td", {}, new Date(order.created_at).toLocaleString())));
+      }
+      if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: "6", class: "empty" }, "No orders match.")));
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  };
+  const filters = el("form", { class: "filters", novalidate: true },
+    el("label", { for: "filter-status" }, "Status"), status,
+    el("label", { for: "filter-day" }, "Day"), day,
+    el("label", { for: "filter-q" }, "Search"), q,
+    el("button", { class: "primary", type: "submit" }, "Show"));
+  filters.addEventListener("submit", (event) => { event.preventDefault(); load(true); });
+  more.addEventListener("click", () => load(false));
+  render(consoleHeader("orders"),
+    el("section", { class: "card" }, filters, error,
+      el("table", { class: "orders", id: "orders" },
+        el("thead", {}, el("tr", {}, ["Order", "Status", "Amount", "Refunded", "Customer", "Created"].map((t) => el("th", { scope: "col" }, t)))),
+        body),
+      more));
+  load(true);
+}
+
+function takingsPage() {
+  const day = el("input", { id: "takings-day", type: "date" });
+  const figures = el("dl", { class: "figures", id: "takings" });
+  const error = el("p", { class: "error", role: "alert" });
+  const load = async () => {
+    error.textContent = "";
+    try {
+      const t = await merchantApi("GET", `/v1/merchant/takings${day.value ? `?day=${day.value}` : ""}`);
+      const money = (a) => `${grouped(a.amount)} ${a.currency}`;
+      figures.replaceChildren(
+        el("dt", {}, "Day"), el("dd", {}, t.day),
+        el("dt", {}, "Orders paid"), el("dd", {}, String(t.paid_orders)),
+        el("dt", {}, "Gross"), el("dd", {}, money(t.gross)),
+        el("dt", {}, `Refunds (${t.refund_count})`), el("dd", {}, money(t.refunds)),
+        el("dt", {}, "Platform fees"), el("dd", {}, money(t.fees)),
+        el("dt", {}, "Net"), el("dd", { class: "net" }, money(t.net)));
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  };
+  day.addEventListener("change", load);
+  render(consoleHeader("takings"),
+    el("section", { class: "card" }, el("label", { for: "takings-day" }, "Day (today if empty)"), day, error, figures));
+  load();
+}
+
+function webhooksPage() {
+  const list = el("tbody", {});
+  const error = el("p", { class: "error", role: "alert" });
+  const load = async () => {
+    error.textContent = "";
+    try {
+      // Oldest first from the API: page to the end, show newest first.
+      let events = [];
+      let after = "";
+      for (let i = 0; i < 10; i++) {
+        const page = await merchantApi("GET", `/v1/merchant/events?limit=100${after ? `&after=${after}` : ""}`);
+        events = events.concat(page.events);
+        if (!page.next_cursor) break;
+        after = page.next_cursor;
+      }
+      list.replaceChildren(...events.reverse().map((event) => el("tr", {},
+        el("td", {}, event.kind),
+        el("td", { class: "mono" }, event.payload && event.payload.data && event.payload.data.order ? event.payload.data.order.out_trade_no : ""),
+        el("td", {}, event.delivery),
+        el("td", { class: "num" }, String(event.attempts)),
+        el("td", {}, event.last_error || ""),
+        el("td", {}, event.delivery === "delivered" ? "" : el("button", { class: "link", type: "button", onclick: async () => {
+          try { await merchantApi("POST", `/v1/merchant/events/${encodeURIComponent(event.id)}/retry`); load(); } catch (failure) { error.textContent = failure.message; }
+        } }, "Retry now")))));
+      if (!events.length) list.append(el("tr", {}, el("td", { colspan: "6", class: "empty" }, "No notifications yet.")));
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  };
+  render(consoleHeader("webhooks"),
+    el("section", { class: "card" }, error,
+      el("table", { class: "orders", id: "events" },
+        el("thead", {}, el("tr", {}, ["Event", "Order", "Delivery", "Attempts", "Last error", ""].map((t) => el("th", { scope: "col" }, t)))),
+        list)));
+  load();
+}
+
+async function settingsPage() {
+  const error = el("p", { class: "error", role: "alert", id: "notify-error" });
+  const saved = el("p", { class: "hint", role: "status" });
+  const profile = await merchantApi("GET", "/v1/merchant/profile");
+  const url = el("input", { id: "notify-url", type: "url", value: profile.notify_url || "", placeholder: "https://shop.example.com/cashless/notify" });
+  const form = el("form", { novalidate: true }, el("label", { for: "notify-url" }, "Notify URL (signed webhooks are POSTed here)"), url, error, saved,
+    el("button", { class: "primary", type: "submit" }, "Save"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    saved.textContent = "";
+    try {
+      await merchantApi("PUT", "/v1/merchant/notify-url", { notify_url: url.value.trim() });
+      saved.textContent = "Saved.";
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  });
+  const posters = el("div", { class: "posters" });
+  for (const store of profile.stores) {
+    const path = `/v1/merchant/qr?store_id=${encodeURIComponent(store.id)}&format=svg`;
+    const response = await merchantFetch("GET", path);
+    const link = URL.createObjectURL(await response.blob());
+    posters.append(el("figure", { class: "poster" },
+      el("img", { src: link, alt: `QR code poster of ${store.name}` }),
+      el("figcaption", {}, el("strong", {}, `${profile.display_name} · ${store.name}`), el("span", {}, "Scan to pay with Cashless")),
+      el("a", { href: link, download: `cashless-${store.name}.svg` }, "Download SVG to print")));
+  }
+  render(consoleHeader("settings"),
+    el("section", { class: "card" }, el("h2", {}, "Store posters"), posters),
+    el("section", { class: "card" }, el("h2", {}, "Notifications"), form),
+    el("section", { class: "card" }, el("h2", {}, "Signing keys"),
+      el("ul", { class: "steps" }, profile.keys.map((key) => el("li", {},
+        el("span", { class: "mono" }, `${key.id} — ${key.expires_at ? `retiring ${new Date(key.expires_at).toLocaleString()}` : "current"}`))))));
 }
 
 /** The order until it is paid (or closed): a QR to show, or the customer confirming. */

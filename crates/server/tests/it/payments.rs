@@ -1782,7 +1782,11 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
     let merchant = app.merchant(None).await;
     let token = app.payer("周杰", "100.00").await;
     let mut codes = Vec::new();
-    for (no, amount) in [("LIST-1", "10.00"), ("LIST-2", "7.00"), ("OTHER-1", "20.00")] {
+    for (no, amount) in [
+        ("LIST-1", "10.00"),
+        ("LIST-2", "7.00"),
+        ("OTHER-1", "20.00"),
+    ] {
         let (status, order) = app
             .signed(
                 &merchant,
@@ -1834,7 +1838,11 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
     let (_, page) = list("?q=LIST").await;
     assert_eq!(numbers(&page), ["LIST-2", "LIST-1"]);
     let (_, page) = list("?q=L%25").await;
-    assert_eq!(numbers(&page), Vec::<String>::new(), "% is a character, not a wildcard");
+    assert_eq!(
+        numbers(&page),
+        Vec::<String>::new(),
+        "% is a character, not a wildcard"
+    );
     let (_, page) = list("?day=2020-01-01").await;
     assert_eq!(numbers(&page), Vec::<String>::new());
     for (query, code) in [
@@ -1864,11 +1872,23 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
             takings["fees"]["amount"].as_str(),
             takings["net"]["amount"].as_str(),
         ),
-        (Some(2), Some("30.00"), Some(1), Some("5.00"), Some("0.15"), Some("24.85")),
+        (
+            Some(2),
+            Some("30.00"),
+            Some(1),
+            Some("5.00"),
+            Some("0.15"),
+            Some("24.85")
+        ),
         "{takings}"
     );
     let (_, quiet) = app
-        .signed(&merchant, "GET", "/v1/merchant/takings?day=2020-01-01", None)
+        .signed(
+            &merchant,
+            "GET",
+            "/v1/merchant/takings?day=2020-01-01",
+            None,
+        )
         .await;
     assert_eq!(quiet["net"]["amount"], "0.00");
 
