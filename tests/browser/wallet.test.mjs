@@ -209,7 +209,7 @@ test("a consumer pays a street stall by uploading a photo of its poster", async 
     await page.reload();
     await page.locator("#balance").waitFor();
   }
-  await page.getByRole("link", { name: "Scan" }).click();
+  await page.getByRole("link", { name: "Scan", exact: true }).click();
   await page.getByText("Take or choose a photo of the QR code").waitFor();
   await shot(page, "08-scan");
   await page.locator("#picture").setInputFiles({ name: "poster.png", mimeType: "image/png", buffer: poster });
@@ -226,8 +226,19 @@ test("a consumer pays a street stall by uploading a photo of its poster", async 
   assert.match(await page.locator("#statement li").first().textContent(), /Grandma Wu Noodle Stall.*−18\.50 CNY/);
   assert.deepEqual(page.errors, []);
 
+  // Money back to the card: a wrong PIN is refused next to its field, the right one goes.
+  await page.getByRole("link", { name: "Withdraw" }).click();
+  await page.getByLabel("Amount (CNY)").fill("100.00");
+  await page.getByLabel("Payment PIN").fill("111222");
+  await page.getByRole("button", { name: "Withdraw" }).click();
+  await page.locator("#withdraw-pin-error").filter({ hasText: /./ }).waitFor();
+  await page.getByLabel("Payment PIN").fill("258036");
+  await page.getByRole("button", { name: "Withdraw" }).click();
+  await page.locator("#balance").waitFor({ timeout: 15000 });
+  assert.equal((await page.locator("#balance").textContent()).trim(), "381.50CNY");
+
   // A picture without a code is answered next to the drop zone.
-  await page.getByRole("link", { name: "Scan" }).click();
+  await page.getByRole("link", { name: "Scan", exact: true }).click();
   const noCode = await page.screenshot();
   await page.locator("#picture").setInputFiles({ name: "screen.png", mimeType: "image/png", buffer: noCode });
   await page.locator("#scan-error").filter({ hasText: /./ }).waitFor();
@@ -243,7 +254,7 @@ test("the cashier scans the payment code; above the limit the payer confirms wit
   const store = shop.stores[0];
   const page = await phone();
   await signIn(page, "+8613800138001");
-  await page.getByRole("link", { name: "Pay" }).click();
+  await page.getByRole("link", { name: "Pay", exact: true }).click();
   await page.locator("#paycode svg").waitFor();
   const code = await page.locator("#paycode-digits").getAttribute("data-code");
   assert.match(code, /^28\d{16}$/);
@@ -272,7 +283,7 @@ test("the cashier scans the payment code; above the limit the payer confirms wit
 
   // Above it: the order waits, the page asks for the PIN, the cashier sees it paid.
   await page.getByRole("link", { name: "Done" }).click();
-  await page.getByRole("link", { name: "Pay" }).click();
+  await page.getByRole("link", { name: "Pay", exact: true }).click();
   await page.locator("#paycode svg").waitFor();
   const next = await page.locator("#paycode-digits").getAttribute("data-code");
   assert.notEqual(next, code, "a used code is never shown again");
@@ -309,7 +320,7 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   const page = await phone();
   await signIn(page, "+8613800138001");
   const before = (await page.locator("#balance").textContent()).trim();
-  await page.getByRole("link", { name: "Scan" }).click();
+  await page.getByRole("link", { name: "Scan", exact: true }).click();
   await page.locator("#picture").setInputFiles({ name: "till.png", mimeType: "image/png", buffer: orderQr });
   await page.getByRole("heading", { name: /West Lake Noodles/ }).waitFor();
   assert.equal((await page.locator("#pay-amount").textContent()).trim(), "36.00CNY");
@@ -327,6 +338,18 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   await page.getByRole("link", { name: "Done" }).click();
   await page.locator("#balance").waitFor();
   assert.equal((await page.locator("#balance").textContent()).trim(), before, "the refund is back");
+
+  // The consumer's statement, refunds only, opens the payment's receipt.
+  await page.getByRole("link", { name: "See all" }).click();
+  await page.getByRole("button", { name: "Refunds" }).click();
+  const refundLine = page.locator("#statement-all li").first();
+  await refundLine.filter({ hasText: /West Lake Noodles/ }).waitFor();
+  assert.match(await refundLine.textContent(), /\+36\.00 CNY/);
+  await shot(page, "16b-statement-refunds");
+  await refundLine.locator("a").click();
+  await page.locator("#receipt-amount").waitFor();
+  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "36.00CNY");
+  await page.getByRole("heading", { name: "Refunded" }).waitFor();
 
   // The console: the order in the list, the day's takings, the notifications, the poster.
   await pos.getByRole("button", { name: "Next sale" }).click();

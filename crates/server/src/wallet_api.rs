@@ -606,6 +606,8 @@ pub struct StatementQuery {
     pub cursor: Option<String>,
     /// 1 to 100, default 20.
     pub limit: Option<u32>,
+    /// Only `payment`, `refund`, `top_up` or `withdrawal` lines.
+    pub kind: Option<String>,
 }
 
 /// The statement: balance, today's remaining limit, transactions newest first.
@@ -621,7 +623,12 @@ pub async fn statement(
     Ok(Json(
         state
             .wallet
-            .statement(&session, query.cursor.as_deref(), query.limit)
+            .statement(
+                &session,
+                query.cursor.as_deref(),
+                query.limit,
+                query.kind.as_deref(),
+            )
             .await?,
     ))
 }

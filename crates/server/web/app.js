@@ -37,6 +37,7 @@ const ICONS = {
   scan: "M4 9V5a1 1 0 0 1 1-1h4M15 4h4a1 1 0 0 1 1 1v4M20 15v4a1 1 0 0 1-1 1h-4M9 20H5a1 1 0 0 1-1-1v-4M4 12h16",
   plus: "M12 5v14M5 12h14",
   code: "M4 6v12M7 6v12M10 6v12M14 6v12M16 6v12M20 6v12",
+  out: "M12 19V5M6 11l6-6 6 6M5 21h14",
 };
 
 function show(...nodes) {
@@ -192,6 +193,21 @@ function browserName() {
 
 // ---- home ---------------------------------------------------------------------------------
 
+/** One statement line; payments and refunds open their receipt. */
+function statementLine(item) {
+  const incoming = !item.amount.amount.startsWith("-");
+  const paymentId = item.kind === "payment" ? item.id : item.details && item.details.order_id;
+  const what = h("div", { class: "item-what" },
+    h("strong", {}, item.counterparty || KIND_NAMES[item.kind] || item.kind),
+    h("span", {}, `${KIND_NAMES[item.kind] || item.kind} · ${when(item.created_at)}`));
+  const amount = h("div", {},
+    h("span", { class: `amount${incoming ? " in" : ""}` }, `${incoming ? "+" : ""}${money(item.amount)}`),
+    item.status === "succeeded" ? null : h("span", { class: "status" }, item.status));
+  return h("li", {}, paymentId && (item.kind === "payment" || item.kind === "refund")
+    ? h("a", { class: "line", href: `#/payment/${encodeURIComponent(paymentId)}` }, what, amount)
+    : [what, amount]);
+}
+
 async function homeView() {
   show(h("p", { class: "hint pad" }, "Loading…"));
   let me;
@@ -210,16 +226,7 @@ async function homeView() {
     return;
   }
   const balance = me.balance;
-  const items = statement.items.map((item) => {
-    const incoming = !item.amount.amount.startsWith("-");
-    return h("li", {},
-      h("div", { class: "item-what" },
-        h("strong", {}, item.counterparty || KIND_NAMES[item.kind] || item.kind),
-        h("span", {}, `${KIND_NAMES[item.kind] || item.kind} · ${when(item.created_at)}`)),
-      h("div", {},
-        h("span", { class: `amount${incoming ? " in" : ""}` }, `${incoming ? "+" : ""}${money(item.amount)}`),
-        item.status === "succeeded" ? null : h("span", { class: "status" }, item.status)));
-  });
+  const items = statement.items.map(statementLine);
 
   const signOut = h("button", { class: "link", type: "button", id: "sign-out" }, "Sign out");
   signOut.addEventListener("click", async () => {
@@ -247,9 +254,13 @@ async function homeView() {
       h("a", { class: "action", href: "#/pay", id: "pay-code" }, icon(ICONS.code), "Pay"),
       cards.cards.length
         ? h("a", { class: "action", href: "#/topup", id: "top-up" }, icon(ICONS.plus), "Top up")
+        : null,
+      cards.cards.length
+        ? h("a", { class: "action", href: "#/withdraw", id: "withdraw" }, icon(ICONS.out), "Withdraw")
         : null),
     h("section", { class: "card", "aria-labelledby": "recent-title" },
-      h("h2", { id: "recent-title" }, "Recent"),
+      h("div", { class: "title-row" }, h("h2", { id: "recent-title" }, "Recent"),
+        items.length ? h("a", { href: "#/statement", id: "see-all" }, "See all") : null),
       items.length ? h("ul", { class: "items", id: "statement" }, items)
         : h("p", { class: "empty" }, "Nothing yet: top up from a card to start.")),
     h("div", { class: "footer" }, signOut),
@@ -528,16 +539,25 @@ function confirmView(payload, scan) {
 }
 
 function receiptView(payment) {
-  const paid = payment.status === "SUCCESS";
+  const refunded = payment.refunded && payment.refunded.amount !== "0.00";
+  const [title, done] = {
+    SUCCESS: [refunded ? "Paid, partly refunded" : "Paid", true],
+    FINISHED: ["Paid", true],
+    USERPAYING: ["Waiting for your PIN", false],
+    WAIT_BUYER_PAY: ["Waiting for payment", false],
+    CLOSED: [refunded ? "Refunded" : "Closed", true],
+  }[payment.status] || [payment.status, false];
+  const paid = done;
   show(backBar("Receipt"),
     h("section", { class: "card receipt", "aria-labelledby": "receipt-title" },
       h("p", { class: `tick${paid ? "" : " wait"}`, "aria-hidden": "true" }, paid ? "✓" : "…"),
-      h("h2", { id: "receipt-title" }, paid ? "Paid" : "Waiting for confirmation"),
+      h("h2", { id: "receipt-title" }, title),
       h("p", { class: "balance", id: "receipt-amount" }, grouped(payment.amount.amount), h("small", {}, payment.amount.currency)),
       h("dl", {},
         h("dt", {}, "To"), h("dd", {}, payment.merchant_name),
         payment.subject !== payment.merchant_name ? [h("dt", {}, "For"), h("dd", {}, payment.subject)] : null,
         h("dt", {}, "When"), h("dd", {}, when(payment.paid_at || payment.created_at)),
+        refunded ? [h("dt", {}, "Refunded"), h("dd", {}, money(payment.refunded))] : null,
         h("dt", {}, "Payment"), h("dd", { class: "mono" }, payment.payment_id)),
       h("a", { class: "primary button", href: "#/home" }, "Done")));
 }
@@ -660,6 +680,88 @@ function confirmPrompt(payment) {
   return form;
 }
 
+// ---- statement, receipts, withdraw ----------------------------------------------------------
+
+function statementView() {
+  const kinds = [["", "All"], ["payment", "Payments"], ["refund", "Refunds"], ["top_up", "Top-ups"], ["withdrawal", "Withdrawals"]];
+  const list = h("ul", { class: "items", id: "statement-all" });
+  const error = h("p", { class: "error", role: "alert" });
+  const more = h("button", { class: "link", type: "button", hidden: true }, "Older");
+  let kind = "";
+  let cursor = null;
+  const chips = h("div", { class: "chips", role: "group", "aria-label": "Show" });
+  const load = async (fresh) => {
+    error.textContent = "";
+    if (fresh) { list.replaceChildren(); cursor = null; }
+    const params = new URLSearchParams({ limit: "20" });
+    if (kind) params.set("kind", kind);
+    if (cursor) params.set("cursor", cursor);
+    try {
+      const page = await api("GET", `/v1/me/statement?${params}`);
+      list.append(...page.items.map(statementLine));
+      if (!list.children.length) list.append(h("li", { class: "empty" }, "Nothing here yet."));
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  };
+  for (const [value, label] of kinds) {
+    const chip = h("button", { type: "button", class: "chip", "aria-pressed": value === kind ? "true" : "false" }, label);
+    chip.addEventListener("click", () => {
+      kind = value;
+      chips.querySelectorAll(".chip").forEach((other) => other.setAttribute("aria-pressed", "false"));
+      chip.setAttribute("aria-pressed", "true");
+      load(true);
+    });
+    chips.append(chip);
+  }
+  more.addEventListener("click", () => load(false));
+  show(backBar("Statement"), h("section", { class: "card" }, chips, error, list, more));
+  load(true);
+}
+
+async function paymentView(id) {
+  const payment = await api("GET", `/v1/me/payments/${encodeURIComponent(id)}`);
+  receiptView(payment);
+}
+
+async function withdrawView() {
+  const { cards } = await api("GET", "/v1/me/cards");
+  const card = h("select", { id: "withdraw-card" }, cards.map((c) => h("option", { value: c.id }, c.display)));
+  const amount = field("withdraw-amount", "Amount (CNY)", { inputmode: "decimal", placeholder: "50.00", autofocus: true });
+  const pin = field("withdraw-pin", "Payment PIN", { type: "password", inputmode: "numeric", maxlength: "6", autocomplete: "off" });
+  const status = h("p", { class: "hint", role: "status", id: "withdraw-status" });
+  const submit = h("button", { class: "primary", type: "submit" }, "Withdraw");
+  const key = crypto.randomUUID();
+  const form = h("form", { novalidate: true }, h("label", { for: "withdraw-card" }, "To"), card, amount.nodes, pin.nodes, submit, status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    submit.disabled = true;
+    try {
+      let movement = await api("POST", "/v1/me/withdrawals",
+        { card_id: card.value, amount: amount.input.value.trim(), pin: pin.input.value }, { "idempotency-key": key });
+      status.textContent = "On its way to your card…";
+      for (let i = 0; i < 60 && movement.status === "processing"; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        movement = await api("GET", `/v1/me/withdrawals/${encodeURIComponent(movement.id)}`);
+      }
+      if (movement.status === "failed") {
+        refuse(amount.input, { message: `The bank refused: ${movement.failure_reason || "no reason given"}; the money is back in your balance.` });
+      } else {
+        location.hash = "#/home";
+      }
+    } catch (failure) {
+      refuse(failure.code.startsWith("pin") ? pin.input : amount.input, failure);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  show(backBar("Withdraw"), h("section", { class: "card" }, form,
+    h("p", { class: "hint" }, "Withdrawals count against today's limit and reach the card when the bank confirms.")));
+}
+
 // ---- routing ------------------------------------------------------------------------------
 
 function route() {
@@ -667,7 +769,13 @@ function route() {
     signInView();
     return;
   }
-  const views = { "#/pay": payView, "#/scan": scanView, "#/verify": verifyView, "#/pin": pinView, "#/card": cardView, "#/topup": topUpView };
+  if (location.hash.startsWith("#/payment/")) {
+    paymentView(decodeURIComponent(location.hash.slice("#/payment/".length))).catch((failure) => {
+      show(backBar("Receipt"), h("section", { class: "card" }, h("p", { class: "error", role: "alert" }, failure.message)));
+    });
+    return;
+  }
+  const views = { "#/statement": statementView, "#/withdraw": withdrawView, "#/pay": payView, "#/scan": scanView, "#/verify": verifyView, "#/pin": pinView, "#/card": cardView, "#/topup": topUpView };
   Promise.resolve((views[location.hash] || homeView)()).catch((failure) => {
     show(backBar("Cashless"), h("section", { class: "card" },
       h("p", { class: "error", role: "alert" }, failure.message),

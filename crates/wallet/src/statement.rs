@@ -233,12 +233,25 @@ impl Wallet {
     }
 
     /// A page of the statement, newest first. `cursor` is the `next_cursor` of the page before.
+    /// The statement, newest first; `kind` keeps one kind of line (`payment`, `refund`,
+    /// `top_up`, `withdrawal`).
     pub async fn statement(
         &self,
         session: &Session,
         cursor: Option<&str>,
         limit: Option<u32>,
+        kind: Option<&str>,
     ) -> WalletResult<Statement> {
+        let kind = match kind.map(str::trim) {
+            None | Some("") => String::new(),
+            Some(kind @ ("payment" | "refund" | "top_up" | "withdrawal")) => kind.to_owned(),
+            Some(_) => {
+                return Err(WalletError::bad_request(
+                    "kind_invalid",
+                    "kind is payment, refund, top_up or withdrawal",
+                ));
+            }
+        };
         let limit = limit.unwrap_or(20);
         if !(1..=STATEMENT_PAGE_MAX).contains(&limit) {
             return Err(WalletError::bad_request(
@@ -256,27 +269,21 @@ impl Wallet {
                 const COLUMNS: &str = "SELECT id, kind, status, amount, currency, counterparty, \
                                        details, created_ns, updated_ns FROM activity";
                 let page = i64::from(limit) + 1;
-                match &cursor {
-                    None => conn.query(
-                        &format!(
-                            "{COLUMNS} WHERE user_id = $1 ORDER BY created_ns DESC, id DESC LIMIT $2"
-                        ),
-                        &[Param::Text(&user_id), Param::Int(page)],
+                let (before_ns, before_id) = cursor.clone().unwrap_or((i64::MAX, String::new()));
+                conn.query(
+                    &format!(
+                        "{COLUMNS} WHERE user_id = $1 AND ($2 = '' OR kind = $2) \
+                         AND (created_ns < $3 OR (created_ns = $3 AND id < $4)) \
+                         ORDER BY created_ns DESC, id DESC LIMIT $5"
                     ),
-                    Some((before_ns, before_id)) => conn.query(
-                        &format!(
-                            "{COLUMNS} WHERE user_id = $1 \
-                             AND (created_ns < $2 OR (created_ns = $2 AND id < $3)) \
-                             ORDER BY created_ns DESC, id DESC LIMIT $4"
-                        ),
-                        &[
-                            Param::Text(&user_id),
-                            Param::Int(*before_ns),
-                            Param::Text(before_id),
-                            Param::Int(page),
-                        ],
-                    ),
-                }
+                    &[
+                        Param::Text(&user_id),
+                        Param::Text(&kind),
+                        Param::Int(before_ns),
+                        Param::Text(&before_id),
+                        Param::Int(page),
+                    ],
+                )
             })
             .await?;
         let mut items = Vec::with_capacity(rows.len());

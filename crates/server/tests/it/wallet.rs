@@ -1034,10 +1034,28 @@ async fn top_up_withdraw_and_statement(db: TestDb) {
         .get_as(&token, &format!("/v1/me/statement?limit=2&cursor={cursor}"))
         .await;
     assert!(last["next_cursor"].is_null());
-    for bad in ["limit=0", "limit=101", "cursor=nonsense", "limit=x"] {
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "cursor=nonsense",
+        "limit=x",
+        "kind=fare",
+    ] {
         let (status, _) = app.get_as(&token, &format!("/v1/me/statement?{bad}")).await;
         assert_eq!(status, 400, "{bad}");
     }
+    // One kind of line only.
+    let (_, withdrawals) = app.get_as(&token, "/v1/me/statement?kind=withdrawal").await;
+    let kinds: Vec<&str> = withdrawals["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        !kinds.is_empty() && kinds.iter().all(|kind| *kind == "withdrawal"),
+        "{kinds:?}"
+    );
     // The other user's statement is their own.
     let (_, theirs) = app.get_as(&other, "/v1/me/statement").await;
     assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
