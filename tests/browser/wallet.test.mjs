@@ -308,7 +308,7 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   pos.errors = [];
   pos.on("pageerror", (error) => pos.errors.push(error.message));
   await pos.goto(`${base}/pos`);
-  await pos.getByRole("link", { name: /West Lake Noodles/ }).click();
+  await pos.getByRole("button", { name: /West Lake Noodles/ }).click();
   await pos.getByLabel("Amount (CNY)").fill("36.00");
   await pos.getByLabel("What for").fill("2 bowls of noodles");
   await pos.screenshot({ path: join(artifacts, "14-pos-till.png"), fullPage: true });

@@ -42,6 +42,27 @@ pub struct ServeArgs {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let location = Location::from_args(args.database_url.as_deref(), &args.data_dir)?;
+    // Demo mode hands out sign-in codes and the demo merchants' keys to whoever asks: only on
+    // this machine. And demo data (known keys, known PINs) never goes live.
+    if args.demo {
+        let loopback = args
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map(|address| address.ip().is_loopback())
+            .unwrap_or(false);
+        if !loopback {
+            anyhow::bail!(
+                "--demo shows sign-in codes and merchant keys to anyone who asks: listen on a loopback address (127.0.0.1 or [::1]), not {}",
+                args.listen
+            );
+        }
+    }
+    if args.production && args.data_dir.join("demo-city.json").exists() {
+        anyhow::bail!(
+            "{} holds a demo city (known keys and PINs): production needs a data directory of its own",
+            args.data_dir.display()
+        );
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     let token = operator_token(args.operator_token.as_deref(), &args.data_dir)?;

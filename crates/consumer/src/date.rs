@@ -74,10 +74,14 @@ impl Date {
         era * 146_097 + day_of_era - 719_468
     }
 
-    /// The first nanosecond of this day in China (UTC+8).
-    pub fn china_start_ns(self) -> u64 {
+    /// The first nanosecond of this day in China (UTC+8), if it is representable in
+    /// nanoseconds since 1970 as a `u64` (1970-01-02 to 2554).
+    pub fn china_start_ns(self) -> Option<u64> {
         const OFFSET_NS: i64 = 8 * 3600 * 1_000_000_000;
-        u64::try_from(self.days_since_epoch() * 86_400 * 1_000_000_000 - OFFSET_NS).unwrap_or(0)
+        self.days_since_epoch()
+            .checked_mul(86_400 * 1_000_000_000)?
+            .checked_sub(OFFSET_NS)
+            .and_then(|ns| u64::try_from(ns).ok())
     }
 
     /// The calendar day in China (UTC+8, no daylight saving) at `unix_ns`: the day limits
@@ -156,12 +160,12 @@ mod days_tests {
         }
         let day = Date::new(2026, 11, 24).unwrap();
         // 2026-11-24 00:00 in China is 2026-11-23 16:00 UTC.
-        assert_eq!(day.china_start_ns(), 1_795_449_600_000_000_000);
-        assert_eq!(Date::china_day(day.china_start_ns()), day);
-        assert_eq!(
-            Date::china_day(day.china_start_ns() - 1),
-            Date::new(2026, 11, 23).unwrap()
-        );
+        let start = day.china_start_ns().unwrap();
+        assert_eq!(start, 1_795_449_600_000_000_000);
+        assert_eq!(Date::china_day(start), day);
+        assert_eq!(Date::china_day(start - 1), Date::new(2026, 11, 23).unwrap());
+        assert_eq!(Date::new(3000, 1, 1).unwrap().china_start_ns(), None);
+        assert_eq!(Date::new(1960, 1, 1).unwrap().china_start_ns(), None);
     }
 }
 

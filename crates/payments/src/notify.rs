@@ -196,10 +196,17 @@ impl Payments {
                         "set a notify URL first: PUT /v1/merchant/notify-url",
                     ));
                 }
-                conn.execute(
-                    "UPDATE events SET next_attempt_ns = $2 WHERE id = $1",
+                let reset = conn.execute(
+                    "UPDATE events SET next_attempt_ns = $2 WHERE id = $1 \
+                     AND (leased_until_ns IS NULL OR leased_until_ns <= $2)",
                     &[Param::Text(&event_id), Param::Int(now as i64)],
                 )?;
+                if reset == 0 {
+                    return Err(WalletError::conflict(
+                        "event_in_flight",
+                        "this event is being delivered right now; look again in a moment",
+                    ));
+                }
                 Ok(())
             })
             .await
@@ -222,7 +229,7 @@ impl Payments {
                 for row in &rows {
                     let id = row.text(0)?.to_owned();
                     conn.execute(
-                        "UPDATE events SET next_attempt_ns = $2 WHERE id = $1",
+                        "UPDATE events SET next_attempt_ns = $2, leased_until_ns = $2 WHERE id = $1",
                         &[Param::Text(&id), Param::Int(now.saturating_add(lease) as i64)],
                     )?;
                     let Some(url) = row.opt_text(1)?.map(str::to_owned) else { continue };
@@ -303,7 +310,8 @@ impl Payments {
                 let conn = tx.conn()?;
                 match outcome {
                     Ok(()) => conn.execute(
-                        "UPDATE events SET attempts = $2, delivered_ns = $3, next_attempt_ns = NULL, last_error = NULL WHERE id = $1",
+                        "UPDATE events SET attempts = $2, delivered_ns = $3, next_attempt_ns = NULL, last_error = NULL, \
+                         leased_until_ns = NULL WHERE id = $1 AND delivered_ns IS NULL",
                         &[Param::Text(&id), Param::Int(i64::from(attempts)), Param::Int(now as i64)],
                     )?,
                     Err(error) => {
@@ -312,7 +320,8 @@ impl Payments {
                             tracing::warn!(event = %id, attempts, "notification given up after the last retry");
                         }
                         conn.execute(
-                            "UPDATE events SET attempts = $2, next_attempt_ns = $3, last_error = $4 WHERE id = $1",
+                            "UPDATE events SET attempts = $2, next_attempt_ns = $3, last_error = $4, \
+                             leased_until_ns = NULL WHERE id = $1 AND delivered_ns IS NULL",
                             &[Param::Text(&id), Param::Int(i64::from(attempts)), next.map_or(Param::Null, Param::Int), Param::Text(&error)],
                         )?
                     }

@@ -1064,8 +1064,10 @@ fn find_device(
     };
     let row = conn.query_opt(
         "SELECT p.user_id, p.secret, p.failures, p.locked_until_ns FROM paycode_devices p \
-         JOIN devices d ON d.id = p.device_id WHERE p.slot = $1",
-        &[Param::Int(code.slot as i64)],
+         JOIN devices d ON d.id = p.device_id WHERE p.slot = $1 \
+         AND EXISTS (SELECT 1 FROM sessions s WHERE s.device_id = p.device_id \
+             AND s.revoked_ns IS NULL AND s.expires_ns > $2)",
+        &[Param::Int(code.slot as i64), Param::Int(now as i64)],
     )?;
     let Some(row) = row else {
         return Ok(Err(unknown()));

@@ -52,27 +52,20 @@ pub struct Takings {
 }
 
 fn day_range(day: Option<&str>) -> WalletResult<(Date, u64, u64)> {
+    let invalid = || {
+        WalletError::bad_request(
+            "day_invalid",
+            "day is a date like 2026-11-24, from 1970 to 2200",
+        )
+    };
     let day = match day {
         None => Date::china_day(cashless_wallet::now_ns()),
-        Some(text) => Date::parse_iso(text.trim()).ok_or_else(|| {
-            WalletError::bad_request("day_invalid", "day is a date like 2026-11-24")
-        })?,
+        Some(text) => Date::parse_iso(text.trim())
+            .filter(|day| (1970..=2200).contains(&day.year()))
+            .ok_or_else(invalid)?,
     };
-    let start = day.china_start_ns();
+    let start = day.china_start_ns().ok_or_else(invalid)?;
     Ok((day, start, start + 86_400 * 1_000_000_000))
-}
-
-/// `%`, `_` and `\` stand for themselves in a prefix search.
-fn like_prefix(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 impl Payments {
@@ -115,11 +108,10 @@ impl Payments {
                 "q is at most 64 characters",
             ));
         }
-        let pattern = if q.is_empty() {
-            String::new()
-        } else {
-            like_prefix(q)
-        };
+        // A prefix compared as text: the same on both databases (LIKE ignores case on
+        // SQLite and not on PostgreSQL).
+        let pattern = q.to_owned();
+        let prefix_chars = q.chars().count() as i64;
         let (before_ns, before_id) = match filter.cursor.as_deref() {
             Some(cursor) => wire::parse_cursor(cursor)?,
             None => (i64::MAX, String::new()),
@@ -131,7 +123,7 @@ impl Payments {
                 let sql = format!(
                     "SELECT {} FROM orders WHERE merchant_id = $1 \
                      AND ($2 = '' OR status = $2) AND created_ns >= $3 AND created_ns < $4 \
-                     AND ($5 = '' OR out_trade_no LIKE $5 ESCAPE '\\') \
+                     AND ($5 = '' OR substr(out_trade_no, 1, $9) = $5) \
                      AND (created_ns < $6 OR (created_ns = $6 AND id < $7)) \
                      ORDER BY created_ns DESC, id DESC LIMIT $8",
                     orders::COLUMNS
@@ -147,6 +139,7 @@ impl Payments {
                         Param::Int(before_ns),
                         Param::Text(&before_id),
                         Param::Int(i64::from(limit) + 1),
+                        Param::Int(prefix_chars),
                     ],
                 )?;
                 let mut rows = rows

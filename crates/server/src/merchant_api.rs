@@ -692,7 +692,18 @@ pub async fn scan_image(
     Consumer(session): Consumer,
     body: Bytes,
 ) -> Result<Json<ScannedImage>, ApiError> {
-    // Decoding a photo takes milliseconds to seconds of CPU: not on the async workers.
+    // Decoding a photo takes milliseconds to seconds of CPU: not on the async workers, and
+    // no more at once than there are cores; beyond that, ask to try again.
+    static DECODERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _permit = DECODERS.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "scan_busy",
+            "many pictures are being read right now: try again in a moment",
+        )
+    })?;
     let decoded = tokio::task::spawn_blocking(move || cashless_emvqr::images::decode_image(&body))
         .await
         .map_err(|_| {

@@ -65,10 +65,12 @@ pub struct SmsCodeRequest {
               (status = 429, body = ErrorBody, description = "sms_too_soon, sms_daily_limit")))]
 pub async fn send_sms_code(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<SmsCodeRequest>,
 ) -> Result<Json<CodeSent>, ApiError> {
     let mut sent = state.wallet.send_sign_in_code(&request.phone).await?;
     if state.demo
+        && crate::web::local_host(&headers)
         && let Some(outbox) = &state.sms_outbox
         && let Ok(phone) = cashless_consumer::Phone::parse(&request.phone)
     {
@@ -422,6 +424,7 @@ pub struct LinkCardRequest {
 pub async fn link_card(
     State(state): State<AppState>,
     Consumer(session): Consumer,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<LinkCardRequest>,
 ) -> Result<Json<CardBinding>, ApiError> {
     let mut binding = state
@@ -429,6 +432,7 @@ pub async fn link_card(
         .start_card_binding(&session, &request.number, &request.holder_name)
         .await?;
     if state.demo
+        && crate::web::local_host(&headers)
         && let Some(outbox) = &state.sms_outbox
     {
         let phone = state.wallet.phone_number(&session).await?;

@@ -60,17 +60,40 @@ pub fn routes() -> Router<AppState> {
 /// picker. Not found otherwise: real keys are never served.
 async fn demo_merchants(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<axum::Json<serde_json::Value>, crate::error::ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<Response, crate::error::ApiError> {
     match state.demo_city.get() {
-        Some(city) if state.demo => Ok(axum::Json(
-            serde_json::json!({ "merchants": city.merchants }),
-        )),
+        Some(city) if state.demo && local_host(&headers) => Ok((
+            [(CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(serde_json::json!({ "merchants": city.merchants })),
+        )
+            .into_response()),
         _ => Err(crate::error::ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             "not_found",
             "there is no demo city on this server",
         )),
     }
+}
+
+/// Whether the request names this machine (`localhost`, `127.0.0.1`, `[::1]`): demo secrets
+/// are only for pages served from here, not for a page on another site whose name was made to
+/// point at us (DNS rebinding).
+pub fn local_host(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "localhost" | "127.0.0.1" | "::1"
+    )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

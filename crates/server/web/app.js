@@ -4,6 +4,8 @@
 "use strict";
 
 const TOKEN_KEY = "cashless.session";
+const PAYCODE_KEY = "cashless.paycode";
+let paycodeTimer = null;
 const app = document.getElementById("app");
 
 /** Builds an element: h("p", { class: "x" }, "text", child, …). */
@@ -55,6 +57,15 @@ class ApiError extends Error {
   }
 }
 
+/** Signing out (or a dead session) forgets everything this browser held for the account,
+ * the payment-code secret first: whoever uses the browser next must not make codes. */
+function forgetSession() {
+  localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(PAYCODE_KEY);
+  if (paycodeTimer) clearInterval(paycodeTimer);
+  paycodeTimer = null;
+}
+
 async function api(method, path, body, extraHeaders) {
   const raw = body instanceof Blob;
   const headers = { "content-type": raw ? body.type || "application/octet-stream" : "application/json", ...extraHeaders };
@@ -75,7 +86,7 @@ async function api(method, path, body, extraHeaders) {
   if (!response.ok) {
     const error = answer.error || {};
     if (response.status === 401 && token) {
-      localStorage.removeItem(TOKEN_KEY);
+      forgetSession();
       route();
     }
     throw new ApiError(response.status, error.code || "error", sentence(error.message || "something went wrong"));
@@ -231,7 +242,7 @@ async function homeView() {
   const signOut = h("button", { class: "link", type: "button", id: "sign-out" }, "Sign out");
   signOut.addEventListener("click", async () => {
     try { await api("POST", "/v1/auth/sign-out"); } catch (_) { /* signed out either way */ }
-    localStorage.removeItem(TOKEN_KEY);
+    forgetSession();
     location.hash = "";
     route();
   });
@@ -564,9 +575,6 @@ function receiptView(payment) {
 
 // ---- pay: the payment code the cashier scans ------------------------------------------------
 
-const PAYCODE_KEY = "cashless.paycode";
-let paycodeTimer = null;
-
 function hexBytes(hex) {
   return new Uint8Array(hex.match(/../g).map((pair) => parseInt(pair, 16)));
 }
@@ -583,11 +591,14 @@ async function paycodeDigits(enrolment, variant, unixSeconds) {
 
 /** This device's payment-code enrolment: made once, then the codes need no network. */
 async function enrolment() {
-  const token = localStorage.getItem(TOKEN_KEY);
+  // Tied to this session by a fingerprint of its token (never the token itself).
+  const token = localStorage.getItem(TOKEN_KEY) || "";
+  const session = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
   const stored = JSON.parse(localStorage.getItem(PAYCODE_KEY) || "null");
-  if (stored && stored.session === token) return stored;
+  if (stored && stored.session === session) return stored;
   const fresh = await api("POST", "/v1/me/paycode", {});
-  const saved = { ...fresh, session: token, variant: 0 };
+  const saved = { ...fresh, session, variant: 0 };
   localStorage.setItem(PAYCODE_KEY, JSON.stringify(saved));
   return saved;
 }
@@ -663,8 +674,12 @@ function confirmPrompt(payment) {
     pin.nodes,
     h("button", { class: "primary", type: "submit" }, "Confirm payment"),
     h("button", { class: "link", type: "button", onclick: async () => {
-      await api("POST", `/v1/me/payments/${encodeURIComponent(payment.payment_id)}/decline`);
-      form.remove();
+      try {
+        await api("POST", `/v1/me/payments/${encodeURIComponent(payment.payment_id)}/decline`);
+        form.replaceChildren(h("p", { class: "hint" }, "Declined: the cashier sees the payment closed."));
+      } catch (failure) {
+        refuse(pin.input, failure);
+      }
     } }, "Decline"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -765,6 +780,10 @@ async function withdrawView() {
 // ---- routing ------------------------------------------------------------------------------
 
 function route() {
+  if (paycodeTimer && location.hash !== "#/pay") {
+    clearInterval(paycodeTimer);
+    paycodeTimer = null;
+  }
   if (!localStorage.getItem(TOKEN_KEY)) {
     signInView();
     return;

@@ -1,9 +1,10 @@
-// Cashless POS: a cashier's tablet page. It holds the merchant's (or terminal's) Ed25519 key
-// and signs every merchant API request in the browser with WebCrypto, exactly as a server
-// integration would: the platform sees no difference and trusts nothing else.
+// Cashless POS: a cashier's tablet page. It holds the merchant's Ed25519 key — in memory only,
+// as a non-extractable WebCrypto key: a reload asks for it again — and signs every merchant
+// API request in the browser, exactly as a server integration would: the platform sees no
+// difference and trusts nothing else. (The key is the merchant's whole key: it can also
+// rotate keys and refund. Restricted terminal keys are still to come.)
 "use strict";
 
-const POS_KEY = "cashless.pos";
 const pos = document.getElementById("app");
 
 function el(tag, attributes, ...children) {
@@ -85,7 +86,8 @@ async function signInPage() {
   const error = el("p", { class: "error", role: "alert", id: "pos-error" });
   const merchant = el("input", { id: "merchant-id", autocomplete: "off", autofocus: true });
   const keyId = el("input", { id: "key-id", autocomplete: "off" });
-  const secret = el("input", { id: "secret-key", type: "password", autocomplete: "off" });
+  // Not a password field: password managers must not offer to save and sync this key.
+  const secret = el("input", { id: "secret-key", class: "masked", autocomplete: "off", spellcheck: "false" });
   const form = el("form", { novalidate: true },
     el("label", { for: "merchant-id" }, "Merchant id"), merchant,
     el("label", { for: "key-id" }, "Key id"), keyId,
@@ -105,8 +107,7 @@ async function signInPage() {
   const picker = demo && el("section", { class: "card", "aria-labelledby": "demo-title" },
     el("h2", { id: "demo-title" }, "Demo city tills"),
     el("ul", { class: "steps" }, demo.merchants.map((m) => el("li", {},
-      el("a", { href: "#", onclick: (event) => {
-        event.preventDefault();
+      el("button", { type: "button", class: "pick", onclick: () => {
         merchant.value = m.id;
         keyId.value = m.key_id;
         secret.value = m.secret_key;
@@ -126,8 +127,6 @@ async function open({ merchantId, keyId, secret }) {
   session.store = store ? store.id : null;
   session.terminal = store && store.terminals[0] ? store.terminals[0].id : null;
   session.storeName = store ? store.name : "";
-  // The key stays on this device only, as a terminal's credential does.
-  sessionStorage.setItem(POS_KEY, JSON.stringify({ merchantId, keyId, secret }));
   tillPage();
 }
 
@@ -138,19 +137,31 @@ function tillPage() {
   const amount = el("input", { id: "sale-amount", inputmode: "decimal", placeholder: "0.00", autocomplete: "off", autofocus: true, "aria-describedby": "amount-error" });
   const subject = el("input", { id: "sale-subject", value: "Sale", autocomplete: "off" });
   const code = el("input", { id: "customer-code", inputmode: "numeric", autocomplete: "off", placeholder: "28…", "aria-describedby": "amount-error" });
-  const outTradeNo = () => `POS-${Date.now().toString(36).toUpperCase()}-${hex(crypto.getRandomValues(new Uint8Array(3)))}`;
+  // One order number per sale: a retry after a lost answer (or a double tap) is the same
+  // order, never a second charge. A different amount or code makes it a new sale.
+  let sale = null;
+  const saleNumber = (what) => {
+    if (!sale || sale.what !== what) {
+      sale = { what, no: `POS-${Date.now().toString(36).toUpperCase()}-${hex(crypto.getRandomValues(new Uint8Array(3)))}` };
+    }
+    return sale.no;
+  };
+  const busy = (on) => { showQr.disabled = on; charge.disabled = on; };
   const showQr = el("button", { class: "primary", type: "button", id: "show-qr" }, "Show QR to the customer");
   showQr.addEventListener("click", async () => {
     error.textContent = "";
+    busy(true);
     try {
       const order = await merchantApi("POST", "/v1/merchant/orders", {
-        out_trade_no: outTradeNo(), amount: amount.value.trim(), subject: subject.value.trim() || "Sale",
-        store_id: session.store, terminal_id: session.terminal, expires_in_secs: 900,
+        out_trade_no: saleNumber(`qr|${amount.value.trim()}|${subject.value.trim()}`), amount: amount.value.trim(),
+        subject: subject.value.trim() || "Sale", store_id: session.store, terminal_id: session.terminal, expires_in_secs: 900,
       });
       waitPage(order);
     } catch (failure) {
       error.textContent = failure.message;
       amount.focus();
+    } finally {
+      busy(false);
     }
   });
   const charge = el("button", { class: "primary secondary", type: "submit", id: "charge-code" }, "Charge the customer's code");
@@ -162,15 +173,19 @@ function tillPage() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
+    busy(true);
+    const authCode = code.value.replace(/\s/g, "");
     try {
       const order = await merchantApi("POST", "/v1/merchant/orders/paycode", {
-        auth_code: code.value.replace(/\s/g, ""), out_trade_no: outTradeNo(), amount: amount.value.trim(),
-        subject: subject.value.trim() || "Sale", store_id: session.store, terminal_id: session.terminal,
+        auth_code: authCode, out_trade_no: saleNumber(`code|${authCode}|${amount.value.trim()}|${subject.value.trim()}`),
+        amount: amount.value.trim(), subject: subject.value.trim() || "Sale", store_id: session.store, terminal_id: session.terminal,
       });
       waitPage(order);
     } catch (failure) {
       error.textContent = failure.message;
       code.focus();
+    } finally {
+      busy(false);
     }
   });
   render(consoleHeader("till"), el("section", { class: "card" }, form));
@@ -183,7 +198,7 @@ function consoleHeader(current) {
     ["webhooks", "Notifications", webhooksPage], ["settings", "Posters & settings", settingsPage]];
   return [
     el("header", { class: "bar slim" }, el("h1", {}, `${session.name} · ${session.storeName}`),
-      el("button", { class: "link light", type: "button", onclick: () => { sessionStorage.removeItem(POS_KEY); session = null; signInPage(); } }, "Close till")),
+      el("button", { class: "link light", type: "button", onclick: () => { session = null; signInPage(); } }, "Close till")),
     el("nav", { class: "tabs", "aria-label": "Console" }, tabs.map(([id, label, page]) =>
       el("button", { type: "button", class: id === current ? "tab current" : "tab", "aria-current": id === current ? "page" : false, onclick: page }, label))),
   ];
@@ -285,7 +300,7 @@ function webhooksPage() {
         after = page.next_cursor;
       }
       list.replaceChildren(...events.reverse().map((event) => el("tr", {},
-        el("td", {}, event.kind),
+        el("td", {}, event.type),
         el("td", { class: "mono" }, event.payload && event.payload.data && event.payload.data.order ? event.payload.data.order.out_trade_no : ""),
         el("td", {}, event.delivery),
         el("td", { class: "num" }, String(event.attempts)),
@@ -301,7 +316,7 @@ function webhooksPage() {
   render(consoleHeader("webhooks"),
     el("section", { class: "card" }, error,
       el("table", { class: "orders", id: "events" },
-        el("thead", {}, el("tr", {}, ["Event", "Order", "Delivery", "Attempts", "Last error", ""].map((t) => el("th", { scope: "col" }, t)))),
+        el("thead", {}, el("tr", {}, ["Event", "Order", "Delivery", "Attempts", "Last error", "Action"].map((t) => el("th", { scope: "col" }, t)))),
         list)));
   load();
 }
@@ -349,9 +364,21 @@ function waitPage(order) {
   const cancel = el("button", { class: "link", type: "button" }, "Cancel order");
   let done = false;
   cancel.addEventListener("click", async () => {
-    done = true;
-    try { await merchantApi("POST", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}/cancel`); } catch (_) { /* shown below */ }
-    tillPage();
+    cancel.disabled = true;
+    try {
+      // Close, never cancel: cancelling a paid order would refund it behind the cashier's back.
+      await merchantApi("POST", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}/close`);
+      done = true;
+      tillPage();
+    } catch (failure) {
+      cancel.disabled = false;
+      if (failure.code === "order_paid" || failure.code === "order_already_paid") {
+        done = true;
+        receiptPage(await merchantApi("GET", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}`));
+      } else {
+        status.textContent = `${failure.message} The order is still open.`;
+      }
+    }
   });
   const describe = (current) => {
     status.textContent = current.status === "USERPAYING"
@@ -375,11 +402,19 @@ function waitPage(order) {
         return;
       }
       describe(current);
+      if (Date.parse(current.expires_at) < Date.now() && current.status === "WAIT_BUYER_PAY") {
+        status.textContent = "The order expired unpaid.";
+        return;
+      }
+      failures = 0;
     } catch (failure) {
       status.textContent = failure.message;
+      failures++;
+      if (failures >= 30) return; // the connection or the key is gone: stop asking
     }
-    setTimeout(poll, 1000);
+    setTimeout(poll, 1000 * Math.min(8, 2 ** Math.floor(failures / 3)));
   };
+  let failures = 0;
   if (order.status === "SUCCESS") receiptPage(order);
   else setTimeout(poll, 1000);
 }
@@ -391,16 +426,29 @@ function receiptPage(order) {
   const refunded = el("p", { class: "hint", id: "refunded", role: "status" },
     order.refunded.amount !== "0.00" ? `Refunded ${grouped(order.refunded.amount)} ${order.refunded.currency}` : "");
   const form = el("form", { novalidate: true }, el("label", { for: "refund-amount" }, "Refund amount (CNY)"), refundAmount, error, refund);
+  // One refund number per refund the cashier means: a double tap or a retry is the same
+  // refund. After one succeeds, the next refund gets a new number.
+  let requestNo = null;
+  let requestAmount = null;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
+    const wanted = refundAmount.value.trim();
+    if (!requestNo || requestAmount !== wanted) {
+      requestNo = `R-${Date.now().toString(36)}-${hex(crypto.getRandomValues(new Uint8Array(3)))}`;
+      requestAmount = wanted;
+    }
+    refund.disabled = true;
     try {
       const answer = await merchantApi("POST", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}/refunds`, {
-        out_request_no: `R-${Date.now().toString(36)}`, amount: refundAmount.value.trim(), reason: "refund at the till",
+        out_request_no: requestNo, amount: wanted, reason: "refund at the till",
       });
       refunded.textContent = `Refunded ${grouped(answer.order.refunded.amount)} ${answer.order.refunded.currency}`;
+      requestNo = null;
     } catch (failure) {
       error.textContent = failure.message;
+    } finally {
+      refund.disabled = false;
     }
   });
   render(
@@ -418,15 +466,4 @@ function receiptPage(order) {
     el("div", { class: "footer" }, el("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, "Next sale")));
 }
 
-(async () => {
-  const saved = JSON.parse(sessionStorage.getItem(POS_KEY) || "null");
-  if (saved) {
-    try {
-      await open(saved);
-      return;
-    } catch (_) {
-      sessionStorage.removeItem(POS_KEY);
-    }
-  }
-  signInPage();
-})();
+signInPage();

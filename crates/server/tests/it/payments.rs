@@ -1837,6 +1837,12 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
     assert_eq!(numbers(&page), ["OTHER-1", "LIST-1"]);
     let (_, page) = list("?q=LIST").await;
     assert_eq!(numbers(&page), ["LIST-2", "LIST-1"]);
+    let (_, page) = list("?q=list").await;
+    assert_eq!(
+        numbers(&page),
+        Vec::<String>::new(),
+        "order numbers are case-sensitive, on both databases"
+    );
     let (_, page) = list("?q=L%25").await;
     assert_eq!(
         numbers(&page),
@@ -1848,6 +1854,7 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
     for (query, code) in [
         ("?status=PAID", "status_invalid"),
         ("?day=yesterday", "day_invalid"),
+        ("?day=3000-01-01", "day_invalid"),
         ("?limit=0", "limit_invalid"),
     ] {
         let (status, error) = list(query).await;
@@ -1939,6 +1946,34 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
     app.stop().await;
 }
 
+async fn payment_codes_die_with_the_session(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let token = app.payer("吴磊", "100.00").await;
+    let (status, enrolment) = app.as_user(&token, "/v1/me/paycode", &json!({})).await;
+    assert_eq!(status, 200, "{enrolment}");
+    let slot = enrolment["slot"].as_u64().unwrap();
+    let secret = signing::decode_hex(enrolment["secret"].as_str().unwrap()).unwrap();
+    let code = paycode::code_at(&secret, slot, 0, now_secs() as u64, 60).to_digits();
+    // Signing out is the owner saying "not this phone any more": its codes stop at once.
+    let (status, _) = app.as_user(&token, "/v1/auth/sign-out", &json!({})).await;
+    assert_eq!(status, 204);
+    let (status, error) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&json!({ "auth_code": code, "out_trade_no": "GONE-1", "amount": "5.00", "subject": "tea" })),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (404, Some("paycode_unknown")),
+        "{error}"
+    );
+    app.stop().await;
+}
+
 both_backends!(
     merchants_onboard_and_sign_their_requests,
     dynamic_code_paid_refunded_and_notified,
@@ -1950,4 +1985,5 @@ both_backends!(
     production_notify_urls_are_https_to_public_hosts,
     events_made_before_a_notify_url_are_sent_once_it_is_set,
     merchant_console_lists_orders_sums_the_day_and_retries_events,
+    payment_codes_die_with_the_session,
 );

@@ -2,3 +2,6 @@
 CREATE INDEX orders_by_merchant_time ON orders (merchant_id, created_ns);
 CREATE INDEX orders_by_merchant_paid ON orders (merchant_id, paid_ns);
 CREATE INDEX refunds_by_merchant_time ON refunds (merchant_id, created_ns);
+
+-- While a delivery is being attempted: a merchant's "retry now" must not start a second one.
+ALTER TABLE events ADD COLUMN leased_until_ns BIGINT;
