@@ -377,3 +377,30 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   await till.close();
   await page.context().close();
 });
+
+test("a foreign visitor tops up from her Visa card in dollars and sees yuan", async () => {
+  const page = await phone();
+  await signIn(page, "+8613800138003");
+  for (let i = 0; i < 20 && (await page.locator("#balance").textContent()).trim() === "0.00CNY"; i++) {
+    await page.waitForTimeout(250);
+    await page.reload();
+    await page.locator("#balance").waitFor();
+  }
+  const before = (await page.locator("#balance").textContent()).trim();
+  assert.match(before, /^[\d,]+\.\d\dCNY$/);
+  assert.match(await page.getByRole("heading", { level: 1 }).textContent(), /Emma Clarke/);
+  await page.getByRole("link", { name: "Top up" }).click();
+  await page.getByLabel("Currency of the card").selectOption("USD");
+  await page.getByLabel("Amount").fill("20.00");
+  await shot(page, "20-visitor-top-up");
+  await page.getByRole("button", { name: "Top up" }).click();
+  await page.locator("#balance").waitFor({ timeout: 15000 });
+  const after = (await page.locator("#balance").textContent()).trim();
+  const fen = (text) => Number(text.replace(/[^\d]/g, ""));
+  assert.ok(fen(after) > fen(before), `${before} → ${after}`);
+  // The line says what arrived in yuan.
+  assert.match(await page.locator("#statement li").first().textContent(), /Top-up · 20\.00 USD.*\+[\d,]+\.\d\d CNY/);
+  await shot(page, "21-visitor-topped-up");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

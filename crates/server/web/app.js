@@ -42,10 +42,20 @@ const ICONS = {
   out: "M12 19V5M6 11l6-6 6 6M5 21h14",
 };
 
+/** Shows a view. Focus goes to its first field, or else to its heading, so keyboard and
+ * screen-reader users land in the new view (instead of the whole page being re-announced). */
 function show(...nodes) {
   app.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined && node !== false));
   const focus = app.querySelector("[autofocus]");
-  if (focus) focus.focus();
+  if (focus) {
+    focus.focus();
+    return;
+  }
+  const heading = app.querySelector("h1");
+  if (heading) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });
+  }
 }
 
 /** A refusal from the API: its stable code and its plain-words message. */
@@ -208,9 +218,12 @@ function browserName() {
 function statementLine(item) {
   const incoming = !item.amount.amount.startsWith("-");
   const paymentId = item.kind === "payment" ? item.id : item.details && item.details.order_id;
+  // A foreign card's top-up also says what the card paid, in its own currency.
+  const card = item.details && item.details.card_amount;
+  const foreign = card && card.currency !== item.amount.currency ? ` · ${money(card)}` : "";
   const what = h("div", { class: "item-what" },
     h("strong", {}, item.counterparty || KIND_NAMES[item.kind] || item.kind),
-    h("span", {}, `${KIND_NAMES[item.kind] || item.kind} · ${when(item.created_at)}`));
+    h("span", {}, `${KIND_NAMES[item.kind] || item.kind}${foreign} · ${when(item.created_at)}`));
   const amount = h("div", {},
     h("span", { class: `amount${incoming ? " in" : ""}` }, `${incoming ? "+" : ""}${money(item.amount)}`),
     item.status === "succeeded" ? null : h("span", { class: "status" }, item.status));

@@ -24,7 +24,15 @@ function el(tag, attributes, ...children) {
 function render(...nodes) {
   pos.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined && node !== false));
   const focus = pos.querySelector("[autofocus]");
-  if (focus) focus.focus();
+  if (focus) {
+    focus.focus();
+    return;
+  }
+  const heading = pos.querySelector("h1");
+  if (heading) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });
+  }
 }
 
 function sentence(text) {
@@ -122,12 +130,17 @@ async function signInPage() {
 async function open({ merchantId, keyId, secret }) {
   session = { merchantId, keyId, key: await importSeed(secret) };
   const profile = await merchantApi("GET", "/v1/merchant/profile");
-  const store = profile.stores[0];
   session.name = profile.display_name;
+  session.stores = profile.stores;
+  useStore(profile.stores[0]);
+  tillPage();
+}
+
+/** The store (and its first terminal) this till sells for. */
+function useStore(store) {
   session.store = store ? store.id : null;
   session.terminal = store && store.terminals[0] ? store.terminals[0].id : null;
   session.storeName = store ? store.name : "";
-  tillPage();
 }
 
 // ---- the till -----------------------------------------------------------------------------
@@ -165,7 +178,14 @@ function tillPage() {
     }
   });
   const charge = el("button", { class: "primary secondary", type: "submit", id: "charge-code" }, "Charge the customer's code");
+  const store = session.stores.length > 1
+    ? el("select", { id: "till-store", onchange: (event) => {
+      useStore(session.stores.find((s) => s.id === event.target.value));
+      tillPage();
+    } }, session.stores.map((s) => el("option", { value: s.id, selected: s.id === session.store }, s.name)))
+    : null;
   const form = el("form", { novalidate: true },
+    store ? [el("label", { for: "till-store" }, "Store"), store] : null,
     el("label", { for: "sale-amount" }, "Amount (CNY)"), amount,
     el("label", { for: "sale-subject" }, "What for"), subject,
     error, showQr,
