@@ -101,13 +101,34 @@ struct Due {
 }
 
 impl Payments {
-    /// The caller's events, oldest first, after `after` (a `next_cursor`).
+    /// The caller's events, oldest first (or newest first), after `after` (a `next_cursor`),
+    /// optionally only those `delivered`, `pending` (a delivery is scheduled) or `failed`
+    /// (retries used up, or made before there was a notify URL).
     pub async fn events(
         &self,
         caller: MerchantCaller,
         after: Option<&str>,
         limit: Option<u32>,
+        newest_first: bool,
+        delivery: Option<&str>,
     ) -> WalletResult<EventPage> {
+        let only = match delivery {
+            None | Some("") => "",
+            Some("delivered") => "AND delivered_ns IS NOT NULL",
+            Some("pending") => "AND delivered_ns IS NULL AND next_attempt_ns IS NOT NULL",
+            Some("failed") => "AND delivered_ns IS NULL AND next_attempt_ns IS NULL",
+            Some(_) => {
+                return Err(WalletError::bad_request(
+                    "delivery_invalid",
+                    "delivery is delivered, pending or failed",
+                ));
+            }
+        };
+        let (direction, beyond) = if newest_first {
+            ("DESC", "(created_ns < $2 OR (created_ns = $2 AND id < $3))")
+        } else {
+            ("ASC", "(created_ns > $2 OR (created_ns = $2 AND id > $3))")
+        };
         let limit = limit.unwrap_or(20);
         if !(1..=EVENTS_PAGE_MAX).contains(&limit) {
             return Err(WalletError::bad_request(
@@ -119,11 +140,14 @@ impl Payments {
         let rows = self
             .store
             .read(move |conn| {
-                let (after_ns, after_id) = cursor.unwrap_or((-1, String::new()));
+                let start = if newest_first { i64::MAX } else { -1 };
+                let (after_ns, after_id) = cursor.unwrap_or((start, String::new()));
                 conn.query(
-                    "SELECT id, kind, order_id, created_ns, attempts, next_attempt_ns, delivered_ns, last_error, payload \
-                     FROM events WHERE merchant_id = $1 AND (created_ns > $2 OR (created_ns = $2 AND id > $3)) \
-                     ORDER BY created_ns, id LIMIT $4",
+                    &format!(
+                        "SELECT id, kind, order_id, created_ns, attempts, next_attempt_ns, delivered_ns, last_error, payload \
+                         FROM events WHERE merchant_id = $1 AND {beyond} {only} \
+                         ORDER BY created_ns {direction}, id {direction} LIMIT $4"
+                    ),
                     &[Param::Text(&caller.merchant_id), Param::Int(after_ns), Param::Text(&after_id), Param::Int(i64::from(limit) + 1)],
                 )
             })

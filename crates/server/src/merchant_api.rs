@@ -618,21 +618,43 @@ pub async fn refund_query(
 pub struct EventsQuery {
     pub after: Option<String>,
     pub limit: Option<u32>,
+    /// `oldest` (the default) or `newest` first.
+    pub order: Option<String>,
+    /// Only `delivered`, `pending` or `failed` ones.
+    pub delivery: Option<String>,
 }
 
-/// The merchant's notifications, oldest first, with their delivery state.
+/// The merchant's notifications, oldest (or newest) first, with their delivery state.
 #[utoipa::path(get, path = "/v1/merchant/events", tag = "merchant",
-    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = EventPage)))]
+    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query),
+           ("order" = Option<String>, Query, description = "oldest (default) or newest"),
+           ("delivery" = Option<String>, Query, description = "delivered, pending or failed")),
+    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody, description = "order_invalid, delivery_invalid, limit_invalid")))]
 pub async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
     Signed(caller, ()): Signed<()>,
 ) -> Result<Json<EventPage>, ApiError> {
+    let newest_first = match query.order.as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "order_invalid",
+                "order is oldest or newest",
+            ));
+        }
+    };
     Ok(Json(
         state
             .payments
-            .events(caller, query.after.as_deref(), query.limit)
+            .events(
+                caller,
+                query.after.as_deref(),
+                query.limit,
+                newest_first,
+                query.delivery.as_deref(),
+            )
             .await?,
     ))
 }

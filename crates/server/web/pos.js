@@ -310,16 +310,10 @@ function webhooksPage() {
   const load = async () => {
     error.textContent = "";
     try {
-      // Oldest first from the API: page to the end, show newest first.
-      let events = [];
-      let after = "";
-      for (let i = 0; i < 10; i++) {
-        const page = await merchantApi("GET", `/v1/merchant/events?limit=100${after ? `&after=${after}` : ""}`);
-        events = events.concat(page.events);
-        if (!page.next_cursor) break;
-        after = page.next_cursor;
-      }
-      list.replaceChildren(...events.reverse().map((event) => el("tr", {},
+      const params = new URLSearchParams({ limit: "100", order: "newest" });
+      if (delivery.value) params.set("delivery", delivery.value);
+      const { events } = await merchantApi("GET", `/v1/merchant/events?${params}`);
+      list.replaceChildren(...events.map((event) => el("tr", {},
         el("td", {}, event.type),
         el("td", { class: "mono" }, event.payload && event.payload.data && event.payload.data.order ? event.payload.data.order.out_trade_no : ""),
         el("td", {}, event.delivery),
@@ -333,8 +327,11 @@ function webhooksPage() {
       error.textContent = failure.message;
     }
   };
+  const delivery = el("select", { id: "delivery-filter", onchange: () => load() },
+    el("option", { value: "" }, "All"), el("option", { value: "failed" }, "Failed"),
+    el("option", { value: "pending" }, "Pending"), el("option", { value: "delivered" }, "Delivered"));
   render(consoleHeader("webhooks"),
-    el("section", { class: "card" }, error,
+    el("section", { class: "card" }, el("label", { for: "delivery-filter" }, "Show (newest first)"), delivery, error,
       el("table", { class: "orders", id: "events" },
         el("thead", {}, el("tr", {}, ["Event", "Order", "Delivery", "Attempts", "Last error", "Action"].map((t) => el("th", { scope: "col" }, t)))),
         list)));

@@ -1911,6 +1911,58 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
         (409, Some("notify_url_missing")),
         "{error}"
     );
+    // Newest first, only those not delivered (no URL yet: all of them).
+    let (_, oldest) = app
+        .signed(&merchant, "GET", "/v1/merchant/events", None)
+        .await;
+    let (status, newest) = app
+        .signed(
+            &merchant,
+            "GET",
+            "/v1/merchant/events?order=newest&delivery=failed",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{newest}");
+    let ids = |page: &Value| -> Vec<String> {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut reversed = ids(&oldest);
+    reversed.reverse();
+    assert_eq!(ids(&newest), reversed);
+    assert!(!reversed.is_empty());
+    let (_, delivered) = app
+        .signed(
+            &merchant,
+            "GET",
+            "/v1/merchant/events?delivery=delivered",
+            None,
+        )
+        .await;
+    assert_eq!(ids(&delivered), Vec::<String>::new());
+    for (query, code) in [
+        ("?order=sideways", "order_invalid"),
+        ("?delivery=lost", "delivery_invalid"),
+    ] {
+        let (status, error) = app
+            .signed(
+                &merchant,
+                "GET",
+                &format!("/v1/merchant/events{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{error}"
+        );
+    }
     let (url, inbox) = notify_server(0).await;
     let (status, _) = app
         .signed(
