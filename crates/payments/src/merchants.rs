@@ -779,7 +779,7 @@ impl Payments {
         let now = cashless_wallet::now_ns();
         let key = self
             .store
-            .read(move |conn| {
+            .read_credentials(move |conn| {
                 conn.query_opt(
                     "SELECT public_key FROM merchant_keys WHERE id = $1 AND merchant_id = $2 \
                      AND (expires_ns IS NULL OR expires_ns > $3)",

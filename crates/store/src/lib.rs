@@ -388,6 +388,19 @@ impl Store {
         Ok(value)
     }
 
+    /// Like [`Store::read`], without waiting for durability: only for lookups whose answer is
+    /// never shown to anyone, such as checking credentials. A credential a reader can see
+    /// before it is durable was created by a write that has not answered yet, so no client
+    /// holds it; a crash takes back both together. (Waiting would put every request behind
+    /// the log's fsync.)
+    pub async fn read_credentials<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.readers.run(f).await
+    }
+
     /// Waits until every batch committed so far is durable.
     async fn wait_durable(&self) -> Result<(), StoreError> {
         let shared = &self.inner.shared;

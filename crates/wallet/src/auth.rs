@@ -365,7 +365,7 @@ impl Wallet {
         let lookup = token_hash.clone();
         let row = self
             .store
-            .read(move |conn| {
+            .read_credentials(move |conn| {
                 conn.query_opt(
                     "SELECT user_id, device_id FROM sessions \
                      WHERE token_hash = $1 AND revoked_ns IS NULL AND expires_ns > $2",

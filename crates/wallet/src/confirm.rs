@@ -217,7 +217,7 @@ impl Wallet {
         let (user_id, device_id) = (session.user_id.clone(), session.device_id.clone());
         let key = self
             .store
-            .read(move |conn| {
+            .read_credentials(move |conn| {
                 conn.query_opt(
                     "SELECT public_key FROM devices \
                      WHERE id = $1 AND user_id = $2 AND pay_enabled_ns IS NOT NULL",
