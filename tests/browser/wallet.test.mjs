@@ -333,6 +333,7 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   assert.match(await pos.locator("dd").nth(1).textContent(), /娜/, "the customer's masked name");
   await pos.getByRole("button", { name: "Refund" }).click();
   await pos.locator("#refunded").filter({ hasText: /Refunded 36\.00 CNY/ }).waitFor();
+  assert.equal((await pos.locator("#fee").textContent()).trim(), "0.00 CNY", "a full refund gives the whole fee back");
   await pos.screenshot({ path: join(artifacts, "16-pos-refunded.png"), fullPage: true });
 
   await page.getByRole("link", { name: "Done" }).click();

@@ -442,6 +442,7 @@ function receiptPage(order) {
   const refund = el("button", { class: "primary secondary", type: "submit", id: "refund" }, "Refund");
   const refunded = el("p", { class: "hint", id: "refunded", role: "status" },
     order.refunded.amount !== "0.00" ? `Refunded ${grouped(order.refunded.amount)} ${order.refunded.currency}` : "");
+  const feeLine = el("dd", { id: "fee" }, `${grouped(order.fee.amount)} ${order.fee.currency}`);
   const form = el("form", { novalidate: true }, el("label", { for: "refund-amount" }, "Refund amount (CNY)"), refundAmount, error, refund);
   // One refund number per refund the cashier means: a double tap or a retry is the same
   // refund. After one succeeds, the next refund gets a new number.
@@ -461,6 +462,8 @@ function receiptPage(order) {
         out_request_no: requestNo, amount: wanted, reason: "refund at the till",
       });
       refunded.textContent = `Refunded ${grouped(answer.order.refunded.amount)} ${answer.order.refunded.currency}`;
+      // Refunds give back their share of the fee: show what the order still costs.
+      feeLine.textContent = `${grouped(answer.order.fee.amount)} ${answer.order.fee.currency}`;
       requestNo = null;
     } catch (failure) {
       error.textContent = failure.message;
@@ -477,7 +480,7 @@ function receiptPage(order) {
       el("dl", {},
         el("dt", {}, "Order"), el("dd", { class: "mono" }, order.out_trade_no),
         el("dt", {}, "Customer"), el("dd", {}, order.buyer || "—"),
-        el("dt", {}, "Fee"), el("dd", {}, `${grouped(order.fee.amount)} ${order.fee.currency}`)),
+        el("dt", {}, "Platform fee"), feeLine),
       refunded),
     el("section", { class: "card" }, form),
     el("div", { class: "footer" }, el("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, "Next sale")));
