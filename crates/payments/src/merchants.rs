@@ -47,10 +47,32 @@ pub struct MerchantInput {
 pub struct KeyView {
     pub id: String,
     pub public_key: String,
+    /// `full`, or `till`: a key kept on a till, which can take payments and look them up but
+    /// not refund, change keys or notification settings.
+    pub scope: String,
     pub created_at: String,
     /// When a rotated-out key stops working; absent for current keys.
     pub expires_at: Option<String>,
 }
+
+/// What a signing key may do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum KeyScope {
+    Full,
+    Till,
+}
+
+impl KeyScope {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyScope::Full => "full",
+            KeyScope::Till => "till",
+        }
+    }
+}
+
+/// Till keys a merchant may have at once.
+pub const TILL_KEYS_MAX: i64 = 100;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TerminalView {
@@ -310,9 +332,22 @@ pub struct MerchantCaller {
     pub key_id: String,
     pub nonce: String,
     nonce_claimed: bool,
+    /// What the signing key may do.
+    pub scope: KeyScope,
 }
 
 impl MerchantCaller {
+    /// Refuses a till key: for refunds, cancels, key and notification settings.
+    pub fn require_full(&self) -> WalletResult<()> {
+        match self.scope {
+            KeyScope::Full => Ok(()),
+            KeyScope::Till => Err(WalletError::forbidden(
+                "key_scope",
+                "a till key takes payments and looks them up; sign this with the merchant's full key",
+            )),
+        }
+    }
+
     /// Uses up the nonce as the first step of the operation's write, if no one did yet. It
     /// sticks even if the operation then fails: a failed request cannot be replayed either.
     pub(crate) fn claim_in(&mut self, tx: &mut WriteTx<'_, '_>) -> WalletResult<()> {
@@ -409,7 +444,7 @@ impl Payments {
                     ],
                 )?;
                 if let Some(key) = &input.public_key {
-                    insert_key(tx.conn()?, &merchant_id, key, now)?;
+                    insert_key(tx.conn()?, &merchant_id, key, KeyScope::Full, now)?;
                 }
                 Ok(())
             })
@@ -441,7 +476,7 @@ impl Payments {
                     &[Param::Text(&id)],
                 )?;
                 let keys = conn.query(
-                    "SELECT id, public_key, created_ns, expires_ns FROM merchant_keys \
+                    "SELECT id, public_key, created_ns, expires_ns, scope FROM merchant_keys \
                      WHERE merchant_id = $1 ORDER BY created_ns, id",
                     &[Param::Text(&id)],
                 )?;
@@ -494,6 +529,7 @@ impl Payments {
             key_views.push(KeyView {
                 id: key.text(0)?.to_owned(),
                 public_key: key.text(1)?.to_owned(),
+                scope: key.text(4)?.to_owned(),
                 created_at: rfc3339(key.int(2)? as u64),
                 expires_at: expires.map(rfc3339),
             });
@@ -617,8 +653,9 @@ impl Payments {
                 // Only a current key may rotate: a rotated-out key (still in its overlap)
                 // must not be able to take the account back.
                 if let Some(caller) = &caller {
+                    caller.require_full()?;
                     let current = conn.query_opt(
-                        "SELECT 1 FROM merchant_keys WHERE id = $1 AND merchant_id = $2 AND expires_ns IS NULL",
+                        "SELECT 1 FROM merchant_keys WHERE id = $1 AND merchant_id = $2 AND expires_ns IS NULL AND scope = 'full'",
                         &[Param::Text(&caller.key_id), Param::Text(&caller.merchant_id)],
                     )?;
                     if current.is_none() {
@@ -634,12 +671,12 @@ impl Payments {
                     return Err(WalletError::conflict("key_exists", "this public key is already registered"));
                 }
                 conn.execute(
-                    "UPDATE merchant_keys SET expires_ns = $2 WHERE merchant_id = $1 AND expires_ns IS NULL",
+                    "UPDATE merchant_keys SET expires_ns = $2 WHERE merchant_id = $1 AND expires_ns IS NULL AND scope = 'full'",
                     &[Param::Text(&merchant_id), Param::Int(now.saturating_add(overlap) as i64)],
                 )?;
                 let active = conn
                     .query_opt(
-                        "SELECT COUNT(*) FROM merchant_keys WHERE merchant_id = $1 AND expires_ns > $2",
+                        "SELECT COUNT(*) FROM merchant_keys WHERE merchant_id = $1 AND expires_ns > $2 AND scope = 'full'",
                         &[Param::Text(&merchant_id), Param::Int(now as i64)],
                     )?
                     .map_or(Ok(0), |row| row.int(0))?;
@@ -649,16 +686,90 @@ impl Payments {
                         format!("at most {KEYS_ACTIVE_MAX} keys may be active at once; wait for the overlap of the last rotation to end"),
                     ));
                 }
-                insert_key(conn, &merchant_id, &key_hex, now)?;
+                insert_key(conn, &merchant_id, &key_hex, KeyScope::Full, now)?;
                 Ok(id)
             })
             .await?;
         Ok(KeyView {
             id,
             public_key: signing::hex(key.as_bytes()),
+            scope: KeyScope::Full.name().to_owned(),
             created_at: rfc3339(cashless_wallet::now_ns()),
             expires_at: None,
         })
+    }
+
+    /// Registers a key for a till (by the merchant, with a full key): it takes payments and
+    /// looks them up, nothing more, and rotates nothing. Revoke it with [`Payments::revoke_till_key`].
+    pub async fn add_till_key(
+        &self,
+        caller: MerchantCaller,
+        public_key: &str,
+    ) -> WalletResult<KeyView> {
+        caller.require_full()?;
+        let key = signing::parse_public_key(public_key)
+            .map_err(|error| bad(error.code, error.message))?;
+        let key_hex = signing::hex(key.as_bytes());
+        let id = self
+            .store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                let id = signing::key_id(&key);
+                if conn.query_opt("SELECT 1 FROM merchant_keys WHERE id = $1", &[Param::Text(&id)])?.is_some() {
+                    return Err(WalletError::conflict("key_exists", "this public key is already registered"));
+                }
+                let tills = conn
+                    .query_opt(
+                        "SELECT COUNT(*) FROM merchant_keys WHERE merchant_id = $1 AND scope = 'till' \
+                         AND (expires_ns IS NULL OR expires_ns > $2)",
+                        &[Param::Text(&caller.merchant_id), Param::Int(now as i64)],
+                    )?
+                    .map_or(Ok(0), |row| row.int(0))?;
+                if tills >= TILL_KEYS_MAX {
+                    return Err(WalletError::unprocessable(
+                        "keys_max",
+                        format!("at most {TILL_KEYS_MAX} till keys; revoke unused ones first"),
+                    ));
+                }
+                insert_key(conn, &caller.merchant_id, &key_hex, KeyScope::Till, now)?;
+                Ok(id)
+            })
+            .await?;
+        Ok(KeyView {
+            id,
+            public_key: signing::hex(key.as_bytes()),
+            scope: KeyScope::Till.name().to_owned(),
+            created_at: rfc3339(cashless_wallet::now_ns()),
+            expires_at: None,
+        })
+    }
+
+    /// Revokes one of the merchant's till keys at once (a lost or stolen till).
+    pub async fn revoke_till_key(&self, caller: MerchantCaller, key_id: &str) -> WalletResult<()> {
+        caller.require_full()?;
+        let key_id = key_id.to_owned();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let revoked = tx.conn()?.execute(
+                    "UPDATE merchant_keys SET expires_ns = $3 WHERE id = $1 AND merchant_id = $2 \
+                     AND scope = 'till' AND (expires_ns IS NULL OR expires_ns > $3)",
+                    &[
+                        Param::Text(&key_id),
+                        Param::Text(&caller.merchant_id),
+                        Param::Int(now as i64),
+                    ],
+                )?;
+                if revoked == 0 {
+                    return Err(WalletError::not_found(
+                        "key_not_found",
+                        "no live till key with this id",
+                    ));
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Revokes a merchant key at once (operator), e.g. when it leaked: requests signed with it
@@ -695,6 +806,7 @@ impl Payments {
     /// not scheduled (made while there was no URL, or given up on) are sent to it: every
     /// event reaches the merchant at least once.
     pub async fn set_notify_url(&self, caller: MerchantCaller, url: &str) -> WalletResult<()> {
+        caller.require_full()?;
         let url = check_notify_url(url, self.config.notify_private_allowed)?;
         self.store
             .write(move |tx| {
@@ -781,7 +893,7 @@ impl Payments {
             .store
             .read_credentials(move |conn| {
                 conn.query_opt(
-                    "SELECT public_key FROM merchant_keys WHERE id = $1 AND merchant_id = $2 \
+                    "SELECT public_key, scope FROM merchant_keys WHERE id = $1 AND merchant_id = $2 \
                      AND (expires_ns IS NULL OR expires_ns > $3)",
                     &[
                         Param::Text(&key_id),
@@ -789,7 +901,7 @@ impl Payments {
                         Param::Int(now as i64),
                     ],
                 )?
-                .map(|row| row.text(0).map(str::to_owned))
+                .map(|row| Ok((row.text(0)?.to_owned(), row.text(1)? == "till")))
                 .transpose()
             })
             .await?;
@@ -799,9 +911,10 @@ impl Payments {
                 "the signature does not verify with this merchant's key",
             )
         };
+        let till = key.as_ref().is_some_and(|(_, till)| *till);
         let key = key
-            .as_deref()
-            .and_then(cashless_wallet::confirm::verifying_key)
+            .as_ref()
+            .and_then(|(key, _)| cashless_wallet::confirm::verifying_key(key))
             .ok_or_else(invalid)?;
         let message =
             signing::string_to_sign(method, path_and_query, auth.timestamp, &auth.nonce, body);
@@ -813,6 +926,7 @@ impl Payments {
             key_id: auth.key_id,
             nonce: auth.nonce,
             nonce_claimed: false,
+            scope: if till { KeyScope::Till } else { KeyScope::Full },
         })
     }
 }
@@ -821,17 +935,19 @@ fn insert_key(
     conn: &mut Conn,
     merchant_id: &str,
     public_key_hex: &str,
+    scope: KeyScope,
     now: u64,
 ) -> WalletResult<()> {
     let key = signing::parse_public_key(public_key_hex)
         .map_err(|error| bad(error.code, error.message))?;
     conn.execute(
-        "INSERT INTO merchant_keys (id, merchant_id, public_key, created_ns, expires_ns) VALUES ($1,$2,$3,$4,NULL)",
+        "INSERT INTO merchant_keys (id, merchant_id, public_key, created_ns, expires_ns, scope) VALUES ($1,$2,$3,$4,NULL,$5)",
         &[
             Param::Text(&signing::key_id(&key)),
             Param::Text(merchant_id),
             Param::Text(public_key_hex),
             Param::Int(now as i64),
+            Param::Text(scope.name()),
         ],
     )?;
     Ok(())

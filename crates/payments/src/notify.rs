@@ -190,6 +190,7 @@ impl Payments {
         mut caller: MerchantCaller,
         event_id: &str,
     ) -> WalletResult<()> {
+        caller.require_full()?;
         self.claim_nonce(&mut caller).await?;
         let not_found = || WalletError::not_found("event_not_found", "no such event");
         if !cashless_wallet::wire::is_id(event_id) {

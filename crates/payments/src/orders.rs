@@ -587,6 +587,8 @@ impl Payments {
         caller: MerchantCaller,
         out_trade_no: &str,
     ) -> WalletResult<OrderView> {
+        // Cancelling may refund: not for a till key.
+        caller.require_full()?;
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
         let window = duration_ns(self.config.cancel_window);
@@ -644,6 +646,7 @@ impl Payments {
         out_trade_no: &str,
         input: RefundInput,
     ) -> WalletResult<RefundView> {
+        caller.require_full()?;
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
         let out_request_no = check_out_no(&input.out_request_no, "out_request_no")?;

@@ -146,6 +146,11 @@ fn merchant_routes() -> Router<AppState> {
         .route("/v1/platform/keys", get(m::platform_keys))
         .route("/v1/merchant/profile", get(m::profile))
         .route("/v1/merchant/keys", post(m::rotate_key))
+        .route("/v1/merchant/till-keys", post(m::add_till_key))
+        .route(
+            "/v1/merchant/till-keys/{key_id}",
+            axum::routing::delete(m::revoke_till_key),
+        )
         .route("/v1/merchant/notify-url", put(m::set_notify_url))
         .route(
             "/v1/merchant/orders",

@@ -233,6 +233,36 @@ pub struct KeyRequest {
     pub public_key: String,
 }
 
+/// Registers a till key (signed with a full key): it takes payments and looks them up only.
+#[utoipa::path(post, path = "/v1/merchant/till-keys", tag = "merchant", request_body = KeyRequest,
+    responses((status = 201, body = KeyView), (status = 403, body = ErrorBody, description = "key_scope")))]
+pub async fn add_till_key(
+    State(state): State<AppState>,
+    Signed(caller, Body(request)): Signed<Body<KeyRequest>>,
+) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            state
+                .payments
+                .add_till_key(caller, &request.public_key)
+                .await?,
+        ),
+    ))
+}
+
+/// Revokes a till key at once (a lost or stolen till).
+#[utoipa::path(delete, path = "/v1/merchant/till-keys/{key_id}", tag = "merchant",
+    responses((status = 204), (status = 404, body = ErrorBody, description = "key_not_found")))]
+pub async fn revoke_till_key(
+    State(state): State<AppState>,
+    Path(key_id): Path<String>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<StatusCode, ApiError> {
+    state.payments.revoke_till_key(caller, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Revokes a merchant key at once (operator): for a key that leaked.
 #[utoipa::path(delete, path = "/v1/operator/merchants/{id}/keys/{key_id}", tag = "operator",
     responses((status = 204), (status = 404, body = ErrorBody, description = "merchant_not_found, key_not_found")))]
@@ -906,6 +936,8 @@ pub async fn enrol_paycode(
     add_terminal,
     operator_add_key,
     operator_revoke_key,
+    add_till_key,
+    revoke_till_key,
     order_qr,
     static_qr,
     scan_image,

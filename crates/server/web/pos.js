@@ -132,6 +132,8 @@ async function open({ merchantId, keyId, secret }) {
   const profile = await merchantApi("GET", "/v1/merchant/profile");
   session.name = profile.display_name;
   session.stores = profile.stores;
+  const own = profile.keys.find((key) => key.id === keyId);
+  session.scope = own ? own.scope : "full";
   useStore(profile.stores[0]);
   tillPage();
 }
@@ -371,7 +373,7 @@ async function settingsPage() {
     el("section", { class: "card" }, el("h2", {}, "Notifications"), form),
     el("section", { class: "card" }, el("h2", {}, "Signing keys"),
       el("ul", { class: "steps" }, profile.keys.map((key) => el("li", {},
-        el("span", { class: "mono" }, `${key.id} — ${key.expires_at ? `retiring ${new Date(key.expires_at).toLocaleString()}` : "current"}`))))));
+        el("span", { class: "mono" }, `${key.id} — ${key.scope === "till" ? "till" : "full"}, ${key.expires_at ? `retiring ${new Date(key.expires_at).toLocaleString()}` : "current"}`))))));
 }
 
 /** The order until it is paid (or closed): a QR to show, or the customer confirming. */
@@ -482,7 +484,9 @@ function receiptPage(order) {
         el("dt", {}, "Customer"), el("dd", {}, order.buyer || "—"),
         el("dt", {}, "Platform fee"), feeLine),
       refunded),
-    el("section", { class: "card" }, form),
+    el("section", { class: "card" }, session.scope === "till"
+      ? el("p", { class: "hint" }, "Refunds need the merchant's full key: ask a manager.")
+      : form),
     el("div", { class: "footer" }, el("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, "Next sale")));
 }
 

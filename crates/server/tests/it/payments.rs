@@ -2026,6 +2026,123 @@ async fn payment_codes_die_with_the_session(db: TestDb) {
     app.stop().await;
 }
 
+async fn till_keys_take_payments_and_nothing_more(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let (till_secret, till_public) = MerchantSigner::generate_key();
+    let (status, key) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/till-keys",
+            Some(&json!({ "public_key": till_public })),
+        )
+        .await;
+    assert_eq!(
+        (status, key["scope"].as_str()),
+        (201, Some("till")),
+        "{key}"
+    );
+    let till = Merchant {
+        signer: MerchantSigner::new(&merchant.id, key["id"].as_str().unwrap(), &till_secret)
+            .unwrap(),
+        secret: till_secret.clone(),
+        id: merchant.id.clone(),
+        store_id: merchant.store_id.clone(),
+        terminal_id: merchant.terminal_id.clone(),
+        static_code: merchant.static_code.clone(),
+    };
+    // Taking a payment and looking it up: yes.
+    let (status, order) = app
+        .signed(
+            &till,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&json!({ "out_trade_no": "TILL-1", "amount": "12.00", "subject": "tea" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    let token = app.payer("林峰", "50.00").await;
+    let (status, paid) = app
+        .pay_code(&token, order["qr_code"].as_str().unwrap(), json!({}))
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    let (status, _) = app
+        .signed(&till, "GET", "/v1/merchant/orders/TILL-1", None)
+        .await;
+    assert_eq!(status, 200);
+    // Refunds, cancels, keys and notification settings: no.
+    let (_, other) = MerchantSigner::generate_key();
+    for (method, path, body) in [
+        (
+            "POST",
+            "/v1/merchant/orders/TILL-1/refunds",
+            Some(json!({ "out_request_no": "R1", "amount": "1.00" })),
+        ),
+        ("POST", "/v1/merchant/orders/TILL-1/cancel", None),
+        (
+            "PUT",
+            "/v1/merchant/notify-url",
+            Some(json!({ "notify_url": "http://127.0.0.1:9/n" })),
+        ),
+        (
+            "POST",
+            "/v1/merchant/keys",
+            Some(json!({ "public_key": other })),
+        ),
+        (
+            "POST",
+            "/v1/merchant/till-keys",
+            Some(json!({ "public_key": other })),
+        ),
+    ] {
+        let (status, error) = app.signed(&till, method, path, body.as_ref()).await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (403, Some("key_scope")),
+            "{method} {path}: {error}"
+        );
+    }
+    // Rotating the full key leaves tills alone; revoking the till key stops it at once.
+    let (new_secret, new_public) = MerchantSigner::generate_key();
+    let (status, rotated) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/keys",
+            Some(&json!({ "public_key": new_public })),
+        )
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    let (status, _) = app.signed(&till, "GET", "/v1/merchant/profile", None).await;
+    assert_eq!(
+        status, 200,
+        "a till key is no full key: rotation does not retire it"
+    );
+    let full = Merchant {
+        signer: MerchantSigner::new(&merchant.id, rotated["id"].as_str().unwrap(), &new_secret)
+            .unwrap(),
+        ..merchant
+    };
+    let till_key_id = till.signer.key_id.clone();
+    let (status, _) = app
+        .signed(
+            &full,
+            "DELETE",
+            &format!("/v1/merchant/till-keys/{till_key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, error) = app.signed(&till, "GET", "/v1/merchant/profile", None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (401, Some("signature_invalid")),
+        "{error}"
+    );
+    app.stop().await;
+}
+
 both_backends!(
     merchants_onboard_and_sign_their_requests,
     dynamic_code_paid_refunded_and_notified,
@@ -2038,4 +2155,5 @@ both_backends!(
     events_made_before_a_notify_url_are_sent_once_it_is_set,
     merchant_console_lists_orders_sums_the_day_and_retries_events,
     payment_codes_die_with_the_session,
+    till_keys_take_payments_and_nothing_more,
 );

@@ -5,3 +5,7 @@ CREATE INDEX refunds_by_merchant_time ON refunds (merchant_id, created_ns);
 
 -- While a delivery is being attempted: a merchant's "retry now" must not start a second one.
 ALTER TABLE events ADD COLUMN leased_until_ns BIGINT;
+
+-- What a key may do: `full` (everything the merchant may) or `till` (take payments and look
+-- them up: no refunds, key changes or notification settings), for keys kept on tills.
+ALTER TABLE merchant_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'full';
