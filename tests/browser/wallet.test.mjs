@@ -374,6 +374,34 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   await poster.waitFor();
   await pos.waitForFunction(() => [...document.images].every((image) => image.complete && image.naturalWidth > 0));
   await pos.screenshot({ path: join(artifacts, "19-console-posters.png"), fullPage: true });
+
+  // A key for a till, made in the browser; the till opened with it takes payments, not refunds.
+  await pos.getByRole("button", { name: "Make a key for a till" }).click();
+  await pos.locator("#till-secret").waitFor();
+  const tillKey = {
+    merchant: (await pos.locator("#till-merchant").textContent()).trim(),
+    key: (await pos.locator("#till-key-id").textContent()).trim(),
+    secret: (await pos.locator("#till-secret").textContent()).trim(),
+  };
+  assert.match(tillKey.secret, /^[0-9a-f]{64}$/);
+  await pos.getByRole("button", { name: "Close till" }).click();
+  await pos.getByLabel("Merchant id").fill(tillKey.merchant);
+  await pos.getByLabel("Key id").fill(tillKey.key);
+  await pos.getByLabel(/Secret key/).fill(tillKey.secret);
+  await pos.getByRole("button", { name: "Open the till" }).click();
+  await pos.getByLabel("Amount (CNY)").fill("8.00");
+  await pos.getByRole("button", { name: "Show QR to the customer" }).click();
+  await pos.locator("#order-qr svg").waitFor();
+  const tillQr = await pos.locator("#order-qr svg").screenshot();
+  await page.getByRole("link", { name: "Done" }).click();
+  await page.getByRole("link", { name: "Scan", exact: true }).click();
+  await page.locator("#picture").setInputFiles({ name: "till.png", mimeType: "image/png", buffer: tillQr });
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("heading", { name: "Paid" }).waitFor();
+  await pos.getByRole("heading", { name: "Payment received" }).waitFor({ timeout: 15000 });
+  await pos.getByText("Refunds need the merchant's full key").waitFor();
+  assert.equal(await pos.getByRole("button", { name: "Refund" }).count(), 0);
+  await pos.screenshot({ path: join(artifacts, "19b-till-key-receipt.png"), fullPage: true });
   assert.deepEqual(pos.errors, []);
   await till.close();
   await page.context().close();

@@ -368,8 +368,32 @@ async function settingsPage() {
       el("figcaption", {}, el("strong", {}, `${profile.display_name} · ${store.name}`), el("span", {}, "Scan to pay with Cashless")),
       el("a", { href: link, download: `cashless-${store.name}.svg` }, "Download SVG to print")));
   }
+  // A key for a till, made here: the secret is shown once, and only this browser ever had it.
+  const tillOut = el("div", { id: "till-key" });
+  const tillError = el("p", { class: "error", role: "alert" });
+  const makeTill = el("button", { class: "primary secondary", type: "button", id: "new-till-key" }, "Make a key for a till");
+  makeTill.addEventListener("click", async () => {
+    tillError.textContent = "";
+    try {
+      const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+      const publicKey = hex(await crypto.subtle.exportKey("raw", pair.publicKey));
+      const seed = hex(await crypto.subtle.exportKey("pkcs8", pair.privateKey)).slice(-64);
+      const key = await merchantApi("POST", "/v1/merchant/till-keys", { public_key: publicKey });
+      tillOut.replaceChildren(
+        el("p", { class: "hint" }, "Enter these on the till (the secret is shown only now):"),
+        el("dl", { class: "figures" },
+          el("dt", {}, "Merchant id"), el("dd", { class: "mono", id: "till-merchant" }, session.merchantId),
+          el("dt", {}, "Key id"), el("dd", { class: "mono", id: "till-key-id" }, key.id),
+          el("dt", {}, "Secret key"), el("dd", { class: "mono", id: "till-secret" }, seed)));
+    } catch (failure) {
+      tillError.textContent = failure.message;
+    }
+  });
   render(consoleHeader("settings"),
     el("section", { class: "card" }, el("h2", {}, "Store posters"), posters),
+    el("section", { class: "card" }, el("h2", {}, "Tills"),
+      el("p", { class: "hint" }, "A till key takes payments and looks them up; it cannot refund or change settings."),
+      makeTill, tillError, tillOut),
     el("section", { class: "card" }, el("h2", {}, "Notifications"), form),
     el("section", { class: "card" }, el("h2", {}, "Signing keys"),
       el("ul", { class: "steps" }, profile.keys.map((key) => el("li", {},
