@@ -314,8 +314,7 @@ async fn last_code(client: &mut Client, target: &Target, phone: &str) -> anyhow:
     let text = outbox["messages"][0]["text"]
         .as_str()
         .context("no text message")?;
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|part| part.len() == 6)
+    cashless_partners::sms::code_in(text)
         .map(str::to_owned)
         .with_context(|| format!("no code in {text:?}"))
 }

@@ -43,6 +43,13 @@ impl Default for SimulatedSmsConfig {
     }
 }
 
+/// The one-time code in a text message: its first run of exactly 6 digits (sign-in codes,
+/// the bank's card codes).
+pub fn code_in(text: &str) -> Option<&str> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|part| part.len() == 6)
+}
+
 /// The SMS gateway simulator: records every message instead of sending it, so tests and the
 /// local demo can read the codes. The most recent messages only (a bounded outbox).
 #[derive(Debug)]
@@ -68,6 +75,13 @@ impl SimulatedSms {
             .into_iter()
             .filter(|message| message.phone == phone)
             .collect()
+    }
+
+    /// The one-time code in the newest message to `phone` (E.164), if any.
+    pub fn newest_code_to(&self, phone: &str) -> Option<String> {
+        self.messages_to(phone)
+            .first()
+            .and_then(|message| code_in(&message.text).map(str::to_owned))
     }
 
     /// The newest `limit` messages, newest first.

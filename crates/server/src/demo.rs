@@ -360,15 +360,7 @@ fn card_number(prefix: &str, n: u32) -> String {
 
 /// The newest 6-digit code texted to `phone`.
 fn code_for(sms: &SimulatedSms, phone: &str) -> WalletResult<String> {
-    sms.messages_to(phone)
-        .first()
-        .and_then(|message| {
-            message
-                .text
-                .split(|c: char| !c.is_ascii_digit())
-                .find(|part| part.len() == 6)
-                .map(str::to_owned)
-        })
+    sms.newest_code_to(phone)
         .ok_or_else(|| WalletError::internal(format!("no code texted to {phone}")))
 }
 

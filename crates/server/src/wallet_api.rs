@@ -74,10 +74,7 @@ pub async fn send_sms_code(
         && let Some(outbox) = &state.sms_outbox
         && let Ok(phone) = cashless_consumer::Phone::parse(&request.phone)
     {
-        sent.demo_code = outbox
-            .messages_to(phone.as_str())
-            .first()
-            .and_then(|message| six_digits(&message.text));
+        sent.demo_code = outbox.newest_code_to(phone.as_str());
     }
     Ok(Json(sent))
 }
@@ -436,19 +433,9 @@ pub async fn link_card(
         && let Some(outbox) = &state.sms_outbox
     {
         let phone = state.wallet.phone_number(&session).await?;
-        binding.demo_code = outbox
-            .messages_to(&phone)
-            .first()
-            .and_then(|message| six_digits(&message.text));
+        binding.demo_code = outbox.newest_code_to(&phone);
     }
     Ok(Json(binding))
-}
-
-/// The first 6-digit number in a text message: the code in it.
-fn six_digits(text: &str) -> Option<String> {
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|part| part.len() == 6)
-        .map(str::to_owned)
 }
 
 #[derive(Deserialize, ToSchema)]
