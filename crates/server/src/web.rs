@@ -12,6 +12,7 @@ use crate::AppState;
 const INDEX: &str = include_str!("../web/index.html");
 const SCRIPT: &str = include_str!("../web/app.js");
 const QR_SCRIPT: &str = include_str!("../web/qr.js");
+const UI_SCRIPT: &str = include_str!("../web/ui.js");
 const POS_PAGE: &str = include_str!("../web/pos.html");
 const POS_SCRIPT: &str = include_str!("../web/pos.js");
 const STYLE: &str = include_str!("../web/app.css");
@@ -41,6 +42,10 @@ pub fn routes() -> Router<AppState> {
             get(|| async { asset("text/javascript; charset=utf-8", POS_SCRIPT) }),
         )
         .route("/v1/demo/merchants", get(demo_merchants))
+        .route(
+            "/ui.js",
+            get(|| async { asset("text/javascript; charset=utf-8", UI_SCRIPT) }),
+        )
         .route(
             "/qr.js",
             get(|| async { asset("text/javascript; charset=utf-8", QR_SCRIPT) }),

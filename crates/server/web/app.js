@@ -6,22 +6,6 @@
 const TOKEN_KEY = "cashless.session";
 const PAYCODE_KEY = "cashless.paycode";
 let paycodeTimer = null;
-const app = document.getElementById("app");
-
-/** Builds an element: h("p", { class: "x" }, "text", child, …). */
-function h(tag, attributes, ...children) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes || {})) {
-    if (value === false || value === null || value === undefined) continue;
-    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
-    else element.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return element;
-}
 
 /** A line icon (24 × 24 paths), drawn in the current colour. */
 function icon(path) {
@@ -41,22 +25,6 @@ const ICONS = {
   code: "M4 6v12M7 6v12M10 6v12M14 6v12M16 6v12M20 6v12",
   out: "M12 19V5M6 11l6-6 6 6M5 21h14",
 };
-
-/** Shows a view. Focus goes to its first field, or else to its heading, so keyboard and
- * screen-reader users land in the new view (instead of the whole page being re-announced). */
-function show(...nodes) {
-  app.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined && node !== false));
-  const focus = app.querySelector("[autofocus]");
-  if (focus) {
-    focus.focus();
-    return;
-  }
-  const heading = app.querySelector("h1");
-  if (heading) {
-    heading.setAttribute("tabindex", "-1");
-    heading.focus({ preventScroll: true });
-  }
-}
 
 /** A refusal from the API: its stable code and its plain-words message. */
 class ApiError extends Error {
@@ -102,21 +70,6 @@ async function api(method, path, body, extraHeaders) {
     throw new ApiError(response.status, error.code || "error", sentence(error.message || "something went wrong"));
   }
   return answer;
-}
-
-/** The API's messages are clauses ("the code is wrong; …"): shown as sentences. */
-function sentence(text) {
-  const trimmed = text.trim();
-  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
-  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
-}
-
-/** "2000.00" → "2,000.00": grouping on the string, never through floating point. */
-function grouped(amount) {
-  const negative = amount.startsWith("-");
-  const [whole, fraction] = amount.replace("-", "").split(".");
-  const withCommas = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${negative ? "−" : ""}${withCommas}${fraction === undefined ? "" : "." + fraction}`;
 }
 
 /** Money is always shown with its currency. */
@@ -588,10 +541,6 @@ function receiptView(payment) {
 
 // ---- pay: the payment code the cashier scans ------------------------------------------------
 
-function hexBytes(hex) {
-  return new Uint8Array(hex.match(/../g).map((pair) => parseInt(pair, 16)));
-}
-
 /** The 18 digits for this device now: 28, slot (8), variant (1), one-time value (7). */
 async function paycodeDigits(enrolment, variant, unixSeconds) {
   const step = Math.floor(unixSeconds / enrolment.step_secs);
@@ -606,8 +555,7 @@ async function paycodeDigits(enrolment, variant, unixSeconds) {
 async function enrolment() {
   // Tied to this session by a fingerprint of its token (never the token itself).
   const token = localStorage.getItem(TOKEN_KEY) || "";
-  const session = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const session = hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
   const stored = JSON.parse(localStorage.getItem(PAYCODE_KEY) || "null");
   if (stored && stored.session === session) return stored;
   const fresh = await api("POST", "/v1/me/paycode", {});

@@ -1,58 +1,15 @@
 // Cashless POS: a cashier's tablet page. It holds the merchant's Ed25519 key — in memory only,
 // as a non-extractable WebCrypto key: a reload asks for it again — and signs every merchant
 // API request in the browser, exactly as a server integration would: the platform sees no
-// difference and trusts nothing else. (The key is the merchant's whole key: it can also
-// rotate keys and refund. Restricted terminal keys are still to come.)
+// difference and trusts nothing else. Best a till key (made in the console): it takes
+// payments and looks them up, but cannot refund or change settings as a full key can.
 "use strict";
-
-const pos = document.getElementById("app");
-
-function el(tag, attributes, ...children) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes || {})) {
-    if (value === false || value === null || value === undefined) continue;
-    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
-    else element.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return element;
-}
-
-function render(...nodes) {
-  pos.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined && node !== false));
-  const focus = pos.querySelector("[autofocus]");
-  if (focus) {
-    focus.focus();
-    return;
-  }
-  const heading = pos.querySelector("h1");
-  if (heading) {
-    heading.setAttribute("tabindex", "-1");
-    heading.focus({ preventScroll: true });
-  }
-}
-
-function sentence(text) {
-  const trimmed = String(text || "something went wrong").trim();
-  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
-  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
-}
-
-function grouped(amount) {
-  const [whole, fraction] = amount.replace("-", "").split(".");
-  return `${amount.startsWith("-") ? "−" : ""}${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}${fraction === undefined ? "" : "." + fraction}`;
-}
-
-const hex = (bytes) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 /** The merchant's signing key from its 32-byte seed (64 hex digits), as WebCrypto wants it. */
 async function importSeed(seedHex) {
   if (!/^[0-9a-fA-F]{64}$/.test(seedHex.trim())) throw new Error("The secret key is 64 hex digits.");
   const prefix = "302e020100300506032b657004220420"; // PKCS #8 header of a raw Ed25519 seed
-  const der = new Uint8Array((prefix + seedHex.trim()).match(/../g).map((pair) => parseInt(pair, 16)));
+  const der = hexBytes(prefix + seedHex.trim());
   return crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, false, ["sign"]);
 }
 
@@ -91,17 +48,17 @@ async function merchantApi(method, path, body) {
 // ---- sign in ------------------------------------------------------------------------------
 
 async function signInPage() {
-  const error = el("p", { class: "error", role: "alert", id: "pos-error" });
-  const merchant = el("input", { id: "merchant-id", autocomplete: "off", autofocus: true });
-  const keyId = el("input", { id: "key-id", autocomplete: "off" });
+  const error = h("p", { class: "error", role: "alert", id: "pos-error" });
+  const merchant = h("input", { id: "merchant-id", autocomplete: "off", autofocus: true });
+  const keyId = h("input", { id: "key-id", autocomplete: "off" });
   // Not a password field: password managers must not offer to save and sync this key.
-  const secret = el("input", { id: "secret-key", class: "masked", autocomplete: "off", spellcheck: "false" });
-  const form = el("form", { novalidate: true },
-    el("label", { for: "merchant-id" }, "Merchant id"), merchant,
-    el("label", { for: "key-id" }, "Key id"), keyId,
-    el("label", { for: "secret-key" }, "Secret key (64 hex digits, stays on this device)"), secret,
+  const secret = h("input", { id: "secret-key", class: "masked", autocomplete: "off", spellcheck: "false" });
+  const form = h("form", { novalidate: true },
+    h("label", { for: "merchant-id" }, "Merchant id"), merchant,
+    h("label", { for: "key-id" }, "Key id"), keyId,
+    h("label", { for: "secret-key" }, "Secret key (64 hex digits, stays on this device)"), secret,
     error,
-    el("button", { class: "primary", type: "submit" }, "Open the till"));
+    h("button", { class: "primary", type: "submit" }, "Open the till"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -112,18 +69,18 @@ async function signInPage() {
     }
   });
   const demo = await fetch("/v1/demo/merchants").then((r) => (r.ok ? r.json() : null)).catch(() => null);
-  const picker = demo && el("section", { class: "card", "aria-labelledby": "demo-title" },
-    el("h2", { id: "demo-title" }, "Demo city tills"),
-    el("ul", { class: "steps" }, demo.merchants.map((m) => el("li", {},
-      el("button", { type: "button", class: "pick", onclick: () => {
+  const picker = demo && h("section", { class: "card", "aria-labelledby": "demo-title" },
+    h("h2", { id: "demo-title" }, "Demo city tills"),
+    h("ul", { class: "steps" }, demo.merchants.map((m) => h("li", {},
+      h("button", { type: "button", class: "pick", onclick: () => {
         merchant.value = m.id;
         keyId.value = m.key_id;
         secret.value = m.secret_key;
         form.requestSubmit();
-      } }, el("strong", {}, `${m.display_name} · ${m.chinese_name}`), el("span", {}, m.kind))))));
-  render(
-    el("header", { class: "bar" }, el("h1", {}, "Cashless POS"), el("p", {}, "Take payments at the till")),
-    el("section", { class: "card lift", "aria-labelledby": "till-title" }, el("h2", { id: "till-title" }, "Open the till"), form),
+      } }, h("strong", {}, `${m.display_name} · ${m.chinese_name}`), h("span", {}, m.kind))))));
+  show(
+    h("header", { class: "bar" }, h("h1", {}, "Cashless POS"), h("p", {}, "Take payments at the till")),
+    h("section", { class: "card lift", "aria-labelledby": "till-title" }, h("h2", { id: "till-title" }, "Open the till"), form),
     picker);
 }
 
@@ -148,10 +105,10 @@ function useStore(store) {
 // ---- the till -----------------------------------------------------------------------------
 
 function tillPage() {
-  const error = el("p", { class: "error", role: "alert", id: "amount-error" });
-  const amount = el("input", { id: "sale-amount", inputmode: "decimal", placeholder: "0.00", autocomplete: "off", autofocus: true, "aria-describedby": "amount-error" });
-  const subject = el("input", { id: "sale-subject", value: "Sale", autocomplete: "off" });
-  const code = el("input", { id: "customer-code", inputmode: "numeric", autocomplete: "off", placeholder: "28…", "aria-describedby": "amount-error" });
+  const error = h("p", { class: "error", role: "alert", id: "amount-error" });
+  const amount = h("input", { id: "sale-amount", inputmode: "decimal", placeholder: "0.00", autocomplete: "off", autofocus: true, "aria-describedby": "amount-error" });
+  const subject = h("input", { id: "sale-subject", value: "Sale", autocomplete: "off" });
+  const code = h("input", { id: "customer-code", inputmode: "numeric", autocomplete: "off", placeholder: "28…", "aria-describedby": "amount-error" });
   // One order number per sale: a retry after a lost answer (or a double tap) is the same
   // order, never a second charge. A different amount or code makes it a new sale.
   let sale = null;
@@ -162,7 +119,7 @@ function tillPage() {
     return sale.no;
   };
   const busy = (on) => { showQr.disabled = on; charge.disabled = on; };
-  const showQr = el("button", { class: "primary", type: "button", id: "show-qr" }, "Show QR to the customer");
+  const showQr = h("button", { class: "primary", type: "button", id: "show-qr" }, "Show QR to the customer");
   showQr.addEventListener("click", async () => {
     error.textContent = "";
     busy(true);
@@ -179,19 +136,19 @@ function tillPage() {
       busy(false);
     }
   });
-  const charge = el("button", { class: "primary secondary", type: "submit", id: "charge-code" }, "Charge the customer's code");
+  const charge = h("button", { class: "primary secondary", type: "submit", id: "charge-code" }, "Charge the customer's code");
   const store = session.stores.length > 1
-    ? el("select", { id: "till-store", onchange: (event) => {
+    ? h("select", { id: "till-store", onchange: (event) => {
       useStore(session.stores.find((s) => s.id === event.target.value));
       tillPage();
-    } }, session.stores.map((s) => el("option", { value: s.id, selected: s.id === session.store }, s.name)))
+    } }, session.stores.map((s) => h("option", { value: s.id, selected: s.id === session.store }, s.name)))
     : null;
-  const form = el("form", { novalidate: true },
-    store ? [el("label", { for: "till-store" }, "Store"), store] : null,
-    el("label", { for: "sale-amount" }, "Amount (CNY)"), amount,
-    el("label", { for: "sale-subject" }, "What for"), subject,
+  const form = h("form", { novalidate: true },
+    store ? [h("label", { for: "till-store" }, "Store"), store] : null,
+    h("label", { for: "sale-amount" }, "Amount (CNY)"), amount,
+    h("label", { for: "sale-subject" }, "What for"), subject,
     error, showQr,
-    el("label", { for: "customer-code" }, "Or scan (or type) the customer's payment code"), code, charge);
+    h("label", { for: "customer-code" }, "Or scan (or type) the customer's payment code"), code, charge);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -210,7 +167,7 @@ function tillPage() {
       busy(false);
     }
   });
-  render(consoleHeader("till"), el("section", { class: "card" }, form));
+  show(consoleHeader("till"), h("section", { class: "card" }, form));
 }
 
 // ---- the console: orders, takings, notifications, posters and settings ----------------------
@@ -219,23 +176,23 @@ function consoleHeader(current) {
   const tabs = [["till", "Till", tillPage], ["orders", "Orders", ordersPage], ["takings", "Takings", takingsPage],
     ["webhooks", "Notifications", webhooksPage], ["settings", "Posters & settings", settingsPage]];
   return [
-    el("header", { class: "bar slim" }, el("h1", {}, `${session.name} · ${session.storeName}`),
-      el("button", { class: "link light", type: "button", onclick: () => { session = null; signInPage(); } }, "Close till")),
-    el("nav", { class: "tabs", "aria-label": "Console" }, tabs.map(([id, label, page]) =>
-      el("button", { type: "button", class: id === current ? "tab current" : "tab", "aria-current": id === current ? "page" : false, onclick: page }, label))),
+    h("header", { class: "bar slim" }, h("h1", {}, `${session.name} · ${session.storeName}`),
+      h("button", { class: "link light", type: "button", onclick: () => { session = null; signInPage(); } }, "Close till")),
+    h("nav", { class: "tabs", "aria-label": "Console" }, tabs.map(([id, label, page]) =>
+      h("button", { type: "button", class: id === current ? "tab current" : "tab", "aria-current": id === current ? "page" : false, onclick: page }, label))),
   ];
 }
 
 const STATUS_NAMES = { WAIT_BUYER_PAY: "Waiting", USERPAYING: "Confirming", SUCCESS: "Paid", CLOSED: "Closed", FINISHED: "Finished" };
 
 function ordersPage() {
-  const status = el("select", { id: "filter-status" }, el("option", { value: "" }, "Any status"),
-    Object.entries(STATUS_NAMES).map(([value, label]) => el("option", { value }, label)));
-  const day = el("input", { id: "filter-day", type: "date" });
-  const q = el("input", { id: "filter-q", placeholder: "Order number starts with…", autocomplete: "off" });
-  const body = el("tbody", {});
-  const error = el("p", { class: "error", role: "alert" });
-  const more = el("button", { class: "link", type: "button", hidden: true }, "Older orders");
+  const status = h("select", { id: "filter-status" }, h("option", { value: "" }, "Any status"),
+    Object.entries(STATUS_NAMES).map(([value, label]) => h("option", { value }, label)));
+  const day = h("input", { id: "filter-day", type: "date" });
+  const q = h("input", { id: "filter-q", placeholder: "Order number starts with…", autocomplete: "off" });
+  const body = h("tbody", {});
+  const error = h("p", { class: "error", role: "alert" });
+  const more = h("button", { class: "link", type: "button", hidden: true }, "Older orders");
   let cursor = null;
   const load = async (fresh) => {
     error.textContent = "";
@@ -249,104 +206,104 @@ function ordersPage() {
     try {
       const page = await merchantApi("GET", `/v1/merchant/orders?${params}`);
       for (const order of page.orders) {
-        body.append(el("tr", {},
-          el("td", { class: "mono" }, order.out_trade_no),
-          el("td", {}, STATUS_NAMES[order.status] || order.status),
-          el("td", { class: "num" }, `${grouped(order.amount.amount)} ${order.amount.currency}`),
-          el("td", { class: "num" }, order.refunded.amount === "0.00" ? "" : `−${grouped(order.refunded.amount)}`),
-          el("td", {}, order.buyer || ""),
-          el("td", {}, new Date(order.created_at).toLocaleString())));
+        body.append(h("tr", {},
+          h("td", { class: "mono" }, order.out_trade_no),
+          h("td", {}, STATUS_NAMES[order.status] || order.status),
+          h("td", { class: "num" }, `${grouped(order.amount.amount)} ${order.amount.currency}`),
+          h("td", { class: "num" }, order.refunded.amount === "0.00" ? "" : `−${grouped(order.refunded.amount)}`),
+          h("td", {}, order.buyer || ""),
+          h("td", {}, new Date(order.created_at).toLocaleString())));
       }
-      if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: "6", class: "empty" }, "No orders match.")));
+      if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: "6", class: "empty" }, "No orders match.")));
       cursor = page.next_cursor;
       more.hidden = !cursor;
     } catch (failure) {
       error.textContent = failure.message;
     }
   };
-  const filters = el("form", { class: "filters", novalidate: true },
-    el("label", { for: "filter-status" }, "Status"), status,
-    el("label", { for: "filter-day" }, "Day"), day,
-    el("label", { for: "filter-q" }, "Search"), q,
-    el("button", { class: "primary", type: "submit" }, "Show"));
+  const filters = h("form", { class: "filters", novalidate: true },
+    h("label", { for: "filter-status" }, "Status"), status,
+    h("label", { for: "filter-day" }, "Day"), day,
+    h("label", { for: "filter-q" }, "Search"), q,
+    h("button", { class: "primary", type: "submit" }, "Show"));
   filters.addEventListener("submit", (event) => { event.preventDefault(); load(true); });
   more.addEventListener("click", () => load(false));
-  render(consoleHeader("orders"),
-    el("section", { class: "card" }, filters, error,
-      el("table", { class: "orders", id: "orders" },
-        el("thead", {}, el("tr", {}, ["Order", "Status", "Amount", "Refunded", "Customer", "Created"].map((t) => el("th", { scope: "col" }, t)))),
+  show(consoleHeader("orders"),
+    h("section", { class: "card" }, filters, error,
+      h("table", { class: "orders", id: "orders" },
+        h("thead", {}, h("tr", {}, ["Order", "Status", "Amount", "Refunded", "Customer", "Created"].map((t) => h("th", { scope: "col" }, t)))),
         body),
       more));
   load(true);
 }
 
 function takingsPage() {
-  const day = el("input", { id: "takings-day", type: "date" });
-  const figures = el("dl", { class: "figures", id: "takings" });
-  const error = el("p", { class: "error", role: "alert" });
+  const day = h("input", { id: "takings-day", type: "date" });
+  const figures = h("dl", { class: "figures", id: "takings" });
+  const error = h("p", { class: "error", role: "alert" });
   const load = async () => {
     error.textContent = "";
     try {
       const t = await merchantApi("GET", `/v1/merchant/takings${day.value ? `?day=${day.value}` : ""}`);
       const money = (a) => `${grouped(a.amount)} ${a.currency}`;
       figures.replaceChildren(
-        el("dt", {}, "Day"), el("dd", {}, t.day),
-        el("dt", {}, "Orders paid"), el("dd", {}, String(t.paid_orders)),
-        el("dt", {}, "Gross"), el("dd", {}, money(t.gross)),
-        el("dt", {}, `Refunds (${t.refund_count})`), el("dd", {}, money(t.refunds)),
-        el("dt", {}, "Platform fees"), el("dd", {}, money(t.fees)),
-        el("dt", {}, "Net"), el("dd", { class: "net" }, money(t.net)));
+        h("dt", {}, "Day"), h("dd", {}, t.day),
+        h("dt", {}, "Orders paid"), h("dd", {}, String(t.paid_orders)),
+        h("dt", {}, "Gross"), h("dd", {}, money(t.gross)),
+        h("dt", {}, `Refunds (${t.refund_count})`), h("dd", {}, money(t.refunds)),
+        h("dt", {}, "Platform fees"), h("dd", {}, money(t.fees)),
+        h("dt", {}, "Net"), h("dd", { class: "net" }, money(t.net)));
     } catch (failure) {
       error.textContent = failure.message;
     }
   };
   day.addEventListener("change", load);
-  render(consoleHeader("takings"),
-    el("section", { class: "card" }, el("label", { for: "takings-day" }, "Day (today if empty)"), day, error, figures));
+  show(consoleHeader("takings"),
+    h("section", { class: "card" }, h("label", { for: "takings-day" }, "Day (today if empty)"), day, error, figures));
   load();
 }
 
 function webhooksPage() {
-  const list = el("tbody", {});
-  const error = el("p", { class: "error", role: "alert" });
+  const list = h("tbody", {});
+  const error = h("p", { class: "error", role: "alert" });
   const load = async () => {
     error.textContent = "";
     try {
       const params = new URLSearchParams({ limit: "100", order: "newest" });
       if (delivery.value) params.set("delivery", delivery.value);
       const { events } = await merchantApi("GET", `/v1/merchant/events?${params}`);
-      list.replaceChildren(...events.map((event) => el("tr", {},
-        el("td", {}, event.type),
-        el("td", { class: "mono" }, event.payload && event.payload.data && event.payload.data.order ? event.payload.data.order.out_trade_no : ""),
-        el("td", {}, event.delivery),
-        el("td", { class: "num" }, String(event.attempts)),
-        el("td", {}, event.last_error || ""),
-        el("td", {}, event.delivery === "delivered" ? "" : el("button", { class: "link", type: "button", onclick: async () => {
+      list.replaceChildren(...events.map((event) => h("tr", {},
+        h("td", {}, event.type),
+        h("td", { class: "mono" }, event.payload && event.payload.data && event.payload.data.order ? event.payload.data.order.out_trade_no : ""),
+        h("td", {}, event.delivery),
+        h("td", { class: "num" }, String(event.attempts)),
+        h("td", {}, event.last_error || ""),
+        h("td", {}, event.delivery === "delivered" ? "" : h("button", { class: "link", type: "button", onclick: async () => {
           try { await merchantApi("POST", `/v1/merchant/events/${encodeURIComponent(event.id)}/retry`); load(); } catch (failure) { error.textContent = failure.message; }
         } }, "Retry now")))));
-      if (!events.length) list.append(el("tr", {}, el("td", { colspan: "6", class: "empty" }, "No notifications yet.")));
+      if (!events.length) list.append(h("tr", {}, h("td", { colspan: "6", class: "empty" }, "No notifications yet.")));
     } catch (failure) {
       error.textContent = failure.message;
     }
   };
-  const delivery = el("select", { id: "delivery-filter", onchange: () => load() },
-    el("option", { value: "" }, "All"), el("option", { value: "failed" }, "Failed"),
-    el("option", { value: "pending" }, "Pending"), el("option", { value: "delivered" }, "Delivered"));
-  render(consoleHeader("webhooks"),
-    el("section", { class: "card" }, el("label", { for: "delivery-filter" }, "Show (newest first)"), delivery, error,
-      el("table", { class: "orders", id: "events" },
-        el("thead", {}, el("tr", {}, ["Event", "Order", "Delivery", "Attempts", "Last error", "Action"].map((t) => el("th", { scope: "col" }, t)))),
+  const delivery = h("select", { id: "delivery-filter", onchange: () => load() },
+    h("option", { value: "" }, "All"), h("option", { value: "failed" }, "Failed"),
+    h("option", { value: "pending" }, "Pending"), h("option", { value: "delivered" }, "Delivered"));
+  show(consoleHeader("webhooks"),
+    h("section", { class: "card" }, h("label", { for: "delivery-filter" }, "Show (newest first)"), delivery, error,
+      h("table", { class: "orders", id: "events" },
+        h("thead", {}, h("tr", {}, ["Event", "Order", "Delivery", "Attempts", "Last error", "Action"].map((t) => h("th", { scope: "col" }, t)))),
         list)));
   load();
 }
 
 async function settingsPage() {
-  const error = el("p", { class: "error", role: "alert", id: "notify-error" });
-  const saved = el("p", { class: "hint", role: "status" });
+  const error = h("p", { class: "error", role: "alert", id: "notify-error" });
+  const saved = h("p", { class: "hint", role: "status" });
   const profile = await merchantApi("GET", "/v1/merchant/profile");
-  const url = el("input", { id: "notify-url", type: "url", value: profile.notify_url || "", placeholder: "https://shop.example.com/cashless/notify" });
-  const form = el("form", { novalidate: true }, el("label", { for: "notify-url" }, "Notify URL (signed webhooks are POSTed here)"), url, error, saved,
-    el("button", { class: "primary", type: "submit" }, "Save"));
+  const url = h("input", { id: "notify-url", type: "url", value: profile.notify_url || "", placeholder: "https://shop.example.com/cashless/notify" });
+  const form = h("form", { novalidate: true }, h("label", { for: "notify-url" }, "Notify URL (signed webhooks are POSTed here)"), url, error, saved,
+    h("button", { class: "primary", type: "submit" }, "Save"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -358,20 +315,20 @@ async function settingsPage() {
       error.textContent = failure.message;
     }
   });
-  const posters = el("div", { class: "posters" });
+  const posters = h("div", { class: "posters" });
   for (const store of profile.stores) {
     const path = `/v1/merchant/qr?store_id=${encodeURIComponent(store.id)}&format=svg`;
     const response = await merchantFetch("GET", path);
     const link = URL.createObjectURL(await response.blob());
-    posters.append(el("figure", { class: "poster" },
-      el("img", { src: link, alt: `QR code poster of ${store.name}` }),
-      el("figcaption", {}, el("strong", {}, `${profile.display_name} · ${store.name}`), el("span", {}, "Scan to pay with Cashless")),
-      el("a", { href: link, download: `cashless-${store.name}.svg` }, "Download SVG to print")));
+    posters.append(h("figure", { class: "poster" },
+      h("img", { src: link, alt: `QR code poster of ${store.name}` }),
+      h("figcaption", {}, h("strong", {}, `${profile.display_name} · ${store.name}`), h("span", {}, "Scan to pay with Cashless")),
+      h("a", { href: link, download: `cashless-${store.name}.svg` }, "Download SVG to print")));
   }
   // A key for a till, made here: the secret is shown once, and only this browser ever had it.
-  const tillOut = el("div", { id: "till-key" });
-  const tillError = el("p", { class: "error", role: "alert" });
-  const makeTill = el("button", { class: "primary secondary", type: "button", id: "new-till-key" }, "Make a key for a till");
+  const tillOut = h("div", { id: "till-key" });
+  const tillError = h("p", { class: "error", role: "alert" });
+  const makeTill = h("button", { class: "primary secondary", type: "button", id: "new-till-key" }, "Make a key for a till");
   makeTill.addEventListener("click", async () => {
     tillError.textContent = "";
     try {
@@ -380,31 +337,31 @@ async function settingsPage() {
       const seed = hex(await crypto.subtle.exportKey("pkcs8", pair.privateKey)).slice(-64);
       const key = await merchantApi("POST", "/v1/merchant/till-keys", { public_key: publicKey });
       tillOut.replaceChildren(
-        el("p", { class: "hint" }, "Enter these on the till (the secret is shown only now):"),
-        el("dl", { class: "figures" },
-          el("dt", {}, "Merchant id"), el("dd", { class: "mono", id: "till-merchant" }, session.merchantId),
-          el("dt", {}, "Key id"), el("dd", { class: "mono", id: "till-key-id" }, key.id),
-          el("dt", {}, "Secret key"), el("dd", { class: "mono", id: "till-secret" }, seed)));
+        h("p", { class: "hint" }, "Enter these on the till (the secret is shown only now):"),
+        h("dl", { class: "figures" },
+          h("dt", {}, "Merchant id"), h("dd", { class: "mono", id: "till-merchant" }, session.merchantId),
+          h("dt", {}, "Key id"), h("dd", { class: "mono", id: "till-key-id" }, key.id),
+          h("dt", {}, "Secret key"), h("dd", { class: "mono", id: "till-secret" }, seed)));
     } catch (failure) {
       tillError.textContent = failure.message;
     }
   });
-  render(consoleHeader("settings"),
-    el("section", { class: "card" }, el("h2", {}, "Store posters"), posters),
-    el("section", { class: "card" }, el("h2", {}, "Tills"),
-      el("p", { class: "hint" }, "A till key takes payments and looks them up; it cannot refund or change settings."),
+  show(consoleHeader("settings"),
+    h("section", { class: "card" }, h("h2", {}, "Store posters"), posters),
+    h("section", { class: "card" }, h("h2", {}, "Tills"),
+      h("p", { class: "hint" }, "A till key takes payments and looks them up; it cannot refund or change settings."),
       makeTill, tillError, tillOut),
-    el("section", { class: "card" }, el("h2", {}, "Notifications"), form),
-    el("section", { class: "card" }, el("h2", {}, "Signing keys"),
-      el("ul", { class: "steps" }, profile.keys.map((key) => el("li", {},
-        el("span", { class: "mono" }, `${key.id} — ${key.scope === "till" ? "till" : "full"}, ${key.expires_at ? `retiring ${new Date(key.expires_at).toLocaleString()}` : "current"}`))))));
+    h("section", { class: "card" }, h("h2", {}, "Notifications"), form),
+    h("section", { class: "card" }, h("h2", {}, "Signing keys"),
+      h("ul", { class: "steps" }, profile.keys.map((key) => h("li", {},
+        h("span", { class: "mono" }, `${key.id} — ${key.scope === "till" ? "till" : "full"}, ${key.expires_at ? `retiring ${new Date(key.expires_at).toLocaleString()}` : "current"}`))))));
 }
 
 /** The order until it is paid (or closed): a QR to show, or the customer confirming. */
 function waitPage(order) {
-  const status = el("p", { class: "hint", role: "status", id: "order-status" });
-  const figure = order.qr_code ? el("div", { class: "paycode", id: "order-qr" }, QR.svg(order.qr_code, "Order QR code")) : null;
-  const cancel = el("button", { class: "link", type: "button" }, "Cancel order");
+  const status = h("p", { class: "hint", role: "status", id: "order-status" });
+  const figure = order.qr_code ? h("div", { class: "paycode", id: "order-qr" }, QR.svg(order.qr_code, "Order QR code")) : null;
+  const cancel = h("button", { class: "link", type: "button" }, "Cancel order");
   let done = false;
   cancel.addEventListener("click", async () => {
     cancel.disabled = true;
@@ -429,11 +386,11 @@ function waitPage(order) {
       : "Waiting for the customer to scan and pay…";
   };
   describe(order);
-  render(
-    el("header", { class: "bar slim" }, el("h1", {}, "Collect payment")),
-    el("section", { class: "card center", "aria-labelledby": "due-title" },
-      el("p", { class: "balance-label", id: "due-title" }, order.subject),
-      el("p", { class: "balance", id: "due" }, grouped(order.amount.amount), el("small", {}, order.amount.currency)),
+  show(
+    h("header", { class: "bar slim" }, h("h1", {}, "Collect payment")),
+    h("section", { class: "card center", "aria-labelledby": "due-title" },
+      h("p", { class: "balance-label", id: "due-title" }, order.subject),
+      h("p", { class: "balance", id: "due" }, grouped(order.amount.amount), h("small", {}, order.amount.currency)),
       figure, status, cancel));
   const poll = async () => {
     if (done) return;
@@ -463,13 +420,13 @@ function waitPage(order) {
 }
 
 function receiptPage(order) {
-  const error = el("p", { class: "error", role: "alert", id: "refund-error" });
-  const refundAmount = el("input", { id: "refund-amount", inputmode: "decimal", value: order.amount.amount, autocomplete: "off" });
-  const refund = el("button", { class: "primary secondary", type: "submit", id: "refund" }, "Refund");
-  const refunded = el("p", { class: "hint", id: "refunded", role: "status" },
+  const error = h("p", { class: "error", role: "alert", id: "refund-error" });
+  const refundAmount = h("input", { id: "refund-amount", inputmode: "decimal", value: order.amount.amount, autocomplete: "off" });
+  const refund = h("button", { class: "primary secondary", type: "submit", id: "refund" }, "Refund");
+  const refunded = h("p", { class: "hint", id: "refunded", role: "status" },
     order.refunded.amount !== "0.00" ? `Refunded ${grouped(order.refunded.amount)} ${order.refunded.currency}` : "");
-  const feeLine = el("dd", { id: "fee" }, `${grouped(order.fee.amount)} ${order.fee.currency}`);
-  const form = el("form", { novalidate: true }, el("label", { for: "refund-amount" }, "Refund amount (CNY)"), refundAmount, error, refund);
+  const feeLine = h("dd", { id: "fee" }, `${grouped(order.fee.amount)} ${order.fee.currency}`);
+  const form = h("form", { novalidate: true }, h("label", { for: "refund-amount" }, "Refund amount (CNY)"), refundAmount, error, refund);
   // One refund number per refund the cashier means: a double tap or a retry is the same
   // refund. After one succeeds, the next refund gets a new number.
   let requestNo = null;
@@ -497,21 +454,21 @@ function receiptPage(order) {
       refund.disabled = false;
     }
   });
-  render(
-    el("header", { class: "bar slim" }, el("h1", {}, "Paid")),
-    el("section", { class: "card center receipt", "aria-labelledby": "paid-title" },
-      el("p", { class: "tick", "aria-hidden": "true" }, "✓"),
-      el("h2", { id: "paid-title" }, "Payment received"),
-      el("p", { class: "balance", id: "paid-amount" }, grouped(order.amount.amount), el("small", {}, order.amount.currency)),
-      el("dl", {},
-        el("dt", {}, "Order"), el("dd", { class: "mono" }, order.out_trade_no),
-        el("dt", {}, "Customer"), el("dd", {}, order.buyer || "—"),
-        el("dt", {}, "Platform fee"), feeLine),
+  show(
+    h("header", { class: "bar slim" }, h("h1", {}, "Paid")),
+    h("section", { class: "card center receipt", "aria-labelledby": "paid-title" },
+      h("p", { class: "tick", "aria-hidden": "true" }, "✓"),
+      h("h2", { id: "paid-title" }, "Payment received"),
+      h("p", { class: "balance", id: "paid-amount" }, grouped(order.amount.amount), h("small", {}, order.amount.currency)),
+      h("dl", {},
+        h("dt", {}, "Order"), h("dd", { class: "mono" }, order.out_trade_no),
+        h("dt", {}, "Customer"), h("dd", {}, order.buyer || "—"),
+        h("dt", {}, "Platform fee"), feeLine),
       refunded),
-    el("section", { class: "card" }, session.scope === "till"
-      ? el("p", { class: "hint" }, "Refunds need the merchant's full key: ask a manager.")
+    h("section", { class: "card" }, session.scope === "till"
+      ? h("p", { class: "hint" }, "Refunds need the merchant's full key: ask a manager.")
       : form),
-    el("div", { class: "footer" }, el("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, "Next sale")));
+    h("div", { class: "footer" }, h("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, "Next sale")));
 }
 
 signInPage();
