@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -44,8 +44,48 @@ function freshNumber() {
   return `+86139${String(Math.floor(Math.random() * 1e8)).padStart(8, "0")}`;
 }
 
+/**
+ * Saves a screenshot and what a screen reader gets from the same view (its accessibility
+ * tree as `<name>.aria.yml`), and fails on what would leave a screen-reader or keyboard user
+ * stuck: a field without a label, a button or link without a name, a picture without a text
+ * alternative, a view without exactly one main heading, a description that points nowhere,
+ * a repeated id.
+ */
 async function shot(page, name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+  writeFileSync(join(artifacts, `${name}.aria.yml`), await page.locator("body").ariaSnapshot());
+  const problems = await page.evaluate(() => {
+    const found = [];
+    const shown = (el) => el.getClientRects().length > 0;
+    const text = (ids) => (ids || "").split(/\s+/).filter(Boolean)
+      .map((id) => document.getElementById(id)?.textContent || "").join(" ").trim();
+    const label = (el) => (el.getAttribute("aria-label") || "").trim() || text(el.getAttribute("aria-labelledby"))
+      || [...(el.labels || [])].map((l) => l.textContent).join(" ").trim();
+    const what = (el) => `<${el.tagName.toLowerCase()}${el.id ? ` id=${el.id}` : ""}>`;
+    for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+      if (!label(el)) found.push(`${what(el)} has no label`);
+    }
+    for (const el of document.querySelectorAll("button, a[href], [role=button]")) {
+      if (shown(el) && !(label(el) || el.textContent.trim())) found.push(`${what(el)} has no name`);
+    }
+    for (const el of document.querySelectorAll("img, canvas, svg, video")) {
+      const hidden = el.closest("[aria-hidden=true]");
+      const named = el.getAttribute("alt") !== null || label(el);
+      if (!hidden && !named && !el.closest("svg:not(:scope)")) found.push(`${what(el)} has no text alternative`);
+    }
+    const headings = [...document.querySelectorAll("h1")].filter(shown);
+    if (headings.length !== 1) found.push(`${headings.length} main headings`);
+    if (!document.documentElement.lang) found.push("the page has no language");
+    for (const el of document.querySelectorAll("[aria-describedby], [aria-labelledby]")) {
+      for (const id of `${el.getAttribute("aria-describedby") || ""} ${el.getAttribute("aria-labelledby") || ""}`.split(/\s+/).filter(Boolean)) {
+        if (!document.getElementById(id)) found.push(`${what(el)} points at a missing #${id}`);
+      }
+    }
+    const ids = [...document.querySelectorAll("[id]")].map((el) => el.id);
+    for (const id of new Set(ids.filter((id, i) => ids.indexOf(id) !== i))) found.push(`id ${id} is used twice`);
+    return found;
+  });
+  assert.deepEqual(problems, [], `${name}: accessibility`);
 }
 
 /** Signs in with the demo code the page shows. */
@@ -72,13 +112,21 @@ test("a demo consumer signs in and sees her balance, limit and statement", async
     await page.reload();
     await page.locator("#balance").waitFor();
   }
-  assert.equal((await page.locator("#balance").textContent()).trim(), "2,000.00CNY");
+  assert.equal((await page.locator("#balance").textContent()).trim(), "2,000.00 CNY");
   assert.match(await page.locator("#remaining").textContent(), /50,000\.00 CNY/);
   assert.match(await page.getByRole("heading", { level: 1 }).textContent(), /李娜/);
   const first = page.locator("#statement li").first();
   assert.match(await first.textContent(), /\+2,000\.00 CNY/);
   await shot(page, "02-home");
   assert.deepEqual(page.errors, []);
+
+  // The city's services: Orders opens the payments; what later releases bring says so.
+  assert.equal(await page.locator("#transit").getAttribute("aria-disabled"), "true");
+  await page.getByRole("link", { name: "Orders" }).click();
+  await page.getByRole("heading", { name: "Orders", level: 1 }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Payments" }).getAttribute("aria-pressed"), "true");
+  await page.getByRole("link", { name: "Back to home" }).click();
+  await page.locator("#balance").waitFor();
 
   // Signing out returns to the sign-in page, and the session is gone.
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -134,7 +182,7 @@ function cardNumber() {
 test("a new number signs up, verifies, sets a PIN, links a card and tops up", async () => {
   const page = await phone();
   await signIn(page, freshNumber());
-  assert.equal((await page.locator("#balance").textContent()).trim(), "0.00CNY");
+  assert.equal((await page.locator("#balance").textContent()).trim(), "0.00 CNY");
   await page.getByText("Nothing yet").waitFor();
   await shot(page, "04-new-account");
 
@@ -165,7 +213,7 @@ test("a new number signs up, verifies, sets a PIN, links a card and tops up", as
   await page.getByLabel("Amount").fill("100.00");
   await page.getByRole("button", { name: "Top up" }).click();
   await page.locator("#balance").waitFor({ timeout: 15000 });
-  assert.equal((await page.locator("#balance").textContent()).trim(), "100.00CNY");
+  assert.equal((await page.locator("#balance").textContent()).trim(), "100.00 CNY");
   assert.equal(await page.getByText("Get ready to pay").count(), 0, "nothing left to set up");
   assert.doesNotMatch(await page.locator("body").innerText(), /\b(null|undefined|NaN)\b/);
   await shot(page, "07-topped-up");
@@ -218,11 +266,11 @@ test("a consumer pays a street stall by uploading a photo of its poster", async 
   await shot(page, "09-confirm");
   await page.getByRole("button", { name: "Pay" }).click();
   await page.getByRole("heading", { name: "Paid" }).waitFor();
-  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "18.50CNY");
+  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "18.50 CNY");
   await shot(page, "10-receipt");
   await page.getByRole("link", { name: "Done" }).click();
   await page.locator("#balance").waitFor();
-  assert.equal((await page.locator("#balance").textContent()).trim(), "481.50CNY");
+  assert.equal((await page.locator("#balance").textContent()).trim(), "481.50 CNY");
   assert.match(await page.locator("#statement li").first().textContent(), /Grandma Wu Noodle Stall.*−18\.50 CNY/);
   assert.deepEqual(page.errors, []);
 
@@ -235,7 +283,7 @@ test("a consumer pays a street stall by uploading a photo of its poster", async 
   await page.getByLabel("Payment PIN").fill("258036");
   await page.getByRole("button", { name: "Withdraw" }).click();
   await page.locator("#balance").waitFor({ timeout: 15000 });
-  assert.equal((await page.locator("#balance").textContent()).trim(), "381.50CNY");
+  assert.equal((await page.locator("#balance").textContent()).trim(), "381.50 CNY");
 
   // A picture without a code is answered next to the drop zone.
   await page.getByRole("link", { name: "Scan", exact: true }).click();
@@ -278,26 +326,34 @@ test("the cashier scans the payment code; above the limit the payer confirms wit
   assert.equal(response.status, 200, JSON.stringify(order));
   assert.equal(order.status, "SUCCESS");
   await page.getByRole("heading", { name: "Paid" }).waitFor();
-  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "9.90CNY");
+  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "9.90 CNY");
   await shot(page, "12-paycode-paid");
 
-  // Above it: the order waits, the page asks for the PIN, the cashier sees it paid.
+  // Above it, charged at the supermarket's till page: the order waits, the phone asks for
+  // the PIN, the till sees it paid.
   await page.getByRole("link", { name: "Done" }).click();
   await page.getByRole("link", { name: "Pay", exact: true }).click();
   await page.locator("#paycode svg").waitFor();
   const next = await page.locator("#paycode-digits").getAttribute("data-code");
   assert.notEqual(next, code, "a used code is never shown again");
-  const big = `BT-BIG-${Date.now()}`;
-  response = await charge(next, big, "1200.00");
-  order = await response.json();
-  assert.equal(order.status, "USERPAYING", JSON.stringify(order));
+  const till = await browser.newContext({ viewport: { width: 768, height: 1024 } });
+  const pos = await till.newPage();
+  await pos.goto(`${base}/pos`);
+  await pos.getByRole("button", { name: /^Tianmu Supermarket · 天目超市/ }).click();
+  await pos.getByLabel("Amount (CNY)").fill("1200.00");
+  await pos.getByLabel("What for").fill("a television");
+  await pos.getByLabel("Or scan (or type) the customer's payment code").fill(next);
+  await pos.getByRole("button", { name: "Charge the customer's code" }).click();
+  await pos.locator("#order-status").filter({ hasText: "confirm with the PIN" }).waitFor();
+  await shot(pos, "13a-till-waits-for-pin");
   await page.getByLabel("Payment PIN").waitFor();
   await shot(page, "13-confirm-pin");
   await page.getByLabel("Payment PIN").fill("258036");
   await page.getByRole("button", { name: "Confirm payment" }).click();
   await page.getByRole("heading", { name: "Paid" }).waitFor({ timeout: 15000 });
-  response = await merchantCall(shop, "GET", `/v1/merchant/orders/${big}`);
-  assert.equal((await response.json()).status, "SUCCESS");
+  await pos.getByRole("heading", { name: "Payment received" }).waitFor({ timeout: 15000 });
+  assert.equal((await pos.locator("#paid-amount").textContent()).trim(), "1,200.00 CNY");
+  await till.close();
   assert.deepEqual(page.errors.filter((e) => !e.includes("status of 4")), []);
   await page.context().close();
 });
@@ -308,13 +364,13 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   pos.errors = [];
   pos.on("pageerror", (error) => pos.errors.push(error.message));
   await pos.goto(`${base}/pos`);
-  await pos.getByRole("button", { name: /West Lake Noodles/ }).click();
+  await pos.getByRole("button", { name: /^West Lake Noodles · 西湖面馆/ }).click();
   await pos.getByLabel("Amount (CNY)").fill("36.00");
   await pos.getByLabel("What for").fill("2 bowls of noodles");
-  await pos.screenshot({ path: join(artifacts, "14-pos-till.png"), fullPage: true });
+  await shot(pos, "14-pos-till");
   await pos.getByRole("button", { name: "Show QR to the customer" }).click();
   await pos.locator("#order-qr svg").waitFor();
-  await pos.screenshot({ path: join(artifacts, "15-pos-qr.png"), fullPage: true });
+  await shot(pos, "15-pos-qr");
   const orderQr = await pos.locator("#order-qr svg").screenshot();
 
   const page = await phone();
@@ -323,18 +379,19 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   await page.getByRole("link", { name: "Scan", exact: true }).click();
   await page.locator("#picture").setInputFiles({ name: "till.png", mimeType: "image/png", buffer: orderQr });
   await page.getByRole("heading", { name: /West Lake Noodles/ }).waitFor();
-  assert.equal((await page.locator("#pay-amount").textContent()).trim(), "36.00CNY");
+  assert.equal((await page.locator("#pay-amount").textContent()).trim(), "36.00 CNY");
   await page.getByText("2 bowls of noodles").waitFor();
   await page.getByRole("button", { name: "Pay" }).click();
   await page.getByRole("heading", { name: "Paid" }).waitFor();
 
   await pos.getByRole("heading", { name: "Payment received" }).waitFor({ timeout: 15000 });
-  assert.equal((await pos.locator("#paid-amount").textContent()).trim(), "36.00CNY");
+  assert.equal((await pos.locator("#paid-amount").textContent()).trim(), "36.00 CNY");
   assert.match(await pos.locator("dd").nth(1).textContent(), /娜/, "the customer's masked name");
   await pos.getByRole("button", { name: "Refund" }).click();
   await pos.locator("#refunded").filter({ hasText: /Refunded 36\.00 CNY/ }).waitFor();
   assert.equal((await pos.locator("#fee").textContent()).trim(), "0.00 CNY", "a full refund gives the whole fee back");
-  await pos.screenshot({ path: join(artifacts, "16-pos-refunded.png"), fullPage: true });
+  assert.equal(await pos.getByRole("button", { name: "Refund" }).count(), 0, "nothing is left to refund");
+  await shot(pos, "16-pos-refunded");
 
   await page.getByRole("link", { name: "Done" }).click();
   await page.locator("#balance").waitFor();
@@ -349,7 +406,7 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   await shot(page, "16b-statement-refunds");
   await refundLine.locator("a").click();
   await page.locator("#receipt-amount").waitFor();
-  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "36.00CNY");
+  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "36.00 CNY");
   await page.getByRole("heading", { name: "Refunded" }).waitFor();
 
   // The console: the order in the list, the day's takings, the notifications, the poster.
@@ -358,14 +415,14 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   await pos.locator("#orders tbody tr td").first().waitFor();
   const row = await pos.locator("#orders tbody tr").first().textContent();
   assert.match(row, /POS-.*Closed.*36\.00 CNY.*−36\.00.*\*娜/, "refunded in full, the order is closed");
-  await pos.screenshot({ path: join(artifacts, "17-console-orders.png"), fullPage: true });
+  await shot(pos, "17-console-orders");
   await pos.getByRole("button", { name: "Takings" }).click();
   await pos.locator("#takings dd").first().waitFor();
   const figures = await pos.locator("#takings").innerText();
   assert.match(figures, /Orders paid\s+1/);
   assert.match(figures, /Gross\s+36\.00 CNY/);
   assert.match(figures, /Net\s+0\.00 CNY/);
-  await pos.screenshot({ path: join(artifacts, "18-console-takings.png"), fullPage: true });
+  await shot(pos, "18-console-takings");
   await pos.getByRole("button", { name: "Notifications" }).click();
   await pos.getByRole("button", { name: "Retry now" }).first().click();
   await pos.getByText(/Set a notify URL first/).waitFor();
@@ -373,7 +430,13 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   const poster = pos.getByRole("img", { name: /QR code poster of Hubin/ });
   await poster.waitFor();
   await pos.waitForFunction(() => [...document.images].every((image) => image.complete && image.naturalWidth > 0));
-  await pos.screenshot({ path: join(artifacts, "19-console-posters.png"), fullPage: true });
+  await shot(pos, "19-console-posters");
+  // Each poster downloads as SVG and PNG, both real pictures of the code.
+  for (const [name, signature] of [["Download SVG to print", "<svg"], ["Download PNG", "\u0089PNG"]]) {
+    const [download] = await Promise.all([pos.waitForEvent("download"), pos.getByRole("link", { name }).first().click()]);
+    const bytes = readFileSync(await download.path());
+    assert.ok(bytes.toString("latin1").includes(signature), `${name}: ${bytes.subarray(0, 8).toString("latin1")}`);
+  }
 
   // A key for a till, made in the browser; the till opened with it takes payments, not refunds.
   await pos.getByRole("button", { name: "Make a key for a till" }).click();
@@ -388,7 +451,7 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   await pos.getByLabel("Merchant id").fill(tillKey.merchant);
   await pos.getByLabel("Key id").fill(tillKey.key);
   await pos.getByLabel(/Secret key/).fill(tillKey.secret);
-  await pos.getByRole("button", { name: "Open the till" }).click();
+  await pos.getByRole("button", { name: "Open the till with the key" }).click();
   await pos.getByLabel("Amount (CNY)").fill("8.00");
   await pos.getByRole("button", { name: "Show QR to the customer" }).click();
   await pos.locator("#order-qr svg").waitFor();
@@ -399,10 +462,86 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
   await page.getByRole("button", { name: "Pay" }).click();
   await page.getByRole("heading", { name: "Paid" }).waitFor();
   await pos.getByRole("heading", { name: "Payment received" }).waitFor({ timeout: 15000 });
-  await pos.getByText("Refunds need the merchant's full key").waitFor();
+  await pos.getByText("Refunds need a manager").waitFor();
   assert.equal(await pos.getByRole("button", { name: "Refund" }).count(), 0);
-  await pos.screenshot({ path: join(artifacts, "19b-till-key-receipt.png"), fullPage: true });
+  await shot(pos, "19b-till-key-receipt");
   assert.deepEqual(pos.errors, []);
+  await till.close();
+  await page.context().close();
+});
+
+test("staff sign in to the till with their phone: a cashier sells, a manager refunds", async () => {
+  const noodles = city().merchants.find((m) => m.display_name === "West Lake Noodles");
+  const till = await browser.newContext({ viewport: { width: 768, height: 1024 } });
+  const pos = await till.newPage();
+  pos.errors = [];
+  pos.on("pageerror", (error) => pos.errors.push(error.message));
+  await pos.goto(`${base}/pos`);
+  await shot(pos, "26-pos-sign-in");
+
+  // The owner adds a cashier in the console (the full key).
+  await pos.getByRole("button", { name: /^West Lake Noodles · 西湖面馆/ }).click();
+  await pos.getByRole("button", { name: "Posters & settings" }).click();
+  await pos.locator("#staff-list").getByText("Manager Liu").waitFor();
+  const cashierPhone = freshNumber();
+  await pos.getByLabel("Name", { exact: true }).fill("Xiao Li");
+  await pos.getByLabel(/Mobile number/).fill(cashierPhone);
+  await pos.getByRole("button", { name: "Add to staff" }).click();
+  await pos.locator("#staff-list").getByText("Xiao Li").waitFor();
+  await shot(pos, "27-console-staff");
+  await pos.getByRole("button", { name: "Close till" }).click();
+
+  // The cashier signs in with the texted code and sells: no refunds at her till.
+  await pos.getByLabel("Your mobile number").fill(cashierPhone);
+  await pos.getByRole("button", { name: "Send code" }).click();
+  const code = (await pos.locator("#staff-demo-code code").textContent()).trim();
+  await pos.getByLabel("Code from the text message").fill(code);
+  await pos.getByRole("button", { name: "Sign in" }).click();
+  await pos.locator("#staff-name").filter({ hasText: "Xiao Li · cashier" }).waitFor();
+  await pos.getByLabel("Amount (CNY)").fill("12.00");
+  await pos.getByRole("button", { name: "Show QR to the customer" }).click();
+  await pos.locator("#order-qr svg").waitFor();
+  const orderQr = await pos.locator("#order-qr svg").screenshot();
+  const page = await phone();
+  await signIn(page, "+8613800138002");
+  await page.getByRole("link", { name: "Scan", exact: true }).click();
+  await page.locator("#picture").setInputFiles({ name: "order.png", mimeType: "image/png", buffer: orderQr });
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("heading", { name: "Paid" }).waitFor();
+  await pos.getByRole("heading", { name: "Payment received" }).waitFor({ timeout: 15000 });
+  await pos.getByText("Refunds need a manager").waitFor();
+  assert.equal(await pos.getByRole("button", { name: "Refund" }).count(), 0);
+  await shot(pos, "28-cashier-receipt");
+  await pos.getByRole("button", { name: "Next sale" }).click();
+  await pos.getByRole("button", { name: "Sign out" }).click();
+
+  // The manager (a demo staff member) signs in, sells and refunds from the receipt.
+  await pos.getByRole("button", { name: /Manager Liu/ }).click();
+  await pos.getByRole("button", { name: "Send code" }).click();
+  const managerCode = (await pos.locator("#staff-demo-code code").textContent()).trim();
+  await pos.getByLabel("Code from the text message").fill(managerCode);
+  await pos.getByRole("button", { name: "Sign in" }).click();
+  await pos.locator("#staff-name").filter({ hasText: "Manager Liu · manager" }).waitFor();
+  await pos.getByLabel("Amount (CNY)").fill("7.00");
+  await pos.getByRole("button", { name: "Show QR to the customer" }).click();
+  await pos.locator("#order-qr svg").waitFor();
+  const secondQr = await pos.locator("#order-qr svg").screenshot();
+  await page.getByRole("link", { name: "Done" }).click();
+  await page.getByRole("link", { name: "Scan", exact: true }).click();
+  await page.locator("#picture").setInputFiles({ name: "order.png", mimeType: "image/png", buffer: secondQr });
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("heading", { name: "Paid" }).waitFor();
+  await pos.getByRole("heading", { name: "Payment received" }).waitFor({ timeout: 15000 });
+  await pos.getByRole("button", { name: "Refund" }).click();
+  await pos.getByText(/Refunded/).first().waitFor({ timeout: 15000 });
+  await shot(pos, "29-manager-refunded");
+  await pos.getByRole("button", { name: "Next sale" }).click();
+  // The settings a manager cannot change are not offered.
+  await pos.getByRole("button", { name: "Posters & settings" }).click();
+  await pos.getByText("managed with the merchant's full key").waitFor();
+  assert.equal(await pos.getByRole("button", { name: "Add to staff" }).count(), 0);
+  assert.deepEqual(pos.errors, []);
+  assert.ok(noodles, "the demo city has West Lake Noodles");
   await till.close();
   await page.context().close();
 });
@@ -410,13 +549,13 @@ test("a till shows an order's QR, the customer pays it, the till refunds it", as
 test("a foreign visitor tops up from her Visa card in dollars and sees yuan", async () => {
   const page = await phone();
   await signIn(page, "+8613800138003");
-  for (let i = 0; i < 20 && (await page.locator("#balance").textContent()).trim() === "0.00CNY"; i++) {
+  for (let i = 0; i < 20 && (await page.locator("#balance").textContent()).trim() === "0.00 CNY"; i++) {
     await page.waitForTimeout(250);
     await page.reload();
     await page.locator("#balance").waitFor();
   }
   const before = (await page.locator("#balance").textContent()).trim();
-  assert.match(before, /^[\d,]+\.\d\dCNY$/);
+  assert.match(before, /^[\d,]+\.\d\d CNY$/);
   assert.match(await page.getByRole("heading", { level: 1 }).textContent(), /Emma Clarke/);
   await page.getByRole("link", { name: "Top up" }).click();
   await page.getByLabel("Currency of the card").selectOption("USD");
@@ -432,4 +571,108 @@ test("a foreign visitor tops up from her Visa card in dollars and sees yuan", as
   await shot(page, "21-visitor-topped-up");
   assert.deepEqual(page.errors, []);
   await page.context().close();
+});
+
+/**
+ * A camera that films `picture` (PNG bytes): a Y4M clip Chromium's fake capture device plays
+ * in a loop. The picture is drawn on white at the middle of a 640 × 480 frame in a throwaway
+ * page, and its pixels become the frame's luma (grey, as a camera sees a black-and-white code).
+ */
+async function cameraFilming(picture, name = "camera") {
+  const page = await browser.newPage();
+  const luma = await page.evaluate(async (base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+    const canvas = new OffscreenCanvas(640, 480);
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, 640, 480);
+    const scale = Math.min(560 / bitmap.width, 440 / bitmap.height);
+    const [w, h] = [bitmap.width * scale, bitmap.height * scale];
+    context.imageSmoothingEnabled = false;
+    context.drawImage(bitmap, (640 - w) / 2, (480 - h) / 2, w, h);
+    const { data } = context.getImageData(0, 0, 640, 480);
+    const y = new Array(640 * 480);
+    for (let i = 0; i < y.length; i++) {
+      y[i] = Math.round(16 + (0.257 * data[4 * i] + 0.504 * data[4 * i + 1] + 0.098 * data[4 * i + 2]));
+    }
+    return y;
+  }, picture.toString("base64"));
+  await page.close();
+  const frame = Buffer.concat([Buffer.from("FRAME\n"), Buffer.from(luma), Buffer.alloc(2 * 320 * 240, 128)]);
+  const path = join(artifacts, `${name}.y4m`);
+  writeFileSync(path, Buffer.concat([Buffer.from("YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n"), frame, frame]));
+  return path;
+}
+
+test("a consumer pays a flower shop by pointing the camera at its poster", async () => {
+  const shop = city().merchants.find((m) => m.display_name === "Lotus Flowers");
+  const poster = await merchantGet(shop, `/v1/merchant/qr?store_id=${shop.stores[0].id}&format=png&scale=6`);
+  const clip = await cameraFilming(poster);
+  // A browser with a camera (Chromium's fake device playing the clip) that the person allows.
+  const withCamera = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${clip}`],
+  });
+  try {
+    const context = await withCamera.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+    await context.grantPermissions(["camera"], { origin: base });
+    const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error" && !message.text().includes("status of 4")) errors.push(message.text());
+    });
+    await signIn(page, "+8613800138002");
+    await page.getByRole("link", { name: "Scan", exact: true }).click();
+    await page.locator("#camera").waitFor({ state: "visible" });
+    await shot(page, "24-camera");
+    // No photo taken: the camera's own frames find the code.
+    await page.getByRole("heading", { name: /Lotus Flowers/ }).waitFor({ timeout: 20000 });
+    assert.equal(await page.locator("#camera").count(), 0, "the camera view is gone");
+    await page.getByLabel("Amount (CNY)").fill("66.00");
+    await page.getByRole("button", { name: "Pay" }).click();
+    await page.getByRole("heading", { name: "Paid" }).waitFor();
+    assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "66.00 CNY");
+    await shot(page, "25-camera-paid");
+    // The camera is off once the view has gone.
+    const live = await page.evaluate(() => document.querySelectorAll("video").length);
+    assert.equal(live, 0);
+
+    // At a till whose tablet has only a camera, the cashier scans her payment code with it.
+    await page.getByRole("link", { name: "Done" }).click();
+    await page.getByRole("link", { name: "Pay", exact: true }).click();
+    await page.locator("#paycode svg").waitFor();
+    const paycode = await page.locator("#paycode svg").screenshot();
+    const tillCamera = await chromium.launch({
+      executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${await cameraFilming(paycode, "till-camera")}`],
+    });
+    try {
+      const tablet = await tillCamera.newContext({ viewport: { width: 768, height: 1024 } });
+      await tablet.grantPermissions(["camera"], { origin: base });
+      const pos = await tablet.newPage();
+      pos.on("pageerror", (error) => errors.push(error.message));
+      await pos.goto(`${base}/pos`);
+      await pos.getByRole("button", { name: /^Lotus Flowers · 荷花花店/ }).click();
+      await pos.getByLabel("Amount (CNY)").fill("9.90");
+      await pos.getByLabel("What for").fill("a rose");
+      await pos.getByRole("button", { name: "Scan it with the camera" }).click();
+      await pos.locator("#till-camera").waitFor({ state: "visible" });
+      await shot(pos, "30-till-camera");
+      await pos.getByRole("heading", { name: "Payment received" }).waitFor({ timeout: 20000 });
+      assert.equal((await pos.locator("#paid-amount").textContent()).trim(), "9.90 CNY");
+      // The payer's phone sees it paid, and shows the receipt.
+      await page.locator("#receipt-amount").filter({ hasText: "9.90 CNY" }).waitFor({ timeout: 15000 });
+    } finally {
+      await tillCamera.close();
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await withCamera.close();
+  }
 });

@@ -24,6 +24,9 @@ pub enum BenchCommand {
     /// Consumers paying merchants by dynamic QR code over HTTP, against a running server:
     /// prints paid orders/s, latency, and the server's /healthz requests/s as the ceiling.
     Pay(crate::bench_pay::PayArgs),
+    /// Offline transit gate decisions on one core: ride codes parsed, signatures checked,
+    /// freshness, blacklist and replays; prints decisions/s and p50/p99 latency.
+    Gate(crate::bench_gate::GateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +70,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ledger(args) => ledger(args).await,
         BenchCommand::Pay(args) => crate::bench_pay::run(args).await,
+        BenchCommand::Gate(args) => crate::bench_gate::run(args),
     }
 }
 

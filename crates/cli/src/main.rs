@@ -1,7 +1,9 @@
 //! `cashless`: the platform in one binary.
 
 mod bench;
+mod bench_gate;
 mod bench_pay;
+mod gate;
 mod http1;
 mod merchant;
 mod qr;
@@ -34,6 +36,9 @@ enum Command {
     /// Merchant API tools: make a signing key, sign a request (to debug signatures).
     #[command(subcommand)]
     Merchant(merchant::MerchantCommand),
+    /// A transit gate, offline: decides on ride codes with only the issuer keys and the
+    /// blacklist the platform publishes, prints one JSON line per code, keeps the taps.
+    Gate(gate::GateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +47,7 @@ fn main() -> anyhow::Result<()> {
     let command = match cli.command {
         Command::Qr(command) => return exit_on_error(qr::run(command)),
         Command::Merchant(command) => return exit_on_error(merchant::run(command)),
+        Command::Gate(args) => return exit_on_error(gate::run(args)),
         other => other,
     };
     init_logging(&cli.log)?;
@@ -52,7 +58,7 @@ fn main() -> anyhow::Result<()> {
         match command {
             Command::Serve(args) => serve::run(args).await,
             Command::Bench(command) => bench::run(command).await,
-            Command::Qr(_) | Command::Merchant(_) => Ok(()),
+            Command::Qr(_) | Command::Merchant(_) | Command::Gate(_) => Ok(()),
         }
     })
 }

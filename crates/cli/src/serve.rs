@@ -158,6 +158,13 @@ fn print_demo(city: &cashless_server::demo::DemoCity, data_dir: &Path) {
             consumer.name, consumer.phone, consumer.kind, consumer.balance
         );
     }
+    println!("  till staff (sign in at /pos with the phone; the code shows on the page):");
+    for staff in &city.staff {
+        println!(
+            "    {:<12} {}  {} at {}",
+            staff.name, staff.phone, staff.role, staff.merchant
+        );
+    }
     println!("  merchants:");
     for merchant in &city.merchants {
         println!(

@@ -24,6 +24,8 @@ pub mod paycode;
 mod qr;
 pub mod reports;
 pub mod signing;
+pub mod staff;
+pub mod transit;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

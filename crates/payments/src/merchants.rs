@@ -55,10 +55,15 @@ pub struct KeyView {
     pub expires_at: Option<String>,
 }
 
-/// What a signing key may do.
+/// What a caller may do: a signing key's scope, or a signed-in staff member's role.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum KeyScope {
+    /// The merchant's own key: everything.
     Full,
+    /// A manager signed in to the till: also refunds, cancels and notification retries, but
+    /// not keys, staff or notification settings.
+    Manager,
+    /// A till key or a cashier: take payments and look them up.
     Till,
 }
 
@@ -66,6 +71,7 @@ impl KeyScope {
     pub fn name(self) -> &'static str {
         match self {
             KeyScope::Full => "full",
+            KeyScope::Manager => "manager",
             KeyScope::Till => "till",
         }
     }
@@ -332,18 +338,52 @@ pub struct MerchantCaller {
     pub key_id: String,
     pub nonce: String,
     nonce_claimed: bool,
-    /// What the signing key may do.
+    /// What the signing key (or the signed-in staff member) may do.
     pub scope: KeyScope,
+    /// The staff member signed in, when the caller is one rather than a key.
+    pub staff_id: Option<String>,
 }
 
 impl MerchantCaller {
-    /// Refuses a till key: for refunds, cancels, key and notification settings.
+    /// A signed-in staff member: no signature, so no nonce to use up (the session is the
+    /// credential, and every write is idempotent by its own key).
+    pub(crate) fn staff(merchant_id: String, staff_id: String, scope: KeyScope) -> MerchantCaller {
+        MerchantCaller {
+            merchant_id,
+            key_id: String::new(),
+            nonce: String::new(),
+            nonce_claimed: true,
+            scope,
+            staff_id: Some(staff_id),
+        }
+    }
+
+    /// Who is asking, as refunds record it: `key:<key id>` or `staff:<staff id>`.
+    pub fn actor(&self) -> String {
+        match &self.staff_id {
+            Some(staff) => format!("staff:{staff}"),
+            None => format!("key:{}", self.key_id),
+        }
+    }
+
+    /// Only the merchant's full key: keys, staff and notification settings.
     pub fn require_full(&self) -> WalletResult<()> {
         match self.scope {
             KeyScope::Full => Ok(()),
+            KeyScope::Manager | KeyScope::Till => Err(WalletError::forbidden(
+                "key_scope",
+                "only the merchant's full key may do this: sign it with that key",
+            )),
+        }
+    }
+
+    /// The full key or a manager: refunds, cancels, notification retries.
+    pub fn require_back_office(&self) -> WalletResult<()> {
+        match self.scope {
+            KeyScope::Full | KeyScope::Manager => Ok(()),
             KeyScope::Till => Err(WalletError::forbidden(
                 "key_scope",
-                "a till key takes payments and looks them up; sign this with the merchant's full key",
+                "a till takes payments and looks them up; a manager or the merchant's full key may do this",
             )),
         }
     }
@@ -773,8 +813,10 @@ impl Payments {
     }
 
     /// Revokes a merchant key at once (operator), e.g. when it leaked: requests signed with it
-    /// are refused from now on, overlap or not. Revoking the last key locks the merchant's API
-    /// until the operator registers a new one.
+    /// are refused from now on, overlap or not. Every staff session of the merchant ends too
+    /// (whoever held the key may have added staff): staff sign in again, and the merchant should
+    /// review its staff with its new key. Revoking the last full key locks the merchant's API,
+    /// staff included, until the operator registers a new one.
     pub async fn revoke_key(&self, merchant_id: &str, key_id: &str) -> WalletResult<()> {
         let merchant_id = self.existing_merchant(merchant_id).await?;
         let key_id = key_id.to_owned();
@@ -796,6 +838,10 @@ impl Payments {
                         "this merchant has no live key with this id",
                     ));
                 }
+                tx.conn()?.execute(
+                    "UPDATE staff_sessions SET revoked_ns = $2 WHERE merchant_id = $1 AND revoked_ns IS NULL",
+                    &[Param::Text(&merchant_id), Param::Int(now as i64)],
+                )?;
                 tracing::warn!(merchant = %merchant_id, key = %key_id, "merchant key revoked");
                 Ok(())
             })
@@ -827,8 +873,17 @@ impl Payments {
     }
 
     /// The calling merchant's own view.
+    /// Tills (till keys, cashiers, managers) see the shop, not the business: no settlement
+    /// account, notify URL or keys.
     pub async fn merchant_profile(&self, caller: MerchantCaller) -> WalletResult<MerchantView> {
-        self.merchant(&caller.merchant_id).await
+        let mut view = self.merchant(&caller.merchant_id).await?;
+        if caller.scope != KeyScope::Full {
+            view.settlement_bank = String::new();
+            view.settlement_account = String::new();
+            view.notify_url = None;
+            view.keys = Vec::new();
+        }
+        Ok(view)
     }
 
     /// Uses up a signed request's nonce, in a write of its own before the request's work:
@@ -869,6 +924,9 @@ impl Payments {
         path_and_query: &str,
         body: &[u8],
     ) -> WalletResult<MerchantCaller> {
+        if let Some(token) = authorization.and_then(|header| header.strip_prefix("Bearer ")) {
+            return self.staff_caller(token.trim()).await;
+        }
         let header = authorization.ok_or_else(|| {
             unauthorized(
                 "signature_missing",
@@ -901,7 +959,7 @@ impl Payments {
                         Param::Int(now as i64),
                     ],
                 )?
-                .map(|row| Ok((row.text(0)?.to_owned(), row.text(1)? == "till")))
+                .map(|row| Ok((row.text(0)?.to_owned(), row.text(1)?.to_owned())))
                 .transpose()
             })
             .await?;
@@ -911,7 +969,12 @@ impl Payments {
                 "the signature does not verify with this merchant's key",
             )
         };
-        let till = key.as_ref().is_some_and(|(_, till)| *till);
+        // A scope this binary does not know grants nothing.
+        let scope = match key.as_ref().map(|(_, scope)| scope.as_str()) {
+            Some("full") => KeyScope::Full,
+            Some("till") => KeyScope::Till,
+            _ => return Err(invalid()),
+        };
         let key = key
             .as_ref()
             .and_then(|(key, _)| cashless_wallet::confirm::verifying_key(key))
@@ -926,7 +989,8 @@ impl Payments {
             key_id: auth.key_id,
             nonce: auth.nonce,
             nonce_claimed: false,
-            scope: if till { KeyScope::Till } else { KeyScope::Full },
+            scope,
+            staff_id: None,
         })
     }
 }

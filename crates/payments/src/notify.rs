@@ -112,6 +112,8 @@ impl Payments {
         newest_first: bool,
         delivery: Option<&str>,
     ) -> WalletResult<EventPage> {
+        // Webhook payloads and delivery errors describe the merchant's back end.
+        caller.require_back_office()?;
         let only = match delivery {
             None | Some("") => "",
             Some("delivered") => "AND delivered_ns IS NOT NULL",
@@ -190,7 +192,7 @@ impl Payments {
         mut caller: MerchantCaller,
         event_id: &str,
     ) -> WalletResult<()> {
-        caller.require_full()?;
+        caller.require_back_office()?;
         self.claim_nonce(&mut caller).await?;
         let not_found = || WalletError::not_found("event_not_found", "no such event");
         if !cashless_wallet::wire::is_id(event_id) {
@@ -403,6 +405,12 @@ impl Payments {
                 conn.execute(
                     "DELETE FROM merchant_nonces WHERE seen_ns < $1",
                     &[Param::Int(now.saturating_sub(nonce_keep) as i64)],
+                )?;
+                // Staff sessions a day past their end (or their revocation) open nothing.
+                let day_ago = now.saturating_sub(86_400 * 1_000_000_000) as i64;
+                conn.execute(
+                    "DELETE FROM staff_sessions WHERE expires_ns < $1 OR revoked_ns < $1",
+                    &[Param::Int(day_ago)],
                 )?;
                 Ok::<_, WalletError>(ids.len())
             })

@@ -588,11 +588,12 @@ impl Payments {
         out_trade_no: &str,
     ) -> WalletResult<OrderView> {
         // Cancelling may refund: not for a till key.
-        caller.require_full()?;
+        caller.require_back_office()?;
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
         let window = duration_ns(self.config.cancel_window);
         let refund_id = self.wallet.new_id_string();
+        let actor = caller.actor();
         let transfer_ids = [
             TransferId(self.wallet.new_id()),
             TransferId(self.wallet.new_id()),
@@ -629,6 +630,7 @@ impl Payments {
                             amount: remaining,
                             reason: "cancelled by the merchant".to_owned(),
                             transfer_ids,
+                            actor: actor.clone(),
                         };
                         apply_refund(tx, &merchant, &mut order, &refund, now)?;
                     }
@@ -646,7 +648,7 @@ impl Payments {
         out_trade_no: &str,
         input: RefundInput,
     ) -> WalletResult<RefundView> {
-        caller.require_full()?;
+        caller.require_back_office()?;
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
         let out_request_no = check_out_no(&input.out_request_no, "out_request_no")?;
@@ -672,6 +674,7 @@ impl Payments {
                 TransferId(self.wallet.new_id()),
                 TransferId(self.wallet.new_id()),
             ],
+            actor: caller.actor(),
         };
         let refund_window = duration_ns(self.config.refund_window);
         let refund_id = self
@@ -833,6 +836,8 @@ pub(crate) struct NewRefund {
     pub amount: u64,
     pub reason: String,
     pub transfer_ids: [TransferId; 2],
+    /// Who asked for it ([`MerchantCaller::actor`]).
+    pub actor: String,
 }
 
 /// Moves a refund's money (fee share back to the merchant, then the refund to the payer),
@@ -936,8 +941,8 @@ pub(crate) fn apply_refund(
     crate::pay::check_applied(&results)?;
     let conn = tx.conn()?;
     conn.execute(
-        "INSERT INTO refunds (id, order_id, merchant_id, out_request_no, amount, fee_returned, reason, transfer_id, created_ns) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+        "INSERT INTO refunds (id, order_id, merchant_id, out_request_no, amount, fee_returned, reason, transfer_id, created_ns, actor) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
         &[
             Param::Text(&refund.id),
             Param::Text(&order.id),
@@ -948,6 +953,7 @@ pub(crate) fn apply_refund(
             Param::Text(&refund.reason),
             Param::Blob(&refund.transfer_ids[0].0.to_be_bytes()),
             Param::Int(now as i64),
+            Param::Text(&refund.actor),
         ],
     )?;
     order.refunded = refunded_after;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use cashless_partners::SimulatedSms;
 use cashless_payments::merchants::{MerchantInput, uscc_check_character};
 use cashless_payments::signing::MerchantSigner;
+use cashless_payments::staff::{StaffInput, StaffRole};
 use cashless_wallet::funding::TopUpRequest;
 use cashless_wallet::identity::IdentityInput;
 use cashless_wallet::{DeviceInput, WalletError, WalletResult};
@@ -29,6 +30,17 @@ pub const DEMO_PIN: &str = "258036";
 pub struct DemoCity {
     pub merchants: Vec<DemoMerchant>,
     pub consumers: Vec<DemoConsumer>,
+    /// Staff who sign in to a till with their phone (no key).
+    #[serde(default)]
+    pub staff: Vec<DemoStaff>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DemoStaff {
+    pub name: String,
+    pub phone: String,
+    pub role: String,
+    pub merchant: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -229,9 +241,33 @@ pub async fn seed(
         )
         .await?,
     ];
+    let mut staff = Vec::new();
+    for (name, phone, role) in [
+        ("Xiao Zhang", "+8613900139001", StaffRole::Cashier),
+        ("Manager Liu", "+8613900139002", StaffRole::Manager),
+    ] {
+        let added = state
+            .payments
+            .add_staff_to(
+                merchants[0].id.clone(),
+                StaffInput {
+                    phone: phone.to_owned(),
+                    name: name.to_owned(),
+                    role,
+                },
+            )
+            .await?;
+        staff.push(DemoStaff {
+            name: added.name,
+            phone: phone.to_owned(),
+            role: role.name().to_owned(),
+            merchant: merchants[0].display_name.clone(),
+        });
+    }
     let city = DemoCity {
         merchants,
         consumers,
+        staff,
     };
     let text = serde_json::to_string_pretty(&city)
         .map_err(|error| WalletError::internal(error.to_string()))?;

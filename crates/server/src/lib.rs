@@ -10,6 +10,8 @@ pub mod error;
 pub mod json;
 pub mod ledger_api;
 pub mod merchant_api;
+pub mod staff_api;
+pub mod transit_api;
 pub mod wallet_api;
 pub mod web;
 
@@ -79,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/operator/merchants/{id}/keys",
             post(merchant_api::operator_add_key),
+        )
+        .route(
+            "/v1/operator/transit/issuer-keys",
+            post(transit_api::rotate_issuer_key),
         )
         .route(
             "/v1/operator/merchants/{id}/keys/{key_id}",
@@ -153,6 +159,20 @@ fn merchant_routes() -> Router<AppState> {
         )
         .route("/v1/merchant/notify-url", put(m::set_notify_url))
         .route(
+            "/v1/merchant/staff",
+            post(staff_api::add_staff).get(staff_api::list_staff),
+        )
+        .route(
+            "/v1/merchant/staff/{id}",
+            axum::routing::delete(staff_api::remove_staff),
+        )
+        .route("/v1/me/transit/pass", post(transit_api::pass))
+        .route("/v1/transit/gate-config", get(transit_api::gate_config))
+        .route("/v1/staff/sms-codes", post(staff_api::send_code))
+        .route("/v1/staff/sessions", post(staff_api::sign_in))
+        .route("/v1/staff/me", get(staff_api::me))
+        .route("/v1/staff/sign-out", post(staff_api::sign_out))
+        .route(
             "/v1/merchant/orders",
             post(m::precreate).get(m::list_orders),
         )
@@ -162,6 +182,7 @@ fn merchant_routes() -> Router<AppState> {
         .route("/v1/merchant/orders/{out_trade_no}", get(m::query_order))
         .route("/v1/merchant/orders/{out_trade_no}/qr", get(m::order_qr))
         .route("/v1/merchant/qr", get(m::static_qr))
+        .route("/v1/merchant/scan-image", post(m::merchant_scan_image))
         .route(
             "/v1/merchant/orders/{out_trade_no}/close",
             post(m::close_order),

@@ -742,14 +742,33 @@ pub struct ScannedImage {
 pub async fn scan_image(
     State(state): State<AppState>,
     Consumer(session): Consumer,
+    Query(picture): Query<PictureQuery>,
     body: Bytes,
 ) -> Result<Json<ScannedImage>, ApiError> {
-    // Decoding a photo takes milliseconds to seconds of CPU: not on the async workers, and
-    // no more at once than there are cores; beyond that, ask to try again.
+    let payload = read_qr_picture(body.to_vec(), picture.live).await?;
+    let scan = state.payments.scan(&session, &payload, None).await?;
+    Ok(Json(ScannedImage { payload, scan }))
+}
+
+/// How a picture was taken.
+#[derive(Debug, Default, Deserialize)]
+pub struct PictureQuery {
+    /// `true` for a still from a live camera (sent about once a second until a code is
+    /// found): such stills share one decoder of their own, so cameras never crowd out photos.
+    #[serde(default)]
+    pub live: bool,
+}
+
+/// The text of the first QR code in a PNG or JPEG picture. Decoding takes milliseconds to
+/// seconds of CPU: not on the async workers, and no more at once than there are cores (one of
+/// them for live camera stills); beyond that, `scan_busy` asks to try again.
+async fn read_qr_picture(body: Vec<u8>, live: bool) -> Result<String, ApiError> {
     static DECODERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
         tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     });
-    let _permit = DECODERS.try_acquire().map_err(|_| {
+    static LIVE_DECODERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let pool = if live { &LIVE_DECODERS } else { &*DECODERS };
+    let _permit = pool.try_acquire().map_err(|_| {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "scan_busy",
@@ -775,15 +794,46 @@ pub async fn scan_image(
         };
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.code(), message)
     })?;
-    let payload = payloads.into_iter().next().ok_or_else(|| {
+    payloads.into_iter().next().ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "no_qr_code",
             "no QR code found in the picture",
         )
-    })?;
-    let scan = state.payments.scan(&session, &payload, None).await?;
-    Ok(Json(ScannedImage { payload, scan }))
+    })
+}
+
+/// The raw bytes of a signed request (a picture).
+#[derive(Debug)]
+pub struct Raw(pub Vec<u8>);
+
+impl SignedBody for Raw {
+    fn from_body(bytes: &[u8]) -> Result<Raw, ApiError> {
+        Ok(Raw(bytes.to_vec()))
+    }
+}
+
+/// What a QR code in a picture says.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct PictureText {
+    pub text: String,
+}
+
+/// Reads the QR code in a photo taken by the till's camera (the PNG or JPEG bytes as the
+/// body, signed like any request): the customer's payment code, for a till whose browser
+/// cannot read codes itself. It changes nothing, so its nonce is not recorded (a camera
+/// sends a still a second): a replay only reads the same picture again.
+#[utoipa::path(post, path = "/v1/merchant/scan-image", tag = "merchant",
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "a PNG or JPEG picture"),
+    responses((status = 200, body = PictureText),
+              (status = 422, body = ErrorBody, description = "no_qr_code, qr_undecodable, bad_image")))]
+pub async fn merchant_scan_image(
+    Query(picture): Query<PictureQuery>,
+    SignedWrite(_caller, Raw(body)): SignedWrite<Raw>,
+) -> Result<Json<PictureText>, ApiError> {
+    Ok(Json(PictureText {
+        text: read_qr_picture(body, picture.live).await?,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -941,6 +991,7 @@ pub async fn enrol_paycode(
     order_qr,
     static_qr,
     scan_image,
+    merchant_scan_image,
     list_orders,
     takings,
     retry_event,

@@ -709,6 +709,18 @@ impl utoipa::Modify for SessionScheme {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "staff",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "a staff member's `token` from POST /v1/staff/sessions: stands in for \
+                         a merchant signature on /v1/merchant/ routes, within the role",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -733,5 +745,10 @@ pub struct ApiDoc;
 /// The OpenAPI 3.1 document, generated from the handlers above.
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     use utoipa::OpenApi;
-    Json(ApiDoc::openapi().merge_from(crate::merchant_api::PaymentsApiDoc::openapi()))
+    Json(
+        ApiDoc::openapi()
+            .merge_from(crate::merchant_api::PaymentsApiDoc::openapi())
+            .merge_from(crate::staff_api::StaffApiDoc::openapi())
+            .merge_from(crate::transit_api::TransitApiDoc::openapi()),
+    )
 }

@@ -18,10 +18,15 @@ const POS_SCRIPT: &str = include_str!("../web/pos.js");
 const STYLE: &str = include_str!("../web/app.css");
 const ICON: &str = include_str!("../web/icon.svg");
 
-/// Only our own files, no framing, no inline code: the app builds its DOM with textContent.
+/// Only our own files, no framing, no inline code: the app builds its DOM with textContent,
+/// so Trusted Types can forbid every HTML and script sink outright (no policy is allowed).
 const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; \
                    script-src 'self'; connect-src 'self'; object-src 'none'; \
-                   base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+                   base-uri 'none'; frame-ancestors 'none'; form-action 'self'; \
+                   require-trusted-types-for 'script'; trusted-types 'none'";
+
+/// The camera for scanning codes, from our own pages only; nothing else.
+const PERMISSIONS: &str = "camera=(self), microphone=(), geolocation=(), payment=(), usb=()";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -70,7 +75,7 @@ async fn demo_merchants(
     match state.demo_city.get() {
         Some(city) if state.demo && local_host(&headers) => Ok((
             [(CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            axum::Json(serde_json::json!({ "merchants": city.merchants })),
+            axum::Json(serde_json::json!({ "merchants": city.merchants, "staff": city.staff })),
         )
             .into_response()),
         _ => Err(crate::error::ApiError::new(
@@ -110,6 +115,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
             (
                 HeaderName::from_static("content-security-policy"),
                 HeaderValue::from_static(CSP),
+            ),
+            (
+                HeaderName::from_static("permissions-policy"),
+                HeaderValue::from_static(PERMISSIONS),
             ),
             (
                 HeaderName::from_static("x-content-type-options"),

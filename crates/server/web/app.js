@@ -24,16 +24,11 @@ const ICONS = {
   plus: "M12 5v14M5 12h14",
   code: "M4 6v12M7 6v12M10 6v12M14 6v12M16 6v12M20 6v12",
   out: "M12 19V5M6 11l6-6 6 6M5 21h14",
+  transit: "M7 17h10a2 2 0 0 0 2-2V6a3 3 0 0 0-3-3H8a3 3 0 0 0-3 3v9a2 2 0 0 0 2 2zM5 11h14M8 21l2-4M16 21l-2-4M8.5 14h.01M15.5 14h.01",
+  bills: "M6 3h12v18l-3-2-3 2-3-2-3 2zM9 8h6M9 12h6",
+  orders: "M5 7h14l-1 13H6zM9 7V5a3 3 0 0 1 6 0v2",
+  messages: "M4 5h16v11H9l-5 4z",
 };
-
-/** A refusal from the API: its stable code and its plain-words message. */
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
 
 /** Signing out (or a dead session) forgets everything this browser held for the account,
  * the payment-code secret first: whoever uses the browser next must not make codes. */
@@ -49,27 +44,16 @@ async function api(method, path, body, extraHeaders) {
   const headers = { "content-type": raw ? body.type || "application/octet-stream" : "application/json", ...extraHeaders };
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) headers.authorization = `Bearer ${token}`;
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
-    });
-  } catch (_) {
-    throw new ApiError(0, "offline", "Cannot reach Cashless. Check the connection and try again.");
+  const response = await reach(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+  });
+  if (response.status === 401 && token) {
+    forgetSession();
+    route();
   }
-  if (response.status === 204) return null;
-  const answer = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = answer.error || {};
-    if (response.status === 401 && token) {
-      forgetSession();
-      route();
-    }
-    throw new ApiError(response.status, error.code || "error", sentence(error.message || "something went wrong"));
-  }
-  return answer;
+  return answerOf(response);
 }
 
 /** Money is always shown with its currency. */
@@ -216,11 +200,11 @@ async function homeView() {
   show(
     h("header", { class: "bar" },
       h("h1", {}, me.real_name ? `Hello, ${me.real_name}` : "Hello"),
-      h("p", {}, me.phone, h("span", { class: "level", title: "Real-name level" }, me.kyc_level))),
+      h("p", {}, me.phone, h("span", { class: "level", title: "Real-name level" }, h("span", { class: "sr-only" }, "real-name level "), me.kyc_level))),
     h("section", { class: "card lift", "aria-labelledby": "balance-title" },
       h("p", { class: "balance-label", id: "balance-title" }, "Balance you can spend"),
       h("p", { class: "balance", id: "balance" }, grouped(balance.available.amount),
-        h("small", {}, balance.available.currency)),
+        " ", h("small", {}, balance.available.currency)),
       h("p", { class: "facts" },
         balance.incoming.amount !== "0.00" ? h("span", {}, "On its way in ", h("b", {}, money(balance.incoming))) : null,
         balance.outgoing.amount !== "0.00" ? h("span", {}, "Going out ", h("b", {}, money(balance.outgoing))) : null,
@@ -235,6 +219,7 @@ async function homeView() {
       cards.cards.length
         ? h("a", { class: "action", href: "#/withdraw", id: "withdraw" }, icon(ICONS.out), "Withdraw")
         : null),
+    services(),
     h("section", { class: "card", "aria-labelledby": "recent-title" },
       h("div", { class: "title-row" }, h("h2", { id: "recent-title" }, "Recent"),
         items.length ? h("a", { href: "#/statement", id: "see-all" }, "See all") : null),
@@ -242,6 +227,21 @@ async function homeView() {
         : h("p", { class: "empty" }, "Nothing yet: top up from a card to start.")),
     h("div", { class: "footer" }, signOut),
   );
+}
+
+/** The city's services: what works today opens, what is still being built says so. */
+function services() {
+  const tile = (id, glyph, name, href) => href
+    ? h("li", {}, h("a", { class: "tile", href, id }, icon(glyph), name))
+    : h("li", {}, h("span", { class: "tile soon", id, "aria-disabled": "true" }, icon(glyph), name,
+      h("small", {}, "Not in this city yet")));
+  return h("section", { class: "card", "aria-labelledby": "services-title" },
+    h("h2", { id: "services-title" }, "City services"),
+    h("ul", { class: "tiles" },
+      tile("orders", ICONS.orders, "Orders", "#/orders"),
+      tile("transit", ICONS.transit, "Transit"),
+      tile("bills", ICONS.bills, "Bills & city services"),
+      tile("messages", ICONS.messages, "Messages")));
 }
 
 // ---- getting set up: real name, PIN, card, top-up -----------------------------------------
@@ -453,9 +453,31 @@ function scanView() {
     drop.classList.remove("over");
     read(event.dataTransfer.files[0]);
   });
+  const video = h("video", { id: "camera", class: "camera", hidden: true, muted: true, playsinline: true,
+    "aria-label": "Camera: point it at the QR code" });
+  const note = h("p", { class: "hint", id: "camera-note", role: "status" });
   show(backBar("Scan"),
-    h("section", { class: "card" }, input, drop, error,
+    h("section", { class: "card" }, video, note, input, drop, error,
       h("p", { class: "hint" }, "Shops show a code at the till; a code with an amount is an order, a code without one asks you to type it.")));
+  let refused = "";
+  watchCamera(video, note, async (found) => {
+    try {
+      if (found.text !== undefined) {
+        if (found.text === refused) return false;
+        const scan = await api("POST", "/v1/me/scan", { payload: found.text });
+        confirmView(found.text, scan);
+      } else {
+        const scanned = await api("POST", "/v1/me/scan-image?live=true", found.still);
+        confirmView(scanned.payload, scanned.scan);
+      }
+      return true;
+    } catch (failure) {
+      // A code the platform refused is not sent again; after a network failure it is.
+      if (found.text !== undefined && failure.status >= 400 && failure.status < 500) refused = found.text;
+      if (!STILL_LOOKING.has(failure.code)) error.textContent = failure.message;
+      return false;
+    }
+  });
 }
 
 function confirmView(payload, scan) {
@@ -477,7 +499,7 @@ function confirmView(payload, scan) {
   const pay = h("button", { class: "primary", type: "submit", id: "pay" }, "Pay");
   const form = h("form", { novalidate: true },
     scan.amount
-      ? h("p", { class: "balance", id: "pay-amount" }, grouped(scan.amount.amount), h("small", {}, scan.amount.currency))
+      ? h("p", { class: "balance", id: "pay-amount" }, grouped(scan.amount.amount), " ", h("small", {}, scan.amount.currency))
       : [h("label", { for: "amount" }, "Amount (CNY)"), amount, amountError],
     pinStep, pay);
   form.addEventListener("submit", async (event) => {
@@ -529,7 +551,7 @@ function receiptView(payment) {
     h("section", { class: "card receipt", "aria-labelledby": "receipt-title" },
       h("p", { class: `tick${paid ? "" : " wait"}`, "aria-hidden": "true" }, paid ? "✓" : "…"),
       h("h2", { id: "receipt-title" }, title),
-      h("p", { class: "balance", id: "receipt-amount" }, grouped(payment.amount.amount), h("small", {}, payment.amount.currency)),
+      h("p", { class: "balance", id: "receipt-amount" }, grouped(payment.amount.amount), " ", h("small", {}, payment.amount.currency)),
       h("dl", {},
         h("dt", {}, "To"), h("dd", {}, payment.merchant_name),
         payment.subject !== payment.merchant_name ? [h("dt", {}, "For"), h("dd", {}, payment.subject)] : null,
@@ -658,12 +680,13 @@ function confirmPrompt(payment) {
 
 // ---- statement, receipts, withdraw ----------------------------------------------------------
 
-function statementView() {
+/** The statement, from the start filtered to `first` ("" for everything). */
+function statementView(first = "", title = "Statement") {
   const kinds = [["", "All"], ["payment", "Payments"], ["refund", "Refunds"], ["top_up", "Top-ups"], ["withdrawal", "Withdrawals"]];
   const list = h("ul", { class: "items", id: "statement-all" });
   const error = h("p", { class: "error", role: "alert" });
   const more = h("button", { class: "link", type: "button", hidden: true }, "Older");
-  let kind = "";
+  let kind = first;
   let cursor = null;
   const chips = h("div", { class: "chips", role: "group", "aria-label": "Show" });
   const load = async (fresh) => {
@@ -693,7 +716,7 @@ function statementView() {
     chips.append(chip);
   }
   more.addEventListener("click", () => load(false));
-  show(backBar("Statement"), h("section", { class: "card" }, chips, error, list, more));
+  show(backBar(title), h("section", { class: "card" }, chips, error, list, more));
   load(true);
 }
 
@@ -755,7 +778,7 @@ function route() {
     });
     return;
   }
-  const views = { "#/statement": statementView, "#/withdraw": withdrawView, "#/pay": payView, "#/scan": scanView, "#/verify": verifyView, "#/pin": pinView, "#/card": cardView, "#/topup": topUpView };
+  const views = { "#/statement": () => statementView(), "#/orders": () => statementView("payment", "Orders"), "#/withdraw": withdrawView, "#/pay": payView, "#/scan": scanView, "#/verify": verifyView, "#/pin": pinView, "#/card": cardView, "#/topup": topUpView };
   Promise.resolve((views[location.hash] || homeView)()).catch((failure) => {
     show(backBar("Cashless"), h("section", { class: "card" },
       h("p", { class: "error", role: "alert" }, failure.message),

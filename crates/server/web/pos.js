@@ -1,8 +1,10 @@
-// Cashless POS: a cashier's tablet page. It holds the merchant's Ed25519 key — in memory only,
-// as a non-extractable WebCrypto key: a reload asks for it again — and signs every merchant
-// API request in the browser, exactly as a server integration would: the platform sees no
-// difference and trusts nothing else. Best a till key (made in the console): it takes
-// payments and looks them up, but cannot refund or change settings as a full key can.
+// Cashless POS: a cashier's tablet page. Staff sign in with their phone and a texted code (the
+// merchant adds them in the console): the session's token goes with each request, and the
+// role decides what the till offers (a cashier takes payments; a manager also refunds).
+// Or the till is opened with a key: the merchant's Ed25519 key — in memory only, as a
+// non-extractable WebCrypto key: a reload asks for it again — signs every merchant API
+// request in the browser, exactly as a server integration would. Best a till key (made in the
+// console): it takes payments and looks them up, but cannot refund or change settings.
 "use strict";
 
 /** The merchant's signing key from its 32-byte seed (64 hex digits), as WebCrypto wants it. */
@@ -13,43 +15,102 @@ async function importSeed(seedHex) {
   return crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, false, ["sign"]);
 }
 
-let session = null; // { merchantId, keyId, key, store, terminal, name }
+// { merchantId, name, scope: "full" | "manager" | "till", stores, store, terminal, storeName,
+//   and either keyId + key (a signing key) or staffToken + staffName (a staff session) }
+let session = null;
 
-/** A signed merchant request: Ed25519 over method, path, timestamp, nonce and the body's hash. */
+/** A merchant request: with the staff session's token, or signed with the key (Ed25519 over
+ * method, path, timestamp, nonce and the body's hash). `body` is JSON, or a Blob (a picture). */
 async function merchantFetch(method, path, body) {
-  const text = body === undefined ? "" : JSON.stringify(body);
-  const timestamp = Math.floor(Date.now() / 1000);
-  const nonce = hex(crypto.getRandomValues(new Uint8Array(12)));
-  const bodyHash = hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  const message = `CASHLESS-ED25519\n${method}\n${path}\n${timestamp}\n${nonce}\n${bodyHash}`;
-  const signature = hex(await crypto.subtle.sign("Ed25519", session.key, new TextEncoder().encode(message)));
-  const headers = {
-    authorization: `CASHLESS-ED25519 merchant_id="${session.merchantId}",key_id="${session.keyId}",timestamp="${timestamp}",nonce="${nonce}",signature="${signature}"`,
-  };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  try {
-    return await fetch(path, { method, headers, body: body === undefined ? undefined : text });
-  } catch (_) {
-    throw Object.assign(new Error("Cannot reach Cashless. Check the connection."), { code: "offline" });
+  const raw = body instanceof Blob;
+  const bytes = body === undefined ? new Uint8Array()
+    : raw ? new Uint8Array(await body.arrayBuffer()) : new TextEncoder().encode(JSON.stringify(body));
+  const headers = {};
+  if (body !== undefined) headers["content-type"] = raw ? body.type || "application/octet-stream" : "application/json";
+  if (session.staffToken) {
+    headers.authorization = `Bearer ${session.staffToken}`;
+  } else {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const nonce = hex(crypto.getRandomValues(new Uint8Array(12)));
+    const bodyHash = hex(await crypto.subtle.digest("SHA-256", bytes));
+    const message = `CASHLESS-ED25519\n${method}\n${path}\n${timestamp}\n${nonce}\n${bodyHash}`;
+    const signature = hex(await crypto.subtle.sign("Ed25519", session.key, new TextEncoder().encode(message)));
+    headers.authorization = `CASHLESS-ED25519 merchant_id="${session.merchantId}",key_id="${session.keyId}",timestamp="${timestamp}",nonce="${nonce}",signature="${signature}"`;
   }
+  return send(path, { method, headers, body: body === undefined ? undefined : bytes });
+}
+
+async function send(path, init) {
+  const response = await reach(path, init);
+  // A staff session that ended (the shift is over, or the merchant removed them): sign in again.
+  if (response.status === 401 && session && session.staffToken) {
+    session = null;
+    signInPage("Your session at the till has ended: sign in again.");
+  }
+  return response;
+}
+
+/** An unsigned JSON request (staff sign-in). */
+async function publicApi(method, path, body) {
+  return answerOf(await reach(path, { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) }));
 }
 
 async function merchantApi(method, path, body) {
-  const response = await merchantFetch(method, path, body);
-  if (response.status === 204) return null;
-  const answer = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = answer.error || {};
-    throw Object.assign(new Error(sentence(error.message)), { code: error.code || "error", status: response.status });
-  }
-  return answer;
+  return answerOf(await merchantFetch(method, path, body));
 }
 
 // ---- sign in ------------------------------------------------------------------------------
 
-async function signInPage() {
+async function signInPage(notice) {
+  const demo = await fetch("/v1/demo/merchants").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+
+  // Staff: phone, then the texted code.
+  const staffError = h("p", { class: "error", role: "alert", id: "staff-error" });
+  const phone = h("input", { id: "staff-phone", type: "tel", autocomplete: "tel", autofocus: true, "aria-describedby": "staff-error" });
+  const code = h("input", { id: "staff-code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: "6", "aria-describedby": "staff-error" });
+  const codeStep = h("div", { hidden: true }, h("label", { for: "staff-code" }, "Code from the text message"), code,
+    h("p", { class: "demo", id: "staff-demo-code", hidden: true }));
+  const sendCode = h("button", { class: "primary", type: "submit", id: "send-staff-code" }, "Send code");
+  const staffForm = h("form", { novalidate: true },
+    h("label", { for: "staff-phone" }, "Your mobile number"), phone, codeStep, staffError, sendCode);
+  // Another number needs its own code.
+  phone.addEventListener("input", () => {
+    if (codeStep.hidden) return;
+    codeStep.hidden = true;
+    code.value = "";
+    sendCode.textContent = "Send code";
+  });
+  staffForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    staffError.textContent = "";
+    try {
+      if (codeStep.hidden) {
+        const sent = await publicApi("POST", "/v1/staff/sms-codes", { phone: phone.value.trim() });
+        codeStep.hidden = false;
+        sendCode.textContent = "Sign in";
+        const demoLine = codeStep.querySelector("#staff-demo-code");
+        if (sent.demo_code) {
+          demoLine.hidden = false;
+          demoLine.replaceChildren("Demo mode: the text message says ", h("code", {}, sent.demo_code));
+        }
+        code.focus();
+        return;
+      }
+      const signedIn = await publicApi("POST", "/v1/staff/sessions", { phone: phone.value.trim(), code: code.value.trim() });
+      session = {
+        staffToken: signedIn.token, staffName: signedIn.staff.name, merchantId: signedIn.merchant_id,
+        scope: signedIn.staff.role === "manager" ? "manager" : "till",
+      };
+      await openTill();
+    } catch (failure) {
+      session = null;
+      staffError.textContent = failure.message;
+    }
+  });
+
+  // A key: the merchant's own, or one made for this till.
   const error = h("p", { class: "error", role: "alert", id: "pos-error" });
-  const merchant = h("input", { id: "merchant-id", autocomplete: "off", autofocus: true });
+  const merchant = h("input", { id: "merchant-id", autocomplete: "off" });
   const keyId = h("input", { id: "key-id", autocomplete: "off" });
   // Not a password field: password managers must not offer to save and sync this key.
   const secret = h("input", { id: "secret-key", class: "masked", autocomplete: "off", spellcheck: "false" });
@@ -58,7 +119,7 @@ async function signInPage() {
     h("label", { for: "key-id" }, "Key id"), keyId,
     h("label", { for: "secret-key" }, "Secret key (64 hex digits, stays on this device)"), secret,
     error,
-    h("button", { class: "primary", type: "submit" }, "Open the till"));
+    h("button", { class: "primary secondary", type: "submit" }, "Open the till with the key"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -68,9 +129,13 @@ async function signInPage() {
       error.textContent = failure.message;
     }
   });
-  const demo = await fetch("/v1/demo/merchants").then((r) => (r.ok ? r.json() : null)).catch(() => null);
   const picker = demo && h("section", { class: "card", "aria-labelledby": "demo-title" },
-    h("h2", { id: "demo-title" }, "Demo city tills"),
+    h("h2", { id: "demo-title" }, "Demo city"),
+    (demo.staff || []).length ? [h("p", { class: "hint" }, "Staff: sign in with their phone (the code shows on this page)"),
+      h("ul", { class: "steps" }, demo.staff.map((person) => h("li", {},
+        h("button", { type: "button", class: "pick", onclick: () => { phone.value = person.phone; sendCode.focus(); } },
+          h("strong", {}, `${person.name} · ${person.role}`), h("span", {}, `${person.merchant} · ${person.phone}`)))))] : null,
+    h("p", { class: "hint" }, "Or open a merchant's till with its key:"),
     h("ul", { class: "steps" }, demo.merchants.map((m) => h("li", {},
       h("button", { type: "button", class: "pick", onclick: () => {
         merchant.value = m.id;
@@ -80,19 +145,45 @@ async function signInPage() {
       } }, h("strong", {}, `${m.display_name} · ${m.chinese_name}`), h("span", {}, m.kind))))));
   show(
     h("header", { class: "bar" }, h("h1", {}, "Cashless POS"), h("p", {}, "Take payments at the till")),
-    h("section", { class: "card lift", "aria-labelledby": "till-title" }, h("h2", { id: "till-title" }, "Open the till"), form),
+    notice ? h("p", { class: "card notice", role: "status" }, notice) : null,
+    h("section", { class: "card lift", "aria-labelledby": "staff-title" }, h("h2", { id: "staff-title" }, "Staff sign-in"), staffForm),
+    h("section", { class: "card", "aria-labelledby": "till-title" }, h("h2", { id: "till-title" }, "Open with a key"), form),
     picker);
 }
 
 async function open({ merchantId, keyId, secret }) {
   session = { merchantId, keyId, key: await importSeed(secret) };
-  const profile = await merchantApi("GET", "/v1/merchant/profile");
+  try {
+    const profile = await merchantApi("GET", "/v1/merchant/profile");
+    // Only the full key sees the keys: a till key sees none.
+    const own = profile.keys.find((key) => key.id === keyId);
+    session.scope = own ? own.scope : profile.keys.length ? "full" : "till";
+    startTill(profile);
+  } catch (failure) {
+    session = null;
+    throw failure;
+  }
+}
+
+/** A signed-in staff member's till. */
+async function openTill() {
+  startTill(await merchantApi("GET", "/v1/merchant/profile"));
+}
+
+function startTill(profile) {
   session.name = profile.display_name;
   session.stores = profile.stores;
-  const own = profile.keys.find((key) => key.id === keyId);
-  session.scope = own ? own.scope : "full";
   useStore(profile.stores[0]);
   tillPage();
+}
+
+/** Closing the till ends a staff session on the server too. */
+async function closeTill() {
+  if (session && session.staffToken) {
+    try { await merchantFetch("POST", "/v1/staff/sign-out"); } catch (_) { /* closed here either way */ }
+  }
+  session = null;
+  signInPage();
 }
 
 /** The store (and its first terminal) this till sells for. */
@@ -137,6 +228,33 @@ function tillPage() {
     }
   });
   const charge = h("button", { class: "primary secondary", type: "submit", id: "charge-code" }, "Charge the customer's code");
+  // The till's camera reads the customer's code, for tills without a barcode scanner.
+  const camera = h("video", { id: "till-camera", class: "camera", hidden: true, muted: true, playsinline: true,
+    "aria-label": "Camera: hold the customer's payment code up to it" });
+  const cameraNote = h("p", { class: "hint", id: "till-camera-note", role: "status" });
+  const scanButton = h("button", { class: "link", type: "button", id: "scan-customer-code" }, "Scan it with the camera");
+  scanButton.addEventListener("click", () => {
+    scanButton.hidden = true;
+    watchCamera(camera, cameraNote, async (found) => {
+      try {
+        const text = found.text !== undefined ? found.text
+          : (await merchantApi("POST", "/v1/merchant/scan-image?live=true", found.still)).text;
+        const digits = text.replace(/\s/g, "");
+        if (!/^\d{18}$/.test(digits)) {
+          error.textContent = "That is not a payment code: ask the customer to open Pay in the app.";
+          return false;
+        }
+        code.value = digits;
+        camera.hidden = true;
+        cameraNote.textContent = "";
+        form.requestSubmit();
+        return true;
+      } catch (failure) {
+        if (!STILL_LOOKING.has(failure.code)) error.textContent = failure.message;
+        return false;
+      }
+    });
+  });
   const store = session.stores.length > 1
     ? h("select", { id: "till-store", onchange: (event) => {
       useStore(session.stores.find((s) => s.id === event.target.value));
@@ -148,7 +266,8 @@ function tillPage() {
     h("label", { for: "sale-amount" }, "Amount (CNY)"), amount,
     h("label", { for: "sale-subject" }, "What for"), subject,
     error, showQr,
-    h("label", { for: "customer-code" }, "Or scan (or type) the customer's payment code"), code, charge);
+    h("label", { for: "customer-code" }, "Or scan (or type) the customer's payment code"), code,
+    h("div", { class: "camera-row" }, camera, cameraNote, scanButton), charge);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -174,10 +293,12 @@ function tillPage() {
 
 function consoleHeader(current) {
   const tabs = [["till", "Till", tillPage], ["orders", "Orders", ordersPage], ["takings", "Takings", takingsPage],
-    ["webhooks", "Notifications", webhooksPage], ["settings", "Posters & settings", settingsPage]];
+    session.scope === "till" ? null : ["webhooks", "Notifications", webhooksPage],
+    ["settings", "Posters & settings", settingsPage]].filter(Boolean);
   return [
     h("header", { class: "bar slim" }, h("h1", {}, `${session.name} · ${session.storeName}`),
-      h("button", { class: "link light", type: "button", onclick: () => { session = null; signInPage(); } }, "Close till")),
+      session.staffName ? h("p", { id: "staff-name" }, `${session.staffName} · ${session.scope === "manager" ? "manager" : "cashier"}`) : null,
+      h("button", { class: "link light", type: "button", onclick: closeTill }, session.staffName ? "Sign out" : "Close till")),
     h("nav", { class: "tabs", "aria-label": "Console" }, tabs.map(([id, label, page]) =>
       h("button", { type: "button", class: id === current ? "tab current" : "tab", "aria-current": id === current ? "page" : false, onclick: page }, label))),
   ];
@@ -278,7 +399,7 @@ function webhooksPage() {
         h("td", {}, event.delivery),
         h("td", { class: "num" }, String(event.attempts)),
         h("td", {}, event.last_error || ""),
-        h("td", {}, event.delivery === "delivered" ? "" : h("button", { class: "link", type: "button", onclick: async () => {
+        h("td", {}, event.delivery === "delivered" || session.scope === "till" ? "" : h("button", { class: "link", type: "button", onclick: async () => {
           try { await merchantApi("POST", `/v1/merchant/events/${encodeURIComponent(event.id)}/retry`); load(); } catch (failure) { error.textContent = failure.message; }
         } }, "Retry now")))));
       if (!events.length) list.append(h("tr", {}, h("td", { colspan: "6", class: "empty" }, "No notifications yet.")));
@@ -317,13 +438,16 @@ async function settingsPage() {
   });
   const posters = h("div", { class: "posters" });
   for (const store of profile.stores) {
-    const path = `/v1/merchant/qr?store_id=${encodeURIComponent(store.id)}&format=svg`;
-    const response = await merchantFetch("GET", path);
-    const link = URL.createObjectURL(await response.blob());
+    const picture = async (format) => {
+      const path = `/v1/merchant/qr?store_id=${encodeURIComponent(store.id)}&format=${format}`;
+      return URL.createObjectURL(await (await merchantFetch("GET", path)).blob());
+    };
+    const [svg, png] = [await picture("svg"), await picture("png")];
     posters.append(h("figure", { class: "poster" },
-      h("img", { src: link, alt: `QR code poster of ${store.name}` }),
+      h("img", { src: svg, alt: `QR code poster of ${store.name}` }),
       h("figcaption", {}, h("strong", {}, `${profile.display_name} · ${store.name}`), h("span", {}, "Scan to pay with Cashless")),
-      h("a", { href: link, download: `cashless-${store.name}.svg` }, "Download SVG to print")));
+      h("a", { href: svg, download: `cashless-${store.name}.svg` }, "Download SVG to print"),
+      h("a", { href: png, download: `cashless-${store.name}.png` }, "Download PNG")));
   }
   // A key for a till, made here: the secret is shown once, and only this browser ever had it.
   const tillOut = h("div", { id: "till-key" });
@@ -346,8 +470,15 @@ async function settingsPage() {
       tillError.textContent = failure.message;
     }
   });
+  if (session.scope !== "full") {
+    show(consoleHeader("settings"),
+      h("section", { class: "card" }, h("h2", {}, "Store posters"), posters),
+      h("p", { class: "card hint" }, "Staff, tills, keys and notifications are managed with the merchant's full key."));
+    return;
+  }
   show(consoleHeader("settings"),
     h("section", { class: "card" }, h("h2", {}, "Store posters"), posters),
+    await staffSection(),
     h("section", { class: "card" }, h("h2", {}, "Tills"),
       h("p", { class: "hint" }, "A till key takes payments and looks them up; it cannot refund or change settings."),
       makeTill, tillError, tillOut),
@@ -355,6 +486,45 @@ async function settingsPage() {
     h("section", { class: "card" }, h("h2", {}, "Signing keys"),
       h("ul", { class: "steps" }, profile.keys.map((key) => h("li", {},
         h("span", { class: "mono" }, `${key.id} — ${key.scope === "till" ? "till" : "full"}, ${key.expires_at ? `retiring ${new Date(key.expires_at).toLocaleString()}` : "current"}`))))));
+}
+
+/** Cashiers and managers: who may sign in to the merchant's tills with their phone. */
+async function staffSection() {
+  const list = h("ul", { class: "steps", id: "staff-list" });
+  const error = h("p", { class: "error", role: "alert", id: "new-staff-error" });
+  const load = async () => {
+    const { staff } = await merchantApi("GET", "/v1/merchant/staff");
+    list.replaceChildren(...staff.map((person) => h("li", { class: "row" },
+      h("span", {}, h("strong", {}, person.name), ` ${person.phone} · ${person.role}`),
+      h("button", { class: "link", type: "button", "aria-label": `Remove ${person.name}`, onclick: async () => {
+        error.textContent = "";
+        try { await merchantApi("DELETE", `/v1/merchant/staff/${encodeURIComponent(person.id)}`); await load(); } catch (failure) { error.textContent = failure.message; }
+      } }, "Remove"))));
+    if (!staff.length) list.append(h("li", { class: "empty" }, "No staff yet: add the people who work your tills."));
+  };
+  const phone = h("input", { id: "new-staff-phone", type: "tel", autocomplete: "off", "aria-describedby": "new-staff-error" });
+  const name = h("input", { id: "new-staff-name", autocomplete: "off", maxlength: "32", "aria-describedby": "new-staff-error" });
+  const role = h("select", { id: "new-staff-role" }, h("option", { value: "cashier" }, "Cashier: takes payments"),
+    h("option", { value: "manager" }, "Manager: also refunds"));
+  const form = h("form", { novalidate: true, class: "inline" },
+    h("label", { for: "new-staff-name" }, "Name"), name,
+    h("label", { for: "new-staff-phone" }, "Mobile number (they sign in with a texted code)"), phone,
+    h("label", { for: "new-staff-role" }, "Role"), role, error,
+    h("button", { class: "primary secondary", type: "submit" }, "Add to staff"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      await merchantApi("POST", "/v1/merchant/staff", { phone: phone.value.trim(), name: name.value.trim(), role: role.value });
+      phone.value = "";
+      name.value = "";
+      await load();
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  });
+  await load();
+  return h("section", { class: "card", "aria-labelledby": "staff-title" }, h("h2", { id: "staff-title" }, "Staff"), list, form);
 }
 
 /** The order until it is paid (or closed): a QR to show, or the customer confirming. */
@@ -390,12 +560,16 @@ function waitPage(order) {
     h("header", { class: "bar slim" }, h("h1", {}, "Collect payment")),
     h("section", { class: "card center", "aria-labelledby": "due-title" },
       h("p", { class: "balance-label", id: "due-title" }, order.subject),
-      h("p", { class: "balance", id: "due" }, grouped(order.amount.amount), h("small", {}, order.amount.currency)),
+      h("p", { class: "balance", id: "due" }, grouped(order.amount.amount), " ", h("small", {}, order.amount.currency)),
       figure, status, cancel));
+  // Leaving this view (another sale, a sign-out) ends the watch: it must never switch someone
+  // else's screen to this order's receipt.
+  onLeave(() => { done = true; });
   const poll = async () => {
-    if (done) return;
+    if (done || !session) return;
     try {
       const current = await merchantApi("GET", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}`);
+      if (done) return;
       if (current.status === "SUCCESS") return receiptPage(current);
       if (current.status === "CLOSED") {
         status.textContent = "The order closed without payment.";
@@ -408,6 +582,7 @@ function waitPage(order) {
       }
       failures = 0;
     } catch (failure) {
+      if (done) return;
       status.textContent = failure.message;
       failures++;
       if (failures >= 30) return; // the connection or the key is gone: stop asking
@@ -426,7 +601,8 @@ function receiptPage(order) {
   const refunded = h("p", { class: "hint", id: "refunded", role: "status" },
     order.refunded.amount !== "0.00" ? `Refunded ${grouped(order.refunded.amount)} ${order.refunded.currency}` : "");
   const feeLine = h("dd", { id: "fee" }, `${grouped(order.fee.amount)} ${order.fee.currency}`);
-  const form = h("form", { novalidate: true }, h("label", { for: "refund-amount" }, "Refund amount (CNY)"), refundAmount, error, refund);
+  const form = h("form", { novalidate: true, hidden: order.refunded.amount === order.amount.amount },
+    h("label", { for: "refund-amount" }, "Refund amount (CNY)"), refundAmount, error, refund);
   // One refund number per refund the cashier means: a double tap or a retry is the same
   // refund. After one succeeds, the next refund gets a new number.
   let requestNo = null;
@@ -448,6 +624,8 @@ function receiptPage(order) {
       // Refunds give back their share of the fee: show what the order still costs.
       feeLine.textContent = `${grouped(answer.order.fee.amount)} ${answer.order.fee.currency}`;
       requestNo = null;
+      // Nothing left to refund: the form goes.
+      if (answer.order.refunded.amount === order.amount.amount) form.hidden = true;
     } catch (failure) {
       error.textContent = failure.message;
     } finally {
@@ -459,14 +637,14 @@ function receiptPage(order) {
     h("section", { class: "card center receipt", "aria-labelledby": "paid-title" },
       h("p", { class: "tick", "aria-hidden": "true" }, "✓"),
       h("h2", { id: "paid-title" }, "Payment received"),
-      h("p", { class: "balance", id: "paid-amount" }, grouped(order.amount.amount), h("small", {}, order.amount.currency)),
+      h("p", { class: "balance", id: "paid-amount" }, grouped(order.amount.amount), " ", h("small", {}, order.amount.currency)),
       h("dl", {},
         h("dt", {}, "Order"), h("dd", { class: "mono" }, order.out_trade_no),
         h("dt", {}, "Customer"), h("dd", {}, order.buyer || "—"),
         h("dt", {}, "Platform fee"), feeLine),
       refunded),
     h("section", { class: "card" }, session.scope === "till"
-      ? h("p", { class: "hint" }, "Refunds need the merchant's full key: ask a manager.")
+      ? h("p", { class: "hint" }, "Refunds need a manager or the merchant's full key: ask a manager.")
       : form),
     h("div", { class: "footer" }, h("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, "Next sale")));
 }

@@ -17,10 +17,19 @@ function h(tag, attributes, ...children) {
   return element;
 }
 
+/** What the shown view must undo when it goes (a camera to turn off, a timer to stop). */
+const leaving = [];
+
+/** Runs `undo` when the next view is shown. */
+function onLeave(undo) {
+  leaving.push(undo);
+}
+
 /** Shows a view in the page's <main id="app">. Focus goes to its first field, or else to its
  * heading, so keyboard and screen-reader users land in the new view (instead of the whole
  * page being re-announced). */
 function show(...nodes) {
+  for (const leave of leaving.splice(0)) leave();
   const root = document.getElementById("app");
   root.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined && node !== false));
   const focus = root.querySelector("[autofocus]");
@@ -33,6 +42,35 @@ function show(...nodes) {
     heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: true });
   }
+}
+
+/** A refusal from the API: its stable code and its plain-words message. */
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** `fetch`, with a lost connection as a plain-words refusal. */
+async function reach(path, init) {
+  try {
+    return await fetch(path, init);
+  } catch (_) {
+    throw new ApiError(0, "offline", "Cannot reach Cashless. Check the connection and try again.");
+  }
+}
+
+/** An API answer: its JSON (null for 204), or its refusal thrown as an ApiError. */
+async function answerOf(response) {
+  if (response.status === 204) return null;
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = answer.error || {};
+    throw new ApiError(response.status, error.code || "error", sentence(error.message || "something went wrong"));
+  }
+  return answer;
 }
 
 /** The API's messages are clauses ("the code is wrong; …"): shown as sentences. */
@@ -58,4 +96,95 @@ function hex(bytes) {
 /** Hex digits as bytes. */
 function hexBytes(text) {
   return new Uint8Array(text.match(/../g).map((pair) => parseInt(pair, 16)));
+}
+
+/** Refusals that only mean "no code in this frame yet": the camera keeps looking. */
+const STILL_LOOKING = new Set(["no_qr_code", "qr_undecodable", "scan_busy", "bad_image"]);
+
+/**
+ * Looks for a QR code through the camera, when the browser has one and the person allows it,
+ * showing it in `video` and what is happening in `note`. Where the browser reads QR codes
+ * itself (BarcodeDetector), frames never leave the device and `read` gets `{ text }`;
+ * elsewhere it gets `{ still }`, a JPEG to have read by the server, about once a second.
+ * `read` resolves true once the code is taken, false to go on looking. The camera turns off
+ * when the view goes.
+ */
+async function watchCamera(video, note, read) {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    note.textContent = "This browser cannot use the camera here: take or choose a photo instead.";
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+  } catch (_) {
+    note.textContent = "No camera, or it is not allowed: use a photo or type the code instead.";
+    return;
+  }
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    stream.getTracks().forEach((track) => track.stop());
+  };
+  if (!video.isConnected) {
+    stop();
+    return;
+  }
+  // Off when the view goes, or when the page is hidden (another app, a locked screen).
+  const hidden = () => {
+    if (document.hidden) {
+      stop();
+      video.hidden = true;
+      note.textContent = "The camera was turned off while Cashless was in the background.";
+    }
+  };
+  document.addEventListener("visibilitychange", hidden);
+  onLeave(() => {
+    document.removeEventListener("visibilitychange", hidden);
+    stop();
+  });
+  video.srcObject = stream;
+  video.hidden = false;
+  try { await video.play(); } catch (_) { /* a muted inline video plays; if not, frames still come */ }
+  const detector = await qrDetector();
+  note.textContent = detector
+    ? "Point the camera at the QR code."
+    : "Point the camera at the QR code. This browser cannot read codes itself: a picture goes to Cashless about once a second until one is found.";
+  const look = async () => {
+    if (stopped) return;
+    if (video.readyState >= 2) {
+      let found = null;
+      if (detector) {
+        const [code] = await detector.detect(video).catch(() => []);
+        if (code) found = { text: code.rawValue };
+      } else {
+        found = { still: await still(video) };
+      }
+      if (found && !stopped && (await read(found))) {
+        stop();
+        return;
+      }
+    }
+    if (!stopped) setTimeout(look, detector ? 200 : 900);
+  };
+  look();
+}
+
+/** The browser's own QR reader, where it has one. */
+async function qrDetector() {
+  if (!("BarcodeDetector" in window)) return null;
+  try {
+    const formats = await window.BarcodeDetector.getSupportedFormats();
+    return formats.includes("qr_code") ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
+  } catch (_) {
+    return null;
+  }
+}
+
+/** One frame of the video as a JPEG, at most 960 pixels on its long side. */
+function still(video) {
+  const scale = Math.min(1, 960 / Math.max(video.videoWidth, video.videoHeight));
+  const canvas = h("canvas", { width: Math.round(video.videoWidth * scale), height: Math.round(video.videoHeight * scale) });
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
 }

@@ -41,6 +41,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_merchant_reports.sql"),
         postgres: include_str!("../migrations/postgres/0005_merchant_reports.sql"),
     },
+    Migration {
+        version: 6,
+        name: "staff",
+        sqlite: include_str!("../migrations/sqlite/0006_staff.sql"),
+        postgres: include_str!("../migrations/postgres/0006_staff.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "transit",
+        sqlite: include_str!("../migrations/sqlite/0007_transit.sql"),
+        postgres: include_str!("../migrations/postgres/0007_transit.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

@@ -22,6 +22,8 @@ use crate::{Wallet, WalletError, WalletResult, duration_ns, secs_ceil};
 pub enum CodePurpose {
     SignIn,
     ResetPin,
+    /// A merchant's cashier or manager signing in to the till.
+    StaffSignIn,
 }
 
 impl CodePurpose {
@@ -29,6 +31,7 @@ impl CodePurpose {
         match self {
             CodePurpose::SignIn => "sign_in",
             CodePurpose::ResetPin => "reset_pin",
+            CodePurpose::StaffSignIn => "staff_sign_in",
         }
     }
 
@@ -36,12 +39,25 @@ impl CodePurpose {
         let what = match self {
             CodePurpose::SignIn => "sign-in",
             CodePurpose::ResetPin => "PIN reset",
+            CodePurpose::StaffSignIn => "till sign-in",
         };
         format!(
             "[Cashless] Your {what} code is {code}. It expires in {minutes} minutes. \
              Cashless staff will never ask for it."
         )
     }
+}
+
+/// When a code's text message goes out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Delivery {
+    /// Before answering: a gateway failure is the caller's error (and the code is withdrawn).
+    Now,
+    /// After answering, so how long the gateway takes tells the caller nothing.
+    Background,
+    /// Never: the code is recorded (and limited) like any other, but no one receives it.
+    /// For answers that must not tell whether a number is known.
+    Never,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -121,10 +137,18 @@ impl Wallet {
         self.send_code(phone, CodePurpose::SignIn).await
     }
 
-    pub(crate) async fn send_code(
+    /// Texts a code for `purpose` to `phone`: at most one a minute and a few a day per phone
+    /// and purpose.
+    pub async fn send_code(&self, phone: Phone, purpose: CodePurpose) -> WalletResult<CodeSent> {
+        self.send_code_by(phone, purpose, Delivery::Now).await
+    }
+
+    /// [`Wallet::send_code`], delivered as `delivery` says.
+    pub async fn send_code_by(
         &self,
         phone: Phone,
         purpose: CodePurpose,
+        delivery: Delivery,
     ) -> WalletResult<CodeSent> {
         let code = random_digits(6);
         let hash = self.code_hash(phone.as_str(), purpose, &code);
@@ -141,9 +165,9 @@ impl Wallet {
                 // The wait between codes guards against flooding a phone; once the last code
                 // has been used to sign in, the owner may ask again at once (another device).
                 let last = conn.query_opt(
-                    "SELECT created_ns FROM sms_codes WHERE phone = $1 AND consumed = 0 \
-                     ORDER BY created_ns DESC LIMIT 1",
-                    &[Param::Text(&number)],
+                    "SELECT created_ns FROM sms_codes WHERE phone = $1 AND purpose = $2 \
+                     AND consumed = 0 ORDER BY created_ns DESC LIMIT 1",
+                    &[Param::Text(&number), Param::Text(purpose.name())],
                 )?;
                 if let Some(last) = last {
                     let next_allowed = (last.int(0)? as u64).saturating_add(resend_ns);
@@ -158,8 +182,13 @@ impl Wallet {
                 }
                 let sent_today = conn
                     .query_opt(
-                        "SELECT COUNT(*) FROM sms_codes WHERE phone = $1 AND created_ns >= $2",
-                        &[Param::Text(&number), int(china_day_start_ns(now))],
+                        "SELECT COUNT(*) FROM sms_codes WHERE phone = $1 AND purpose = $2 \
+                         AND created_ns >= $3",
+                        &[
+                            Param::Text(&number),
+                            Param::Text(purpose.name()),
+                            int(china_day_start_ns(now)),
+                        ],
                     )?
                     .map_or(Ok(0), |row| row.int(0))?;
                 if sent_today >= daily_max {
@@ -192,21 +221,35 @@ impl Wallet {
             .await?;
         let minutes = self.config.sms_code_validity.as_secs().div_ceil(60);
         let text = purpose.text(&code, minutes);
-        if let Err(error) = self.partners.sms.send(phone.as_str(), &text).await {
-            tracing::warn!(%error, phone = %phone.masked(), "SMS not sent");
-            // The code never arrived: do not count it against the phone.
-            let _ = self
-                .store
-                .write(move |tx| {
-                    tx.conn()?
-                        .execute("DELETE FROM sms_codes WHERE id = $1", &[Param::Text(&id)])?;
-                    Ok::<_, WalletError>(())
-                })
-                .await;
-            return Err(WalletError::unavailable(
-                "sms_unavailable",
-                "the text message could not be sent; try again in a moment",
-            ));
+        let (sms, store, to) = (self.partners.sms.clone(), self.store.clone(), phone.clone());
+        let send = async move {
+            let sent = sms.send(to.as_str(), &text).await;
+            if let Err(error) = &sent {
+                tracing::warn!(%error, phone = %to.masked(), "SMS not sent");
+                // The code never arrived: do not count it against the phone.
+                let _ = store
+                    .write(move |tx| {
+                        tx.conn()?
+                            .execute("DELETE FROM sms_codes WHERE id = $1", &[Param::Text(&id)])?;
+                        Ok::<_, WalletError>(())
+                    })
+                    .await;
+            }
+            sent.is_ok()
+        };
+        match delivery {
+            Delivery::Now => {
+                if !send.await {
+                    return Err(WalletError::unavailable(
+                        "sms_unavailable",
+                        "the text message could not be sent; try again in a moment",
+                    ));
+                }
+            }
+            Delivery::Background => {
+                tokio::spawn(send);
+            }
+            Delivery::Never => {}
         }
         Ok(CodeSent {
             demo_code: None,
@@ -216,7 +259,8 @@ impl Wallet {
         })
     }
 
-    pub(crate) fn code_hash(&self, phone: &str, purpose: CodePurpose, code: &str) -> String {
+    /// The fingerprint a code is kept as; [`check_code`] compares it.
+    pub fn code_hash(&self, phone: &str, purpose: CodePurpose, code: &str) -> String {
         self.secrets
             .fingerprint(&["sms", phone, purpose.name(), code.trim()])
     }
@@ -477,7 +521,7 @@ impl Wallet {
 /// Checks a code against the newest one sent to `phone` for `purpose`. A wrong code counts an
 /// attempt; the right one is consumed. The outer error is the database's; the inner one the
 /// caller's, and the attempt it counted must still commit.
-pub(crate) fn check_code(
+pub fn check_code(
     conn: &mut Conn,
     phone: &str,
     purpose: CodePurpose,

@@ -74,3 +74,72 @@ async fn demo_city_is_seeded_once_and_usable(db: TestDb) {
 }
 
 both_backends!(demo_city_is_seeded_once_and_usable);
+
+/// The web app's pages and scripts come with a policy that allows only our own code and no
+/// HTML sinks at all (Trusted Types with no policy), and only our pages may use the camera.
+#[tokio::test]
+async fn web_pages_are_served_under_a_strict_policy() {
+    let app = TestApp::spawn(TestDb::sqlite()).await;
+    for path in [
+        "/", "/app.js", "/ui.js", "/qr.js", "/pos", "/pos.js", "/app.css",
+    ] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let csp = header("content-security-policy");
+        for directive in [
+            "script-src 'self'",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+            "require-trusted-types-for 'script'",
+            "trusted-types 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        let permissions = header("permissions-policy");
+        assert!(
+            permissions.contains("camera=(self)"),
+            "{path}: {permissions}"
+        );
+        assert!(
+            permissions.contains("microphone=()"),
+            "{path}: {permissions}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff");
+    }
+    // The scripts never write HTML: no sink Trusted Types would have to allow.
+    for path in ["/app.js", "/ui.js", "/qr.js", "/pos.js"] {
+        let text = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+        ] {
+            assert!(!text.contains(sink), "{path} uses {sink}");
+        }
+    }
+    app.stop().await;
+}

@@ -6,6 +6,7 @@
 mod demo;
 mod ledger;
 mod payments;
+mod transit;
 mod wallet;
 
 use std::sync::Arc;

@@ -42,15 +42,9 @@ pub(crate) fn card(prefix: &str) -> String {
 }
 
 pub(crate) fn code_in(text: &str) -> String {
-    let digits: Vec<String> = text
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|part| part.len() == 6)
-        .map(str::to_owned)
-        .collect();
-    digits
-        .first()
-        .cloned()
+    cashless_partners::sms::code_in(text)
         .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned()
 }
 
 impl TestApp {

@@ -1,0 +1,104 @@
+//! `cashless gate` as a gate would run it: a configuration file, codes on stdin, one JSON
+//! line per decision, taps kept for upload.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use cashless_transit::CertificateBody;
+use cashless_transit::gate::hex;
+use ed25519_dalek::SigningKey;
+use serde_json::{Value, json};
+
+const NOW: u32 = 1_800_000_000;
+
+#[test]
+fn the_gate_command_decides_codes_from_stdin_and_keeps_the_taps() {
+    let dir = std::env::temp_dir().join(format!("cashless-gate-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (issuer, device) = (
+        SigningKey::from_bytes(&[3; 32]),
+        SigningKey::from_bytes(&[4; 32]),
+    );
+    let certificate = |account: &[u8; 8]| {
+        CertificateBody {
+            issuer_key_id: 5,
+            serial: 1,
+            account_ref: *account,
+            device_key: device.verifying_key().to_bytes(),
+            credit_limit: 5_000,
+            not_before: NOW - 60,
+            not_after: NOW + 86_340,
+            operator: 1,
+        }
+        .issue(&issuer)
+    };
+    let config = dir.join("gate-config.json");
+    std::fs::write(
+        &config,
+        json!({
+            "operator": 1,
+            "issuer_keys": [{ "id": 5, "public_key": hex(issuer.verifying_key().as_bytes()) }],
+            "blacklist_version": 7,
+            "blacklist": [hex(b"DEBTOR01")],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let good = certificate(b"RIDER001")
+        .ride_code(&device, NOW - 2)
+        .to_text();
+    let debtor = certificate(b"DEBTOR01").ride_code(&device, NOW).to_text();
+    let taps = dir.join("taps.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cashless"))
+        .args(["gate", "--config"])
+        .arg(&config)
+        .args([
+            "--gate-id",
+            "G-7",
+            "--station",
+            "Longxiangqiao",
+            "--direction",
+            "exit",
+        ])
+        .args(["--now", &NOW.to_string(), "--taps"])
+        .arg(&taps)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(
+        child.stdin.as_mut().unwrap(),
+        "{good}\n{good}\n{debtor}\nhello"
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["open"], true);
+    assert_eq!(lines[0]["tap"]["station"], "Longxiangqiao");
+    assert_eq!(lines[0]["tap"]["direction"], "exit");
+    let reasons: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["replay", "blacklisted", "malformed"]);
+    let kept = std::fs::read_to_string(&taps).unwrap();
+    assert_eq!(kept.lines().count(), 1, "only the opened code is a tap");
+    assert!(kept.contains(&good));
+
+    // A configuration for another operator is refused, with a reason and exit status 1.
+    let output = Command::new(env!("CARGO_BIN_EXE_cashless"))
+        .args(["gate", "--operator", "2", "--config"])
+        .arg(&config)
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("operator"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
