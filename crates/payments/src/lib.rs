@@ -23,6 +23,7 @@ pub mod pay;
 pub mod paycode;
 mod qr;
 pub mod reports;
+pub mod rides;
 pub mod signing;
 pub mod staff;
 pub mod transit;
@@ -75,6 +76,13 @@ pub struct PaymentsConfig {
     /// Whether notify URLs may be plain http and point at private or loopback addresses.
     /// Off in production (see `destination`); on for development and tests.
     pub notify_private_allowed: bool,
+    /// How long a metro journey may take: an entry pairs with an exit within this.
+    pub transit_journey_max: Duration,
+    /// How long past that a lone tap waits for its pair's gate to upload before it pays the
+    /// maximum fare (a pair arriving later still is repriced and the difference given back).
+    pub transit_upload_grace: Duration,
+    /// How old an uploaded tap may be.
+    pub transit_upload_window: Duration,
 }
 
 impl Default for PaymentsConfig {
@@ -109,6 +117,9 @@ impl Default for PaymentsConfig {
             notify_timeout: Duration::from_secs(10),
             poll_every: Duration::from_millis(500),
             notify_private_allowed: false,
+            transit_journey_max: Duration::from_secs(4 * 3600),
+            transit_upload_grace: Duration::from_secs(2 * 3600),
+            transit_upload_window: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -130,6 +141,10 @@ pub mod codes {
     pub const FEE: u16 = 21;
     pub const REFUND: u16 = 22;
     pub const FEE_REFUND: u16 = 23;
+    /// A transit fare, wallet to the operator's payable account.
+    pub const TRANSIT_FARE: u16 = 30;
+    /// A fare given back after a journey was repriced.
+    pub const TRANSIT_REFUND: u16 = 31;
 }
 
 /// The platform's fee income account per currency: `0x3_0000 + ISO numeric`.
@@ -180,9 +195,13 @@ impl Payments {
         &self.platform_key
     }
 
-    /// Starts the notification dispatcher and the order sweeper.
+    /// Starts the notification dispatcher, the order sweeper and the transit settler.
     pub fn spawn_background(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![self.spawn_dispatcher(), self.spawn_sweeper()]
+        vec![
+            self.spawn_dispatcher(),
+            self.spawn_sweeper(),
+            self.spawn_transit_settler(),
+        ]
     }
 }
 

@@ -87,6 +87,11 @@ pub fn router(state: AppState) -> Router {
             post(transit_api::rotate_issuer_key),
         )
         .route(
+            "/v1/operator/transit/gates",
+            post(transit_api::register_gate),
+        )
+        .route("/v1/operator/transit/flags", get(transit_api::flags))
+        .route(
             "/v1/operator/merchants/{id}/keys/{key_id}",
             axum::routing::delete(merchant_api::operator_revoke_key),
         )
@@ -168,6 +173,10 @@ fn merchant_routes() -> Router<AppState> {
         )
         .route("/v1/me/transit/pass", post(transit_api::pass))
         .route("/v1/transit/gate-config", get(transit_api::gate_config))
+        .route("/v1/transit/network", get(transit_api::network))
+        .route("/v1/transit/taps", post(transit_api::upload_taps))
+        .route("/v1/me/transit/journeys", get(transit_api::journeys))
+        .route("/v1/me/transit/debts/pay", post(transit_api::pay_debts))
         .route("/v1/staff/sms-codes", post(staff_api::send_code))
         .route("/v1/staff/sessions", post(staff_api::sign_in))
         .route("/v1/staff/me", get(staff_api::me))

@@ -1,10 +1,15 @@
 //! Transit over HTTP: a rider's pass (the certificate the phone's ride codes carry), what
-//! gates download, and the operator's issuer key rotation. The gate itself runs offline
+//! gates download, their signed tap uploads, the rider's journeys and debts, the network and
+//! fares, and the operator's gates, issuer keys and flags. The gate itself runs offline
 //! (`cashless_transit::Gate`, `cashless gate`).
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use cashless_payments::rides::{
+    BatchResult, FlagView, GateInput, GateView, Journeys, NetworkView, TapBatch,
+};
 use cashless_payments::transit::{GateConfig, IssuerKeyView, TransitPass};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -74,6 +79,117 @@ pub async fn rotate_issuer_key(
     ))
 }
 
+/// The rider's journeys, newest first, with what each cost and what is still owed.
+#[utoipa::path(get, path = "/v1/me/transit/journeys", tag = "transit",
+    security(("session" = [])),
+    responses((status = 200, body = Journeys)))]
+pub async fn journeys(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+) -> Result<Json<Journeys>, ApiError> {
+    Ok(Json(state.payments.journeys(&session).await?))
+}
+
+/// Pays the fares the rider owes from the balance. Paying clears the rider from the gates'
+/// blacklist. Repeating it pays nothing twice.
+#[utoipa::path(post, path = "/v1/me/transit/debts/pay", tag = "transit",
+    security(("session" = [])),
+    responses((status = 200, body = Journeys),
+              (status = 422, body = ErrorBody, description = "insufficient_balance (details: owed)")))]
+pub async fn pay_debts(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+) -> Result<Json<Journeys>, ApiError> {
+    Ok(Json(state.payments.pay_transit_debts(&session).await?))
+}
+
+/// An operator's lines, stations and fare rules. Public.
+#[utoipa::path(get, path = "/v1/transit/network", tag = "transit",
+    params(("operator" = u16, Query, description = "the transit operator")),
+    responses((status = 200, body = NetworkView),
+              (status = 404, body = ErrorBody, description = "transit_operator_unknown")))]
+pub async fn network(
+    State(state): State<AppState>,
+    Query(query): Query<GateQuery>,
+) -> Result<Json<NetworkView>, ApiError> {
+    Ok(Json(state.payments.transit_network(query.operator).await?))
+}
+
+/// A gate uploads the taps it opened for. Authenticated by the gate's own key:
+/// `Cashless-Gate-Id` names the gate and `Cashless-Gate-Signature` is the hex Ed25519
+/// signature over `cashless-gate-batch-v1\n` followed by the body. Idempotent by
+/// `batch_id`; batches may arrive in any order and days late. Every tap is checked again;
+/// refused taps are listed, not priced.
+#[utoipa::path(post, path = "/v1/transit/taps", tag = "transit", request_body = TapBatch,
+    params(("Cashless-Gate-Id" = String, Header), ("Cashless-Gate-Signature" = String, Header)),
+    responses((status = 200, body = BatchResult),
+              (status = 400, body = ErrorBody, description = "body_invalid, gate_mismatch, batch_id_invalid, batch_too_large"),
+              (status = 401, body = ErrorBody, description = "gate_signature_invalid"),
+              (status = 409, body = ErrorBody, description = "batch_mismatch: another body under this batch id")))]
+pub async fn upload_taps(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<BatchResult>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let (Some(gate_id), Some(signature)) = (
+        header("cashless-gate-id"),
+        header("cashless-gate-signature"),
+    ) else {
+        return Err(cashless_wallet::WalletError::new(
+            cashless_wallet::ErrorKind::Unauthorized,
+            "gate_signature_invalid",
+            "sign the batch with the gate's registered key: Cashless-Gate-Id and Cashless-Gate-Signature",
+        )
+        .into());
+    };
+    Ok(Json(
+        state
+            .payments
+            .upload_taps(gate_id, signature, &body)
+            .await?,
+    ))
+}
+
+/// Registers a gate with its place and the key it signs uploads with (operator); the same
+/// gate id again moves the gate or replaces its key.
+#[utoipa::path(post, path = "/v1/operator/transit/gates", tag = "operator", request_body = GateInput,
+    responses((status = 201, body = GateView), (status = 200, body = GateView, description = "updated"),
+              (status = 422, body = ErrorBody, description = "transit_line_unknown, transit_station_unknown")))]
+pub async fn register_gate(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<GateInput>,
+) -> Result<(StatusCode, Json<GateView>), ApiError> {
+    let (created, view) = state.payments.register_gate(input).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)))
+}
+
+/// Codes seen at two gates (operator): charged once, listed here to look into.
+#[utoipa::path(get, path = "/v1/operator/transit/flags", tag = "operator",
+    params(("operator" = u16, Query, description = "the transit operator")),
+    responses((status = 200, body = Vec<FlagView>)))]
+pub async fn flags(
+    State(state): State<AppState>,
+    Query(query): Query<GateQuery>,
+) -> Result<Json<Vec<FlagView>>, ApiError> {
+    Ok(Json(state.payments.transit_flags(query.operator).await?))
+}
+
 #[derive(Debug, utoipa::OpenApi)]
-#[openapi(paths(pass, gate_config, rotate_issuer_key))]
+#[openapi(paths(
+    pass,
+    gate_config,
+    rotate_issuer_key,
+    journeys,
+    pay_debts,
+    network,
+    upload_taps,
+    register_gate,
+    flags
+))]
 pub struct TransitApiDoc;

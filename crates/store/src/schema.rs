@@ -53,6 +53,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_transit.sql"),
         postgres: include_str!("../migrations/postgres/0007_transit.sql"),
     },
+    Migration {
+        version: 8,
+        name: "transit_fares",
+        sqlite: include_str!("../migrations/sqlite/0008_transit_fares.sql"),
+        postgres: include_str!("../migrations/postgres/0008_transit_fares.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
-use crate::code::{CERTIFICATE_LEN, FormatError, RideCode};
+use crate::code::{CERTIFICATE_LEN, Certificate, FormatError, RideCode};
 
 /// Entry or exit: metro gates are one or the other; a bus reader is an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,13 +232,7 @@ impl Gate {
                     .issuer_keys
                     .get(&body.issuer_key_id)
                     .ok_or(Refusal::UnknownIssuerKey)?;
-                if !certificate.signed_by(issuer) {
-                    return Err(Refusal::BadCertificate);
-                }
-                let key = VerifyingKey::from_bytes(&body.device_key)
-                    .ok()
-                    .filter(|key| !key.is_weak())
-                    .ok_or(Refusal::BadCertificate)?;
+                let key = verify_certificate(&certificate, issuer)?;
                 if self.verified.len() >= CERTIFICATES_CACHED_MAX {
                     self.verified.clear();
                 }
@@ -246,23 +240,7 @@ impl Gate {
                 key
             }
         };
-        let skew = self.freshness.skew_secs;
-        if now.saturating_add(skew) < body.not_before {
-            return Err(Refusal::CertificateNotYetValid);
-        }
-        if now > body.not_after.saturating_add(skew) {
-            return Err(Refusal::CertificateExpired);
-        }
-        if !code.signed_by(&device_key) {
-            return Err(Refusal::BadSignature);
-        }
-        let made_at = code.made_at();
-        if made_at > now.saturating_add(skew) {
-            return Err(Refusal::CodeFromTheFuture);
-        }
-        if now > made_at.saturating_add(self.freshness.max_age_secs) {
-            return Err(Refusal::CodeTooOld);
-        }
+        verify_code(&code, &device_key, now, self.freshness)?;
         if self.blacklist.accounts.contains(&body.account_ref) {
             return Err(Refusal::Blacklisted);
         }
@@ -298,6 +276,52 @@ impl Gate {
     pub fn remembered(&self) -> usize {
         self.opened.len()
     }
+}
+
+/// Checks that `issuer` signed the certificate and that the device key it names is a usable
+/// Ed25519 key; answers that key.
+pub fn verify_certificate(
+    certificate: &Certificate,
+    issuer: &VerifyingKey,
+) -> Result<VerifyingKey, Refusal> {
+    if !certificate.signed_by(issuer) {
+        return Err(Refusal::BadCertificate);
+    }
+    VerifyingKey::from_bytes(&certificate.body().device_key)
+        .ok()
+        .filter(|key| !key.is_weak())
+        .ok_or(Refusal::BadCertificate)
+}
+
+/// The checks of a code whose certificate verified that need no memory of earlier codes:
+/// the certificate's validity and the code's age at `now`, and the device's signature. The
+/// gate runs them offline; the platform runs them again on every uploaded tap, at the tap's
+/// time.
+pub fn verify_code(
+    code: &RideCode,
+    device_key: &VerifyingKey,
+    now: u32,
+    freshness: Freshness,
+) -> Result<(), Refusal> {
+    let body = code.certificate().body();
+    let skew = freshness.skew_secs;
+    if now.saturating_add(skew) < body.not_before {
+        return Err(Refusal::CertificateNotYetValid);
+    }
+    if now > body.not_after.saturating_add(skew) {
+        return Err(Refusal::CertificateExpired);
+    }
+    if !code.signed_by(device_key) {
+        return Err(Refusal::BadSignature);
+    }
+    let made_at = code.made_at();
+    if made_at > now.saturating_add(skew) {
+        return Err(Refusal::CodeFromTheFuture);
+    }
+    if now > made_at.saturating_add(freshness.max_age_secs) {
+        return Err(Refusal::CodeTooOld);
+    }
+    Ok(())
 }
 
 /// Lower-case hex.

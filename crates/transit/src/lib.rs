@@ -4,11 +4,16 @@
 //!   makes from it offline, and their compact wire format.
 //! - [`gate`]: the gate's offline verifier: open or refuse, with a reason, and the taps it
 //!   records for upload.
+//! - [`fares`]: the metro's distances, fare tables, and pairing entries with exits.
 //! - [`base45`]: bytes as QR alphanumeric characters (RFC 9285).
 
 pub mod base45;
 pub mod code;
+pub mod fares;
 pub mod gate;
 
 pub use code::{Certificate, CertificateBody, FormatError, RideCode};
-pub use gate::{Blacklist, Decision, Direction, Freshness, Gate, GatePlace, Refusal, Tap};
+pub use gate::{
+    Blacklist, Decision, Direction, Freshness, Gate, GatePlace, Refusal, Tap, verify_certificate,
+    verify_code,
+};

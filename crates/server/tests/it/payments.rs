@@ -185,7 +185,7 @@ impl TestApp {
     }
 
     /// A consumer with a card, `balance` CNY topped up, and the PIN 258036.
-    async fn payer(&self, name: &str, balance: &str) -> String {
+    pub(crate) async fn payer(&self, name: &str, balance: &str) -> String {
         let token = self.verified(name).await;
         let card = self.link_card(&token, &card(ICBC), name).await;
         let top_up = self
