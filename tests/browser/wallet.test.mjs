@@ -121,7 +121,7 @@ test("a demo consumer signs in and sees her balance, limit and statement", async
   assert.deepEqual(page.errors, []);
 
   // The city's services: Orders opens the payments; what later releases bring says so.
-  assert.equal(await page.locator("#transit").getAttribute("aria-disabled"), "true");
+  assert.equal(await page.locator("#bills").getAttribute("aria-disabled"), "true");
   await page.getByRole("link", { name: "Orders" }).click();
   await page.getByRole("heading", { name: "Orders", level: 1 }).waitFor();
   assert.equal(await page.getByRole("button", { name: "Payments" }).getAttribute("aria-pressed"), "true");
@@ -675,4 +675,70 @@ test("a consumer pays a flower shop by pointing the camera at its poster", async
   } finally {
     await withCamera.close();
   }
+});
+
+test("a commuter rides the metro with the ride code: gate in, gate out, upload, fare", async () => {
+  const page = await phone();
+  await signIn(page, "+8613800138001");
+  await page.getByRole("link", { name: "Transit" }).click();
+  await page.locator("#ride-code svg").waitFor();
+  await shot(page, "30-transit-code");
+  assert.deepEqual(page.errors, []);
+
+  // The operator registers two gates, each with its own key made by `cashless gate key`.
+  const operatorToken = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
+  const work = join(artifacts, "gates");
+  mkdirSync(work, { recursive: true });
+  const suffix = Date.now();
+  const gates = [["entry", "xianghu"], ["exit", "wulin-square"]].map(([direction, station]) => {
+    const id = `BT-${station}-${direction}-${suffix}`;
+    const key = join(work, `${id}.key`);
+    const made = JSON.parse(execFileSync(binary, ["gate", "key", "--key", key], { encoding: "utf8" }));
+    return { id, key, direction, station, publicKey: made.public_key, taps: join(work, `${id}.taps`), config: join(work, `${id}.json`) };
+  });
+  for (const gate of gates) {
+    const response = await fetch(`${base}/v1/operator/transit/gates`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${operatorToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ gate_id: gate.id, operator: 1, line: "1", station: gate.station, direction: gate.direction, public_key: gate.publicKey }),
+    });
+    assert.equal(response.status, 201, await response.text());
+  }
+
+  // What the page drew is what the gate's scanner reads; the gate decides offline.
+  const scanAt = async (gate, name) => {
+    const picture = join(artifacts, `${name}.png`);
+    await page.locator("#ride-code svg").screenshot({ path: picture });
+    const code = execFileSync("zbarimg", ["--quiet", "--raw", picture], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    assert.equal(code, await page.locator("#ride-code").getAttribute("data-code"));
+    assert.match(code, /^CT1:[0-9A-Z $%*+\-./:]{296}$/);
+    const decided = execFileSync(binary, ["gate", "--fetch", base, "--config", gate.config, "--gate-id", gate.id,
+      "--line", "1", "--station", gate.station, "--direction", gate.direction, "--taps", gate.taps, code], { encoding: "utf8" });
+    return JSON.parse(decided.trim());
+  };
+  const entered = await scanAt(gates[0], "31-ride-code-entry");
+  assert.equal(entered.open, true, JSON.stringify(entered));
+  // A fresh code for the way out (the page makes one whenever it is opened).
+  await page.waitForTimeout(1100);
+  await page.getByRole("link", { name: "Back to home" }).click();
+  await page.getByRole("link", { name: "Transit" }).click();
+  await page.locator("#ride-code svg").waitFor();
+  const left = await scanAt(gates[1], "32-ride-code-exit");
+  assert.equal(left.open, true, JSON.stringify(left));
+
+  // The gates upload later, exit first; then the fare is on the page.
+  for (const gate of [gates[1], gates[0]]) {
+    const out = execFileSync(binary, ["gate", "upload", "--url", base, "--gate-id", gate.id, "--key", gate.key, "--taps", gate.taps], { encoding: "utf8" });
+    const result = JSON.parse(out.trim().split("\n").pop()).result;
+    assert.equal(result.accepted, 1, out);
+  }
+  await page.reload();
+  await page.locator("#journey-list li").first().waitFor();
+  const journey = await page.locator("#journey-list li").first().textContent();
+  assert.match(journey, /Xianghu → Wulin Square/);
+  assert.match(journey, /5\.00/);
+  assert.match(journey, /15\.8 km/);
+  await shot(page, "33-transit-journeys");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
 });

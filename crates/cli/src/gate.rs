@@ -6,6 +6,12 @@
 //! (an argument, or one per line on stdin, as a scanner types them) gets one JSON line: the
 //! tap when it opens, the reason when it does not. Taps are appended to `--taps` (JSON
 //! lines) for the later upload.
+//!
+//! `cashless gate key --key FILE` makes the gate's own Ed25519 key (or shows the public key
+//! of the one in FILE) for the operator to register; `cashless gate upload` sends the kept
+//! taps in signed batches of up to 1,000 to `POST /v1/transit/taps`. A batch's id is the
+//! digest of its taps, so an upload cut short and run again sends the same batches under
+//! the same ids and nothing is counted twice.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -13,8 +19,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use cashless_transit::{Blacklist, Decision, Direction, Freshness, Gate, GatePlace};
 use cashless_wallet::secrets::decode_hex;
-use clap::{Args, ValueEnum};
-use ed25519_dalek::VerifyingKey;
+use clap::{Args, Subcommand, ValueEnum};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -23,11 +29,49 @@ pub enum Way {
     Exit,
 }
 
+/// `cashless gate`: decide on codes, or look after the gate's key and uploads.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct GateCommand {
+    #[command(subcommand)]
+    action: Option<GateAction>,
+    #[command(flatten)]
+    decide: GateArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum GateAction {
+    /// Make the gate's signing key in FILE (hex seed, readable by the owner only), or read
+    /// it; prints the public key to register (POST /v1/operator/transit/gates).
+    Key {
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Upload the kept taps to the platform in signed batches, then move them to
+    /// FILE.uploaded.
+    Upload(UploadArgs),
+}
+
+#[derive(Debug, Args)]
+struct UploadArgs {
+    /// The platform, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    gate_id: String,
+    /// The gate's key file (from `cashless gate key`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The taps file the gate kept (JSON lines).
+    #[arg(long)]
+    taps: PathBuf,
+}
+
 #[derive(Debug, Args)]
 pub struct GateArgs {
     /// The gate configuration (issuer keys, blacklist) as the platform publishes it.
-    #[arg(long)]
-    config: PathBuf,
+    #[arg(long, required = true)]
+    config: Option<PathBuf>,
     /// Download the configuration first from this server (e.g. http://127.0.0.1:8080) and
     /// save it to --config; without it the gate runs on the file it has.
     #[arg(long)]
@@ -53,14 +97,132 @@ pub struct GateArgs {
     codes: Vec<String>,
 }
 
-pub fn run(args: GateArgs) -> anyhow::Result<()> {
+pub fn run(command: GateCommand) -> anyhow::Result<()> {
+    match command.action {
+        Some(GateAction::Key { key }) => {
+            let key = gate_key(&key, true)?;
+            println!(
+                "{}",
+                json!({ "public_key": hex(key.verifying_key().as_bytes()) })
+            );
+            Ok(())
+        }
+        Some(GateAction::Upload(args)) => upload(&args),
+        None => decide(command.decide),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    cashless_transit::gate::hex(bytes)
+}
+
+/// The gate's key from `path`; made there first if `create` and there is none.
+fn gate_key(path: &std::path::Path, create: bool) -> anyhow::Result<SigningKey> {
+    if create && !path.exists() {
+        let seed: [u8; 32] = rand::random();
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        writeln!(file, "{}", hex(&seed))?;
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the gate key {}", path.display()))?;
+    let seed: [u8; 32] = decode_hex(text.trim())
+        .and_then(|bytes| bytes.try_into().ok())
+        .context("a gate key file holds 64 hex digits")?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Taps one batch carries (the platform's limit).
+const BATCH_TAPS: usize = 1_000;
+
+fn upload(args: &UploadArgs) -> anyhow::Result<()> {
+    let key = gate_key(&args.key, false)?;
+    let uploading = args.taps.with_extension("uploading");
+    // The gate appends to a fresh file while these are sent.
+    if args.taps.exists() {
+        if uploading.exists() {
+            let taps = std::fs::read_to_string(&args.taps)?;
+            let mut file = std::fs::OpenOptions::new().append(true).open(&uploading)?;
+            file.write_all(taps.as_bytes())?;
+            std::fs::remove_file(&args.taps)?;
+        } else {
+            std::fs::rename(&args.taps, &uploading)
+                .with_context(|| format!("moving {}", args.taps.display()))?;
+        }
+    }
+    if !uploading.exists() {
+        println!("{}", json!({ "batches": 0, "taps": 0 }));
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&uploading)?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let authority = crate::http1::authority(&args.url)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let batches = lines.len().div_ceil(BATCH_TAPS);
+    runtime.block_on(async {
+        let mut client = crate::http1::Client::connect(&authority).await?;
+        for (n, chunk) in lines.chunks(BATCH_TAPS).enumerate() {
+            let taps = chunk
+                .iter()
+                .map(|line| serde_json::from_str::<Value>(line))
+                .collect::<Result<Vec<_>, _>>()
+                .context("a kept tap is not JSON")?;
+            let digest = cashless_payments::signing::sha256_hex(chunk.join("\n").as_bytes());
+            let batch_id = format!("taps-{}", &digest[..32]);
+            let body = serde_json::to_vec(&json!({
+                "gate_id": args.gate_id,
+                "batch_id": batch_id,
+                "taps": taps,
+            }))?;
+            let mut signed = cashless_payments::rides::BATCH_DOMAIN.to_vec();
+            signed.extend_from_slice(&body);
+            let signature = hex(&key.sign(&signed).to_bytes());
+            let response = client
+                .send(
+                    "POST",
+                    "/v1/transit/taps",
+                    &[
+                        ("content-type", "application/json"),
+                        ("cashless-gate-id", &args.gate_id),
+                        ("cashless-gate-signature", &signature),
+                    ],
+                    &body,
+                )
+                .await?;
+            let result = response.ok_json("the upload")?;
+            println!(
+                "{}",
+                json!({ "batch": n + 1, "of": batches, "result": result })
+            );
+        }
+        anyhow::Ok(())
+    })?;
+    let done = args.taps.with_extension("uploaded");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&done)?;
+    file.write_all(text.as_bytes())?;
+    std::fs::remove_file(&uploading)?;
+    Ok(())
+}
+
+fn decide(args: GateArgs) -> anyhow::Result<()> {
+    let config_path = args.config.clone().context("--config is required")?;
     if let Some(url) = &args.fetch {
         let text = fetch(url, args.operator)?;
-        std::fs::write(&args.config, &text)
-            .with_context(|| format!("writing {}", args.config.display()))?;
+        std::fs::write(&config_path, &text)
+            .with_context(|| format!("writing {}", config_path.display()))?;
     }
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("reading {}", config_path.display()))?;
     let config: Value =
         serde_json::from_str(&text).context("the gate configuration is not JSON")?;
     let mut gate = Gate::new(
@@ -77,16 +239,6 @@ pub fn run(args: GateArgs) -> anyhow::Result<()> {
         Freshness::default(),
     );
     load(&mut gate, &config, args.operator)?;
-    let mut taps = match &args.taps {
-        Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening {}", path.display()))?,
-        ),
-        None => None,
-    };
     let mut decide = |code: &str| -> anyhow::Result<()> {
         let code = code.trim();
         if code.is_empty() {
@@ -95,7 +247,13 @@ pub fn run(args: GateArgs) -> anyhow::Result<()> {
         let now = args.now.unwrap_or_else(unix_now);
         let line = match gate.decide(code, now) {
             Decision::Open(tap) => {
-                if let Some(file) = taps.as_mut() {
+                // Opened per tap, so an upload that moved the file away starts a new one.
+                if let Some(path) = &args.taps {
+                    let mut file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .with_context(|| format!("opening {}", path.display()))?;
                     writeln!(file, "{}", serde_json::to_string(&tap)?)?;
                 }
                 json!({ "open": true, "tap": tap })

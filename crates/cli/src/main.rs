@@ -37,8 +37,9 @@ enum Command {
     #[command(subcommand)]
     Merchant(merchant::MerchantCommand),
     /// A transit gate, offline: decides on ride codes with only the issuer keys and the
-    /// blacklist the platform publishes, prints one JSON line per code, keeps the taps.
-    Gate(gate::GateArgs),
+    /// blacklist the platform publishes, prints one JSON line per code, keeps the taps;
+    /// `gate key` makes its key, `gate upload` sends the taps.
+    Gate(gate::GateCommand),
 }
 
 fn main() -> anyhow::Result<()> {

@@ -770,6 +770,15 @@ fn collect(
             AccountKind::Payable,
         )?;
         let payer = payer::payer(tx.conn()?, &journey.user_id)?;
+        // Looked at first, so a debtor's balance checked every second leaves no refused
+        // transfer behind in the ledger.
+        let available = tx.account(payer.wallet()).map_or(0, |account| {
+            account.balances.credit_balance_available().max(0)
+        });
+        if available < i128::from(due) {
+            blacklist(tx.conn()?, rider, now)?;
+            return Ok(());
+        }
         let transfer = Transfer::new(
             TransferId(wallet.new_id()),
             payer.wallet(),

@@ -5,6 +5,7 @@
 
 const TOKEN_KEY = "cashless.session";
 const PAYCODE_KEY = "cashless.paycode";
+const TRANSIT_KEY = "cashless.transit";
 let paycodeTimer = null;
 
 /** A line icon (24 × 24 paths), drawn in the current colour. */
@@ -35,6 +36,8 @@ const ICONS = {
 function forgetSession() {
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(PAYCODE_KEY);
+  localStorage.removeItem(TRANSIT_KEY);
+  DeviceKey.forget();
   if (paycodeTimer) clearInterval(paycodeTimer);
   paycodeTimer = null;
 }
@@ -71,6 +74,8 @@ const KIND_NAMES = {
   withdrawal: "Withdrawal",
   payment: "Payment",
   refund: "Refund",
+  transit: "Transit",
+  transit_refund: "Fare adjustment",
 };
 
 // ---- sign in ------------------------------------------------------------------------------
@@ -120,11 +125,13 @@ function signInView() {
     codeError.textContent = "";
     code.removeAttribute("aria-invalid");
     try {
-      const signedIn = await api("POST", "/v1/auth/sign-in", {
-        phone: phone.value,
-        code: code.value,
-        device: { name: browserName() },
-      });
+      // The device's own Ed25519 key: its private half never leaves this browser (it cannot
+      // be exported); the platform binds the public half into transit passes.
+      const key = await DeviceKey.make();
+      const device = { name: browserName() };
+      if (key) device.public_key = key.publicKey;
+      const signedIn = await api("POST", "/v1/auth/sign-in", { phone: phone.value, code: code.value, device });
+      if (key) await DeviceKey.keep(key.privateKey);
       localStorage.setItem(TOKEN_KEY, signedIn.token);
       location.hash = "#/home";
       route();
@@ -239,7 +246,7 @@ function services() {
     h("h2", { id: "services-title" }, "City services"),
     h("ul", { class: "tiles" },
       tile("orders", ICONS.orders, "Orders", "#/orders"),
-      tile("transit", ICONS.transit, "Transit"),
+      tile("transit", ICONS.transit, "Transit", "#/transit"),
       tile("bills", ICONS.bills, "Bills & city services"),
       tile("messages", ICONS.messages, "Messages")));
 }
@@ -761,12 +768,188 @@ async function withdrawView() {
     h("p", { class: "hint" }, "Withdrawals count against today's limit and reach the card when the bank confirms.")));
 }
 
+// ---- transit: the ride code the gate scans --------------------------------------------------
+
+/** The device key, kept in IndexedDB as a non-extractable CryptoKey. */
+const DeviceKey = (() => {
+  const open = () => new Promise((resolve, reject) => {
+    const request = indexedDB.open("cashless", 1);
+    request.onupgradeneeded = () => request.result.createObjectStore("keys");
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  const run = async (mode, work) => {
+    const db = await open();
+    return new Promise((resolve, reject) => {
+      const request = work(db.transaction("keys", mode).objectStore("keys"));
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  };
+  return {
+    /** A fresh key pair, or null where the browser has no Ed25519. */
+    async make() {
+      try {
+        const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+        const publicKey = hex(new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey)));
+        return { publicKey, privateKey: pair.privateKey };
+      } catch (_) {
+        return null;
+      }
+    },
+    keep: (key) => run("readwrite", (store) => store.put(key, "device")).catch(() => null),
+    get: () => run("readonly", (store) => store.get("device")).catch(() => null),
+    forget: () => run("readwrite", (store) => store.delete("device")).catch(() => null),
+  };
+})();
+
+/** Base45 (RFC 9285): bytes as QR alphanumeric characters. */
+function base45(bytes) {
+  const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 2) {
+    if (i + 1 < bytes.length) {
+      let n = bytes[i] * 256 + bytes[i + 1];
+      out += alphabet[n % 45] + alphabet[Math.floor(n / 45) % 45] + alphabet[Math.floor(n / 2025)];
+    } else {
+      out += alphabet[bytes[i] % 45] + alphabet[Math.floor(bytes[i] / 45)];
+    }
+  }
+  return out;
+}
+
+/** A ride code for `madeAt`: the certificate, the time, and this device's signature. */
+async function rideCode(certificateHex, key, madeAt) {
+  const certificate = hexBytes(certificateHex);
+  const signed = new Uint8Array(certificate.length + 4);
+  signed.set(certificate);
+  new DataView(signed.buffer).setUint32(certificate.length, madeAt);
+  const domain = new TextEncoder().encode("cashless-transit-code-v1");
+  const message = new Uint8Array(domain.length + signed.length);
+  message.set(domain);
+  message.set(signed, domain.length);
+  const signature = new Uint8Array(await crypto.subtle.sign("Ed25519", key, message));
+  const code = new Uint8Array(signed.length + 64);
+  code.set(signed);
+  code.set(signature, signed.length);
+  return `CT1:${base45(code)}`;
+}
+
+/** This phone's pass for `operator`: renewed online when it is missing or ends within the
+ * hour, otherwise the one kept here, so codes keep coming with the network off. */
+async function transitPass(operator) {
+  const kept = JSON.parse(localStorage.getItem(TRANSIT_KEY) || "{}");
+  const pass = kept[operator];
+  const fresh = pass && Date.parse(pass.valid_until) - Date.now() > 3600 * 1000;
+  if (fresh) return pass;
+  try {
+    const renewed = await api("POST", "/v1/me/transit/pass", { operator: Number(operator) });
+    kept[operator] = renewed;
+    localStorage.setItem(TRANSIT_KEY, JSON.stringify(kept));
+    return renewed;
+  } catch (error) {
+    if (pass && Date.parse(pass.valid_until) > Date.now()) return pass;
+    throw error;
+  }
+}
+
+let transitTimer = null;
+
+async function transitView() {
+  if (!window.crypto || !crypto.subtle) {
+    throw new ApiError(0, "insecure", "Ride codes need a secure page: open Cashless over https (or on this computer).");
+  }
+  const key = await DeviceKey.get();
+  const operator = localStorage.getItem(`${TRANSIT_KEY}.operator`) || "1";
+  const choose = (value, name) => h("button", {
+    type: "button", class: value === operator ? "chip on" : "chip", "aria-pressed": String(value === operator),
+    id: `transit-operator-${value}`,
+    onclick: () => { localStorage.setItem(`${TRANSIT_KEY}.operator`, value); transitView().catch(() => null); },
+  }, name);
+  const figure = h("div", { class: "paycode", id: "ride-code" });
+  const status = h("p", { class: "hint", role: "status", id: "ride-status" });
+  const ridesList = h("div", { id: "journeys" });
+  show(backBar("Transit"),
+    h("section", { class: "card center", "aria-labelledby": "transit-title" },
+      h("h2", { id: "transit-title" }, "Ride code"),
+      h("div", { class: "chips", role: "group", "aria-label": "Operator" }, choose("1", "Metro"), choose("2", "Bus")),
+      figure, status),
+    ridesList);
+  if (!key) {
+    status.textContent = "This phone has no key for ride codes: sign out and sign in again.";
+    return;
+  }
+  let pass;
+  try {
+    pass = await transitPass(operator);
+  } catch (error) {
+    if (error.code === "kyc_required") {
+      status.replaceChildren(error.message, " ", h("a", { href: "#/verify" }, "Verify now"));
+    } else {
+      status.textContent = error.message;
+    }
+    return;
+  }
+  const draw = async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const code = await rideCode(pass.certificate, key, now);
+    figure.replaceChildren(QR.svg(code, `${pass.operator_name} ride code`));
+    figure.dataset.code = code;
+    status.textContent = `Scan at the ${operator === "1" ? "gate" : "reader"}. A new code every 30 seconds, made on this phone: it works offline. Pass valid until ${when(pass.valid_until)}.`;
+  };
+  await draw();
+  if (transitTimer) clearInterval(transitTimer);
+  transitTimer = setInterval(() => {
+    if (location.hash !== "#/transit") return;
+    draw().catch(() => null);
+  }, 30000);
+  showJourneys(ridesList).catch((error) => { ridesList.replaceChildren(h("p", { class: "error" }, error.message)); });
+}
+
+/** The rider's journeys, and what is owed with a way to pay it. */
+async function showJourneys(into) {
+  const rides = await api("GET", "/v1/me/transit/journeys");
+  const owed = rides.owed.amount !== "0.00";
+  const message = h("p", { role: "status", id: "owed-status" });
+  const pay = h("button", { class: "primary", type: "button", id: "pay-fares" }, `Pay ${money(rides.owed)} owed`);
+  pay.addEventListener("click", async () => {
+    pay.disabled = true;
+    try {
+      await api("POST", "/v1/me/transit/debts/pay", {});
+      await showJourneys(into);
+    } catch (error) {
+      message.textContent = error.message;
+      pay.disabled = false;
+    }
+  });
+  const line = (journey) => {
+    const route = journey.kind === "flat"
+      ? `${journey.operator_name} · line ${journey.line}`
+      : `${journey.from ? journey.from.name : "No entry"} → ${journey.to ? journey.to.name : "no exit"}`;
+    return h("li", {},
+      h("div", { class: "item-what" }, h("strong", {}, route),
+        h("span", {}, `${journey.operator_name} · ${when(journey.started_at)}${journey.distance_m ? ` · ${(journey.distance_m / 1000).toFixed(1)} km` : ""}`)),
+      h("div", {}, h("span", { class: "amount" }, `-${money(journey.fare)}`),
+        journey.status === "paid" ? null : h("span", { class: "status" }, "owed")));
+  };
+  into.replaceChildren(h("section", { class: "card", "aria-labelledby": "journeys-title" },
+    h("h2", { id: "journeys-title" }, "Journeys"),
+    owed ? h("div", { class: "owed", id: "owed" },
+      h("p", {}, `You owe ${money(rides.owed)}: gates refuse your code until it is paid.`), pay, message) : null,
+    rides.journeys.length ? h("ul", { class: "items", id: "journey-list" }, rides.journeys.map(line))
+      : h("p", { class: "empty" }, "No journeys yet: show the code at a gate.")));
+}
+
 // ---- routing ------------------------------------------------------------------------------
 
 function route() {
   if (paycodeTimer && location.hash !== "#/pay") {
     clearInterval(paycodeTimer);
     paycodeTimer = null;
+  }
+  if (transitTimer && location.hash !== "#/transit") {
+    clearInterval(transitTimer);
+    transitTimer = null;
   }
   if (!localStorage.getItem(TOKEN_KEY)) {
     signInView();
@@ -778,7 +961,7 @@ function route() {
     });
     return;
   }
-  const views = { "#/statement": () => statementView(), "#/orders": () => statementView("payment", "Orders"), "#/withdraw": withdrawView, "#/pay": payView, "#/scan": scanView, "#/verify": verifyView, "#/pin": pinView, "#/card": cardView, "#/topup": topUpView };
+  const views = { "#/statement": () => statementView(), "#/orders": () => statementView("payment", "Orders"), "#/withdraw": withdrawView, "#/pay": payView, "#/scan": scanView, "#/verify": verifyView, "#/pin": pinView, "#/card": cardView, "#/topup": topUpView, "#/transit": transitView };
   Promise.resolve((views[location.hash] || homeView)()).catch((failure) => {
     show(backBar("Cashless"), h("section", { class: "card" },
       h("p", { class: "error", role: "alert" }, failure.message),

@@ -1,6 +1,7 @@
 // A QR code encoder (ISO/IEC 18004), small on purpose: versions 1 to 15, error correction
-// level M, numeric or byte mode — enough for the 18-digit payment code and for an EMVCo
-// order code (~300 bytes). It runs in the page so the payment code can be drawn with the
+// level M, numeric, alphanumeric or byte mode — enough for the 18-digit payment code, the
+// transit ride code (300 alphanumeric characters: version 10) and an EMVCo order code
+// (~300 bytes). It runs in the page so the payment code can be drawn with the
 // network off.
 "use strict";
 
@@ -50,6 +51,8 @@ const QR = (() => {
     return remainder;
   }
 
+  const ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+
   function bitsOf(text, version) {
     const bits = [];
     const put = (value, length) => {
@@ -62,6 +65,12 @@ const QR = (() => {
         const group = text.slice(i, i + 3);
         put(Number(group), group.length * 3 + 1);
       }
+    } else if (/^[0-9A-Z $%*+\-./:]+$/.test(text)) {
+      const value = (c) => ALPHANUMERIC.indexOf(c);
+      put(0b0010, 4);
+      put(text.length, version < 10 ? 9 : 11);
+      for (let i = 0; i + 1 < text.length; i += 2) put(value(text[i]) * 45 + value(text[i + 1]), 11);
+      if (text.length % 2) put(value(text[text.length - 1]), 6);
     } else {
       const bytes = new TextEncoder().encode(text);
       put(0b0100, 4);
