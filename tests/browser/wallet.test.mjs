@@ -740,5 +740,51 @@ test("a commuter rides the metro with the ride code: gate in, gate out, upload, 
   assert.match(journey, /15\.8 km/);
   await shot(page, "33-transit-journeys");
   assert.deepEqual(page.errors, []);
+
+  // The gate page at the next station: opened with its id and key, it reads a picture of the
+  // code, decides in the page, refuses the same code again, and uploads the tap.
+  const id = `BT-binhe-road-entry-${suffix}`;
+  const keyFile = join(work, `${id}.key`);
+  const made = JSON.parse(execFileSync(binary, ["gate", "key", "--key", keyFile], { encoding: "utf8" }));
+  const registered = await fetch(`${base}/v1/operator/transit/gates`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${operatorToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ gate_id: id, operator: 1, line: "1", station: "binhe-road", direction: "entry", public_key: made.public_key }),
+  });
+  assert.equal(registered.status, 201);
+  const tablet = await (await browser.newContext({ viewport: { width: 600, height: 900 } })).newPage();
+  tablet.errors = [];
+  tablet.on("pageerror", (error) => tablet.errors.push(error.message));
+  await tablet.goto(`${base}/gate`);
+  await tablet.getByLabel("Gate id").fill(id);
+  await tablet.getByLabel(/Gate key/).fill(readFileSync(keyFile, "utf8").trim());
+  await tablet.getByRole("button", { name: "Open the gate" }).click();
+  await tablet.getByRole("heading", { name: "Binhe Road · entry" }).waitFor();
+  await page.waitForTimeout(1100);
+  await page.getByRole("link", { name: "Back to home" }).click();
+  await page.getByRole("link", { name: "Transit" }).click();
+  await page.locator("#ride-code svg").waitFor();
+  const picture = join(artifacts, "34-ride-code-gate-page.png");
+  await page.locator("#ride-code svg").screenshot({ path: picture });
+  const code = await page.locator("#ride-code").getAttribute("data-code");
+  await tablet.setInputFiles("#gate-picture", picture);
+  await tablet.locator("#gate-panel.open").waitFor();
+  assert.match(await tablet.locator("#gate-panel").textContent(), /Open/);
+  await shot(tablet, "35-gate-open");
+  await tablet.getByLabel("Scanner input").fill(code);
+  await tablet.getByLabel("Scanner input").press("Enter");
+  await tablet.locator("#gate-panel.refused").waitFor();
+  assert.equal(await tablet.locator("#gate-panel").getAttribute("data-reason"), "replay");
+  await shot(tablet, "36-gate-replay");
+  await tablet.getByLabel("Scanner input").fill("hello");
+  await tablet.getByLabel("Scanner input").press("Enter");
+  await tablet.locator("#gate-panel[data-reason=malformed]").waitFor();
+  assert.match(await tablet.locator("#gate-taps").textContent(), /^1 taps/);
+  await tablet.getByRole("button", { name: "Upload taps" }).click();
+  await tablet.getByText(/Uploaded: 1 new/).waitFor();
+  assert.match(await tablet.locator("#gate-taps").textContent(), /^0 taps/);
+  await shot(tablet, "37-gate-uploaded");
+  assert.deepEqual(tablet.errors, []);
+  await tablet.context().close();
   await page.context().close();
 });

@@ -43,6 +43,8 @@ use crate::{Payments, codes, signing};
 
 /// What a gate's batch signature covers before the body.
 pub const BATCH_DOMAIN: &[u8] = b"cashless-gate-batch-v1\n";
+/// What a gate's signature over a picture to read covers before the picture.
+pub const SCAN_DOMAIN: &[u8] = b"cashless-gate-scan-v1\n";
 /// Taps one upload may carry.
 pub const BATCH_TAPS_MAX: usize = 1_000;
 /// Riders the settler prices per run.
@@ -53,7 +55,7 @@ pub fn operator_payable(operator: u16) -> AccountId {
     AccountId(0x4_0000 + u128::from(operator))
 }
 
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateInput {
     /// The gate's own name, 1–64 letters, digits, `-`, `_` or `.`.
@@ -1000,18 +1002,38 @@ impl Payments {
             .await
     }
 
-    /// A gate's signed upload of taps (see the module documentation).
-    pub async fn upload_taps(
+    /// Checks that `gate_id` signed `domain ‖ body` with its registered key (hex Ed25519
+    /// signature), and answers where the gate stands.
+    pub async fn authenticate_gate(
         &self,
         gate_id: &str,
+        domain: &[u8],
         signature: &str,
         body: &[u8],
-    ) -> WalletResult<BatchResult> {
+    ) -> WalletResult<GateInput> {
+        let gate = self.gate_row(gate_id, domain, signature, body).await?;
+        Ok(GateInput {
+            gate_id: gate_id.to_owned(),
+            operator: gate.operator,
+            line: gate.line,
+            station: gate.station,
+            direction: gate.direction,
+            public_key: gate.public_key,
+        })
+    }
+
+    async fn gate_row(
+        &self,
+        gate_id: &str,
+        domain: &[u8],
+        signature: &str,
+        body: &[u8],
+    ) -> WalletResult<GateRow> {
         let refused = || {
             WalletError::new(
                 cashless_wallet::ErrorKind::Unauthorized,
                 "gate_signature_invalid",
-                "sign the batch with the gate's registered key: Cashless-Gate-Id and Cashless-Gate-Signature",
+                "sign with the gate's registered key: Cashless-Gate-Id and Cashless-Gate-Signature",
             )
         };
         let gate_key = gate_id.to_owned();
@@ -1040,12 +1062,25 @@ impl Payments {
         let signature: [u8; 64] = secrets::decode_hex(signature.trim())
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or_else(refused)?;
-        let mut signed = Vec::with_capacity(BATCH_DOMAIN.len() + body.len());
-        signed.extend_from_slice(BATCH_DOMAIN);
+        let mut signed = Vec::with_capacity(domain.len() + body.len());
+        signed.extend_from_slice(domain);
         signed.extend_from_slice(body);
         if !signing::verify(&key, &signed, &signature) {
             return Err(refused());
         }
+        Ok(gate)
+    }
+
+    /// A gate's signed upload of taps (see the module documentation).
+    pub async fn upload_taps(
+        &self,
+        gate_id: &str,
+        signature: &str,
+        body: &[u8],
+    ) -> WalletResult<BatchResult> {
+        let gate = self
+            .gate_row(gate_id, BATCH_DOMAIN, signature, body)
+            .await?;
         let batch: TapBatch = serde_json::from_slice(body).map_err(|error| {
             WalletError::bad_request("body_invalid", format!("the batch is not valid: {error}"))
         })?;

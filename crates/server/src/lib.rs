@@ -175,6 +175,8 @@ fn merchant_routes() -> Router<AppState> {
         .route("/v1/transit/gate-config", get(transit_api::gate_config))
         .route("/v1/transit/network", get(transit_api::network))
         .route("/v1/transit/taps", post(transit_api::upload_taps))
+        .route("/v1/transit/scan-image", post(transit_api::scan_image))
+        .route("/v1/transit/gate", get(transit_api::whoami))
         .route("/v1/me/transit/journeys", get(transit_api::journeys))
         .route("/v1/me/transit/debts/pay", post(transit_api::pay_debts))
         .route("/v1/staff/sms-codes", post(staff_api::send_code))

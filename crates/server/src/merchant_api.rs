@@ -762,7 +762,7 @@ pub struct PictureQuery {
 /// The text of the first QR code in a PNG or JPEG picture. Decoding takes milliseconds to
 /// seconds of CPU: not on the async workers, and no more at once than there are cores (one of
 /// them for live camera stills); beyond that, `scan_busy` asks to try again.
-async fn read_qr_picture(body: Vec<u8>, live: bool) -> Result<String, ApiError> {
+pub(crate) async fn read_qr_picture(body: Vec<u8>, live: bool) -> Result<String, ApiError> {
     static DECODERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
         tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     });

@@ -151,6 +151,79 @@ pub async fn upload_taps(
     ))
 }
 
+/// A gate's headers: its id and its signature.
+fn gate_headers(headers: &HeaderMap) -> Result<(&str, &str), ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    match (
+        header("cashless-gate-id"),
+        header("cashless-gate-signature"),
+    ) {
+        (Some(id), Some(signature)) => Ok((id, signature)),
+        _ => Err(cashless_wallet::WalletError::new(
+            cashless_wallet::ErrorKind::Unauthorized,
+            "gate_signature_invalid",
+            "sign with the gate's registered key: Cashless-Gate-Id and Cashless-Gate-Signature",
+        )
+        .into()),
+    }
+}
+
+/// Reads the QR code in a picture from a gate's camera (PNG or JPEG bytes as the body), for a
+/// gate whose browser cannot read codes itself. Signed by the gate's key over
+/// `cashless-gate-scan-v1\n` followed by the picture. The gate still decides offline: this
+/// only turns pixels into text.
+#[utoipa::path(post, path = "/v1/transit/scan-image", tag = "transit",
+    params(("Cashless-Gate-Id" = String, Header), ("Cashless-Gate-Signature" = String, Header),
+           ("live" = Option<bool>, Query, description = "a still from a live camera")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    responses((status = 200, body = crate::merchant_api::PictureText),
+              (status = 401, body = ErrorBody, description = "gate_signature_invalid"),
+              (status = 422, body = ErrorBody, description = "no_qr_code, qr_undecodable, bad_image")))]
+pub async fn scan_image(
+    State(state): State<AppState>,
+    Query(picture): Query<crate::merchant_api::PictureQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<crate::merchant_api::PictureText>, ApiError> {
+    let (gate_id, signature) = gate_headers(&headers)?;
+    state
+        .payments
+        .authenticate_gate(
+            gate_id,
+            cashless_payments::rides::SCAN_DOMAIN,
+            signature,
+            &body,
+        )
+        .await?;
+    Ok(Json(crate::merchant_api::PictureText {
+        text: crate::merchant_api::read_qr_picture(body.to_vec(), picture.live).await?,
+    }))
+}
+
+/// Where a gate stands, as registered: the gate page asks with a signed empty body
+/// (`cashless-gate-scan-v1\n` alone).
+#[utoipa::path(get, path = "/v1/transit/gate", tag = "transit",
+    params(("Cashless-Gate-Id" = String, Header), ("Cashless-Gate-Signature" = String, Header)),
+    responses((status = 200, body = GateInput),
+              (status = 401, body = ErrorBody, description = "gate_signature_invalid")))]
+pub async fn whoami(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<GateInput>, ApiError> {
+    let (gate_id, signature) = gate_headers(&headers)?;
+    Ok(Json(
+        state
+            .payments
+            .authenticate_gate(
+                gate_id,
+                cashless_payments::rides::SCAN_DOMAIN,
+                signature,
+                b"",
+            )
+            .await?,
+    ))
+}
+
 /// Registers a gate with its place and the key it signs uploads with (operator); the same
 /// gate id again moves the gate or replaces its key.
 #[utoipa::path(post, path = "/v1/operator/transit/gates", tag = "operator", request_body = GateInput,
@@ -189,6 +262,8 @@ pub async fn flags(
     pay_debts,
     network,
     upload_taps,
+    scan_image,
+    whoami,
     register_gate,
     flags
 ))]

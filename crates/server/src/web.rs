@@ -15,6 +15,8 @@ const QR_SCRIPT: &str = include_str!("../web/qr.js");
 const UI_SCRIPT: &str = include_str!("../web/ui.js");
 const POS_PAGE: &str = include_str!("../web/pos.html");
 const POS_SCRIPT: &str = include_str!("../web/pos.js");
+const GATE_PAGE: &str = include_str!("../web/gate.html");
+const GATE_SCRIPT: &str = include_str!("../web/gate.js");
 const STYLE: &str = include_str!("../web/app.css");
 const ICON: &str = include_str!("../web/icon.svg");
 
@@ -45,6 +47,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/pos.js",
             get(|| async { asset("text/javascript; charset=utf-8", POS_SCRIPT) }),
+        )
+        .route(
+            "/gate",
+            get(|| async { asset("text/html; charset=utf-8", GATE_PAGE) }),
+        )
+        .route(
+            "/gate.js",
+            get(|| async { asset("text/javascript; charset=utf-8", GATE_SCRIPT) }),
         )
         .route("/v1/demo/merchants", get(demo_merchants))
         .route(
