@@ -716,6 +716,26 @@ async fn uploaded_taps_are_checked_again(db: TestDb) {
         (status, error["error"]["code"].as_str()),
         (422, Some("transit_station_unknown"))
     );
+    // The gate page asks where its gate stands, signed by the gate's key; nobody else can.
+    let whoami = |signature: String| {
+        app.client
+            .get(format!("{}/v1/transit/gate", app.base))
+            .header("Cashless-Gate-Id", "HZM-JINJIANG-IN-1")
+            .header("Cashless-Gate-Signature", signature)
+            .send()
+    };
+    let signed = ed25519_dalek::Signer::sign(&gate.key, b"cashless-gate-scan-v1\n");
+    let response = whoami(signing::hex(&signed.to_bytes())).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let place: Value = response.json().await.unwrap();
+    assert_eq!(
+        (place["station"].as_str(), place["direction"].as_str()),
+        (Some("jinjiang"), Some("entry"))
+    );
+    let other = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let forged = ed25519_dalek::Signer::sign(&other, b"cashless-gate-scan-v1\n");
+    let response = whoami(signing::hex(&forged.to_bytes())).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
     let (status, network) = app.get("/v1/transit/network?operator=1").await;
     assert_eq!(status, 200, "{network}");
     assert_eq!(network["fare_mode"], "distance");
