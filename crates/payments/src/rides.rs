@@ -39,6 +39,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::transit::{operator_name, unknown_operator};
 use crate::{Payments, codes, signing};
 
 /// What a gate's batch signature covers before the body.
@@ -49,6 +50,15 @@ pub const SCAN_DOMAIN: &[u8] = b"cashless-gate-scan-v1\n";
 pub const BATCH_TAPS_MAX: usize = 1_000;
 /// Riders the settler prices per run.
 const SETTLE_RIDERS_MAX: i64 = 200;
+
+/// The answer to a gate request without a valid signature of a registered gate.
+pub fn gate_refused() -> WalletError {
+    WalletError::new(
+        cashless_wallet::ErrorKind::Unauthorized,
+        "gate_signature_invalid",
+        "sign with the gate's registered key: Cashless-Gate-Id and Cashless-Gate-Signature",
+    )
+}
 
 /// The operator's payable account at a transit operator: `0x4_0000 + operator id`.
 pub fn operator_payable(operator: u16) -> AccountId {
@@ -248,10 +258,6 @@ struct Pricing {
     network: Network,
     table: FareTable,
     names: HashMap<String, String>,
-}
-
-fn unknown_operator() -> WalletError {
-    WalletError::not_found("transit_operator_unknown", "no such transit operator")
 }
 
 /// How `operator` prices rides, or `unknown_operator`.
@@ -580,7 +586,7 @@ impl Pricer<'_> {
             fare,
             charged: 0,
         };
-        collect(tx, self.wallet, rider, &journey, self.now)
+        collect(tx, self.wallet, rider, &journey, self.now).map(drop)
     }
 
     fn describe(
@@ -696,7 +702,7 @@ fn reprice(
         crate::pay::check_applied(&tx.create_transfers_atomically(&[transfer])?)?;
         journey.charged = fare;
         let conn = tx.conn()?;
-        let name = operator_name(conn, rider.operator)?;
+        let name = operator_name(conn, rider.operator)?.unwrap_or_default();
         payer::record_activity(
             conn,
             &Activity {
@@ -740,31 +746,51 @@ fn reprice(
             ],
         )?;
     }
-    collect(tx, wallet, rider, &journey, now)
+    collect(tx, wallet, rider, &journey, now).map(drop)
 }
 
-fn operator_name(conn: &mut Conn, operator: u16) -> WalletResult<String> {
-    Ok(conn
-        .query_opt(
-            "SELECT name FROM transit_operators WHERE id = $1",
-            &[Param::Int(i64::from(operator))],
-        )?
-        .map(|row| row.text(0).map(str::to_owned))
-        .transpose()?
-        .unwrap_or_default())
+/// Journeys not paid in full, oldest first: all of them, or one rider's.
+fn owed_journeys(
+    conn: &mut Conn,
+    user_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(Rider, JourneyRow)>, DbError> {
+    conn.query(
+        "SELECT operator, account_ref, id, user_id, fare, charged FROM transit_journeys \
+         WHERE charged < fare AND ($1 = '' OR user_id = $1) ORDER BY started_at LIMIT $2",
+        &[Param::Text(user_id.unwrap_or_default()), Param::Int(limit)],
+    )?
+    .iter()
+    .map(|row| {
+        Ok((
+            Rider {
+                operator: u16::try_from(row.int(0)?).unwrap_or(0),
+                account_ref: row.blob(1)?.to_vec(),
+            },
+            JourneyRow {
+                id: row.text(2)?.to_owned(),
+                user_id: row.text(3)?.to_owned(),
+                fare: row.int(4)?,
+                charged: row.int(5)?,
+            },
+        ))
+    })
+    .collect()
 }
 
 /// Debits what the journey still costs; if the balance cannot cover it, the rider owes it and
-/// goes on the blacklist. When nothing is owed any more, the rider comes off it.
+/// goes on the blacklist. When nothing is owed any more, the rider comes off it. Answers
+/// whether this call debited the journey in full.
 fn collect(
     tx: &mut WriteTx<'_, '_>,
     wallet: &Wallet,
     rider: &Rider,
     journey: &JourneyRow,
     now: u64,
-) -> WalletResult<()> {
+) -> WalletResult<bool> {
     let due = journey.fare - journey.charged;
-    if due > 0 {
+    let paid = due > 0;
+    if paid {
         cashless_wallet::ensure_account(
             tx,
             operator_payable(rider.operator),
@@ -779,7 +805,7 @@ fn collect(
         });
         if available < i128::from(due) {
             blacklist(tx.conn()?, rider, now)?;
-            return Ok(());
+            return Ok(false);
         }
         let transfer = Transfer::new(
             TransferId(wallet.new_id()),
@@ -792,7 +818,7 @@ fn collect(
         let results = tx.create_transfers_atomically(&[transfer])?;
         if results.first() == Some(&CreateTransferResult::ExceedsCredits) {
             blacklist(tx.conn()?, rider, now)?;
-            return Ok(());
+            return Ok(false);
         }
         crate::pay::check_applied(&results)?;
         let conn = tx.conn()?;
@@ -820,7 +846,7 @@ fn collect(
             ],
         )?;
     }
-    Ok(())
+    Ok(paid)
 }
 
 /// Puts the rider on the operator's blacklist (a new version of it) unless already there.
@@ -1029,13 +1055,7 @@ impl Payments {
         signature: &str,
         body: &[u8],
     ) -> WalletResult<GateRow> {
-        let refused = || {
-            WalletError::new(
-                cashless_wallet::ErrorKind::Unauthorized,
-                "gate_signature_invalid",
-                "sign with the gate's registered key: Cashless-Gate-Id and Cashless-Gate-Signature",
-            )
-        };
+        let refused = gate_refused;
         let gate_key = gate_id.to_owned();
         let gate = self
             .store
@@ -1237,41 +1257,23 @@ impl Payments {
                 for row in conn.query(
                     "SELECT DISTINCT operator, account_ref FROM transit_taps \
                      WHERE status = 'ok' AND journey_id IS NULL AND at <= $1 LIMIT $2",
-                    &[Param::Int(secs(now_ns) - settle_after), Param::Int(SETTLE_RIDERS_MAX)],
+                    &[
+                        Param::Int(secs(now_ns) - settle_after),
+                        Param::Int(SETTLE_RIDERS_MAX),
+                    ],
                 )? {
                     riders.insert(Rider {
                         operator: u16::try_from(row.int(0)?).unwrap_or(0),
                         account_ref: row.blob(1)?.to_vec(),
                     });
                 }
-                let owed: Vec<(Rider, JourneyRow)> = conn
-                    .query(
-                        "SELECT operator, account_ref, id, user_id, fare, charged FROM transit_journeys \
-                         WHERE charged < fare ORDER BY started_at LIMIT $1",
-                        &[Param::Int(SETTLE_RIDERS_MAX)],
-                    )?
-                    .iter()
-                    .map(|row| {
-                        Ok((
-                            Rider { operator: u16::try_from(row.int(0)?).unwrap_or(0), account_ref: row.blob(1)?.to_vec() },
-                            JourneyRow {
-                                id: row.text(2)?.to_owned(),
-                                user_id: row.text(3)?.to_owned(),
-                                fare: row.int(4)?,
-                                charged: row.int(5)?,
-                            },
-                        ))
-                    })
-                    .collect::<Result<_, DbError>>()?;
                 let mut pricer = rules.pricer(&wallet, now_ns);
                 for rider in &riders {
                     pricer.price_rider(tx, rider)?;
                 }
                 let mut collected = 0;
-                for (rider, journey) in &owed {
-                    let before = journey_row(tx.conn()?, &journey.id)?;
-                    collect(tx, &wallet, rider, &before, now_ns)?;
-                    if journey_row(tx.conn()?, &journey.id)?.charged >= before.fare {
+                for (rider, journey) in owed_journeys(tx.conn()?, None, SETTLE_RIDERS_MAX)? {
+                    if collect(tx, &wallet, &rider, &journey, now_ns)? {
                         collected += 1;
                     }
                 }
@@ -1288,26 +1290,7 @@ impl Payments {
             .store
             .write(move |tx| {
                 let now = tx.now_ns();
-                let owed: Vec<(Rider, JourneyRow)> = tx
-                    .conn()?
-                    .query(
-                        "SELECT operator, account_ref, id, user_id, fare, charged FROM transit_journeys \
-                         WHERE user_id = $1 AND charged < fare ORDER BY started_at",
-                        &[Param::Text(&user_id)],
-                    )?
-                    .iter()
-                    .map(|row| {
-                        Ok((
-                            Rider { operator: u16::try_from(row.int(0)?).unwrap_or(0), account_ref: row.blob(1)?.to_vec() },
-                            JourneyRow {
-                                id: row.text(2)?.to_owned(),
-                                user_id: row.text(3)?.to_owned(),
-                                fare: row.int(4)?,
-                                charged: row.int(5)?,
-                            },
-                        ))
-                    })
-                    .collect::<Result<_, DbError>>()?;
+                let owed = owed_journeys(tx.conn()?, Some(&user_id), i64::MAX)?;
                 for (rider, journey) in &owed {
                     collect(tx, &wallet, rider, journey, now)?;
                 }

@@ -62,11 +62,11 @@ pub struct GateConfig {
     pub blacklist: Vec<String>,
 }
 
-fn unknown_operator() -> WalletError {
+pub(crate) fn unknown_operator() -> WalletError {
     WalletError::not_found("transit_operator_unknown", "no such transit operator")
 }
 
-fn operator_name(conn: &mut Conn, operator: u16) -> Result<Option<String>, DbError> {
+pub(crate) fn operator_name(conn: &mut Conn, operator: u16) -> Result<Option<String>, DbError> {
     conn.query_opt(
         "SELECT name FROM transit_operators WHERE id = $1",
         &[Param::Int(i64::from(operator))],

@@ -159,12 +159,7 @@ fn gate_headers(headers: &HeaderMap) -> Result<(&str, &str), ApiError> {
         header("cashless-gate-signature"),
     ) {
         (Some(id), Some(signature)) => Ok((id, signature)),
-        _ => Err(cashless_wallet::WalletError::new(
-            cashless_wallet::ErrorKind::Unauthorized,
-            "gate_signature_invalid",
-            "sign with the gate's registered key: Cashless-Gate-Id and Cashless-Gate-Signature",
-        )
-        .into()),
+        _ => Err(cashless_payments::rides::gate_refused().into()),
     }
 }
 

@@ -110,13 +110,6 @@ class OfflineGate {
   }
 }
 
-/** The gate's seed (64 hex digits) as a signing key WebCrypto keeps non-extractable. */
-async function importGateKey(seedHex) {
-  if (!/^[0-9a-fA-F]{64}$/.test(seedHex.trim())) throw new Error("The gate key is 64 hex digits (the file `cashless gate key` made).");
-  const der = hexBytes("302e020100300506032b657004220420" + seedHex.trim());
-  return crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, false, ["sign"]);
-}
-
 /** A request signed by the gate: `domain` followed by the body. */
 async function gateFetch(gate, method, path, domain, body, type) {
   const bytes = body || new Uint8Array();
@@ -139,7 +132,7 @@ function setupView(problem) {
     event.preventDefault();
     error.textContent = "";
     try {
-      const gate = { id: id.value.trim(), key: await importGateKey(key.value) };
+      const gate = { id: id.value.trim(), key: await importEd25519Seed(key.value, "The gate key is 64 hex digits (the file `cashless gate key` made).") };
       gate.place = await gateFetch(gate, "GET", "/v1/transit/gate", SCAN_DOMAIN);
       const config = await answerOf(await reach(`/v1/transit/gate-config?operator=${gate.place.operator}`));
       const network = await answerOf(await reach(`/v1/transit/network?operator=${gate.place.operator}`));

@@ -7,13 +7,6 @@
 // console): it takes payments and looks them up, but cannot refund or change settings.
 "use strict";
 
-/** The merchant's signing key from its 32-byte seed (64 hex digits), as WebCrypto wants it. */
-async function importSeed(seedHex) {
-  if (!/^[0-9a-fA-F]{64}$/.test(seedHex.trim())) throw new Error("The secret key is 64 hex digits.");
-  const prefix = "302e020100300506032b657004220420"; // PKCS #8 header of a raw Ed25519 seed
-  const der = hexBytes(prefix + seedHex.trim());
-  return crypto.subtle.importKey("pkcs8", der, { name: "Ed25519" }, false, ["sign"]);
-}
 
 // { merchantId, name, scope: "full" | "manager" | "till", stores, store, terminal, storeName,
 //   and either keyId + key (a signing key) or staffToken + staffName (a staff session) }
@@ -152,7 +145,7 @@ async function signInPage(notice) {
 }
 
 async function open({ merchantId, keyId, secret }) {
-  session = { merchantId, keyId, key: await importSeed(secret) };
+  session = { merchantId, keyId, key: await importEd25519Seed(secret, "The secret key is 64 hex digits.") };
   try {
     const profile = await merchantApi("GET", "/v1/merchant/profile");
     // Only the full key sees the keys: a till key sees none.

@@ -98,6 +98,14 @@ function hexBytes(text) {
   return new Uint8Array(text.match(/../g).map((pair) => parseInt(pair, 16)));
 }
 
+/** An Ed25519 signing key from its 32-byte seed (64 hex digits), non-extractable; `problem`
+ * is the message when the text is not a seed. */
+async function importEd25519Seed(seedHex, problem) {
+  if (!/^[0-9a-fA-F]{64}$/.test(seedHex.trim())) throw new Error(problem);
+  const prefix = "302e020100300506032b657004220420"; // PKCS #8 header of a raw Ed25519 seed
+  return crypto.subtle.importKey("pkcs8", hexBytes(prefix + seedHex.trim()), { name: "Ed25519" }, false, ["sign"]);
+}
+
 /** Refusals that only mean "no code in this frame yet": the camera keeps looking. */
 const STILL_LOOKING = new Set(["no_qr_code", "qr_undecodable", "scan_busy", "bad_image"]);
 
