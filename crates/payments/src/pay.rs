@@ -32,15 +32,28 @@ use crate::paycode::{self, PayCode};
 use crate::{Payments, PaymentsConfig, codes, duration_ns, fee_account, notify, qr};
 
 /// Dynamic codes name their order by an unguessable token (the reference label, EMVCo ID 62
-/// sub-ID 05, holds at most 25 characters: a UUID does not fit). 20 characters of 0-9A-Z:
-/// about 103 bits.
-pub const QR_TOKEN_CHARS: usize = 20;
+/// sub-ID 05, holds at most 25 characters: a UUID does not fit): 24 characters of 0-9A-Z, the
+/// first 8 the time in milliseconds (so a new order's token appends to the token index rather
+/// than dirtying a random page of it), the other 16 random: about 82 bits to guess.
+pub const QR_TOKEN_CHARS: usize = 24;
+
+/// Characters of a token's time prefix: 36^8 ms is about 89 years from 1970.
+const QR_TOKEN_TIME_CHARS: usize = 8;
 
 pub(crate) fn new_qr_token() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    (0..QR_TOKEN_CHARS)
-        .map(|_| ALPHABET[(rand::random::<u32>() % ALPHABET.len() as u32) as usize] as char)
-        .collect()
+    let base = ALPHABET.len() as u64;
+    let mut token = vec![b'0'; QR_TOKEN_CHARS];
+    let mut ms = cashless_partners::unix_ms();
+    for slot in token[..QR_TOKEN_TIME_CHARS].iter_mut().rev() {
+        *slot = ALPHABET[(ms % base) as usize];
+        ms /= base;
+    }
+    for slot in &mut token[QR_TOKEN_TIME_CHARS..] {
+        // 2^32 is not a multiple of 36: the bias is below 1e-8 per character.
+        *slot = ALPHABET[(u64::from(rand::random::<u32>()) % base) as usize];
+    }
+    String::from_utf8(token).expect("the alphabet is ASCII")
 }
 
 /// A merchant's (or one store's) static code.

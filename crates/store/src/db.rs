@@ -270,6 +270,9 @@ impl Conn {
         // should that thread fall behind.
         connection.pragma_update(None, "wal_autocheckpoint", SQLITE_AUTOCHECKPOINT_PAGES)?;
         connection.set_prepared_statement_cache_capacity(256);
+        // Savepoint (statement) journals in memory: each write operation runs in a savepoint
+        // whose journal holds every page it touches, and a file would spill them to disk.
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(Conn::Sqlite(connection))
     }
 

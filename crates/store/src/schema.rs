@@ -59,6 +59,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_transit_fares.sql"),
         postgres: include_str!("../migrations/postgres/0008_transit_fares.sql"),
     },
+    Migration {
+        version: 9,
+        name: "payment_pages",
+        sqlite: include_str!("../migrations/sqlite/0009_payment_pages.sql"),
+        postgres: include_str!("../migrations/postgres/0009_payment_pages.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.
