@@ -402,25 +402,23 @@ impl MerchantCaller {
 
     /// Records the request's nonce, or refuses a replay.
     pub(crate) fn claim_nonce(&self, conn: &mut Conn, now_ns: u64) -> WalletResult<()> {
-        let seen = conn.query_opt(
-            "SELECT 1 FROM merchant_nonces WHERE merchant_id = $1 AND nonce = $2",
-            &[Param::Text(&self.merchant_id), Param::Text(&self.nonce)],
-        )?;
-        if seen.is_some() {
-            return Err(WalletError::new(
-                cashless_wallet::ErrorKind::Unauthorized,
-                "nonce_reused",
-                "this nonce was already used: sign every request with a fresh nonce",
-            ));
-        }
-        conn.execute(
-            "INSERT INTO merchant_nonces (merchant_id, nonce, seen_ns) VALUES ($1, $2, $3)",
+        // One statement: the insert does nothing when the nonce is already there.
+        let claimed = conn.execute(
+            "INSERT INTO merchant_nonces (merchant_id, nonce, seen_ns) VALUES ($1, $2, $3) \
+             ON CONFLICT (merchant_id, nonce) DO NOTHING",
             &[
                 Param::Text(&self.merchant_id),
                 Param::Text(&self.nonce),
                 Param::Int(now_ns as i64),
             ],
         )?;
+        if claimed == 0 {
+            return Err(WalletError::new(
+                cashless_wallet::ErrorKind::Unauthorized,
+                "nonce_reused",
+                "this nonce was already used: sign every request with a fresh nonce",
+            ));
+        }
         Ok(())
     }
 }

@@ -31,7 +31,6 @@ pub const DISPATCH_CONCURRENCY_MAX: usize = 16;
 pub const SWEEP_BATCH_MAX: i64 = 256;
 pub const EVENTS_PAGE_MAX: u32 = 100;
 
-/// Writes the event describing an order change. Call in the writer operation of the change.
 /// An id that sorts by `now_ns` (milliseconds in the top 48 bits, as UUIDv7) with 80 random
 /// bits: new rows append to the end of the id's index instead of dirtying a random page.
 fn time_ordered_id(now_ns: u64) -> u128 {
@@ -39,6 +38,26 @@ fn time_ordered_id(now_ns: u64) -> u128 {
     (u128::from(now_ns / 1_000_000) << 80) | random
 }
 
+/// The JSON body of a notification, written straight to text (no intermediate JSON tree: it
+/// is built inside the writer, once per order change).
+#[derive(Serialize)]
+struct EventBody<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    created_at: String,
+    merchant_id: &'a str,
+    data: EventData,
+}
+
+#[derive(Serialize)]
+struct EventData {
+    order: orders::OrderView,
+    #[serde(flatten)]
+    details: serde_json::Map<String, Value>,
+}
+
+/// Writes the event describing an order change. Call in the writer operation of the change.
 pub(crate) fn enqueue(
     conn: &mut Conn,
     merchant: &MerchantRow,
@@ -48,17 +67,21 @@ pub(crate) fn enqueue(
     now: u64,
 ) -> WalletResult<()> {
     let id = id_string(time_ordered_id(now));
-    let mut data = json!({ "order": order.view(None) });
-    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), details) {
-        data.extend(extra);
-    }
-    let payload = json!({
-        "id": id,
-        "type": kind,
-        "created_at": rfc3339(now),
-        "merchant_id": merchant.id,
-        "data": data,
-    });
+    let details = match details {
+        Value::Object(details) => details,
+        _ => serde_json::Map::new(),
+    };
+    let payload = serde_json::to_string(&EventBody {
+        id: &id,
+        kind,
+        created_at: rfc3339(now),
+        merchant_id: &merchant.id,
+        data: EventData {
+            order: order.view(None),
+            details,
+        },
+    })
+    .map_err(|error| WalletError::internal(format!("cannot write an event: {error}")))?;
     let next = merchant.notify_url.as_ref().map(|_| now as i64);
     conn.execute(
         "INSERT INTO events (id, merchant_id, order_id, kind, payload, created_ns, attempts, next_attempt_ns) \
@@ -68,7 +91,7 @@ pub(crate) fn enqueue(
             Param::Text(&merchant.id),
             Param::Text(&order.id),
             Param::Text(kind),
-            Param::Text(&payload.to_string()),
+            Param::Text(&payload),
             Param::Int(now as i64),
             next.map_or(Param::Null, Param::Int),
         ],
