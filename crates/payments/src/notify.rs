@@ -468,3 +468,20 @@ fn without_url(error: &reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::time_ordered_id;
+
+    #[test]
+    fn event_ids_sort_by_time_and_differ_within_a_millisecond() {
+        let earlier = time_ordered_id(1_795_000_000_000_000_000);
+        let later = time_ordered_id(1_795_000_000_001_000_000);
+        assert_eq!(earlier >> 80, 1_795_000_000_000);
+        assert!(earlier < later);
+        // The text form (a UUID's hex) sorts as the number does: the index appends.
+        assert!(crate::id_string(earlier) < crate::id_string(later));
+        let now = 1_795_000_000_000_000_000;
+        assert_ne!(time_ordered_id(now), time_ordered_id(now));
+    }
+}

@@ -53,7 +53,7 @@ pub(crate) fn new_qr_token() -> String {
         // 2^32 is not a multiple of 36: the bias is below 1e-8 per character.
         *slot = ALPHABET[(u64::from(rand::random::<u32>()) % base) as usize];
     }
-    String::from_utf8(token).expect("the alphabet is ASCII")
+    token.into_iter().map(char::from).collect()
 }
 
 /// A merchant's (or one store's) static code.
@@ -1126,5 +1126,33 @@ fn find_device(
             )?;
             Ok(Err(unknown()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{QR_TOKEN_CHARS, QR_TOKEN_TIME_CHARS, new_qr_token};
+
+    #[test]
+    fn qr_tokens_start_with_the_time_and_end_unguessable() {
+        let first = new_qr_token();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let tokens: Vec<String> = (0..1000).map(|_| new_qr_token()).collect();
+        for token in std::iter::once(&first).chain(&tokens) {
+            assert_eq!(token.len(), QR_TOKEN_CHARS);
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            );
+            assert!(token.len() <= 25, "EMVCo 62/05 holds at most 25 characters");
+        }
+        // A later millisecond sorts after: new tokens append to the token index.
+        assert!(first[..QR_TOKEN_TIME_CHARS] < tokens[0][..QR_TOKEN_TIME_CHARS]);
+        // The random part: 1,000 tokens made within a few milliseconds are all different.
+        let mut random: Vec<&str> = tokens.iter().map(|t| &t[QR_TOKEN_TIME_CHARS..]).collect();
+        random.sort_unstable();
+        random.dedup();
+        assert_eq!(random.len(), tokens.len());
     }
 }
