@@ -31,11 +31,10 @@ pub const DISPATCH_CONCURRENCY_MAX: usize = 16;
 pub const SWEEP_BATCH_MAX: i64 = 256;
 pub const EVENTS_PAGE_MAX: u32 = 100;
 
-/// An id that sorts by `now_ns` (milliseconds in the top 48 bits, as UUIDv7) with 80 random
-/// bits: new rows append to the end of the id's index instead of dirtying a random page.
+/// A UUIDv7 for `now_ns` (the writer's clock): new rows append to the end of the id's index
+/// instead of dirtying a random page.
 fn time_ordered_id(now_ns: u64) -> u128 {
-    let random: u128 = rand::random::<u128>() & ((1u128 << 80) - 1);
-    (u128::from(now_ns / 1_000_000) << 80) | random
+    cashless_ledger::TimeOrderedIds::new().next(now_ns / 1_000_000, rand::random())
 }
 
 /// The JSON body of a notification, written straight to text (no intermediate JSON tree: it

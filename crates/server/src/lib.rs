@@ -53,6 +53,18 @@ pub struct AppState {
     pub demo_city: Arc<std::sync::OnceLock<demo::DemoCity>>,
 }
 
+impl AppState {
+    /// The simulated SMS outbox when this request may be shown the codes it holds: demo mode,
+    /// asked from a page served by this machine (see [`web::local_host`]).
+    pub(crate) fn demo_outbox(&self, headers: &axum::http::HeaderMap) -> Option<&SimulatedSms> {
+        if self.demo && web::local_host(headers) {
+            self.sms_outbox.as_deref()
+        } else {
+            None
+        }
+    }
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let operator = Router::new()

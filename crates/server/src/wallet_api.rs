@@ -69,9 +69,7 @@ pub async fn send_sms_code(
     ApiJson(request): ApiJson<SmsCodeRequest>,
 ) -> Result<Json<CodeSent>, ApiError> {
     let mut sent = state.wallet.send_sign_in_code(&request.phone).await?;
-    if state.demo
-        && crate::web::local_host(&headers)
-        && let Some(outbox) = &state.sms_outbox
+    if let Some(outbox) = state.demo_outbox(&headers)
         && let Ok(phone) = cashless_consumer::Phone::parse(&request.phone)
     {
         sent.demo_code = outbox.newest_code_to(phone.as_str());
@@ -428,10 +426,7 @@ pub async fn link_card(
         .wallet
         .start_card_binding(&session, &request.number, &request.holder_name)
         .await?;
-    if state.demo
-        && crate::web::local_host(&headers)
-        && let Some(outbox) = &state.sms_outbox
-    {
+    if let Some(outbox) = state.demo_outbox(&headers) {
         let phone = state.wallet.phone_number(&session).await?;
         binding.demo_code = outbox.newest_code_to(&phone);
     }
