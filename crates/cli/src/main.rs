@@ -5,6 +5,7 @@ mod bench_gate;
 mod bench_pay;
 mod gate;
 mod http1;
+mod log_writer;
 mod merchant;
 mod qr;
 mod serve;
@@ -57,7 +58,7 @@ fn main() -> anyhow::Result<()> {
         Command::Gate(args) => return exit_on_error(gate::run(args)),
         other => other,
     };
-    init_logging(&cli.log)?;
+    let _flush_logs = init_logging(&cli.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -80,15 +81,17 @@ fn exit_on_error(result: anyhow::Result<()>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(filter: &str) -> anyhow::Result<()> {
+/// Logs to stderr from a thread of its own; the guard writes out what is queued when dropped.
+fn init_logging(filter: &str) -> anyhow::Result<log_writer::FlushGuard> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let targets: tracing_subscriber::filter::Targets = filter
         .parse()
         .map_err(|error| anyhow::anyhow!("bad --log filter {filter:?}: {error}"))?;
+    let (writer, guard) = log_writer::start()?;
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(tracing_subscriber::fmt::layer().with_writer(writer))
         .with(targets)
         .try_init()?;
-    Ok(())
+    Ok(guard)
 }

@@ -118,6 +118,21 @@ pub fn encode_dynamic(
     merchant: &CashlessMerchant,
     order: &CashlessOrder,
 ) -> Result<Mpm, EncodeError> {
+    dynamic_builder(merchant, order).build()
+}
+
+/// The payload text of [`encode_dynamic`]'s code, without parsing it back (see
+/// [`MpmBuilder::payload`]): what a merchant's precreate answers with. Only for a merchant
+/// whose static code [`encode_static`] accepted, and a reference and terminal label of
+/// letters, digits and dashes: the order adds nothing else to the code.
+pub fn dynamic_payload(
+    merchant: &CashlessMerchant,
+    order: &CashlessOrder,
+) -> Result<String, EncodeError> {
+    dynamic_builder(merchant, order).payload()
+}
+
+fn dynamic_builder(merchant: &CashlessMerchant, order: &CashlessOrder) -> MpmBuilder {
     let data = AdditionalData {
         reference_label: Some(order.reference.clone()),
         terminal_label: order.terminal.clone(),
@@ -127,7 +142,6 @@ pub fn encode_dynamic(
         .builder(PointOfInitiation::Dynamic)
         .amount(order.amount.clone())
         .additional_data(data)
-        .build()
 }
 
 /// Where a payment for one of our codes goes. Plain strings: the payment service turns

@@ -138,6 +138,15 @@ impl MpmBuilder {
 
     /// Writes the payload and parses it back, so the result is exactly what a reader sees.
     pub fn build(&self) -> Result<Mpm, EncodeError> {
+        Ok(parse(&self.payload()?)?)
+    }
+
+    /// Writes the payload text without parsing it back. The builder checks ids, lengths and
+    /// emptiness as it writes, but only the parser checks each value's format (a category
+    /// code of four digits, say): use this where every value is known good, such as an order's
+    /// code for a merchant whose own code [`build`](Self::build) already accepted, and
+    /// `build` everywhere else.
+    pub fn payload(&self) -> Result<String, EncodeError> {
         let objects = self.data_objects()?;
         let mut payload = encode_objects(&objects);
         payload.push_str(CRC_HEADER);
@@ -150,7 +159,7 @@ impl MpmBuilder {
                 max: PAYLOAD_CHARS_MAX,
             });
         }
-        Ok(parse(&payload)?)
+        Ok(payload)
     }
 
     /// Root objects in canonical (ascending id) order, accounts and extras as given.

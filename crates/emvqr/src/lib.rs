@@ -31,7 +31,7 @@ mod tlv;
 pub use amount::{Amount, FeePercentage, currency_exponent};
 pub use cashless::{
     CASHLESS_GUI, CASHLESS_TEMPLATE_ID, CashlessMerchant, CashlessOrder, CashlessTarget,
-    cashless_target, encode_dynamic, encode_static,
+    cashless_target, dynamic_payload, encode_dynamic, encode_static,
 };
 pub use crc::crc16_ccitt_false;
 pub use encode::MpmBuilder;

@@ -460,29 +460,39 @@ impl Payments {
             input.payload.trim(),
             &target.amount.unwrap_or(0).to_string(),
         ]);
-        let user_id = session.user_id.clone();
-        let (key_r, fingerprint_r) = (key.clone(), fingerprint.clone());
-        let replay = self
-            .store
-            .read(move |conn| Ok(payer::replayed(conn, &user_id, &key_r, &fingerprint_r)))
-            .await??;
-        if let Some(id) = replay {
-            return self.payment(session, &id).await;
-        }
+        // A retry of a payment already made answers with that payment, whatever its
+        // confirmation says now (a device signature goes stale after 5 minutes). The writer
+        // looks the key up again before paying, so it is read here only where that spares
+        // something: a PIN check (slow, and its failures count), or a device signature that
+        // no longer verifies.
+        let typed = input.amount.as_deref().unwrap_or("");
+        let signed = [key.as_str(), input.payload.trim(), typed];
         let pin_verified = match &input.confirmation {
-            Some(confirmation) => {
-                let typed = input.amount.as_deref().unwrap_or("");
+            None => false,
+            Some(confirmation @ Confirmation::Pin(_)) => {
+                if let Some(id) = self.replayed(session, &key, &fingerprint).await? {
+                    return self.payment(session, &id).await;
+                }
                 self.wallet
-                    .confirm(
-                        session,
-                        confirmation,
-                        "pay",
-                        &[&key, input.payload.trim(), typed],
-                    )
+                    .confirm(session, confirmation, "pay", &signed)
                     .await?;
                 true
             }
-            None => false,
+            Some(confirmation @ Confirmation::Device(_)) => {
+                match self
+                    .wallet
+                    .confirm(session, confirmation, "pay", &signed)
+                    .await
+                {
+                    Ok(()) => true,
+                    Err(error) => {
+                        return match self.replayed(session, &key, &fingerprint).await? {
+                            Some(id) => self.payment(session, &id).await,
+                            None => Err(error),
+                        };
+                    }
+                }
+            }
         };
         let attempt = PayAttempt {
             user_id: session.user_id.clone(),
@@ -512,6 +522,24 @@ impl Payments {
             Ok(view) => Ok(view),
             Err(replayed) => self.payment(session, &replayed).await,
         }
+    }
+
+    /// The payment an earlier request with this idempotency key made, if any; an error if
+    /// the key was used for a different payment.
+    async fn replayed(
+        &self,
+        session: &Session,
+        key: &str,
+        fingerprint: &str,
+    ) -> WalletResult<Option<String>> {
+        let (user_id, key, fingerprint) = (
+            session.user_id.clone(),
+            key.to_owned(),
+            fingerprint.to_owned(),
+        );
+        self.store
+            .read(move |conn| Ok(payer::replayed(conn, &user_id, &key, &fingerprint)))
+            .await?
     }
 
     /// One try at a scanned payment: the view of the payment made, or `Err(id)` of the one

@@ -34,8 +34,8 @@ pub(crate) fn encode(
     dynamic: Option<Dynamic<'_>>,
 ) -> Result<String, String> {
     let code = cashless_merchant(merchant, store_id);
-    let mpm = match dynamic {
-        None => cashless_emvqr::encode_static(&code),
+    let payload = match dynamic {
+        None => cashless_emvqr::encode_static(&code).map(|mpm| mpm.payload()),
         Some(dynamic) => {
             let amount =
                 cashless_emvqr::Amount::from_minor_units(dynamic.amount, Currency::CNY.exponent())
@@ -45,7 +45,7 @@ pub(crate) fn encode(
                 .terminal
                 .filter(|t| t.chars().count() <= 25)
                 .map(str::to_owned);
-            cashless_emvqr::encode_dynamic(
+            cashless_emvqr::dynamic_payload(
                 &code,
                 &CashlessOrder {
                     amount,
@@ -55,8 +55,7 @@ pub(crate) fn encode(
             )
         }
     };
-    mpm.map(|mpm| mpm.payload())
-        .map_err(|error| format!("encoding the code of merchant {}: {error}", merchant.id))
+    payload.map_err(|error| format!("encoding the code of merchant {}: {error}", merchant.id))
 }
 
 /// A scanned code of ours.

@@ -4,7 +4,7 @@ use cashless_emvqr::{
     AdditionalData, Amount, CASHLESS_GUI, CashlessMerchant, CashlessOrder, CashlessTarget,
     DataObject, EncodeError, FeePercentage, FieldPath, LanguageTemplate, MerchantAccount,
     MpmBuilder, ParseError, PointOfInitiation, Scheme, SubField, Tip, cashless_target,
-    encode_dynamic, encode_static, parse,
+    dynamic_payload, encode_dynamic, encode_static, parse,
 };
 
 fn noodle_house() -> CashlessMerchant {
@@ -57,6 +57,11 @@ fn dynamic_code_for_one_order() {
     assert_eq!(target.merchant_id, "M123456");
     assert_eq!(target.order_reference.as_deref(), Some("ORD-2024-0001"));
     assert_eq!(target.amount.unwrap().to_minor_units(2), Ok(1250));
+    // The text alone, as precreate answers with it, is the same code.
+    assert_eq!(
+        dynamic_payload(&noodle_house(), &order).unwrap(),
+        mpm.payload()
+    );
 }
 
 #[test]

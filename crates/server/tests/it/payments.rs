@@ -1406,6 +1406,10 @@ async fn devices_confirm_payments_in_place_of_the_pin(db: TestDb) {
     // The same key and signature again: the same payment, not a second one.
     let (status, again) = pay("d1", body).await;
     assert_eq!((status, &again["payment_id"]), (200, &paid["payment_id"]));
+    // A retry whose signature has gone stale meanwhile still answers with that payment.
+    let late = device_signed(&key, &device_id, "d1", code, "1000.01", now_secs() - 600);
+    let (status, again) = pay("d1", late).await;
+    assert_eq!((status, &again["payment_id"]), (200, &paid["payment_id"]));
     assert_eq!(app.available(&token).await, "1999.99");
 
     // A signature is bound to its payment: another amount, key or payload does not verify.
