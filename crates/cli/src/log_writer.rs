@@ -1,87 +1,90 @@
-//! Log lines written to stderr by a thread of their own.
+//! Log lines gathered in memory and written to stderr a few dozen times a second.
 //!
-//! Every request logs one line. Written straight to stderr, that is a `write` system call on
-//! the request's path, one per line; here the request's thread only hands the formatted line
-//! over, and the log thread writes whatever has queued up in one buffered write. Nothing is
-//! dropped: when the log thread falls behind by `QUEUE_LINES`, loggers wait for it.
-//! [`FlushGuard`] makes sure every line is out before the process ends.
+//! Every request logs one line. Written straight to stderr, each line is a `write` system call
+//! on the request's path; handed to a logging thread one by one, each would wake that thread.
+//! Here a line is appended to a shared buffer (a short lock, no system call, no wake-up) and a
+//! thread writes the buffer out every `FLUSH_EVERY`. Nothing is dropped: past `BUFFER_MAX`
+//! the logger writes the buffer out itself, and [`FlushGuard`] writes what is left when the
+//! process ends.
 
-use std::io::{BufWriter, Write};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Lines that may wait for the log thread before a logger has to wait.
-const QUEUE_LINES: usize = 65_536;
+/// How often the log thread writes out what has gathered.
+const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
-/// How long the end of the process waits for the log thread to write what is queued.
-const FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// Bytes that may gather before a logger writes them out itself.
+const BUFFER_MAX: usize = 1 << 20;
 
-enum Message {
-    Line(Vec<u8>),
-    Flush(mpsc::Sender<()>),
+#[derive(Debug, Default)]
+struct Shared {
+    /// Lines not yet written.
+    pending: Mutex<Vec<u8>>,
+    /// Held while writing to stderr, so lines come out in the order they were logged.
+    output: Mutex<()>,
 }
 
-/// A `tracing_subscriber` writer: each event's formatted text goes to the log thread.
+impl Shared {
+    /// Writes out every pending line.
+    fn flush(&self) {
+        let Ok(_output) = self.output.lock() else {
+            return;
+        };
+        let pending = match self.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return,
+        };
+        if !pending.is_empty() {
+            // A failed write to stderr has nowhere to be reported.
+            let _ = std::io::stderr().lock().write_all(&pending);
+        }
+    }
+}
+
+/// A `tracing_subscriber` writer: each event's formatted text joins the pending lines.
 #[derive(Clone, Debug)]
 pub struct LogWriter {
-    sender: SyncSender<Message>,
+    shared: Arc<Shared>,
 }
 
-/// Writes out every queued line when dropped (at the end of `main`).
+/// Writes out the pending lines when dropped (at the end of `main`).
 #[derive(Debug)]
 pub struct FlushGuard {
-    sender: SyncSender<Message>,
+    shared: Arc<Shared>,
 }
 
 /// Starts the log thread; keep the guard alive for as long as anything logs.
 pub fn start() -> std::io::Result<(LogWriter, FlushGuard)> {
-    let (sender, receiver) = mpsc::sync_channel(QUEUE_LINES);
+    let shared = Arc::new(Shared::default());
+    let flusher = Arc::clone(&shared);
     std::thread::Builder::new()
         .name("cashless-log".into())
-        .spawn(move || run(&receiver))?;
+        .spawn(move || {
+            loop {
+                std::thread::sleep(FLUSH_EVERY);
+                flusher.flush();
+            }
+        })?;
     Ok((
         LogWriter {
-            sender: sender.clone(),
+            shared: Arc::clone(&shared),
         },
-        FlushGuard { sender },
+        FlushGuard { shared },
     ))
-}
-
-fn run(receiver: &Receiver<Message>) {
-    let mut out = BufWriter::with_capacity(64 * 1024, std::io::stderr());
-    while let Ok(first) = receiver.recv() {
-        let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                // A failed write to stderr has nowhere to be reported.
-                Message::Line(line) => {
-                    let _ = out.write_all(&line);
-                }
-                Message::Flush(done) => {
-                    let _ = out.flush();
-                    let _ = done.send(());
-                }
-            }
-            next = receiver.try_recv().ok();
-        }
-        let _ = out.flush();
-    }
 }
 
 impl Drop for FlushGuard {
     fn drop(&mut self) {
-        let (done, written) = mpsc::channel();
-        if self.sender.send(Message::Flush(done)).is_ok() {
-            let _ = written.recv_timeout(FLUSH_WAIT);
-        }
+        self.shared.flush();
     }
 }
 
-/// One event's text, handed to the log thread when the formatter is done with it.
+/// One event's text, added to the pending lines when the formatter is done with it.
 #[derive(Debug)]
 pub struct Line {
     text: Vec<u8>,
-    sender: SyncSender<Message>,
+    shared: Arc<Shared>,
 }
 
 impl Write for Line {
@@ -97,10 +100,18 @@ impl Write for Line {
 
 impl Drop for Line {
     fn drop(&mut self) {
-        if !self.text.is_empty() {
-            let text = std::mem::take(&mut self.text);
-            // The log thread only stops with the process.
-            let _ = self.sender.send(Message::Line(text));
+        if self.text.is_empty() {
+            return;
+        }
+        let full = match self.shared.pending.lock() {
+            Ok(mut pending) => {
+                pending.extend_from_slice(&self.text);
+                pending.len() >= BUFFER_MAX
+            }
+            Err(_) => false,
+        };
+        if full {
+            self.shared.flush();
         }
     }
 }
@@ -111,7 +122,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
     fn make_writer(&'a self) -> Line {
         Line {
             text: Vec::with_capacity(256),
-            sender: self.sender.clone(),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -121,20 +132,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_event_reaches_the_log_thread_as_one_line_in_order() {
-        let (sender, receiver) = mpsc::sync_channel(4);
-        let writer = LogWriter { sender };
-        for text in ["one\n", "two\n"] {
-            let mut line = tracing_subscriber::fmt::MakeWriter::make_writer(&writer);
-            line.write_all(text.as_bytes()).unwrap();
-        }
-        let texts: Vec<Vec<u8>> = receiver
-            .try_iter()
-            .map(|message| match message {
-                Message::Line(text) => text,
-                Message::Flush(_) => Vec::new(),
-            })
-            .collect();
-        assert_eq!(texts, [b"one\n".to_vec(), b"two\n".to_vec()]);
+    fn each_event_joins_the_pending_lines_whole_and_in_order() {
+        let writer = LogWriter {
+            shared: Arc::new(Shared::default()),
+        };
+        let pending = || writer.shared.pending.lock().unwrap().clone();
+        let mut one = tracing_subscriber::fmt::MakeWriter::make_writer(&writer);
+        one.write_all(b"on").unwrap();
+        one.write_all(b"e\n").unwrap();
+        assert!(pending().is_empty(), "joins only when the event is whole");
+        drop(one);
+        let mut two = tracing_subscriber::fmt::MakeWriter::make_writer(&writer);
+        two.write_all(b"two\n").unwrap();
+        drop(two);
+        assert_eq!(pending(), b"one\ntwo\n");
+        writer.shared.flush();
+        assert!(pending().is_empty());
     }
 }
