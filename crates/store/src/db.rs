@@ -212,9 +212,21 @@ impl Row {
 }
 
 /// A PostgreSQL client with a per-connection prepared-statement cache.
+///
+/// Transaction control that recurs (`SAVEPOINT`, `RELEASE` around every write operation) is
+/// deferred and sent in the same round trip as the next statement without parameters, or on
+/// its own just before the next one with them: one operation's `RELEASE` and the next one's
+/// `SAVEPOINT` share a round trip, and the last `RELEASE` travels with `COMMIT`. An error in a
+/// deferred statement surfaces at the statement it travelled with, and also sticks: the
+/// transaction then refuses to commit (see [`Conn::commit`]), since what the failed statement
+/// should have done (release one operation's savepoint, say) did not happen.
 pub struct PgConn {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
+    /// Deferred control statements, separated by "; ".
+    pending: String,
+    /// A deferred control statement failed in this transaction.
+    control_failed: bool,
 }
 
 impl fmt::Debug for PgConn {
@@ -226,8 +238,35 @@ impl fmt::Debug for PgConn {
 }
 
 impl PgConn {
-    pub fn client(&mut self) -> &mut postgres::Client {
-        &mut self.client
+    /// The client itself, once the deferred control statements are sent.
+    pub fn client(&mut self) -> Result<&mut postgres::Client, DbError> {
+        self.send_pending(None)?;
+        Ok(&mut self.client)
+    }
+
+    /// Sends the deferred control statements, followed by `then` in the same round trip.
+    fn send_pending(&mut self, then: Option<&str>) -> Result<(), DbError> {
+        if self.pending.is_empty() {
+            return match then {
+                Some(sql) => Ok(self.client.batch_execute(sql)?),
+                None => Ok(()),
+            };
+        }
+        let mut sql = std::mem::take(&mut self.pending);
+        if let Some(then) = then {
+            sql.push_str("; ");
+            sql.push_str(then);
+        }
+        self.client.batch_execute(&sql).map_err(|error| {
+            self.control_failed = true;
+            DbError::from(error)
+        })
+    }
+
+    /// A transaction begins or ends: nothing deferred carries over.
+    fn transaction_boundary(&mut self) {
+        self.pending.clear();
+        self.control_failed = false;
     }
 
     /// A prepared statement for `sql`, prepared once per connection.
@@ -281,6 +320,8 @@ impl Conn {
         Ok(Conn::Postgres(Box::new(PgConn {
             client,
             statements: HashMap::new(),
+            pending: String::new(),
+            control_failed: false,
         })))
     }
 
@@ -308,6 +349,7 @@ impl Conn {
                 Ok(changed as u64)
             }
             Conn::Postgres(pg) => {
+                pg.send_pending(None)?;
                 let statement = pg.statement(sql)?;
                 Ok(pg.client.execute(&statement, &pg_params(params))?)
             }
@@ -332,6 +374,7 @@ impl Conn {
                 Ok(out)
             }
             Conn::Postgres(pg) => {
+                pg.send_pending(None)?;
                 let statement = pg.statement(sql)?;
                 let rows = pg.client.query(&statement, &pg_params(params))?;
                 rows.iter().map(pg_row).collect()
@@ -344,36 +387,57 @@ impl Conn {
         Ok(self.query(sql, params)?.into_iter().next())
     }
 
-    /// Fails if the open transaction can no longer commit. PostgreSQL answers COMMIT of a
-    /// transaction aborted by an earlier error with a silent ROLLBACK, and SQLite rolls back
-    /// by itself after some errors (disk full, I/O): either way COMMIT would not mean "saved".
-    pub fn check_transaction(&mut self) -> Result<(), DbError> {
+    /// Commits the open transaction, refusing to if it can no longer commit. PostgreSQL
+    /// answers COMMIT of a transaction aborted by an earlier error with a silent ROLLBACK (so
+    /// a `SELECT 1` goes first, in the same round trip: it fails in an aborted transaction),
+    /// and SQLite rolls back by itself after some errors (disk full, I/O): either way COMMIT
+    /// would not mean "saved". The caller rolls back after an error.
+    pub fn commit(&mut self) -> Result<(), DbError> {
         match self {
             Conn::Sqlite(connection) if connection.is_autocommit() => Err(DbError::decode(
                 "the transaction was rolled back by SQLite after an error",
             )),
-            Conn::Sqlite(_) => Ok(()),
-            Conn::Postgres(pg) => Ok(pg.client.batch_execute("SELECT 1")?),
+            Conn::Sqlite(connection) => Ok(connection.execute_batch("COMMIT")?),
+            Conn::Postgres(pg) if pg.control_failed => Err(DbError::decode(
+                "a savepoint statement failed earlier in this transaction",
+            )),
+            Conn::Postgres(pg) => {
+                pg.send_pending(Some("SELECT 1; COMMIT"))?;
+                pg.transaction_boundary();
+                Ok(())
+            }
         }
     }
 
-    /// Runs one parameterless statement that recurs (SAVEPOINT, RELEASE …), prepared once on
-    /// SQLite.
+    /// Runs one parameterless statement that recurs (SAVEPOINT, RELEASE …): prepared once on
+    /// SQLite, deferred to share the next round trip on PostgreSQL (see [`PgConn`]).
     pub fn control(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Conn::Sqlite(connection) => {
                 connection.prepare_cached(sql)?.execute([])?;
                 Ok(())
             }
-            Conn::Postgres(pg) => Ok(pg.client.batch_execute(sql)?),
+            Conn::Postgres(pg) => {
+                if !pg.pending.is_empty() {
+                    pg.pending.push_str("; ");
+                }
+                pg.pending.push_str(sql);
+                Ok(())
+            }
         }
     }
 
-    /// Runs statements without parameters (DDL, transaction control).
+    /// Runs statements without parameters (DDL, transaction control). `BEGIN` and `ROLLBACK`
+    /// drop whatever control statements were deferred (see [`PgConn`]); anything else sends
+    /// them first, in the same round trip.
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Conn::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
-            Conn::Postgres(pg) => Ok(pg.client.batch_execute(sql)?),
+            Conn::Postgres(pg) if matches!(sql, "BEGIN" | "ROLLBACK") => {
+                pg.transaction_boundary();
+                Ok(pg.client.batch_execute(sql)?)
+            }
+            Conn::Postgres(pg) => pg.send_pending(Some(sql)),
         }
     }
 }

@@ -546,7 +546,7 @@ pub(crate) fn persist(
         .collect();
     match conn {
         Conn::Sqlite(connection) => persist_sqlite(connection, changes, &created, slots)?,
-        Conn::Postgres(pg) => persist_postgres(pg.client(), changes, &created, slots)?,
+        Conn::Postgres(pg) => persist_postgres(pg.client()?, changes, &created, slots)?,
     }
     for (record, resolved_at) in changes.pending_resolved() {
         let t = &record.transfer;
@@ -603,7 +603,7 @@ pub(crate) fn write_checkpoint(
             let accounts: Vec<&Account> = rows.iter().map(|(_, account)| account).collect();
             let balances = balance_columns(&accounts);
             let heads: Vec<i64> = rows.iter().map(|(slot, _)| slot.head as i64).collect();
-            pg.client().execute(
+            pg.client()?.execute(
                 "UPDATE ledger_accounts AS a SET debits_pending = u.dp, debits_posted = u.dpo, \
                  credits_pending = u.cp, credits_posted = u.cpo, head = u.head \
                  FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \

@@ -240,9 +240,8 @@ fn persist_and_commit(
             "the batch would leave debits and credits unequal",
         ));
     }
-    conn.check_transaction()?;
     let persisted = Instant::now();
-    conn.batch_execute("COMMIT")?;
+    conn.commit()?;
     let elapsed = |from: Instant, to: Instant| (to - from).as_nanos() as u64;
     shared
         .apply_ns

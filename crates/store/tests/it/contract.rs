@@ -20,6 +20,7 @@ cashless_testkit::both_backends!(
     account_history_pages_newest_first,
     recovery_replays_the_log_after_the_last_checkpoint,
     a_swallowed_sql_error_is_never_answered_ok_without_the_write,
+    each_operation_in_a_group_keeps_or_loses_only_its_own_rows,
 );
 
 const BANK: AccountId = AccountId(1);
@@ -657,5 +658,68 @@ async fn a_swallowed_sql_error_is_never_answered_ok_without_the_write(db: TestDb
             .unwrap(),
         [R::Ok]
     );
+    store.shutdown().await;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeed,
+    Fail,
+    KeepThenFail,
+}
+
+/// Operations that succeed and fail in turn, queued together so they share a group: each
+/// keeps its rows, or loses them, or keeps only what it wrote before `keep_so_far`, whatever
+/// the backend does with the savepoint statements around each one (PostgreSQL defers them to
+/// share round trips).
+async fn each_operation_in_a_group_keeps_or_loses_only_its_own_rows(db: TestDb) {
+    let store = open(db.config()).await;
+    store
+        .write(|tx| {
+            tx.conn()?.batch_execute("CREATE TABLE notes (n BIGINT)")?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let note = |n: i64, outcome: Outcome| {
+        store.write(move |tx| {
+            let insert = "INSERT INTO notes (n) VALUES ($1)";
+            let conn = tx.conn()?;
+            conn.execute(insert, &[Param::Int(n)])
+                .map_err(|_| Refused)?;
+            if outcome == Outcome::KeepThenFail {
+                tx.keep_so_far()?;
+                let conn = tx.conn()?;
+                conn.execute(insert, &[Param::Int(n + 100)])
+                    .map_err(|_| Refused)?;
+            }
+            match outcome {
+                Outcome::Succeed => Ok(()),
+                Outcome::Fail | Outcome::KeepThenFail => Err(Refused),
+            }
+        })
+    };
+    let outcomes = tokio::join!(
+        note(1, Outcome::Succeed),
+        note(2, Outcome::Fail),
+        note(3, Outcome::KeepThenFail),
+        note(4, Outcome::Succeed),
+        note(5, Outcome::Fail),
+        note(6, Outcome::Succeed),
+    );
+    assert!(outcomes.0.is_ok() && outcomes.3.is_ok() && outcomes.5.is_ok());
+    assert!(outcomes.1.is_err() && outcomes.2.is_err() && outcomes.4.is_err());
+    let kept: Vec<i64> = store
+        .read(|conn| {
+            conn.query("SELECT n FROM notes ORDER BY n", &[])?
+                .iter()
+                .map(|row| row.int(0))
+                .collect::<Result<Vec<i64>, _>>()
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept, [1, 3, 4, 6]);
+    // And the store carries on.
+    assert!(note(7, Outcome::Succeed).await.is_ok());
     store.shutdown().await;
 }
