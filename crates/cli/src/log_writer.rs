@@ -4,11 +4,12 @@
 //! on the request's path; handed to a logging thread one by one, each would wake that thread.
 //! Here a line is appended to a shared buffer (a short lock, no system call, no wake-up) and a
 //! thread writes the buffer out every `FLUSH_EVERY`. Nothing is dropped: past `BUFFER_MAX`
-//! the logger writes the buffer out itself, and [`FlushGuard`] writes what is left when the
-//! process ends.
+//! the logger writes the buffer out itself, [`FlushGuard`] writes what is left when the
+//! process ends, and a panic writes it out before its own message. Lost only if the process
+//! is killed or aborts: at most the last `FLUSH_EVERY` of lines.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How often the log thread writes out what has gathered.
@@ -28,17 +29,28 @@ struct Shared {
 impl Shared {
     /// Writes out every pending line.
     fn flush(&self) {
-        let Ok(_output) = self.output.lock() else {
-            return;
-        };
-        let pending = match self.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => return,
-        };
+        // A panic elsewhere while a lock was held leaves the lines intact: keep writing them.
+        let _output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         if !pending.is_empty() {
             // A failed write to stderr has nowhere to be reported.
             let _ = std::io::stderr().lock().write_all(&pending);
         }
+    }
+}
+
+impl Shared {
+    /// [`Shared::flush`], unless a lock is taken (the panicking thread might hold it).
+    fn flush_if_free(&self) {
+        let Ok(_output) = self.output.try_lock() else {
+            return;
+        };
+        let pending = match self.pending.try_lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return,
+        };
+        let _ = std::io::stderr().lock().write_all(&pending);
     }
 }
 
@@ -57,6 +69,13 @@ pub struct FlushGuard {
 /// Starts the log thread; keep the guard alive for as long as anything logs.
 pub fn start() -> std::io::Result<(LogWriter, FlushGuard)> {
     let shared = Arc::new(Shared::default());
+    // A panic's message comes after the lines logged before it, not ahead of them.
+    let on_panic = Arc::clone(&shared);
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        on_panic.flush_if_free();
+        previous_hook(info);
+    }));
     let flusher = Arc::clone(&shared);
     std::thread::Builder::new()
         .name("cashless-log".into())
@@ -103,12 +122,14 @@ impl Drop for Line {
         if self.text.is_empty() {
             return;
         }
-        let full = match self.shared.pending.lock() {
-            Ok(mut pending) => {
-                pending.extend_from_slice(&self.text);
-                pending.len() >= BUFFER_MAX
-            }
-            Err(_) => false,
+        let full = {
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            pending.extend_from_slice(&self.text);
+            pending.len() >= BUFFER_MAX
         };
         if full {
             self.shared.flush();

@@ -211,15 +211,17 @@ impl Row {
     }
 }
 
+const CONTROL_FAILED: &str = "a savepoint statement failed earlier in this transaction";
+
 /// A PostgreSQL client with a per-connection prepared-statement cache.
 ///
 /// Transaction control that recurs (`SAVEPOINT`, `RELEASE` around every write operation) is
-/// deferred and sent in the same round trip as the next statement without parameters, or on
-/// its own just before the next one with them: one operation's `RELEASE` and the next one's
-/// `SAVEPOINT` share a round trip, and the last `RELEASE` travels with `COMMIT`. An error in a
-/// deferred statement surfaces at the statement it travelled with, and also sticks: the
-/// transaction then refuses to commit (see [`Conn::commit`]), since what the failed statement
-/// should have done (release one operation's savepoint, say) did not happen.
+/// deferred and sent in one round trip just before the next statement: one operation's
+/// `RELEASE` and the next one's `SAVEPOINT` share a round trip. An error in a deferred
+/// statement surfaces at the statement that sent it, and also sticks
+/// ([`Conn::control_failed`]): the transaction then refuses to commit (see [`Conn::commit`]),
+/// since what the failed statement should have done (release one operation's savepoint, say)
+/// did not happen.
 pub struct PgConn {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
@@ -240,23 +242,16 @@ impl fmt::Debug for PgConn {
 impl PgConn {
     /// The client itself, once the deferred control statements are sent.
     pub fn client(&mut self) -> Result<&mut postgres::Client, DbError> {
-        self.send_pending(None)?;
+        self.send_pending()?;
         Ok(&mut self.client)
     }
 
-    /// Sends the deferred control statements, followed by `then` in the same round trip.
-    fn send_pending(&mut self, then: Option<&str>) -> Result<(), DbError> {
+    /// Sends the deferred control statements, if any.
+    fn send_pending(&mut self) -> Result<(), DbError> {
         if self.pending.is_empty() {
-            return match then {
-                Some(sql) => Ok(self.client.batch_execute(sql)?),
-                None => Ok(()),
-            };
+            return Ok(());
         }
-        let mut sql = std::mem::take(&mut self.pending);
-        if let Some(then) = then {
-            sql.push_str("; ");
-            sql.push_str(then);
-        }
+        let sql = std::mem::take(&mut self.pending);
         self.client.batch_execute(&sql).map_err(|error| {
             self.control_failed = true;
             DbError::from(error)
@@ -349,7 +344,7 @@ impl Conn {
                 Ok(changed as u64)
             }
             Conn::Postgres(pg) => {
-                pg.send_pending(None)?;
+                pg.send_pending()?;
                 let statement = pg.statement(sql)?;
                 Ok(pg.client.execute(&statement, &pg_params(params))?)
             }
@@ -374,7 +369,7 @@ impl Conn {
                 Ok(out)
             }
             Conn::Postgres(pg) => {
-                pg.send_pending(None)?;
+                pg.send_pending()?;
                 let statement = pg.statement(sql)?;
                 let rows = pg.client.query(&statement, &pg_params(params))?;
                 rows.iter().map(pg_row).collect()
@@ -398,14 +393,39 @@ impl Conn {
                 "the transaction was rolled back by SQLite after an error",
             )),
             Conn::Sqlite(connection) => Ok(connection.execute_batch("COMMIT")?),
-            Conn::Postgres(pg) if pg.control_failed => Err(DbError::decode(
-                "a savepoint statement failed earlier in this transaction",
-            )),
             Conn::Postgres(pg) => {
-                pg.send_pending(Some("SELECT 1; COMMIT"))?;
+                pg.send_pending()?;
+                if pg.control_failed {
+                    return Err(DbError::decode(CONTROL_FAILED));
+                }
+                pg.client.batch_execute("SELECT 1; COMMIT")?;
                 pg.transaction_boundary();
                 Ok(())
             }
+        }
+    }
+
+    /// Sends any deferred transaction control now (PostgreSQL, see [`PgConn`]) and fails if
+    /// any deferred statement failed in this transaction: the transaction cannot commit then,
+    /// and nothing of it has been committed.
+    pub fn flush_control(&mut self) -> Result<(), DbError> {
+        match self {
+            Conn::Sqlite(_) => Ok(()),
+            Conn::Postgres(pg) => {
+                pg.send_pending()?;
+                if pg.control_failed {
+                    return Err(DbError::decode(CONTROL_FAILED));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A deferred control statement failed in this transaction (PostgreSQL; see [`PgConn`]).
+    pub fn control_failed(&self) -> bool {
+        match self {
+            Conn::Sqlite(_) => false,
+            Conn::Postgres(pg) => pg.control_failed,
         }
     }
 
@@ -429,7 +449,7 @@ impl Conn {
 
     /// Runs statements without parameters (DDL, transaction control). `BEGIN` and `ROLLBACK`
     /// drop whatever control statements were deferred (see [`PgConn`]); anything else sends
-    /// them first, in the same round trip.
+    /// them first.
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
             Conn::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
@@ -437,7 +457,10 @@ impl Conn {
                 pg.transaction_boundary();
                 Ok(pg.client.batch_execute(sql)?)
             }
-            Conn::Postgres(pg) => pg.send_pending(Some(sql)),
+            Conn::Postgres(pg) => {
+                pg.send_pending()?;
+                Ok(pg.client.batch_execute(sql)?)
+            }
         }
     }
 }

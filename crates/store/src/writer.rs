@@ -325,20 +325,33 @@ impl Writer {
         let started = Instant::now();
         let mut batch = ledger.begin(now_ns());
         let mut deliveries: Vec<Deliver> = Vec::with_capacity(jobs.len());
+        let mut failure = None;
         for job in jobs {
             match run_job(&mut batch, conn, job) {
                 Ok(deliver) => deliveries.push(deliver),
                 Err(error) => {
-                    tracing::error!(%error, "aborting a batch");
-                    let _ = conn.batch_execute("ROLLBACK");
-                    drop(batch);
-                    for deliver in deliveries {
-                        deliver(Some(error.clone()));
-                    }
-                    shared.batches_failed.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    failure = Some(error);
+                    break;
                 }
             }
+            if conn.control_failed() {
+                break; // reported just below; the jobs not run answer "not applied"
+            }
+        }
+        if failure.is_none() {
+            // The deferred savepoint statements (PostgreSQL) must all have worked.
+            failure = conn.flush_control().err().map(StoreError::from);
+        }
+        if let Some(error) = failure {
+            // Nothing was committed: memory and database stay equal once both roll back.
+            tracing::error!(%error, "aborting a batch");
+            let _ = conn.batch_execute("ROLLBACK");
+            drop(batch);
+            for deliver in deliveries {
+                deliver(Some(error.clone()));
+            }
+            shared.batches_failed.fetch_add(1, Ordering::Relaxed);
+            return;
         }
         let applied = Instant::now();
         let mut links = SlotWriter::new(slots);

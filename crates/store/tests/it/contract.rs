@@ -21,6 +21,7 @@ cashless_testkit::both_backends!(
     recovery_replays_the_log_after_the_last_checkpoint,
     a_swallowed_sql_error_is_never_answered_ok_without_the_write,
     each_operation_in_a_group_keeps_or_loses_only_its_own_rows,
+    a_swallowed_error_amid_a_group_leaves_every_answer_true,
 );
 
 const BANK: AccountId = AccountId(1);
@@ -666,6 +667,57 @@ enum Outcome {
     Succeed,
     Fail,
     KeepThenFail,
+    /// Runs a statement that fails, ignores the error and claims success.
+    SwallowError,
+}
+
+/// Writes the note `n` to the table `notes` in an operation of its own that ends as told.
+async fn note(store: &Store, n: i64, outcome: Outcome) -> Result<(), Refused> {
+    store
+        .write(move |tx| {
+            let insert = "INSERT INTO notes (n) VALUES ($1)";
+            let conn = tx.conn()?;
+            conn.execute(insert, &[Param::Int(n)])
+                .map_err(|_| Refused)?;
+            match outcome {
+                Outcome::Succeed => Ok(()),
+                Outcome::Fail => Err(Refused),
+                Outcome::KeepThenFail => {
+                    tx.keep_so_far()?;
+                    let conn = tx.conn()?;
+                    conn.execute(insert, &[Param::Int(n + 100)])
+                        .map_err(|_| Refused)?;
+                    Err(Refused)
+                }
+                Outcome::SwallowError => {
+                    let _ignored = conn.execute("SELECT * FROM no_such_table", &[]);
+                    Ok(())
+                }
+            }
+        })
+        .await
+}
+
+async fn notes(store: &Store) -> Vec<i64> {
+    store
+        .read(|conn| {
+            conn.query("SELECT n FROM notes ORDER BY n", &[])?
+                .iter()
+                .map(|row| row.int(0))
+                .collect::<Result<Vec<i64>, _>>()
+        })
+        .await
+        .unwrap()
+}
+
+async fn create_notes(store: &Store) {
+    store
+        .write(|tx| {
+            tx.conn()?.batch_execute("CREATE TABLE notes (n BIGINT)")?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
 }
 
 /// Operations that succeed and fail in turn, queued together so they share a group: each
@@ -674,52 +726,43 @@ enum Outcome {
 /// share round trips).
 async fn each_operation_in_a_group_keeps_or_loses_only_its_own_rows(db: TestDb) {
     let store = open(db.config()).await;
-    store
-        .write(|tx| {
-            tx.conn()?.batch_execute("CREATE TABLE notes (n BIGINT)")?;
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
-    let note = |n: i64, outcome: Outcome| {
-        store.write(move |tx| {
-            let insert = "INSERT INTO notes (n) VALUES ($1)";
-            let conn = tx.conn()?;
-            conn.execute(insert, &[Param::Int(n)])
-                .map_err(|_| Refused)?;
-            if outcome == Outcome::KeepThenFail {
-                tx.keep_so_far()?;
-                let conn = tx.conn()?;
-                conn.execute(insert, &[Param::Int(n + 100)])
-                    .map_err(|_| Refused)?;
-            }
-            match outcome {
-                Outcome::Succeed => Ok(()),
-                Outcome::Fail | Outcome::KeepThenFail => Err(Refused),
-            }
-        })
-    };
+    create_notes(&store).await;
     let outcomes = tokio::join!(
-        note(1, Outcome::Succeed),
-        note(2, Outcome::Fail),
-        note(3, Outcome::KeepThenFail),
-        note(4, Outcome::Succeed),
-        note(5, Outcome::Fail),
-        note(6, Outcome::Succeed),
+        note(&store, 1, Outcome::Succeed),
+        note(&store, 2, Outcome::Fail),
+        note(&store, 3, Outcome::KeepThenFail),
+        note(&store, 4, Outcome::Succeed),
+        note(&store, 5, Outcome::Fail),
+        note(&store, 6, Outcome::Succeed),
     );
     assert!(outcomes.0.is_ok() && outcomes.3.is_ok() && outcomes.5.is_ok());
     assert!(outcomes.1.is_err() && outcomes.2.is_err() && outcomes.4.is_err());
-    let kept: Vec<i64> = store
-        .read(|conn| {
-            conn.query("SELECT n FROM notes ORDER BY n", &[])?
-                .iter()
-                .map(|row| row.int(0))
-                .collect::<Result<Vec<i64>, _>>()
-        })
-        .await
-        .unwrap();
-    assert_eq!(kept, [1, 3, 4, 6]);
+    assert_eq!(notes(&store).await, [1, 3, 4, 6]);
     // And the store carries on.
-    assert!(note(7, Outcome::Succeed).await.is_ok());
+    assert!(note(&store, 7, Outcome::Succeed).await.is_ok());
+    store.shutdown().await;
+}
+
+/// One operation of a group swallows a SQL error (on PostgreSQL that aborts the whole
+/// transaction, and the savepoint statements deferred after it fail): every operation's
+/// answer must still be the truth, "ok" with its row there, an error without it.
+async fn a_swallowed_error_amid_a_group_leaves_every_answer_true(db: TestDb) {
+    let store = open(db.config()).await;
+    create_notes(&store).await;
+    let outcomes = tokio::join!(
+        note(&store, 1, Outcome::Succeed),
+        note(&store, 2, Outcome::SwallowError),
+        note(&store, 3, Outcome::Succeed),
+    );
+    let kept = notes(&store).await;
+    for (n, answered_ok) in [
+        (1, outcomes.0.is_ok()),
+        (2, outcomes.1.is_ok()),
+        (3, outcomes.2.is_ok()),
+    ] {
+        assert_eq!(kept.contains(&n), answered_ok, "note {n}: {kept:?}");
+    }
+    assert!(note(&store, 4, Outcome::Succeed).await.is_ok());
+    assert!(notes(&store).await.contains(&4));
     store.shutdown().await;
 }
