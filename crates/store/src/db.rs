@@ -211,8 +211,6 @@ impl Row {
     }
 }
 
-const CONTROL_FAILED: &str = "a savepoint statement failed earlier in this transaction";
-
 /// A PostgreSQL client with a per-connection prepared-statement cache.
 ///
 /// Transaction control that recurs (`SAVEPOINT`, `RELEASE` around every write operation) is
@@ -388,16 +386,13 @@ impl Conn {
     /// and SQLite rolls back by itself after some errors (disk full, I/O): either way COMMIT
     /// would not mean "saved". The caller rolls back after an error.
     pub fn commit(&mut self) -> Result<(), DbError> {
+        self.flush_control()?;
         match self {
             Conn::Sqlite(connection) if connection.is_autocommit() => Err(DbError::decode(
                 "the transaction was rolled back by SQLite after an error",
             )),
             Conn::Sqlite(connection) => Ok(connection.execute_batch("COMMIT")?),
             Conn::Postgres(pg) => {
-                pg.send_pending()?;
-                if pg.control_failed {
-                    return Err(DbError::decode(CONTROL_FAILED));
-                }
                 pg.client.batch_execute("SELECT 1; COMMIT")?;
                 pg.transaction_boundary();
                 Ok(())
@@ -414,7 +409,9 @@ impl Conn {
             Conn::Postgres(pg) => {
                 pg.send_pending()?;
                 if pg.control_failed {
-                    return Err(DbError::decode(CONTROL_FAILED));
+                    return Err(DbError::decode(
+                        "a savepoint statement failed earlier in this transaction",
+                    ));
                 }
                 Ok(())
             }

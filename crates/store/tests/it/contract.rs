@@ -619,13 +619,7 @@ async fn recovery_replays_the_log_after_the_last_checkpoint(db: TestDb) {
 /// mean the write is there, and the store must carry on.
 async fn a_swallowed_sql_error_is_never_answered_ok_without_the_write(db: TestDb) {
     let store = open(db.config()).await;
-    store
-        .write(|tx| {
-            tx.conn()?.batch_execute("CREATE TABLE notes (n BIGINT)")?;
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
+    create_notes(&store).await;
     let outcome = store
         .write(|tx| {
             let conn = tx.conn()?;
