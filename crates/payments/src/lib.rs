@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cashless_ledger::{AccountId, Currency};
-use cashless_store::Store;
+use cashless_store::{CredentialCache, Store};
 use cashless_wallet::{Wallet, WalletError};
 
 pub use cashless_wallet::{ErrorKind, WalletError as PaymentError, WalletResult as PaymentResult};
@@ -133,6 +133,8 @@ pub struct Payments {
     platform_key: PlatformKey,
     http: reqwest::Client,
     guesses: Mutex<paycode::Guesses>,
+    /// Merchants' API keys by (merchant, key id): see [`CredentialCache`].
+    merchant_keys: CredentialCache<(String, String), merchants::ApiKey>,
 }
 
 /// Ledger transfer codes of payments.
@@ -180,6 +182,7 @@ impl Payments {
             platform_key,
             http,
             guesses: Mutex::new(paycode::Guesses::default()),
+            merchant_keys: CredentialCache::new(),
         }))
     }
 

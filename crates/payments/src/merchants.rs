@@ -55,6 +55,15 @@ pub struct KeyView {
     pub expires_at: Option<String>,
 }
 
+/// A merchant's API key as request checks keep it in memory: live until `expires_ns` (set
+/// when a rotation retires it), if any.
+#[derive(Clone, Debug)]
+pub(crate) struct ApiKey {
+    key: ed25519_dalek::VerifyingKey,
+    scope: KeyScope,
+    expires_ns: Option<i64>,
+}
+
 /// What a caller may do: a signing key's scope, or a signed-in staff member's role.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum KeyScope {
@@ -944,42 +953,47 @@ impl Payments {
             ));
         }
         let (merchant_id, key_id) = (auth.merchant_id.clone(), auth.key_id.clone());
-        let now = cashless_wallet::now_ns();
-        let key = self
-            .store
-            .read_credentials(move |conn| {
-                conn.query_opt(
-                    "SELECT public_key, scope FROM merchant_keys WHERE id = $1 AND merchant_id = $2 \
-                     AND (expires_ns IS NULL OR expires_ns > $3)",
-                    &[
-                        Param::Text(&key_id),
-                        Param::Text(&merchant_id),
-                        Param::Int(now as i64),
-                    ],
-                )?
-                .map(|row| Ok((row.text(0)?.to_owned(), row.text(1)?.to_owned())))
-                .transpose()
-            })
-            .await?;
+        let cache_key = (merchant_id.clone(), key_id.clone());
         let invalid = || {
             unauthorized(
                 "signature_invalid",
                 "the signature does not verify with this merchant's key",
             )
         };
-        // A scope this binary does not know grants nothing.
-        let scope = match key.as_ref().map(|(_, scope)| scope.as_str()) {
-            Some("full") => KeyScope::Full,
-            Some("till") => KeyScope::Till,
-            _ => return Err(invalid()),
-        };
-        let key = key
-            .as_ref()
-            .and_then(|(key, _)| cashless_wallet::confirm::verifying_key(key))
+        let key = self
+            .store
+            .read_credential(&self.merchant_keys, cache_key, move |conn| {
+                let row = conn.query_opt(
+                    "SELECT public_key, scope, expires_ns FROM merchant_keys \
+                     WHERE id = $1 AND merchant_id = $2",
+                    &[Param::Text(&key_id), Param::Text(&merchant_id)],
+                )?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                // A scope this binary does not know grants nothing.
+                let scope = match row.text(1)? {
+                    "full" => KeyScope::Full,
+                    "till" => KeyScope::Till,
+                    _ => return Ok(None),
+                };
+                let expires_ns = row.opt_int(2)?;
+                Ok(cashless_wallet::confirm::verifying_key(row.text(0)?).map(|key| ApiKey {
+                    key,
+                    scope,
+                    expires_ns,
+                }))
+            })
+            .await?
+            .filter(|key| {
+                key.expires_ns
+                    .is_none_or(|expires| expires > cashless_wallet::now_ns() as i64)
+            })
             .ok_or_else(invalid)?;
+        let scope = key.scope;
         let message =
             signing::string_to_sign(method, path_and_query, auth.timestamp, &auth.nonce, body);
-        if !signing::verify(&key, message.as_bytes(), &auth.signature) {
+        if !signing::verify(&key.key, message.as_bytes(), &auth.signature) {
             return Err(invalid());
         }
         Ok(MerchantCaller {

@@ -275,7 +275,16 @@ impl PgConn {
 
 /// An open connection to either backend.
 #[derive(Debug)]
-pub enum Conn {
+pub struct Conn {
+    pub(crate) link: Link,
+    /// A statement run since [`Conn::take_credentials_changed`] may have changed or removed
+    /// a credential (see [`changes_credentials`]).
+    credentials_changed: bool,
+}
+
+/// The backend's own connection.
+#[derive(Debug)]
+pub(crate) enum Link {
     Sqlite(rusqlite::Connection),
     Postgres(Box<PgConn>),
 }
@@ -288,6 +297,25 @@ const SQLITE_AUTOCHECKPOINT_PAGES: i64 = 262_144;
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Conn {
+    fn new(link: Link) -> Conn {
+        Conn {
+            link,
+            credentials_changed: false,
+        }
+    }
+
+    /// Whether a statement run since the last call may have changed or removed a credential
+    /// (see [`changes_credentials`]); clears the mark.
+    pub fn take_credentials_changed(&mut self) -> bool {
+        std::mem::take(&mut self.credentials_changed)
+    }
+
+    fn note(&mut self, sql: &str) {
+        if !self.credentials_changed && changes_credentials(sql) {
+            self.credentials_changed = true;
+        }
+    }
+
     /// Opens (creating if needed) a SQLite database in WAL mode with durable commits:
     /// `synchronous=FULL` fsyncs the log on every commit, so an acknowledged write survives
     /// power loss, not only a process crash.
@@ -305,43 +333,44 @@ impl Conn {
         // Savepoint (statement) journals in memory: each write operation runs in a savepoint
         // whose journal holds every page it touches, and a file would spill them to disk.
         connection.pragma_update(None, "temp_store", "MEMORY")?;
-        Ok(Conn::Sqlite(connection))
+        Ok(Conn::new(Link::Sqlite(connection)))
     }
 
     pub fn open_postgres(url: &str) -> Result<Conn, DbError> {
         let client = postgres::Client::connect(url, postgres::NoTls)?;
-        Ok(Conn::Postgres(Box::new(PgConn {
+        Ok(Conn::new(Link::Postgres(Box::new(PgConn {
             client,
             statements: HashMap::new(),
             pending: String::new(),
             control_failed: false,
-        })))
+        }))))
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Conn::Sqlite(_) => Backend::Sqlite,
-            Conn::Postgres(_) => Backend::Postgres,
+        match &self.link {
+            Link::Sqlite(_) => Backend::Sqlite,
+            Link::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// The connection can no longer be used (PostgreSQL closed it); open a new one.
     pub fn is_broken(&self) -> bool {
-        match self {
-            Conn::Sqlite(_) => false,
-            Conn::Postgres(pg) => pg.client.is_closed(),
+        match &self.link {
+            Link::Sqlite(_) => false,
+            Link::Postgres(pg) => pg.client.is_closed(),
         }
     }
 
     /// Runs one statement; returns the number of rows changed.
     pub fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
-        match self {
-            Conn::Sqlite(connection) => {
+        self.note(sql);
+        match &mut self.link {
+            Link::Sqlite(connection) => {
                 let mut statement = connection.prepare_cached(&sqlite_sql(sql))?;
                 let changed = statement.execute(rusqlite::params_from_iter(params.iter()))?;
                 Ok(changed as u64)
             }
-            Conn::Postgres(pg) => {
+            Link::Postgres(pg) => {
                 pg.send_pending()?;
                 let statement = pg.statement(sql)?;
                 Ok(pg.client.execute(&statement, &pg_params(params))?)
@@ -351,8 +380,9 @@ impl Conn {
 
     /// Runs a query and reads every row.
     pub fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
-        match self {
-            Conn::Sqlite(connection) => {
+        self.note(sql);
+        match &mut self.link {
+            Link::Sqlite(connection) => {
                 let mut statement = connection.prepare_cached(&sqlite_sql(sql))?;
                 let columns = statement.column_count();
                 let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
@@ -366,7 +396,7 @@ impl Conn {
                 }
                 Ok(out)
             }
-            Conn::Postgres(pg) => {
+            Link::Postgres(pg) => {
                 pg.send_pending()?;
                 let statement = pg.statement(sql)?;
                 let rows = pg.client.query(&statement, &pg_params(params))?;
@@ -387,12 +417,12 @@ impl Conn {
     /// would not mean "saved". The caller rolls back after an error.
     pub fn commit(&mut self) -> Result<(), DbError> {
         self.flush_control()?;
-        match self {
-            Conn::Sqlite(connection) if connection.is_autocommit() => Err(DbError::decode(
+        match &mut self.link {
+            Link::Sqlite(connection) if connection.is_autocommit() => Err(DbError::decode(
                 "the transaction was rolled back by SQLite after an error",
             )),
-            Conn::Sqlite(connection) => Ok(connection.execute_batch("COMMIT")?),
-            Conn::Postgres(pg) => {
+            Link::Sqlite(connection) => Ok(connection.execute_batch("COMMIT")?),
+            Link::Postgres(pg) => {
                 pg.client.batch_execute("SELECT 1; COMMIT")?;
                 pg.transaction_boundary();
                 Ok(())
@@ -404,9 +434,9 @@ impl Conn {
     /// any deferred statement failed in this transaction: the transaction cannot commit then,
     /// and nothing of it has been committed.
     pub fn flush_control(&mut self) -> Result<(), DbError> {
-        match self {
-            Conn::Sqlite(_) => Ok(()),
-            Conn::Postgres(pg) => {
+        match &mut self.link {
+            Link::Sqlite(_) => Ok(()),
+            Link::Postgres(pg) => {
                 pg.send_pending()?;
                 if pg.control_failed {
                     return Err(DbError::decode(
@@ -420,21 +450,21 @@ impl Conn {
 
     /// A deferred control statement failed in this transaction (PostgreSQL; see [`PgConn`]).
     pub fn control_failed(&self) -> bool {
-        match self {
-            Conn::Sqlite(_) => false,
-            Conn::Postgres(pg) => pg.control_failed,
+        match &self.link {
+            Link::Sqlite(_) => false,
+            Link::Postgres(pg) => pg.control_failed,
         }
     }
 
     /// Runs one parameterless statement that recurs (SAVEPOINT, RELEASE …): prepared once on
     /// SQLite, deferred to share the next round trip on PostgreSQL (see [`PgConn`]).
     pub fn control(&mut self, sql: &str) -> Result<(), DbError> {
-        match self {
-            Conn::Sqlite(connection) => {
+        match &mut self.link {
+            Link::Sqlite(connection) => {
                 connection.prepare_cached(sql)?.execute([])?;
                 Ok(())
             }
-            Conn::Postgres(pg) => {
+            Link::Postgres(pg) => {
                 if !pg.pending.is_empty() {
                     pg.pending.push_str("; ");
                 }
@@ -448,18 +478,75 @@ impl Conn {
     /// drop whatever control statements were deferred (see [`PgConn`]); anything else sends
     /// them first.
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
-        match self {
-            Conn::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
-            Conn::Postgres(pg) if matches!(sql, "BEGIN" | "ROLLBACK") => {
+        self.note(sql);
+        match &mut self.link {
+            Link::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
+            Link::Postgres(pg) if matches!(sql, "BEGIN" | "ROLLBACK") => {
                 pg.transaction_boundary();
                 Ok(pg.client.batch_execute(sql)?)
             }
-            Conn::Postgres(pg) => {
+            Link::Postgres(pg) => {
                 pg.send_pending()?;
                 Ok(pg.client.batch_execute(sql)?)
             }
         }
     }
+}
+
+/// Tables whose rows vouch for a caller: sessions, payment devices' keys, merchants' API
+/// keys, staff sessions. Readers may keep such rows in memory (`CredentialCache`) for as long
+/// as no write changes or removes any of them.
+const CREDENTIAL_TABLES: [&str; 4] = ["sessions", "devices", "merchant_keys", "staff_sessions"];
+
+/// Whether `sql` may change or remove a row of a credential table. A plain INSERT only adds
+/// credentials, which no cache holds yet; an upsert may overwrite one. Statements of any
+/// other shape (`WITH …`, DDL) count when they name such a table at all.
+pub(crate) fn changes_credentials(sql: &str) -> bool {
+    let mut words = sql
+        .split(|c: char| c.is_ascii_whitespace() || c == '(' || c == ';')
+        .filter(|word| !word.is_empty());
+    let is_credentials = |word: Option<&str>| {
+        word.is_some_and(|word| {
+            let table = word.trim_matches('"');
+            CREDENTIAL_TABLES
+                .iter()
+                .any(|name| table.eq_ignore_ascii_case(name))
+        })
+    };
+    let Some(first) = words.next() else {
+        return false;
+    };
+    let keyword = |word: &str| first.eq_ignore_ascii_case(word);
+    if ["SELECT", "SAVEPOINT", "RELEASE", "BEGIN", "COMMIT", "ROLLBACK", "PRAGMA"]
+        .iter()
+        .any(|word| keyword(word))
+    {
+        return false;
+    }
+    if keyword("UPDATE") {
+        let mut table = words.next();
+        if table.is_some_and(|word| word.eq_ignore_ascii_case("OR")) {
+            table = words.nth(1); // UPDATE OR <conflict> <table>
+        }
+        return is_credentials(table);
+    }
+    if keyword("DELETE") {
+        return is_credentials(words.nth(1)); // DELETE FROM <table>
+    }
+    if keyword("INSERT") || keyword("REPLACE") {
+        let upsert = keyword("REPLACE")
+            || words
+                .clone()
+                .any(|word| word.eq_ignore_ascii_case("REPLACE") || word.eq_ignore_ascii_case("CONFLICT"));
+        return upsert
+            && is_credentials(
+                words
+                    .skip_while(|word| !word.eq_ignore_ascii_case("INTO"))
+                    .nth(1),
+            );
+    }
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| is_credentials(Some(word)))
 }
 
 fn pg_params<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
@@ -509,27 +596,64 @@ fn pg_row(row: &postgres::Row) -> Result<Row, DbError> {
     Ok(Row { values })
 }
 
-/// Rewrites `$N` placeholders to SQLite's `?N`, leaving string literals alone.
-pub(crate) fn sqlite_sql(sql: &str) -> String {
+/// Rewrites `$N` placeholders to SQLite's `?N`, leaving string literals alone. Runs for every
+/// statement, so it copies runs of text rather than characters, and nothing when there is no
+/// placeholder.
+pub(crate) fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     let mut in_literal = false;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\'' {
+    let mut copied = 0;
+    for (at, c) in sql.match_indices(['$', '\'']) {
+        if c == "'" {
             in_literal = !in_literal;
-        }
-        if c == '$' && !in_literal && chars.peek().is_some_and(|next| next.is_ascii_digit()) {
+        } else if !in_literal && bytes.get(at + 1).is_some_and(u8::is_ascii_digit) {
+            out.push_str(&sql[copied..at]);
             out.push('?');
-        } else {
-            out.push(c);
+            copied = at + 1;
         }
     }
-    out
+    out.push_str(&sql[copied..]);
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_sql;
+    use super::{changes_credentials, sqlite_sql};
+
+    #[test]
+    fn writes_that_may_revoke_a_credential_are_recognised() {
+        for sql in [
+            "UPDATE sessions SET revoked_ns = $2 WHERE token_hash = $1",
+            "update  devices set pay_enabled_ns = NULL",
+            "UPDATE OR IGNORE merchant_keys SET expires_ns = 1",
+            "DELETE FROM staff_sessions WHERE expires_ns < $1",
+            "DELETE FROM \"devices\" WHERE id = $1",
+            "INSERT INTO sessions (token_hash) VALUES ($1) ON CONFLICT (token_hash) DO UPDATE SET revoked_ns = NULL",
+            "INSERT OR REPLACE INTO devices (id) VALUES ($1)",
+            "REPLACE INTO merchant_keys (id) VALUES ($1)",
+            "WITH gone AS (SELECT 1) DELETE FROM sessions",
+            "DROP TABLE devices",
+        ] {
+            assert!(changes_credentials(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT user_id FROM sessions WHERE token_hash = $1",
+            "INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)",
+            "INSERT INTO merchant_nonces (merchant_id, nonce) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "UPDATE orders SET status = $2 WHERE id = $1",
+            "UPDATE users SET pin_failures = 0 WHERE id = $1",
+            "DELETE FROM merchant_nonces WHERE seen_ns < $1",
+            "SAVEPOINT op",
+            "WITH x AS (SELECT 1) UPDATE device_sessions_log SET a = 1",
+            "",
+        ] {
+            assert!(!changes_credentials(sql), "{sql}");
+        }
+    }
 
     #[test]
     fn rewrites_placeholders_outside_literals() {
@@ -537,6 +661,11 @@ mod tests {
         assert_eq!(
             sqlite_sql("SELECT 'it''s $1' || $2"),
             "SELECT 'it''s $1' || ?2"
+        );
+        assert_eq!(sqlite_sql("SELECT 1 -- 价格 $"), "SELECT 1 -- 价格 $");
+        assert_eq!(
+            sqlite_sql("SELECT '价' || $1 || '$2'"),
+            "SELECT '价' || ?1 || '$2'"
         );
     }
 }

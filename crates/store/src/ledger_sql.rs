@@ -8,7 +8,7 @@ use cashless_ledger::{
 };
 use postgres::types::Type;
 
-use crate::db::{Conn, DbError, Param, Row};
+use crate::db::{Conn, DbError, Link, Param, Row};
 
 const ACCOUNT_COLUMNS: &str = "id, currency, kind, flags, debits_pending, debits_posted, \
      credits_pending, credits_posted, reference, ts, head";
@@ -544,9 +544,9 @@ pub(crate) fn persist(
         .accounts_created()
         .map(|account| (account, slots.create(account.id)))
         .collect();
-    match conn {
-        Conn::Sqlite(connection) => persist_sqlite(connection, changes, &created, slots)?,
-        Conn::Postgres(pg) => persist_postgres(pg.client()?, changes, &created, slots)?,
+    match &mut conn.link {
+        Link::Sqlite(connection) => persist_sqlite(connection, changes, &created, slots)?,
+        Link::Postgres(pg) => persist_postgres(pg.client()?, changes, &created, slots)?,
     }
     for (record, resolved_at) in changes.pending_resolved() {
         let t = &record.transfer;
@@ -580,8 +580,8 @@ pub(crate) fn write_checkpoint(
     rows: &[(Slot, Account)],
     timestamp: u64,
 ) -> Result<(), DbError> {
-    match conn {
-        Conn::Sqlite(connection) => {
+    match &mut conn.link {
+        Link::Sqlite(connection) => {
             let mut update = connection.prepare_cached(
                 "UPDATE ledger_accounts SET debits_pending = ?2, debits_posted = ?3, \
                  credits_pending = ?4, credits_posted = ?5, head = ?6 WHERE no = ?1",
@@ -598,7 +598,7 @@ pub(crate) fn write_checkpoint(
                 ])?;
             }
         }
-        Conn::Postgres(pg) => {
+        Link::Postgres(pg) => {
             let numbers: Vec<i64> = rows.iter().map(|(slot, _)| slot.no).collect();
             let accounts: Vec<&Account> = rows.iter().map(|(_, account)| account).collect();
             let balances = balance_columns(&accounts);

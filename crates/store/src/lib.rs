@@ -6,6 +6,7 @@
 //! after it committed. Reads go straight to the database through [`Store::read`].
 
 mod checkpoint;
+mod credentials;
 mod db;
 mod ledger_sql;
 mod schema;
@@ -23,6 +24,7 @@ use cashless_ledger::{
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+pub use credentials::CredentialCache;
 pub use db::{Backend, Conn, DbError, Param, Row, Value};
 pub use ledger_sql::{AccountRow, TransferRow};
 pub use writer::{CheckpointConfig, WriteTx};
@@ -401,6 +403,37 @@ impl Store {
         self.inner.readers.run(f).await
     }
 
+    /// A credential through `cache`: from memory if it was read since the last write that
+    /// may have changed credentials, else by `read` (as [`Store::read_credentials`]), kept
+    /// when found. See [`CredentialCache`] for what makes this safe; `read` must look up
+    /// exactly what `key` names, and the caller checks any expiry the value carries.
+    pub async fn read_credential<K, V, F>(
+        &self,
+        cache: &CredentialCache<K, V>,
+        key: K,
+        read: F,
+    ) -> Result<Option<V>, StoreError>
+    where
+        K: std::hash::Hash + Eq,
+        V: Clone + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<Option<V>, DbError> + Send + 'static,
+    {
+        // Read before the lookup: a write committed after this point bumps it past the tag.
+        let epoch = self
+            .inner
+            .shared
+            .credentials_epoch
+            .load(Ordering::Acquire);
+        if let Some(value) = cache.get(&key, epoch) {
+            return Ok(Some(value));
+        }
+        let value = self.read_credentials(read).await?;
+        if let Some(value) = &value {
+            cache.insert(key, epoch, value.clone());
+        }
+        Ok(value)
+    }
+
     /// Waits until every batch committed so far is durable.
     async fn wait_durable(&self) -> Result<(), StoreError> {
         let shared = &self.inner.shared;
@@ -674,7 +707,7 @@ impl Drop for Readers {
 
 fn open_reader(location: &Location) -> Result<Conn, StoreError> {
     let mut conn = location.open()?;
-    if let Conn::Sqlite(_) = conn {
+    if conn.backend() == Backend::Sqlite {
         conn.batch_execute("PRAGMA query_only = ON")?;
     }
     Ok(conn)

@@ -66,6 +66,9 @@ pub(crate) struct Shared {
     pub durable_batches: AtomicU64,
     /// Woken whenever `durable_batches` advances.
     pub durable_notify: tokio::sync::Notify,
+    /// Advances after every commit that may have changed or removed a credential: cached
+    /// credentials read before it are no longer served (see `credentials`).
+    pub credentials_epoch: AtomicU64,
 }
 
 /// What an operation sees: the ledger inside the current batch, and the open transaction.
@@ -346,6 +349,7 @@ impl Writer {
             // Nothing was committed: memory and database stay equal once both roll back.
             tracing::error!(%error, "aborting a batch");
             let _ = conn.batch_execute("ROLLBACK");
+            conn.take_credentials_changed();
             drop(batch);
             for deliver in deliveries {
                 deliver(Some(error.clone()));
@@ -363,6 +367,11 @@ impl Writer {
             shared,
             [started, applied],
         );
+        if conn.take_credentials_changed() {
+            // Before anyone is answered, committed or not (a rolled-back change costs only
+            // cache misses).
+            shared.credentials_epoch.fetch_add(1, Ordering::AcqRel);
+        }
         match checkpointed {
             Ok(checkpointed) => {
                 let touched = std::mem::take(&mut links.touched);

@@ -125,6 +125,15 @@ pub struct Session {
     token_hash: String,
 }
 
+/// A session as [`Wallet::authenticate`] keeps it in memory: unrevoked when read, live until
+/// `expires_ns`.
+#[derive(Clone, Debug)]
+pub(crate) struct LiveSession {
+    user_id: String,
+    device_id: String,
+    expires_ns: i64,
+}
+
 /// Session tokens: a prefix that secret scanners can recognise, then 256 random bits.
 const TOKEN_PREFIX: &str = "cls_";
 const TOKEN_HEX_LEN: usize = 64;
@@ -405,22 +414,30 @@ impl Wallet {
             return Err(WalletError::unauthorized());
         }
         let token_hash = self.token_hash(token);
-        let now = crate::now_ns();
         let lookup = token_hash.clone();
-        let row = self
+        let live = self
             .store
-            .read_credentials(move |conn| {
+            .read_credential(&self.sessions, token_hash.clone(), move |conn| {
                 conn.query_opt(
-                    "SELECT user_id, device_id FROM sessions \
-                     WHERE token_hash = $1 AND revoked_ns IS NULL AND expires_ns > $2",
-                    &[Param::Text(&lookup), int(now)],
-                )
+                    "SELECT user_id, device_id, expires_ns FROM sessions \
+                     WHERE token_hash = $1 AND revoked_ns IS NULL",
+                    &[Param::Text(&lookup)],
+                )?
+                .map(|row| {
+                    Ok(LiveSession {
+                        user_id: row.text(0)?.to_owned(),
+                        device_id: row.text(1)?.to_owned(),
+                        expires_ns: row.int(2)?,
+                    })
+                })
+                .transpose()
             })
-            .await?;
-        let row = row.ok_or_else(WalletError::unauthorized)?;
+            .await?
+            .filter(|live| live.expires_ns > crate::now_ns() as i64)
+            .ok_or_else(WalletError::unauthorized)?;
         Ok(Session {
-            user_id: row.text(0).map_err(WalletError::from)?.to_owned(),
-            device_id: row.text(1).map_err(WalletError::from)?.to_owned(),
+            user_id: live.user_id,
+            device_id: live.device_id,
             token_hash,
         })
     }

@@ -215,21 +215,22 @@ impl Wallet {
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or_else(signature_invalid)?;
         let (user_id, device_id) = (session.user_id.clone(), session.device_id.clone());
+        let cache_key = (user_id.clone(), device_id.clone());
         let key = self
             .store
-            .read_credentials(move |conn| {
-                conn.query_opt(
+            .read_credential(&self.device_keys, cache_key, move |conn| {
+                let row = conn.query_opt(
                     "SELECT public_key FROM devices \
                      WHERE id = $1 AND user_id = $2 AND pay_enabled_ns IS NOT NULL",
                     &[Param::Text(&device_id), Param::Text(&user_id)],
-                )?
-                .map(|row| row.opt_text(0).map(|key| key.map(str::to_owned)))
-                .transpose()
+                )?;
+                Ok(match row {
+                    Some(row) => row.opt_text(0)?.and_then(verifying_key),
+                    None => None,
+                })
             })
             .await?
-            .flatten()
             .ok_or_else(not_enabled)?;
-        let key = verifying_key(&key).ok_or_else(not_enabled)?;
         let message = device_message(purpose, &session.device_id, signature.signed_at, fields);
         key.verify_strict(message.as_bytes(), &Signature::from_bytes(&bytes))
             .map_err(|_| signature_invalid())

@@ -36,7 +36,7 @@ use std::time::Duration;
 use cashless_consumer::Limits;
 use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency, TimeOrderedIds};
 use cashless_partners::{Bank, FxRates, SmsGateway};
-use cashless_store::{Store, WriteTx};
+use cashless_store::{CredentialCache, Store, WriteTx};
 
 pub use auth::{CodeSent, DeviceInput, DeviceView, Session, SignedIn};
 pub use cashless_consumer::rfc3339;
@@ -121,6 +121,10 @@ pub struct Wallet {
     /// PIN hashes in progress at once: each takes `pin_hash_memory_kib`, so a burst of
     /// requests must queue rather than exhaust memory.
     pin_hashing: tokio::sync::Semaphore,
+    /// Sessions by token hash, and payment devices' keys by (user, device): see
+    /// [`cashless_store::CredentialCache`].
+    sessions: CredentialCache<String, auth::LiveSession>,
+    device_keys: CredentialCache<(String, String), ed25519_dalek::VerifyingKey>,
 }
 
 /// Ledger transfer codes of the wallet's movements.
@@ -163,6 +167,8 @@ impl Wallet {
             pin_hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             ),
+            sessions: CredentialCache::new(),
+            device_keys: CredentialCache::new(),
         })
     }
 

@@ -1465,6 +1465,29 @@ async fn devices_confirm_payments_in_place_of_the_pin(db: TestDb) {
         "refusals took nothing"
     );
 
+    // Turning device payments off takes effect at once, though the key was just used.
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            "/v1/me/device-pay",
+            Some(&token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let body = device_signed(&key, &device_id, "d8b", code, "20.00", now_secs());
+    let (status, error) = pay("d8b", body).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("device_pay_not_enabled")),
+        "{error}"
+    );
+    let (status, _) = app
+        .as_user(&token, "/v1/me/device-pay", &json!({ "pin": "258036" }))
+        .await;
+    assert_eq!(status, 204);
+
     // Signing in again on this device with another key turns device payments off.
     let number = app.phone_of(&token).await;
     let new_key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());

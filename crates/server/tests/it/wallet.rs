@@ -354,6 +354,7 @@ async fn sign_up_sign_in_and_sessions(db: TestDb) {
     // Removing a device ends its sessions; everywhere ends all.
     let third = app.sign_in(&phone, "laptop").await;
     let token3 = third["token"].as_str().unwrap();
+    assert_eq!(app.get_as(token3, "/v1/me").await.0, 200);
     let path = format!("/v1/me/devices/{}", third["device_id"].as_str().unwrap());
     let (status, _) = app
         .call(reqwest::Method::DELETE, &path, Some(&token2), None, None)

@@ -7,7 +7,7 @@ use cashless_ledger::{
     AccountFlags, AccountId, Balances, CreateTransferResult as R, Currency, LedgerConfig,
     PendingStatus, Transfer, TransferFlags, TransferId,
 };
-use cashless_store::{CheckpointConfig, Param, Store, StoreConfig, StoreError};
+use cashless_store::{CheckpointConfig, CredentialCache, Param, Store, StoreConfig, StoreError};
 
 use cashless_testkit::{Ids, TestDb, create_accounts, open};
 
@@ -22,6 +22,7 @@ cashless_testkit::both_backends!(
     a_swallowed_sql_error_is_never_answered_ok_without_the_write,
     each_operation_in_a_group_keeps_or_loses_only_its_own_rows,
     a_swallowed_error_amid_a_group_leaves_every_answer_true,
+    a_cached_credential_is_forgotten_once_a_write_changes_it,
 );
 
 const BANK: AccountId = AccountId(1);
@@ -758,5 +759,92 @@ async fn a_swallowed_error_amid_a_group_leaves_every_answer_true(db: TestDb) {
     }
     assert!(note(&store, 4, Outcome::Succeed).await.is_ok());
     assert!(notes(&store).await.contains(&4));
+    store.shutdown().await;
+}
+
+/// Writes `sql` (about the session "t1") in an operation of its own.
+async fn write_session(store: &Store, sql: &'static str) {
+    store
+        .write(move |tx| {
+            tx.conn()?.execute(sql, &[])?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+}
+
+/// A session looked up through a credential cache, counting the database reads.
+async fn session_user(
+    store: &Store,
+    cache: &CredentialCache<String, String>,
+    reads: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Option<String> {
+    let reads = std::sync::Arc::clone(reads);
+    store
+        .read_credential(cache, "t1".to_owned(), move |conn| {
+            reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            conn.query_opt(
+                "SELECT user_id FROM sessions WHERE token_hash = 't1' AND revoked_ns IS NULL",
+                &[],
+            )?
+            .map(|row| row.text(0).map(str::to_owned))
+            .transpose()
+        })
+        .await
+        .unwrap()
+}
+
+/// Credentials read once are served from memory until a committed write may have changed
+/// one; then the next lookup reads the database again and sees the change. Adding a
+/// credential (or writing anything else) forgets nothing; not finding one caches nothing.
+async fn a_cached_credential_is_forgotten_once_a_write_changes_it(db: TestDb) {
+    let store = open(db.config()).await;
+    let cache = CredentialCache::new();
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let read_count = || reads.load(std::sync::atomic::Ordering::Relaxed);
+
+    assert_eq!(session_user(&store, &cache, &reads).await, None);
+    assert_eq!(session_user(&store, &cache, &reads).await, None);
+    assert_eq!(read_count(), 2, "an unknown token is looked up every time");
+
+    write_session(
+        &store,
+        "INSERT INTO sessions (token_hash, user_id, device_id, created_ns, expires_ns) \
+         VALUES ('t1', 'u1', 'd1', 1, 9)",
+    )
+    .await;
+    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
+    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
+    assert_eq!(read_count(), 3, "the second lookup is served from memory");
+
+    // Adding another session, or writing something else, keeps the cache.
+    write_session(
+        &store,
+        "INSERT INTO sessions (token_hash, user_id, device_id, created_ns, expires_ns) \
+         VALUES ('t2', 'u2', 'd2', 1, 9)",
+    )
+    .await;
+    write_session(&store, "UPDATE users SET pin_failures = 0 WHERE id = 'nobody'").await;
+    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
+    assert_eq!(read_count(), 3);
+
+    // Revoking it: the very next lookup reads again and finds it gone.
+    write_session(&store, "UPDATE sessions SET revoked_ns = 5 WHERE token_hash = 't1'").await;
+    assert_eq!(session_user(&store, &cache, &reads).await, None);
+    assert_eq!(read_count(), 4);
+
+    // A failed operation's change is rolled back; forgetting costs a read, nothing else.
+    write_session(&store, "UPDATE sessions SET revoked_ns = NULL WHERE token_hash = 't1'").await;
+    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
+    let failed = store
+        .write(|tx| {
+            tx.conn()?
+                .execute("DELETE FROM sessions WHERE token_hash = 't1'", &[])?;
+            Err::<(), _>(StoreError::Internal("changed its mind".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
+    assert_eq!(read_count(), 6);
     store.shutdown().await;
 }
