@@ -978,11 +978,13 @@ impl Payments {
                     _ => return Ok(None),
                 };
                 let expires_ns = row.opt_int(2)?;
-                Ok(cashless_wallet::confirm::verifying_key(row.text(0)?).map(|key| ApiKey {
-                    key,
-                    scope,
-                    expires_ns,
-                }))
+                Ok(
+                    cashless_wallet::confirm::verifying_key(row.text(0)?).map(|key| ApiKey {
+                        key,
+                        scope,
+                        expires_ns,
+                    }),
+                )
             })
             .await?
             .filter(|key| {

@@ -99,7 +99,11 @@ mod tests {
         let cache = CredentialCache::new();
         cache.insert("token", 3, "alice");
         assert_eq!(cache.get(&"token", 3), Some("alice"));
-        assert_eq!(cache.get(&"token", 4), None, "a later epoch: maybe revoked since");
+        assert_eq!(
+            cache.get(&"token", 4),
+            None,
+            "a later epoch: maybe revoked since"
+        );
         // A lookup that began before the bump must not bring the old row back.
         cache.insert("token", 3, "alice");
         cache.insert("other", 4, "bob");

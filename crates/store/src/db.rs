@@ -517,9 +517,17 @@ pub(crate) fn changes_credentials(sql: &str) -> bool {
         return false;
     };
     let keyword = |word: &str| first.eq_ignore_ascii_case(word);
-    if ["SELECT", "SAVEPOINT", "RELEASE", "BEGIN", "COMMIT", "ROLLBACK", "PRAGMA"]
-        .iter()
-        .any(|word| keyword(word))
+    if [
+        "SELECT",
+        "SAVEPOINT",
+        "RELEASE",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "PRAGMA",
+    ]
+    .iter()
+    .any(|word| keyword(word))
     {
         return false;
     }
@@ -535,9 +543,9 @@ pub(crate) fn changes_credentials(sql: &str) -> bool {
     }
     if keyword("INSERT") || keyword("REPLACE") {
         let upsert = keyword("REPLACE")
-            || words
-                .clone()
-                .any(|word| word.eq_ignore_ascii_case("REPLACE") || word.eq_ignore_ascii_case("CONFLICT"));
+            || words.clone().any(|word| {
+                word.eq_ignore_ascii_case("REPLACE") || word.eq_ignore_ascii_case("CONFLICT")
+            });
         return upsert
             && is_credentials(
                 words

@@ -419,11 +419,7 @@ impl Store {
         F: FnOnce(&mut Conn) -> Result<Option<V>, DbError> + Send + 'static,
     {
         // Read before the lookup: a write committed after this point bumps it past the tag.
-        let epoch = self
-            .inner
-            .shared
-            .credentials_epoch
-            .load(Ordering::Acquire);
+        let epoch = self.inner.shared.credentials_epoch.load(Ordering::Acquire);
         if let Some(value) = cache.get(&key, epoch) {
             return Ok(Some(value));
         }

@@ -813,8 +813,14 @@ async fn a_cached_credential_is_forgotten_once_a_write_changes_it(db: TestDb) {
          VALUES ('t1', 'u1', 'd1', 1, 9)",
     )
     .await;
-    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
-    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
+    assert_eq!(
+        session_user(&store, &cache, &reads).await.as_deref(),
+        Some("u1")
+    );
+    assert_eq!(
+        session_user(&store, &cache, &reads).await.as_deref(),
+        Some("u1")
+    );
     assert_eq!(read_count(), 3, "the second lookup is served from memory");
 
     // Adding another session, or writing something else, keeps the cache.
@@ -824,18 +830,36 @@ async fn a_cached_credential_is_forgotten_once_a_write_changes_it(db: TestDb) {
          VALUES ('t2', 'u2', 'd2', 1, 9)",
     )
     .await;
-    write_session(&store, "UPDATE users SET pin_failures = 0 WHERE id = 'nobody'").await;
-    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
+    write_session(
+        &store,
+        "UPDATE users SET pin_failures = 0 WHERE id = 'nobody'",
+    )
+    .await;
+    assert_eq!(
+        session_user(&store, &cache, &reads).await.as_deref(),
+        Some("u1")
+    );
     assert_eq!(read_count(), 3);
 
     // Revoking it: the very next lookup reads again and finds it gone.
-    write_session(&store, "UPDATE sessions SET revoked_ns = 5 WHERE token_hash = 't1'").await;
+    write_session(
+        &store,
+        "UPDATE sessions SET revoked_ns = 5 WHERE token_hash = 't1'",
+    )
+    .await;
     assert_eq!(session_user(&store, &cache, &reads).await, None);
     assert_eq!(read_count(), 4);
 
     // A failed operation's change is rolled back; forgetting costs a read, nothing else.
-    write_session(&store, "UPDATE sessions SET revoked_ns = NULL WHERE token_hash = 't1'").await;
-    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
+    write_session(
+        &store,
+        "UPDATE sessions SET revoked_ns = NULL WHERE token_hash = 't1'",
+    )
+    .await;
+    assert_eq!(
+        session_user(&store, &cache, &reads).await.as_deref(),
+        Some("u1")
+    );
     let failed = store
         .write(|tx| {
             tx.conn()?
@@ -844,7 +868,10 @@ async fn a_cached_credential_is_forgotten_once_a_write_changes_it(db: TestDb) {
         })
         .await;
     assert!(failed.is_err());
-    assert_eq!(session_user(&store, &cache, &reads).await.as_deref(), Some("u1"));
+    assert_eq!(
+        session_user(&store, &cache, &reads).await.as_deref(),
+        Some("u1")
+    );
     assert_eq!(read_count(), 6);
     store.shutdown().await;
 }
