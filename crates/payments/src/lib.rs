@@ -17,6 +17,7 @@
 
 pub mod destination;
 pub mod merchants;
+mod nonces;
 pub mod notify;
 pub mod orders;
 pub mod pay;
@@ -135,6 +136,8 @@ pub struct Payments {
     guesses: Mutex<paycode::Guesses>,
     /// Merchants' API keys by (merchant, key id): see [`CredentialCache`].
     merchant_keys: CredentialCache<(String, String), merchants::ApiKey>,
+    /// Signed requests' nonces in the signature window (see `nonces`).
+    nonces: Arc<nonces::SeenNonces>,
 }
 
 /// Ledger transfer codes of payments.
@@ -175,6 +178,7 @@ impl Payments {
             http = http.dns_resolver(Arc::new(destination::PublicOnly));
         }
         let http = http.build()?;
+        let nonces = nonces::SeenNonces::new(duration_ns(config.signature_skew).saturating_mul(2));
         Ok(Arc::new(Payments {
             store: wallet.store().clone(),
             wallet,
@@ -183,6 +187,7 @@ impl Payments {
             http,
             guesses: Mutex::new(paycode::Guesses::default()),
             merchant_keys: CredentialCache::new(),
+            nonces: Arc::new(nonces),
         }))
     }
 

@@ -15,6 +15,7 @@ use cashless_store::{Conn, DbError, Param, Row, WriteTx};
 use cashless_wallet::{WalletError, WalletResult, rfc3339};
 use serde::Serialize;
 
+use crate::nonces::SeenNonces;
 use crate::signing::{self, Authorization};
 use crate::{Payments, duration_ns, not_found};
 
@@ -399,34 +400,16 @@ impl MerchantCaller {
 
     /// Uses up the nonce as the first step of the operation's write, if no one did yet. It
     /// sticks even if the operation then fails: a failed request cannot be replayed either.
-    pub(crate) fn claim_in(&mut self, tx: &mut WriteTx<'_, '_>) -> WalletResult<()> {
+    pub(crate) fn claim_in(
+        &mut self,
+        tx: &mut WriteTx<'_, '_>,
+        nonces: &SeenNonces,
+    ) -> WalletResult<()> {
         if !self.nonce_claimed {
             let now = tx.now_ns();
-            self.claim_nonce(tx.conn()?, now)?;
+            nonces.claim(tx.conn()?, &self.merchant_id, &self.nonce, now)?;
             tx.keep_so_far()?;
             self.nonce_claimed = true;
-        }
-        Ok(())
-    }
-
-    /// Records the request's nonce, or refuses a replay.
-    pub(crate) fn claim_nonce(&self, conn: &mut Conn, now_ns: u64) -> WalletResult<()> {
-        // One statement: the insert does nothing when the nonce is already there.
-        let claimed = conn.execute(
-            "INSERT INTO merchant_nonces (merchant_id, nonce, seen_ns) VALUES ($1, $2, $3) \
-             ON CONFLICT (merchant_id, nonce) DO NOTHING",
-            &[
-                Param::Text(&self.merchant_id),
-                Param::Text(&self.nonce),
-                Param::Int(now_ns as i64),
-            ],
-        )?;
-        if claimed == 0 {
-            return Err(WalletError::new(
-                cashless_wallet::ErrorKind::Unauthorized,
-                "nonce_reused",
-                "this nonce was already used: sign every request with a fresh nonce",
-            ));
         }
         Ok(())
     }
@@ -899,11 +882,12 @@ impl Payments {
         if caller.nonce_claimed {
             return Ok(());
         }
-        let claimer = caller.clone();
+        let (merchant_id, nonce) = (caller.merchant_id.clone(), caller.nonce.clone());
+        let nonces = std::sync::Arc::clone(&self.nonces);
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
-                claimer.claim_nonce(tx.conn()?, now)
+                nonces.claim(tx.conn()?, &merchant_id, &nonce, now)
             })
             .await?;
         caller.nonce_claimed = true;

@@ -470,10 +470,11 @@ impl Payments {
         );
         let id = self.wallet.new_id_string();
         let qr_token = crate::pay::new_qr_token();
+        let nonces = std::sync::Arc::clone(&self.nonces);
         let (order, merchant) = self
             .store
             .write(move |tx| {
-                caller.claim_in(tx)?;
+                caller.claim_in(tx, &nonces)?;
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
                 let merchant = merchants::load(conn, &caller.merchant_id)?

@@ -65,6 +65,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_payment_pages.sql"),
         postgres: include_str!("../migrations/postgres/0009_payment_pages.sql"),
     },
+    Migration {
+        version: 10,
+        name: "nonce_log",
+        sqlite: include_str!("../migrations/sqlite/0010_nonce_log.sql"),
+        postgres: include_str!("../migrations/postgres/0010_nonce_log.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

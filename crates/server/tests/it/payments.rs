@@ -2185,7 +2185,42 @@ both_backends!(
     till_keys_take_payments_and_nothing_more,
     staff_open_tills_within_their_role,
     pictures_are_read_for_payers_and_tills,
+    used_nonces_stay_used_across_a_restart,
 );
+
+/// Nonces are checked in memory and logged with the request's work: a restart reloads them,
+/// so a request replayed after it is still refused, and the log forgets nothing it should not.
+async fn used_nonces_stay_used_across_a_restart(db: TestDb) {
+    async fn order(app: &TestApp, merchant: &Merchant, nonce: &str) -> (u16, Value) {
+        let body = json!({ "out_trade_no": "R1", "amount": "8.00", "subject": "tea" });
+        let path = "/v1/merchant/orders";
+        app.signed_with(merchant, "POST", path, Some(&body), now_secs(), nonce)
+            .await
+    }
+    async fn profile(app: &TestApp, merchant: &Merchant, nonce: &str) -> (u16, Value) {
+        let path = "/v1/merchant/profile";
+        app.signed_with(merchant, "GET", path, None, now_secs(), nonce)
+            .await
+    }
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    assert_eq!(order(&app, &merchant, "restart-1").await.0, 200);
+    assert_eq!(profile(&app, &merchant, "restart-2").await.0, 200);
+    let app = app.restart().await;
+    for nonce in ["restart-1", "restart-2"] {
+        let (status, error) = profile(&app, &merchant, nonce).await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (401, Some("nonce_reused")),
+            "{nonce}: {error}"
+        );
+    }
+    // A fresh nonce still works, and the same order comes back (its key is out_trade_no).
+    let (status, again) = order(&app, &merchant, "restart-3").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(profile(&app, &merchant, "restart-3").await.0, 401);
+    app.stop().await;
+}
 
 /// A request with a staff session's bearer token in place of a signature.
 async fn as_staff(
