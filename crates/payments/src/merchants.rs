@@ -407,8 +407,7 @@ impl MerchantCaller {
     ) -> WalletResult<()> {
         if !self.nonce_claimed {
             let now = tx.now_ns();
-            nonces.claim(tx.conn()?, &self.merchant_id, &self.nonce, now)?;
-            tx.keep_so_far()?;
+            nonces.claim(tx.conn_kept()?, &self.merchant_id, &self.nonce, now)?;
             self.nonce_claimed = true;
         }
         Ok(())

@@ -517,7 +517,8 @@ impl Payments {
                     created_ns: now,
                     updated_ns: now,
                 };
-                insert(conn, &order)?;
+                // Every check is made: the insert needs no savepoint.
+                insert(tx.conn_final()?, &order)?;
                 Ok((order, merchant))
             })
             .await?;

@@ -20,7 +20,7 @@ use cashless_ledger::{
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use cashless_wallet::confirm::Confirmation;
 use cashless_wallet::funding::idempotency_key;
-use cashless_wallet::payer::{self, Activity, Payer};
+use cashless_wallet::payer::{self, Activity, Payer, PinUse};
 use cashless_wallet::wire::{self, Amount};
 use cashless_wallet::{ErrorKind, Session, WalletError, WalletResult, rfc3339};
 use serde::Serialize;
@@ -221,28 +221,35 @@ fn password_free(
     ))
 }
 
-/// Takes the payment for an open order: limits, ledger, order, statement, event.
+/// A payment moved in the ledger (in this batch's memory) and not yet written.
+struct Taken {
+    today: payer::OutflowDay,
+    pin: PinUse,
+    fee: u64,
+}
+
+/// Takes the payment for an open order: checks the payer's limits and password-free
+/// allowance, and moves the money in the ledger. Writes nothing: a refusal leaves no trace,
+/// and what the payment changes is written by [`record_payment`].
 #[allow(clippy::too_many_arguments)]
-fn charge(
+fn take_payment(
     tx: &mut WriteTx<'_, '_>,
     payments: &ChargeConfig,
     merchant: &MerchantRow,
-    order: &mut OrderRow,
+    order: &OrderRow,
     payer: &Payer,
     pin_verified: bool,
     transfer_ids: [TransferId; 2],
     now: u64,
-) -> WalletResult<()> {
+) -> WalletResult<Taken> {
     debug_assert!(order.status.is_open());
-    let conn = tx.conn()?;
-    let (free, used) = password_free(conn, &payments.config, payer.user_id(), order.amount, now)?;
+    let today = payer::outflow_today(tx.conn()?, payer, now)?;
+    let free = order.amount <= payments.config.password_free_max
+        && today.password_free < payments.config.password_free_daily_max;
     if !pin_verified && !free {
-        return Err(pin_required(&payments.config, used));
+        return Err(pin_required(&payments.config, today.password_free));
     }
-    payer::count_outflow(conn, payer, order.amount, now, &payments.wallet)?;
-    if !pin_verified {
-        payer::count_password_free(conn, payer.user_id(), now)?;
-    }
+    payer::check_outflow(payer, order.amount, &today, &payments.wallet)?;
     let currency = order.currency;
     cashless_wallet::ensure_account(tx, fee_account(currency), currency, AccountKind::Fee)?;
     let fee = fee_of(order.amount, merchant.fee_rate_bps);
@@ -270,16 +277,50 @@ fn charge(
         return Err(payer::insufficient_balance(tx, payer.wallet()));
     }
     check_applied(&results)?;
+    let pin = if pin_verified {
+        PinUse::Confirmed
+    } else {
+        PinUse::Without
+    };
+    Ok(Taken { today, pin, fee })
+}
+
+/// How a paid order reaches its row.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum OrderWrite {
+    /// The row exists (a dynamic code's order, a payment code's): update it.
+    Update,
+    /// The order is made by this payment (a static code's): insert it, paid.
+    Insert,
+}
+
+/// Writes a payment [`take_payment`] took: the payer's day, the order paid, the statement
+/// line and the merchant's event. Nothing here refuses: only the database can fail it.
+#[allow(clippy::too_many_arguments)]
+fn record_payment(
+    conn: &mut Conn,
+    payments: &ChargeConfig,
+    taken: Taken,
+    merchant: &MerchantRow,
+    order: &mut OrderRow,
+    payer: &Payer,
+    transfer_id: TransferId,
+    write: OrderWrite,
+    now: u64,
+) -> WalletResult<()> {
+    payer::count_payment(conn, payer, &taken.today, order.amount, taken.pin)?;
     order.status = OrderStatus::Success;
     order.payer_user_id = Some(payer.user_id().to_owned());
     order.payer_name = Some(payer.masked_name());
-    order.transfer_id = Some(transfer_ids[0]);
-    order.fee = fee;
+    order.transfer_id = Some(transfer_id);
+    order.fee = taken.fee;
     order.paid_ns = Some(now);
     order.expires_ns = now.saturating_add(payments.refund_window_ns);
     order.updated_ns = now;
-    let conn = tx.conn()?;
-    orders::update(conn, order)?;
+    match write {
+        OrderWrite::Update => orders::update(conn, order)?,
+        OrderWrite::Insert => orders::insert(conn, order)?,
+    }
     payer::record_activity(
         conn,
         &Activity {
@@ -288,14 +329,52 @@ fn charge(
             kind: "payment",
             status: "succeeded",
             amount: -(order.amount as i64),
-            currency,
+            currency: order.currency,
             counterparty: &merchant.display_name,
-            details: json!({ "order_id": order.id, "merchant_id": merchant.id, "subject": order.subject, "password_free": !pin_verified }),
+            details: json!({ "order_id": order.id, "merchant_id": merchant.id, "subject": order.subject, "password_free": taken.pin == PinUse::Without }),
         },
         now,
     )?;
     notify::enqueue(conn, merchant, order, "order.paid", json!({}), now)?;
     Ok(())
+}
+
+/// Takes and records the payment for an open order whose row exists. The operation must not
+/// fail after it (see [`WriteTx::conn_final`]); if it wrote before, its savepoint still
+/// guards these writes.
+#[allow(clippy::too_many_arguments)]
+fn charge(
+    tx: &mut WriteTx<'_, '_>,
+    payments: &ChargeConfig,
+    merchant: &MerchantRow,
+    order: &mut OrderRow,
+    payer: &Payer,
+    pin_verified: bool,
+    transfer_ids: [TransferId; 2],
+    now: u64,
+) -> WalletResult<()> {
+    let taken = take_payment(
+        tx,
+        payments,
+        merchant,
+        order,
+        payer,
+        pin_verified,
+        transfer_ids,
+        now,
+    )?;
+    let conn = tx.conn_final()?;
+    record_payment(
+        conn,
+        payments,
+        taken,
+        merchant,
+        order,
+        payer,
+        transfer_ids[0],
+        OrderWrite::Update,
+        now,
+    )
 }
 
 /// A scanned payment, as [`Payments::pay_once`] tries it (again after a card top-up).
@@ -568,7 +647,7 @@ impl Payments {
                 }
                 let payer = payer::payer(conn, &user_id)?;
                 let merchant = load_merchant(conn, &target.scanned.merchant_id)?;
-                let mut order = match &target.scanned.reference {
+                let (mut order, write) = match &target.scanned.reference {
                     Some(token) => {
                         let order = orders::by_qr_token(conn, token)?
                             .filter(|order| order.merchant_id == merchant.id)
@@ -580,7 +659,7 @@ impl Payments {
                             ));
                         }
                         order_payable(&order, now)?;
-                        order
+                        (order, OrderWrite::Update)
                     }
                     None => {
                         let store_id = match target.scanned.store_id.as_deref() {
@@ -616,21 +695,33 @@ impl Payments {
                             created_ns: now,
                             updated_ns: now,
                         };
-                        orders::insert(conn, &order)?;
-                        order
+                        (order, OrderWrite::Insert)
                     }
                 };
-                charge(
+                let taken = take_payment(
                     tx,
                     &charge_config,
                     &merchant,
-                    &mut order,
+                    &order,
                     &payer,
                     pin_verified,
                     transfer_ids,
                     now,
                 )?;
-                payer::remember(tx.conn()?, &user_id, &key, &fingerprint, &order.id, now)?;
+                // Every check is made and the money moved: the writes need no savepoint.
+                let conn = tx.conn_final()?;
+                record_payment(
+                    conn,
+                    &charge_config,
+                    taken,
+                    &merchant,
+                    &mut order,
+                    &payer,
+                    transfer_ids[0],
+                    write,
+                    now,
+                )?;
+                payer::remember(conn, &user_id, &key, &fingerprint, &order.id, now)?;
                 Ok(Ok(payment_view(&order, &merchant)))
             })
             .await

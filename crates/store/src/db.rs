@@ -280,6 +280,33 @@ pub struct Conn {
     /// A statement run since [`Conn::take_credentials_changed`] may have changed or removed
     /// a credential (see [`changes_credentials`]).
     credentials_changed: bool,
+    /// How the running write operation's statements are guarded (see `WriteTx`).
+    pub(crate) guard: Guard,
+    /// The running write operation wrote under [`Guard::Final`]: if it then fails, nothing
+    /// can undo those writes alone, and the batch is abandoned.
+    pub(crate) final_written: bool,
+}
+
+/// How a write operation's statements can be undone if the operation fails.
+///
+/// On SQLite a savepoint is not free: while one is open, every page a statement changes is
+/// first copied to the savepoint's journal. So the savepoint opens only before the
+/// operation's first statement that may write (`Lazy` becomes `Open`); an operation that
+/// only reads, or fails before writing, needs none. An operation that makes every check
+/// before its first write says so (`Final`) and writes with no savepoint at all.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Guard {
+    /// Statements are not part of an operation's undo (outside operations, and writes an
+    /// operation keeps whatever follows).
+    Off,
+    /// A savepoint opens before the next statement that may write (PostgreSQL: before the
+    /// next statement, since there a failed statement aborts the whole transaction unless a
+    /// savepoint catches it).
+    Lazy,
+    /// The savepoint is open.
+    Open,
+    /// The operation will not fail from here: its writes go unguarded.
+    Final,
 }
 
 /// The backend's own connection.
@@ -301,6 +328,28 @@ impl Conn {
         Conn {
             link,
             credentials_changed: false,
+            guard: Guard::Off,
+            final_written: false,
+        }
+    }
+
+    /// Applies the operation's guard before `sql` runs (see [`Guard`]).
+    fn guard_statement(&mut self, sql: &str) -> Result<(), DbError> {
+        match self.guard {
+            Guard::Off | Guard::Open => Ok(()),
+            Guard::Lazy => {
+                if self.backend() == Backend::Postgres || may_write(sql) {
+                    self.control("SAVEPOINT op")?;
+                    self.guard = Guard::Open;
+                }
+                Ok(())
+            }
+            Guard::Final => {
+                if may_write(sql) {
+                    self.final_written = true;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -364,6 +413,7 @@ impl Conn {
     /// Runs one statement; returns the number of rows changed.
     pub fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
         self.note(sql);
+        self.guard_statement(sql)?;
         match &mut self.link {
             Link::Sqlite(connection) => {
                 let mut statement = connection.prepare_cached(&sqlite_sql(sql))?;
@@ -381,6 +431,7 @@ impl Conn {
     /// Runs a query and reads every row.
     pub fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
         self.note(sql);
+        self.guard_statement(sql)?;
         match &mut self.link {
             Link::Sqlite(connection) => {
                 let mut statement = connection.prepare_cached(&sqlite_sql(sql))?;
@@ -479,6 +530,7 @@ impl Conn {
     /// them first.
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), DbError> {
         self.note(sql);
+        self.guard_statement(sql)?;
         match &mut self.link {
             Link::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
             Link::Postgres(pg) if matches!(sql, "BEGIN" | "ROLLBACK") => {
@@ -557,6 +609,15 @@ pub(crate) fn changes_credentials(sql: &str) -> bool {
         .any(|word| is_credentials(Some(word)))
 }
 
+/// Whether `sql` may change the database: anything but a plain `SELECT` counts.
+pub(crate) fn may_write(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next();
+    !first.is_some_and(|word| word.eq_ignore_ascii_case("SELECT"))
+}
+
 fn pg_params<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
     params
         .iter()
@@ -630,7 +691,24 @@ pub(crate) fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{changes_credentials, sqlite_sql};
+    use super::{changes_credentials, may_write, sqlite_sql};
+
+    #[test]
+    fn only_plain_selects_count_as_reads() {
+        for sql in ["SELECT 1", "  select id FROM orders", "SELECT\n1"] {
+            assert!(!may_write(sql), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO orders VALUES (1)",
+            "UPDATE orders SET a = 1",
+            "WITH x AS (SELECT 1) DELETE FROM orders",
+            "SELECTED", // not a keyword: counts as a write, the safe side
+            "PRAGMA foo",
+            "",
+        ] {
+            assert!(may_write(sql), "{sql}");
+        }
+    }
 
     #[test]
     fn writes_that_may_revoke_a_credential_are_recognised() {

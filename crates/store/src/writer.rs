@@ -17,7 +17,7 @@ use cashless_ledger::{
 };
 use tokio::sync::mpsc;
 
-use crate::db::{Backend, Conn};
+use crate::db::{Backend, Conn, Guard};
 use crate::ledger_sql::{self, AccountRow, ColdLookup, SlotWriter, Slots};
 use crate::{Location, StoreError, now_ns};
 
@@ -72,10 +72,14 @@ pub(crate) struct Shared {
 }
 
 /// What an operation sees: the ledger inside the current batch, and the open transaction.
+///
+/// An operation that fails is undone alone: its ledger changes roll back in memory, and its
+/// statements to a savepoint that opens before its first write ([`WriteTx::conn`]). An
+/// operation that makes all its checks before it writes can skip the savepoint
+/// ([`WriteTx::conn_final`]): on SQLite a savepoint copies every page the operation changes.
 pub struct WriteTx<'b, 'l> {
     batch: &'b mut Batch<'l>,
     conn: &'b mut Conn,
-    savepoint_open: bool,
     /// Where the ledger's changes roll back to if the operation fails.
     ledger_savepoint: cashless_ledger::Savepoint,
 }
@@ -131,26 +135,48 @@ impl WriteTx<'_, '_> {
         self.batch.account(id).copied()
     }
 
-    /// The open transaction, for the operation's own rows. The first call opens a savepoint,
-    /// so a failed operation's rows are rolled back without touching the rest of the batch.
+    /// The open transaction, for the operation's own rows. If the operation fails, what it
+    /// writes from here is rolled back without touching the rest of the batch: a savepoint
+    /// opens before its first statement that may write.
     pub fn conn(&mut self) -> Result<&mut Conn, StoreError> {
-        if !self.savepoint_open {
-            self.conn.control("SAVEPOINT op")?;
-            self.savepoint_open = true;
+        if self.conn.guard == Guard::Off {
+            self.conn.guard = Guard::Lazy;
+        }
+        Ok(self.conn)
+    }
+
+    /// The open transaction for an operation's last part: it promises that it will not fail
+    /// from here (every check is made), so its writes need no savepoint. Should it fail
+    /// anyway after writing, nothing can undo those writes alone, and the writer abandons
+    /// the whole batch (every caller in it is told its write was not applied): a bug, never
+    /// bad input. A database error fails the batch either way.
+    pub fn conn_final(&mut self) -> Result<&mut Conn, StoreError> {
+        if self.conn.guard != Guard::Open {
+            self.conn.guard = Guard::Final;
         }
         Ok(self.conn)
     }
 
     /// Keeps everything the operation did so far even if it fails afterwards: a failure then
-    /// rolls back only what comes after this call. For work that must stick whatever follows,
-    /// such as using up a signed request's nonce before acting on the request.
+    /// rolls back only what comes after this call.
     pub fn keep_so_far(&mut self) -> Result<(), StoreError> {
-        if self.savepoint_open {
+        if self.conn.guard == Guard::Open {
             self.conn.control("RELEASE SAVEPOINT op")?;
-            self.savepoint_open = false;
+        }
+        if self.conn.guard != Guard::Final {
+            self.conn.guard = Guard::Off;
         }
         self.ledger_savepoint = self.batch.savepoint();
         Ok(())
+    }
+
+    /// The open transaction for writes that stick even if the operation then fails, with
+    /// everything it did before them ([`WriteTx::keep_so_far`]): such as using up a signed
+    /// request's nonce before acting on the request. No savepoint is needed for them; call
+    /// [`WriteTx::conn`] again for writes that must roll back with a failure.
+    pub fn conn_kept(&mut self) -> Result<&mut Conn, StoreError> {
+        self.keep_so_far()?;
+        Ok(self.conn)
     }
 }
 
@@ -493,13 +519,15 @@ impl Writer {
     }
 }
 
-/// Runs one operation in its own savepoint; an `Err` means the whole batch must be abandoned.
+/// Runs one operation, undone alone if it fails (see [`WriteTx`]); an `Err` means the whole
+/// batch must be abandoned.
 fn run_job(batch: &mut Batch<'_>, conn: &mut Conn, job: Job) -> Result<Deliver, StoreError> {
     let ledger_savepoint = batch.savepoint();
+    conn.guard = Guard::Off;
+    conn.final_written = false;
     let mut tx = WriteTx {
         batch,
         conn,
-        savepoint_open: false,
         ledger_savepoint,
     };
     let completion = catch_unwind(AssertUnwindSafe(|| job(&mut tx))).map_err(|panic| {
@@ -507,15 +535,24 @@ fn run_job(batch: &mut Batch<'_>, conn: &mut Conn, job: Job) -> Result<Deliver, 
             "a write operation panicked: {}",
             panic_text(&panic)
         ))
-    })?;
-    let (savepoint_open, savepoint) = (tx.savepoint_open, tx.ledger_savepoint);
+    });
+    let savepoint = tx.ledger_savepoint;
+    let (guard, final_written) = (conn.guard, conn.final_written);
+    conn.guard = Guard::Off;
+    conn.final_written = false;
+    let completion = completion?;
     if completion.failed {
         batch.rollback_to(savepoint);
-        if savepoint_open {
+        if guard == Guard::Open {
             conn.control("ROLLBACK TO SAVEPOINT op")?;
             conn.control("RELEASE SAVEPOINT op")?;
         }
-    } else if savepoint_open {
+        if final_written {
+            return Err(StoreError::Internal(
+                "a write operation failed after its final writes; abandoning its batch".into(),
+            ));
+        }
+    } else if guard == Guard::Open {
         conn.control("RELEASE SAVEPOINT op")?;
     }
     Ok(completion.deliver)

@@ -8,7 +8,8 @@ use cashless_ledger::{AccountId, Currency};
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use serde_json::json;
 
-use crate::statement::{release_outflow, reserve_outflow};
+pub use crate::statement::{OutflowDay, PinUse};
+use crate::statement::{check_limits, release_outflow};
 use crate::users::{self, UserRow, int};
 use crate::wire::Amount;
 use crate::{WalletConfig, WalletError, WalletResult};
@@ -57,15 +58,32 @@ pub fn payer(conn: &mut Conn, user_id: &str) -> WalletResult<Payer> {
     users::require(conn, user_id).map(Payer)
 }
 
-/// Counts `amount` against the payer's KYC limits for today, or refuses it with the numbers.
-pub fn count_outflow(
-    conn: &mut Conn,
+/// The payer's outflow row for today: read before a payment's checks, written after them
+/// (see [`check_outflow`] and [`OutflowDay::write`]).
+pub fn outflow_today(conn: &mut Conn, payer: &Payer, now_ns: u64) -> Result<OutflowDay, DbError> {
+    OutflowDay::read(conn, &payer.0.id, now_ns)
+}
+
+/// Refuses `amount` if it would take the payer past a KYC limit today, with the numbers.
+/// Writes nothing: count it with [`count_payment`] once every other check passed.
+pub fn check_outflow(
     payer: &Payer,
     amount: u64,
-    now_ns: u64,
+    today: &OutflowDay,
     config: &WalletConfig,
 ) -> WalletResult<()> {
-    reserve_outflow(conn, &payer.0, amount, now_ns, &config.limits)
+    check_limits(&payer.0, amount, today.total, &config.limits)
+}
+
+/// Counts a payment of `amount` in the payer's day: one write.
+pub fn count_payment(
+    conn: &mut Conn,
+    payer: &Payer,
+    today: &OutflowDay,
+    amount: u64,
+    pin: PinUse,
+) -> Result<(), DbError> {
+    today.write(conn, &payer.0.id, amount, pin)
 }
 
 /// Gives back an outflow counted at `counted_at_ns` that did not happen.
@@ -88,16 +106,6 @@ pub fn password_free_today(conn: &mut Conn, user_id: &str, now_ns: u64) -> Resul
     Ok(row
         .map_or(Ok(0), |row| row.int(0))?
         .clamp(0, i64::from(u32::MAX)) as u32)
-}
-
-/// Counts one password-free payment today. Call after [`count_outflow`] (which makes the row).
-pub fn count_password_free(conn: &mut Conn, user_id: &str, now_ns: u64) -> Result<(), DbError> {
-    let day = Date::china_day(now_ns).to_string();
-    conn.execute(
-        "UPDATE outflows SET password_free = password_free + 1 WHERE user_id = $1 AND day = $2",
-        &[Param::Text(user_id), Param::Text(&day)],
-    )?;
-    Ok(())
 }
 
 /// The refusal for a payment the balance cannot cover, with what is available.

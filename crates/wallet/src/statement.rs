@@ -106,28 +106,7 @@ pub(crate) fn reserve_outflow(
 ) -> WalletResult<()> {
     let day = day_key(now_ns);
     let spent = spent_on(conn, &user.id, &day)?;
-    if let Err(refused) = limits.check_outflow(user.kyc_level, amount, spent) {
-        let cny = |minor| Amount::new(minor, Currency::CNY);
-        let details = match refused {
-            cashless_consumer::LimitError::NotVerified => {
-                json!({ "kyc_level": user.kyc_level.name() })
-            }
-            cashless_consumer::LimitError::SingleLimit { limit } => {
-                json!({ "kyc_level": user.kyc_level.name(), "limit": cny(limit) })
-            }
-            cashless_consumer::LimitError::DailyLimit { limit, remaining } => json!({
-                "kyc_level": user.kyc_level.name(),
-                "limit": cny(limit),
-                "remaining": cny(remaining),
-            }),
-        };
-        let error = if refused == cashless_consumer::LimitError::NotVerified {
-            WalletError::forbidden(refused.code(), refused.to_string())
-        } else {
-            WalletError::unprocessable(refused.code(), refused.to_string())
-        };
-        return Err(error.with_details(details));
-    }
+    check_limits(user, amount, spent, limits)?;
     let total = spent.saturating_add(amount);
     let updated = conn.execute(
         "UPDATE outflows SET total = $3 WHERE user_id = $1 AND day = $2",
@@ -140,6 +119,111 @@ pub(crate) fn reserve_outflow(
         )?;
     }
     Ok(())
+}
+
+/// Refuses `amount` if it would take the user past a limit, with the numbers.
+pub(crate) fn check_limits(
+    user: &UserRow,
+    amount: u64,
+    spent: u64,
+    limits: &Limits,
+) -> WalletResult<()> {
+    let Err(refused) = limits.check_outflow(user.kyc_level, amount, spent) else {
+        return Ok(());
+    };
+    let cny = |minor| Amount::new(minor, Currency::CNY);
+    let details = match refused {
+        cashless_consumer::LimitError::NotVerified => {
+            json!({ "kyc_level": user.kyc_level.name() })
+        }
+        cashless_consumer::LimitError::SingleLimit { limit } => {
+            json!({ "kyc_level": user.kyc_level.name(), "limit": cny(limit) })
+        }
+        cashless_consumer::LimitError::DailyLimit { limit, remaining } => json!({
+            "kyc_level": user.kyc_level.name(),
+            "limit": cny(limit),
+            "remaining": cny(remaining),
+        }),
+    };
+    let error = if refused == cashless_consumer::LimitError::NotVerified {
+        WalletError::forbidden(refused.code(), refused.to_string())
+    } else {
+        WalletError::unprocessable(refused.code(), refused.to_string())
+    };
+    Err(error.with_details(details))
+}
+
+/// What a user sent on one China day: the row the daily limits and the password-free count
+/// read, read once and written once per payment.
+#[derive(Clone, Debug)]
+pub struct OutflowDay {
+    day: String,
+    /// Whether the day's row exists yet.
+    stored: bool,
+    /// Minor units of CNY counted against the daily limit.
+    pub total: u64,
+    /// Payments made without the PIN.
+    pub password_free: u32,
+}
+
+impl OutflowDay {
+    /// The user's row for the China day of `now_ns` (zeros if none yet).
+    pub(crate) fn read(conn: &mut Conn, user_id: &str, now_ns: u64) -> Result<OutflowDay, DbError> {
+        let day = day_key(now_ns);
+        let row = conn.query_opt(
+            "SELECT total, password_free FROM outflows WHERE user_id = $1 AND day = $2",
+            &[Param::Text(user_id), Param::Text(&day)],
+        )?;
+        Ok(match row {
+            Some(row) => OutflowDay {
+                day,
+                stored: true,
+                total: row.int(0)?.max(0) as u64,
+                password_free: row.int(1)?.clamp(0, i64::from(u32::MAX)) as u32,
+            },
+            None => OutflowDay {
+                day,
+                stored: false,
+                total: 0,
+                password_free: 0,
+            },
+        })
+    }
+
+    /// Writes the day's row with `amount` more sent, one of them without the PIN if
+    /// `password_free` says so: one statement.
+    pub(crate) fn write(
+        &self,
+        conn: &mut Conn,
+        user_id: &str,
+        amount: u64,
+        password_free: PinUse,
+    ) -> Result<(), DbError> {
+        let total = int(self.total.saturating_add(amount));
+        let free = i64::from(self.password_free) + i64::from(password_free == PinUse::Without);
+        let sql = if self.stored {
+            "UPDATE outflows SET total = $3, password_free = $4 WHERE user_id = $1 AND day = $2"
+        } else {
+            "INSERT INTO outflows (user_id, day, total, password_free) VALUES ($1, $2, $3, $4)"
+        };
+        conn.execute(
+            sql,
+            &[
+                Param::Text(user_id),
+                Param::Text(&self.day),
+                total,
+                Param::Int(free),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// Whether a payment went with the payer's confirmation (PIN or device) or without.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PinUse {
+    Confirmed,
+    Without,
 }
 
 /// Gives back an outflow that did not happen, on the day it was counted.

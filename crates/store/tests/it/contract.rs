@@ -22,6 +22,7 @@ cashless_testkit::both_backends!(
     a_swallowed_sql_error_is_never_answered_ok_without_the_write,
     each_operation_in_a_group_keeps_or_loses_only_its_own_rows,
     a_swallowed_error_amid_a_group_leaves_every_answer_true,
+    operations_without_a_savepoint_keep_every_answer_true,
     a_cached_credential_is_forgotten_once_a_write_changes_it,
 );
 
@@ -664,6 +665,14 @@ enum Outcome {
     KeepThenFail,
     /// Runs a statement that fails, ignores the error and claims success.
     SwallowError,
+    /// Reads, then writes with no savepoint (`conn_final`) and succeeds.
+    FinalThenSucceed,
+    /// Breaks its promise: fails after writing with no savepoint.
+    FinalThenFail,
+    /// Only reads, then fails.
+    ReadThenFail,
+    /// Writes what it keeps (`conn_kept`), then writes more and fails.
+    KeptThenFail,
 }
 
 /// Writes the note `n` to the table `notes` in an operation of its own that ends as told.
@@ -671,6 +680,33 @@ async fn note(store: &Store, n: i64, outcome: Outcome) -> Result<(), Refused> {
     store
         .write(move |tx| {
             let insert = "INSERT INTO notes (n) VALUES ($1)";
+            let count = "SELECT COUNT(*) FROM notes";
+            match outcome {
+                Outcome::FinalThenSucceed | Outcome::FinalThenFail => {
+                    tx.conn()?.query(count, &[]).map_err(|_| Refused)?;
+                    tx.conn_final()?
+                        .execute(insert, &[Param::Int(n)])
+                        .map_err(|_| Refused)?;
+                    return match outcome {
+                        Outcome::FinalThenSucceed => Ok(()),
+                        _ => Err(Refused),
+                    };
+                }
+                Outcome::ReadThenFail => {
+                    tx.conn()?.query(count, &[]).map_err(|_| Refused)?;
+                    return Err(Refused);
+                }
+                Outcome::KeptThenFail => {
+                    tx.conn_kept()?
+                        .execute(insert, &[Param::Int(n)])
+                        .map_err(|_| Refused)?;
+                    tx.conn()?
+                        .execute(insert, &[Param::Int(n + 100)])
+                        .map_err(|_| Refused)?;
+                    return Err(Refused);
+                }
+                _ => {}
+            }
             let conn = tx.conn()?;
             conn.execute(insert, &[Param::Int(n)])
                 .map_err(|_| Refused)?;
@@ -688,6 +724,7 @@ async fn note(store: &Store, n: i64, outcome: Outcome) -> Result<(), Refused> {
                     let _ignored = conn.execute("SELECT * FROM no_such_table", &[]);
                     Ok(())
                 }
+                _ => unreachable!("handled above"),
             }
         })
         .await
@@ -735,6 +772,48 @@ async fn each_operation_in_a_group_keeps_or_loses_only_its_own_rows(db: TestDb) 
     assert_eq!(notes(&store).await, [1, 3, 4, 6]);
     // And the store carries on.
     assert!(note(&store, 7, Outcome::Succeed).await.is_ok());
+    store.shutdown().await;
+}
+
+/// Operations that write with no savepoint, or only read, or keep part of what they wrote,
+/// queued together with others: each keeps or loses exactly its own rows. One that breaks
+/// its promise (fails after writing with no savepoint) cannot be undone alone, so its whole
+/// group is abandoned: then every answer must still be the truth.
+async fn operations_without_a_savepoint_keep_every_answer_true(db: TestDb) {
+    let store = open(db.config()).await;
+    create_notes(&store).await;
+    let outcomes = tokio::join!(
+        note(&store, 1, Outcome::Succeed),
+        note(&store, 2, Outcome::Fail),
+        note(&store, 3, Outcome::KeptThenFail),
+        note(&store, 4, Outcome::FinalThenSucceed),
+        note(&store, 5, Outcome::ReadThenFail),
+        note(&store, 6, Outcome::FinalThenSucceed),
+        note(&store, 7, Outcome::Succeed),
+    );
+    assert!(outcomes.0.is_ok() && outcomes.3.is_ok() && outcomes.5.is_ok() && outcomes.6.is_ok());
+    assert!(outcomes.1.is_err() && outcomes.2.is_err() && outcomes.4.is_err());
+    assert_eq!(notes(&store).await, [1, 3, 4, 6, 7]);
+
+    let outcomes = tokio::join!(
+        note(&store, 10, Outcome::Succeed),
+        note(&store, 11, Outcome::FinalThenFail),
+        note(&store, 12, Outcome::FinalThenSucceed),
+        note(&store, 13, Outcome::Succeed),
+    );
+    assert!(outcomes.1.is_err());
+    let kept = notes(&store).await;
+    assert!(!kept.contains(&11), "{kept:?}");
+    for (n, answered_ok) in [
+        (10, outcomes.0.is_ok()),
+        (12, outcomes.2.is_ok()),
+        (13, outcomes.3.is_ok()),
+    ] {
+        assert_eq!(kept.contains(&n), answered_ok, "note {n}: {kept:?}");
+    }
+    // The store carries on, memory and database equal.
+    assert!(note(&store, 20, Outcome::FinalThenSucceed).await.is_ok());
+    assert!(notes(&store).await.contains(&20));
     store.shutdown().await;
 }
 
