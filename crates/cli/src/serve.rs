@@ -133,7 +133,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("  tills: http://{address}/pos");
         let _ = state.demo_city.set(city);
     }
-    let stats = tokio::spawn(log_writer_stats(store.clone()));
+    let stats = tokio::spawn(log_writer_stats(
+        store.clone(),
+        Arc::clone(state.wallet.signatures()),
+    ));
     cashless_server::serve(listener, state, shutdown_signal()).await?;
     stats.abort();
     reconciler.abort();
@@ -180,9 +183,14 @@ fn print_demo(city: &cashless_server::demo::DemoCity, data_dir: &Path) {
 }
 
 /// Every 10 s, at debug level (`--log info,cashless::serve=debug`), what the group-commit
-/// writer did: batches, operations per batch, and where its time went.
-async fn log_writer_stats(store: cashless_store::Store) {
+/// writer did (batches, operations per batch, and where its time went) and how many
+/// signatures were verified per batch.
+async fn log_writer_stats(
+    store: cashless_store::Store,
+    signatures: Arc<cashless_wallet::signatures::Verifier>,
+) {
     let mut last = store.writer_stats();
+    let mut last_signatures = signatures.stats();
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(10));
     loop {
         ticks.tick().await;
@@ -202,6 +210,18 @@ async fn log_writer_stats(store: cashless_store::Store) {
                 "writer, last 10 s"
             );
         }
+        let (batches, checked) = signatures.stats();
+        if let Some(per_batch) =
+            (checked - last_signatures.1).checked_div(batches - last_signatures.0)
+        {
+            tracing::debug!(
+                batches = batches - last_signatures.0,
+                signatures = checked - last_signatures.1,
+                per_batch,
+                "signatures verified, last 10 s"
+            );
+        }
+        last_signatures = (batches, checked);
         last = now;
     }
 }

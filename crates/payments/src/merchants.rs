@@ -978,7 +978,12 @@ impl Payments {
         let scope = key.scope;
         let message =
             signing::string_to_sign(method, path_and_query, auth.timestamp, &auth.nonce, body);
-        if !signing::verify(&key.key, message.as_bytes(), &auth.signature) {
+        let check = cashless_wallet::signatures::Check {
+            key: key.key,
+            message: message.into_bytes(),
+            signature: auth.signature,
+        };
+        if !self.wallet.signatures().verify(check).await {
             return Err(invalid());
         }
         Ok(MerchantCaller {

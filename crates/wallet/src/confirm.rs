@@ -21,7 +21,7 @@
 //! It is bound to one payment by the idempotency key: replaying it answers the same payment.
 
 use cashless_store::Param;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 
 use crate::users::int;
 use crate::{Session, Wallet, WalletError, WalletResult};
@@ -232,8 +232,16 @@ impl Wallet {
             .await?
             .ok_or_else(not_enabled)?;
         let message = device_message(purpose, &session.device_id, signature.signed_at, fields);
-        key.verify_strict(message.as_bytes(), &Signature::from_bytes(&bytes))
-            .map_err(|_| signature_invalid())
+        let check = crate::signatures::Check {
+            key,
+            message: message.into_bytes(),
+            signature: bytes,
+        };
+        if self.signatures.verify(check).await {
+            Ok(())
+        } else {
+            Err(signature_invalid())
+        }
     }
 
     /// Checks a confirmation: the PIN (counting failures) or the device's signature.

@@ -26,6 +26,7 @@ pub mod identity;
 pub mod payer;
 pub mod pin;
 pub mod secrets;
+pub mod signatures;
 pub mod statement;
 mod users;
 pub mod wire;
@@ -125,6 +126,8 @@ pub struct Wallet {
     /// [`cashless_store::CredentialCache`].
     sessions: CredentialCache<String, auth::LiveSession>,
     device_keys: CredentialCache<(String, String), ed25519_dalek::VerifyingKey>,
+    /// Ed25519 checks of requests that arrive together, verified together.
+    signatures: Arc<signatures::Verifier>,
 }
 
 /// Ledger transfer codes of the wallet's movements.
@@ -168,6 +171,7 @@ impl Wallet {
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             ),
             sessions: CredentialCache::new(),
+            signatures: signatures::Verifier::new(),
             device_keys: CredentialCache::new(),
         })
     }
@@ -192,6 +196,11 @@ impl Wallet {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         ids.next(cashless_partners::unix_ms(), entropy)
+    }
+
+    /// The Ed25519 verifier shared by every signed request (see [`signatures`]).
+    pub fn signatures(&self) -> &Arc<signatures::Verifier> {
+        &self.signatures
     }
 
     /// [`Wallet::new_id`] as a UUID string (the form ids take in rows and on the wire).
