@@ -259,7 +259,7 @@ fn operator_token(given: Option<&str>, data_dir: &Path) -> anyhow::Result<(Opera
 fn random_token() -> String {
     use rand::RngExt;
     let bytes: [u8; 32] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    cashless_wallet::secrets::hex(&bytes)
 }
 
 /// Writes a secret readable by its owner only.
