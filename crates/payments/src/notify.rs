@@ -82,7 +82,7 @@ pub(crate) fn enqueue(
     })
     .map_err(|error| WalletError::internal(format!("cannot write an event: {error}")))?;
     let next = merchant.notify_url.as_ref().map(|_| now as i64);
-    conn.execute(
+    conn.write(
         "INSERT INTO events (id, merchant_id, order_id, kind, payload, created_ns, attempts, next_attempt_ns) \
          VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
         &[

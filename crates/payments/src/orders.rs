@@ -193,7 +193,7 @@ pub(crate) fn by_qr_token(conn: &mut Conn, token: &str) -> Result<Option<OrderRo
 
 pub(crate) fn insert(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
     let transfer = order.transfer_id.map(|id| id.0.to_be_bytes());
-    conn.execute(
+    conn.write(
         &format!("INSERT INTO orders ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"),
         &[
             Param::Text(&order.id),
@@ -224,7 +224,7 @@ pub(crate) fn insert(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
 /// Writes back what a state change touches.
 pub(crate) fn update(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
     let transfer = order.transfer_id.map(|id| id.0.to_be_bytes());
-    conn.execute(
+    conn.write(
         "UPDATE orders SET status = $2, fee = $3, refunded = $4, payer_user_id = $5, \
          transfer_id = $6, paid_ns = $7, updated_ns = $8, expires_ns = $9 WHERE id = $1",
         &[

@@ -220,13 +220,58 @@ impl Row {
 /// ([`Conn::control_failed`]): the transaction then refuses to commit (see [`Conn::commit`]),
 /// since what the failed statement should have done (release one operation's savepoint, say)
 /// did not happen.
+///
+/// Writes made past an operation's checks ([`Conn::write`] under `Guard::Final`) are deferred
+/// too, and sent together as one statement (data-modifying `WITH` clauses) before anything
+/// else is sent: a paid order's five writes take one round trip instead of five.
 pub struct PgConn {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
     /// Deferred control statements, separated by "; ".
     pending: String,
-    /// A deferred control statement failed in this transaction.
+    /// A deferred control statement (or deferred write) failed in this transaction.
     control_failed: bool,
+    writes: DeferredWrites,
+}
+
+/// Writes waiting to be sent as one statement.
+#[derive(Debug, Default)]
+struct DeferredWrites {
+    /// Each write's SQL and how many parameters it takes.
+    statements: Vec<(String, usize)>,
+    params: Vec<OwnedParam>,
+    /// The tables they write: a second write to one of them is sent on its own, since the
+    /// clauses of one statement do not see each other's changes.
+    tables: Vec<String>,
+}
+
+/// A parameter kept until a deferred write is sent.
+#[derive(Clone, Debug)]
+enum OwnedParam {
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl OwnedParam {
+    fn of(param: &Param<'_>) -> OwnedParam {
+        match *param {
+            Param::Null => OwnedParam::Null,
+            Param::Int(value) => OwnedParam::Int(value),
+            Param::Text(text) => OwnedParam::Text(text.to_owned()),
+            Param::Blob(blob) => OwnedParam::Blob(blob.to_vec()),
+        }
+    }
+
+    fn as_param(&self) -> Param<'_> {
+        match self {
+            OwnedParam::Null => Param::Null,
+            OwnedParam::Int(value) => Param::Int(*value),
+            OwnedParam::Text(text) => Param::Text(text),
+            OwnedParam::Blob(blob) => Param::Blob(blob),
+        }
+    }
 }
 
 impl fmt::Debug for PgConn {
@@ -244,8 +289,9 @@ impl PgConn {
         Ok(&mut self.client)
     }
 
-    /// Sends the deferred control statements, if any.
+    /// Sends the deferred writes, then the deferred control statements, if any.
     fn send_pending(&mut self) -> Result<(), DbError> {
+        self.send_writes()?;
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -256,8 +302,59 @@ impl PgConn {
         })
     }
 
+    /// Defers a write to `table` (see [`Conn::write`]).
+    fn defer_write(
+        &mut self,
+        sql: &str,
+        table: String,
+        params: &[Param<'_>],
+    ) -> Result<(), DbError> {
+        if self.writes.tables.contains(&table) {
+            self.send_writes()?;
+        }
+        self.writes.statements.push((sql.to_owned(), params.len()));
+        self.writes.params.extend(params.iter().map(OwnedParam::of));
+        self.writes.tables.push(table);
+        Ok(())
+    }
+
+    /// Sends the deferred writes as one statement. If it fails, the transaction cannot
+    /// commit ([`Conn::commit`] refuses): the writes belonged to operations already answered
+    /// for, in effect, by the batch.
+    fn send_writes(&mut self) -> Result<(), DbError> {
+        let writes = std::mem::take(&mut self.writes);
+        let sql = match writes.statements.as_slice() {
+            [] => return Ok(()),
+            [(sql, _)] => sql.clone(),
+            many => {
+                let mut sql = String::from("WITH ");
+                let mut offset = 0;
+                for (n, (statement, count)) in many.iter().enumerate() {
+                    if n > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("w{n} AS ("));
+                    sql.push_str(&shift_placeholders(statement, offset));
+                    sql.push(')');
+                    offset += count;
+                }
+                sql.push_str(" SELECT 1");
+                sql
+            }
+        };
+        let params: Vec<Param<'_>> = writes.params.iter().map(OwnedParam::as_param).collect();
+        let sent = self
+            .statement(&sql)
+            .and_then(|statement| Ok(self.client.execute(&statement, &pg_params(&params))?));
+        if sent.is_err() {
+            self.control_failed = true;
+        }
+        sent.map(drop)
+    }
+
     /// A transaction begins or ends: nothing deferred carries over.
     fn transaction_boundary(&mut self) {
+        self.writes = DeferredWrites::default();
         self.pending.clear();
         self.control_failed = false;
     }
@@ -299,9 +396,10 @@ pub(crate) enum Guard {
     /// Statements are not part of an operation's undo (outside operations, and writes an
     /// operation keeps whatever follows).
     Off,
-    /// A savepoint opens before the next statement that may write (PostgreSQL: before the
-    /// next statement, since there a failed statement aborts the whole transaction unless a
-    /// savepoint catches it).
+    /// A savepoint opens before the next statement that may write. (On PostgreSQL a read
+    /// that fails outside a savepoint aborts the whole transaction: that fails the batch, as
+    /// any database error does, and every caller is told; a read fails only by a bug or a
+    /// lost connection.)
     Lazy,
     /// The savepoint is open.
     Open,
@@ -338,7 +436,7 @@ impl Conn {
         match self.guard {
             Guard::Off | Guard::Open => Ok(()),
             Guard::Lazy => {
-                if self.backend() == Backend::Postgres || may_write(sql) {
+                if may_write(sql) {
                     self.control("SAVEPOINT op")?;
                     self.guard = Guard::Open;
                 }
@@ -392,6 +490,7 @@ impl Conn {
             statements: HashMap::new(),
             pending: String::new(),
             control_failed: false,
+            writes: DeferredWrites::default(),
         }))))
     }
 
@@ -426,6 +525,25 @@ impl Conn {
                 Ok(pg.client.execute(&statement, &pg_params(params))?)
             }
         }
+    }
+
+    /// Runs a write whose count of changed rows the caller does not need. Past an
+    /// operation's checks (`Guard::Final`) on PostgreSQL, it is deferred and sent together
+    /// with the next ones (see [`PgConn`]): an error then surfaces later and fails the whole
+    /// batch, which is what an error after an operation's final writes does anyway.
+    pub fn write(&mut self, sql: &str, params: &[Param<'_>]) -> Result<(), DbError> {
+        if self.guard == Guard::Final
+            && let Link::Postgres(_) = self.link
+            && let Some(table) = written_table(sql)
+        {
+            self.note(sql);
+            self.final_written = true;
+            if let Link::Postgres(pg) = &mut self.link {
+                pg.defer_write(sql, table, params)?;
+            }
+            return Ok(());
+        }
+        self.execute(sql, params).map(drop)
     }
 
     /// Runs a query and reads every row.
@@ -516,6 +634,8 @@ impl Conn {
                 Ok(())
             }
             Link::Postgres(pg) => {
+                // In order: the writes belong to work before this control statement.
+                pg.send_writes()?;
                 if !pg.pending.is_empty() {
                     pg.pending.push_str("; ");
                 }
@@ -609,6 +729,65 @@ pub(crate) fn changes_credentials(sql: &str) -> bool {
         .any(|word| is_credentials(Some(word)))
 }
 
+/// The table a plain `INSERT INTO t`, `UPDATE t` or `DELETE FROM t` writes, lower-cased;
+/// `None` for any other shape (such a write is never deferred).
+fn written_table(sql: &str) -> Option<String> {
+    let mut words = sql.split(|c: char| c.is_ascii_whitespace() || c == '(');
+    let mut words = words.by_ref().filter(|word| !word.is_empty());
+    let first = words.next()?;
+    let table = if first.eq_ignore_ascii_case("INSERT") {
+        words
+            .next()
+            .filter(|word| word.eq_ignore_ascii_case("INTO"))
+            .and_then(|_| words.next())
+    } else if first.eq_ignore_ascii_case("UPDATE") {
+        words.next()
+    } else if first.eq_ignore_ascii_case("DELETE") {
+        words
+            .next()
+            .filter(|word| word.eq_ignore_ascii_case("FROM"))
+            .and_then(|_| words.next())
+    } else {
+        None
+    }?;
+    if ["OR", "ONLY"]
+        .iter()
+        .any(|word| table.eq_ignore_ascii_case(word))
+    {
+        return None; // UPDATE OR …, UPDATE ONLY …: not the plain shape
+    }
+    table
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        .then(|| table.to_ascii_lowercase())
+}
+
+/// `sql` with each placeholder `$n` (outside string literals) renumbered `$(n + offset)`.
+fn shift_placeholders(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut in_literal = false;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c == '\'' {
+            in_literal = !in_literal;
+        } else if c == '$' && !in_literal {
+            let mut number = 0usize;
+            let mut digits = 0;
+            while let Some(&(_, d)) = chars.peek() {
+                let Some(value) = d.to_digit(10) else { break };
+                number = number * 10 + value as usize;
+                digits += 1;
+                chars.next();
+            }
+            if digits > 0 {
+                out.push_str(&(number + offset).to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Whether `sql` may change the database: anything but a plain `SELECT` counts.
 pub(crate) fn may_write(sql: &str) -> bool {
     let first = sql
@@ -691,7 +870,45 @@ pub(crate) fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{changes_credentials, may_write, sqlite_sql};
+    use super::{changes_credentials, may_write, shift_placeholders, sqlite_sql, written_table};
+
+    #[test]
+    fn deferred_writes_name_their_table_and_shift_their_placeholders() {
+        assert_eq!(
+            written_table("INSERT INTO orders (id) VALUES ($1)").as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            written_table("insert into Activity(id) values ($1)").as_deref(),
+            Some("activity")
+        );
+        assert_eq!(
+            written_table("UPDATE outflows SET total = $3").as_deref(),
+            Some("outflows")
+        );
+        assert_eq!(
+            written_table("DELETE FROM events WHERE id = $1").as_deref(),
+            Some("events")
+        );
+        for other in [
+            "INSERT OR REPLACE INTO t VALUES (1)",
+            "UPDATE OR IGNORE t SET a = 1",
+            "WITH x AS (SELECT 1) DELETE FROM t",
+            "SELECT 1",
+            "UPDATE \"t\" SET a = 1",
+            "",
+        ] {
+            assert_eq!(written_table(other), None, "{other}");
+        }
+        assert_eq!(
+            shift_placeholders("UPDATE t SET a = $2, b = '$1' WHERE id = $1 AND c = $10", 5),
+            "UPDATE t SET a = $7, b = '$1' WHERE id = $6 AND c = $15"
+        );
+        assert_eq!(
+            shift_placeholders("SELECT '价' || $1", 2),
+            "SELECT '价' || $3"
+        );
+    }
 
     #[test]
     fn only_plain_selects_count_as_reads() {

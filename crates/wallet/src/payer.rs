@@ -145,7 +145,7 @@ pub fn record_activity(
     activity: &Activity<'_>,
     now_ns: u64,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.write(
         "INSERT INTO activity (id, user_id, kind, status, amount, currency, counterparty, details, \
          created_ns, updated_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
         &[
@@ -200,7 +200,7 @@ pub fn remember(
     resource_id: &str,
     now_ns: u64,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.write(
         "INSERT INTO idempotency (user_id, key, fingerprint, resource_id, created_ns) \
          VALUES ($1, $2, $3, $4, $5)",
         &[

@@ -206,7 +206,7 @@ impl OutflowDay {
         } else {
             "INSERT INTO outflows (user_id, day, total, password_free) VALUES ($1, $2, $3, $4)"
         };
-        conn.execute(
+        conn.write(
             sql,
             &[
                 Param::Text(user_id),
@@ -214,8 +214,7 @@ impl OutflowDay {
                 total,
                 Param::Int(free),
             ],
-        )?;
-        Ok(())
+        )
     }
 }
 

@@ -23,6 +23,8 @@ cashless_testkit::both_backends!(
     each_operation_in_a_group_keeps_or_loses_only_its_own_rows,
     a_swallowed_error_amid_a_group_leaves_every_answer_true,
     operations_without_a_savepoint_keep_every_answer_true,
+    a_final_write_the_database_refuses_fails_its_group_truthfully,
+    final_writes_to_several_tables_all_land,
     a_cached_credential_is_forgotten_once_a_write_changes_it,
 );
 
@@ -685,7 +687,7 @@ async fn note(store: &Store, n: i64, outcome: Outcome) -> Result<(), Refused> {
                 Outcome::FinalThenSucceed | Outcome::FinalThenFail => {
                     tx.conn()?.query(count, &[]).map_err(|_| Refused)?;
                     tx.conn_final()?
-                        .execute(insert, &[Param::Int(n)])
+                        .write(insert, &[Param::Int(n)])
                         .map_err(|_| Refused)?;
                     return match outcome {
                         Outcome::FinalThenSucceed => Ok(()),
@@ -814,6 +816,105 @@ async fn operations_without_a_savepoint_keep_every_answer_true(db: TestDb) {
     // The store carries on, memory and database equal.
     assert!(note(&store, 20, Outcome::FinalThenSucceed).await.is_ok());
     assert!(notes(&store).await.contains(&20));
+    store.shutdown().await;
+}
+
+/// Two operations write the same key with no savepoint (on PostgreSQL such writes are
+/// deferred and sent together, so the database's refusal comes after both were run): the
+/// second write is refused, and since nothing can undo the first alone, the group fails.
+/// Whatever happened, each answer is the truth.
+async fn a_final_write_the_database_refuses_fails_its_group_truthfully(db: TestDb) {
+    let store = open(db.config()).await;
+    store
+        .write(|tx| {
+            tx.conn()?
+                .batch_execute("CREATE TABLE keys_once (n BIGINT PRIMARY KEY)")?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let claim = |n: i64| {
+        store.write(move |tx| {
+            tx.conn_final()?
+                .write("INSERT INTO keys_once (n) VALUES ($1)", &[Param::Int(n)])?;
+            Ok::<_, StoreError>(())
+        })
+    };
+    let (first, second, other) = tokio::join!(claim(1), claim(1), claim(2));
+    let kept: Vec<i64> = store
+        .read(|conn| {
+            conn.query("SELECT n FROM keys_once ORDER BY n", &[])?
+                .iter()
+                .map(|row| row.int(0))
+                .collect::<Result<Vec<i64>, _>>()
+        })
+        .await
+        .unwrap();
+    assert!(first.is_err() || second.is_err(), "one key, two claims");
+    assert_eq!(
+        kept.contains(&1),
+        first.is_ok() || second.is_ok(),
+        "{kept:?}"
+    );
+    assert_eq!(kept.contains(&2), other.is_ok(), "{kept:?}");
+    // The store carries on.
+    assert!(claim(3).await.is_ok());
+    store.shutdown().await;
+}
+
+/// An operation's final writes to several tables (on PostgreSQL: sent as one statement with
+/// renumbered placeholders) and a later read in the same operation and the next one.
+async fn final_writes_to_several_tables_all_land(db: TestDb) {
+    let store = open(db.config()).await;
+    store
+        .write(|tx| {
+            let conn = tx.conn()?;
+            conn.batch_execute("CREATE TABLE wa (id BIGINT PRIMARY KEY, note TEXT NOT NULL)")?;
+            conn.batch_execute("CREATE TABLE wb (id BIGINT PRIMARY KEY, total BIGINT NOT NULL)")?;
+            conn.execute("INSERT INTO wb (id, total) VALUES (1, 10)", &[])?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let seen = store
+        .write(|tx| {
+            let conn = tx.conn_final()?;
+            conn.write(
+                "INSERT INTO wa (id, note) VALUES ($1, $2)",
+                &[Param::Int(7), Param::Text("it's $1")],
+            )?;
+            conn.write(
+                "UPDATE wb SET total = total + $2 WHERE id = $1",
+                &[Param::Int(1), Param::Int(5)],
+            )?;
+            conn.write(
+                "INSERT INTO wb (id, total) VALUES ($1, $2)",
+                &[Param::Int(2), Param::Int(3)],
+            )?;
+            // A read sees what this operation wrote.
+            let row = conn.query_opt("SELECT COUNT(*), CAST(SUM(total) AS BIGINT) FROM wb", &[])?;
+            let row = row.expect("one row");
+            Ok::<_, StoreError>((row.int(0)?, row.int(1)?))
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, (2, 18));
+    let (note, totals) = store
+        .read(|conn| {
+            let note = conn.query_opt("SELECT note FROM wa WHERE id = 7", &[])?;
+            let totals = conn.query("SELECT total FROM wb ORDER BY id", &[])?;
+            Ok((
+                note.map(|row| row.text(0).map(str::to_owned)).transpose()?,
+                totals
+                    .iter()
+                    .map(|row| row.int(0))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(note.as_deref(), Some("it's $1"));
+    assert_eq!(totals, [15, 3]);
     store.shutdown().await;
 }
 
