@@ -170,6 +170,12 @@ pub(crate) fn load(conn: &mut Conn, id: &str) -> Result<Option<MerchantRow>, DbE
     .transpose()
 }
 
+/// [`load`] inside a writer operation, through the writer's row cache (see
+/// [`WriteTx::cached`]): a payment's merchant without a statement.
+pub(crate) fn load_in(tx: &mut WriteTx<'_, '_>, id: &str) -> Result<Option<MerchantRow>, DbError> {
+    tx.cached("merchants", id, |conn| load(conn, id))
+}
+
 pub(crate) fn merchant_not_found() -> WalletError {
     not_found("merchant_not_found", "merchant")
 }

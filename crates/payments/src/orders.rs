@@ -476,9 +476,9 @@ impl Payments {
             .write(move |tx| {
                 caller.claim_in(tx, &nonces)?;
                 let now = tx.now_ns();
-                let conn = tx.conn()?;
-                let merchant = merchants::load(conn, &caller.merchant_id)?
+                let merchant = merchants::load_in(tx, &caller.merchant_id)?
                     .ok_or_else(merchants::merchant_not_found)?;
+                let conn = tx.conn()?;
                 if let Some(existing) = by_out_trade_no(conn, &merchant.id, &out_trade_no)? {
                     if existing.fingerprint != fingerprint {
                         return Err(WalletError::conflict(

@@ -403,11 +403,11 @@ struct Target {
     amount: Option<u64>,
 }
 
-fn load_merchant(conn: &mut Conn, id: &str) -> WalletResult<MerchantRow> {
+fn load_merchant(tx: &mut WriteTx<'_, '_>, id: &str) -> WalletResult<MerchantRow> {
     if !wire::is_id(id) {
         return Err(qr_unknown());
     }
-    merchants::load(conn, id)?.ok_or_else(qr_unknown)
+    merchants::load_in(tx, id)?.ok_or_else(qr_unknown)
 }
 
 fn qr_unknown() -> WalletError {
@@ -645,8 +645,9 @@ impl Payments {
                 if let Some(id) = payer::replayed(conn, &user_id, &key, &fingerprint)? {
                     return Ok(Err(id));
                 }
-                let payer = payer::payer(conn, &user_id)?;
-                let merchant = load_merchant(conn, &target.scanned.merchant_id)?;
+                let payer = payer::payer_in(tx, &user_id)?;
+                let merchant = load_merchant(tx, &target.scanned.merchant_id)?;
+                let conn = tx.conn()?;
                 let (mut order, write) = match &target.scanned.reference {
                     Some(token) => {
                         let order = orders::by_qr_token(conn, token)?
@@ -840,8 +841,8 @@ impl Payments {
                         ));
                     }
                 }
-                let payer = payer::payer(conn, &user_id)?;
-                let merchant = merchants::load(conn, &order.merchant_id)?
+                let payer = payer::payer_in(tx, &user_id)?;
+                let merchant = merchants::load_in(tx, &order.merchant_id)?
                     .ok_or_else(merchants::merchant_not_found)?;
                 charge(
                     tx,

@@ -377,6 +377,9 @@ pub struct Conn {
     /// A statement run since [`Conn::take_credentials_changed`] may have changed or removed
     /// a credential (see [`changes_credentials`]).
     credentials_changed: bool,
+    /// Bits of [`CACHED_TABLES`] a statement run since [`Conn::take_cached_changed`] may have
+    /// changed.
+    cached_changed: u32,
     /// How the running write operation's statements are guarded (see `WriteTx`).
     pub(crate) guard: Guard,
     /// The running write operation wrote under [`Guard::Final`]: if it then fails, nothing
@@ -426,6 +429,7 @@ impl Conn {
         Conn {
             link,
             credentials_changed: false,
+            cached_changed: 0,
             guard: Guard::Off,
             final_written: false,
         }
@@ -457,9 +461,28 @@ impl Conn {
         std::mem::take(&mut self.credentials_changed)
     }
 
+    /// Which of [`CACHED_TABLES`] a statement run since the last call may have changed (bits
+    /// by position); clears the mark.
+    pub(crate) fn take_cached_changed(&mut self) -> u32 {
+        std::mem::take(&mut self.cached_changed)
+    }
+
     fn note(&mut self, sql: &str) {
-        if !self.credentials_changed && changes_credentials(sql) {
+        let changes = changes(sql);
+        if changes == Changes::Nothing {
+            return;
+        }
+        if !self.credentials_changed
+            && CREDENTIAL_TABLES
+                .iter()
+                .any(|table| changes.may_change(table))
+        {
             self.credentials_changed = true;
+        }
+        for (n, table) in CACHED_TABLES.iter().enumerate() {
+            if changes.may_change(table) {
+                self.cached_changed |= 1 << n;
+            }
         }
     }
 
@@ -670,23 +693,41 @@ impl Conn {
 /// as no write changes or removes any of them.
 const CREDENTIAL_TABLES: [&str; 4] = ["sessions", "devices", "merchant_keys", "staff_sessions"];
 
-/// Whether `sql` may change or remove a row of a credential table. A plain INSERT only adds
-/// credentials, which no cache holds yet; an upsert may overwrite one. Statements of any
-/// other shape (`WITH …`, DDL) count when they name such a table at all.
-pub(crate) fn changes_credentials(sql: &str) -> bool {
+/// Tables whose rows the writer keeps between operations (`WriteTx::cached`), forgotten when
+/// a statement may change or remove one.
+pub(crate) const CACHED_TABLES: [&str; 2] = ["merchants", "users"];
+
+/// What rows a statement may change or remove (adding rows changes none: caches only hold
+/// rows that were found).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Changes<'a> {
+    /// Reads, transaction control, plain INSERTs.
+    Nothing,
+    /// UPDATE, DELETE or an upsert of this table.
+    Table(&'a str),
+    /// Any other shape (`WITH …`, DDL): every table it names, to be safe.
+    Named(&'a str),
+}
+
+impl Changes<'_> {
+    fn may_change(self, table: &str) -> bool {
+        let is = |word: &str| word.trim_matches('"').eq_ignore_ascii_case(table);
+        match self {
+            Changes::Nothing => false,
+            Changes::Table(word) => is(word),
+            Changes::Named(sql) => sql
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(is),
+        }
+    }
+}
+
+fn changes(sql: &str) -> Changes<'_> {
     let mut words = sql
         .split(|c: char| c.is_ascii_whitespace() || c == '(' || c == ';')
         .filter(|word| !word.is_empty());
-    let is_credentials = |word: Option<&str>| {
-        word.is_some_and(|word| {
-            let table = word.trim_matches('"');
-            CREDENTIAL_TABLES
-                .iter()
-                .any(|name| table.eq_ignore_ascii_case(name))
-        })
-    };
     let Some(first) = words.next() else {
-        return false;
+        return Changes::Nothing;
     };
     let keyword = |word: &str| first.eq_ignore_ascii_case(word);
     if [
@@ -701,32 +742,58 @@ pub(crate) fn changes_credentials(sql: &str) -> bool {
     .iter()
     .any(|word| keyword(word))
     {
-        return false;
+        return Changes::Nothing;
+    }
+    fn table(word: Option<&str>) -> Changes<'_> {
+        word.map_or(Changes::Nothing, Changes::Table)
     }
     if keyword("UPDATE") {
-        let mut table = words.next();
-        if table.is_some_and(|word| word.eq_ignore_ascii_case("OR")) {
-            table = words.nth(1); // UPDATE OR <conflict> <table>
+        let mut name = words.next();
+        if name.is_some_and(|word| word.eq_ignore_ascii_case("OR")) {
+            name = words.nth(1); // UPDATE OR <conflict> <table>
         }
-        return is_credentials(table);
+        return table(name);
     }
     if keyword("DELETE") {
-        return is_credentials(words.nth(1)); // DELETE FROM <table>
+        return table(words.nth(1)); // DELETE FROM <table>
     }
     if keyword("INSERT") || keyword("REPLACE") {
         let upsert = keyword("REPLACE")
             || words.clone().any(|word| {
                 word.eq_ignore_ascii_case("REPLACE") || word.eq_ignore_ascii_case("CONFLICT")
             });
-        return upsert
-            && is_credentials(
-                words
-                    .skip_while(|word| !word.eq_ignore_ascii_case("INTO"))
-                    .nth(1),
-            );
+        if !upsert {
+            return Changes::Nothing;
+        }
+        return table(
+            words
+                .skip_while(|word| !word.eq_ignore_ascii_case("INTO"))
+                .nth(1),
+        );
     }
-    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|word| is_credentials(Some(word)))
+    Changes::Named(sql)
+}
+
+/// Whether `sql` may change or remove a row of a credential table. A plain INSERT only adds
+/// credentials, which no cache holds yet; an upsert may overwrite one. Statements of any
+/// other shape (`WITH …`, DDL) count when they name such a table at all.
+#[cfg(test)]
+pub(crate) fn changes_credentials(sql: &str) -> bool {
+    let changes = changes(sql);
+    CREDENTIAL_TABLES
+        .iter()
+        .any(|table| changes.may_change(table))
+}
+
+/// Which of [`CACHED_TABLES`] `sql` may change or remove rows of, as bits by position.
+#[cfg(test)]
+pub(crate) fn changes_cached(sql: &str) -> u32 {
+    let changes = changes(sql);
+    CACHED_TABLES
+        .iter()
+        .enumerate()
+        .filter(|(_, table)| changes.may_change(table))
+        .fold(0, |bits, (n, _)| bits | 1 << n)
 }
 
 /// The table a plain `INSERT INTO t`, `UPDATE t` or `DELETE FROM t` writes, lower-cased;
@@ -870,7 +937,38 @@ pub(crate) fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{changes_credentials, may_write, shift_placeholders, sqlite_sql, written_table};
+    use super::{
+        changes_cached, changes_credentials, may_write, shift_placeholders, sqlite_sql,
+        written_table,
+    };
+
+    #[test]
+    fn writes_that_may_change_a_cached_row_are_recognised() {
+        assert_eq!(
+            changes_cached("UPDATE merchants SET notify_url = $2 WHERE id = $1"),
+            1
+        );
+        assert_eq!(changes_cached("update USERS set pin_failures = 0"), 2);
+        assert_eq!(changes_cached("DELETE FROM users WHERE id = $1"), 2);
+        assert_eq!(
+            changes_cached("ALTER TABLE merchants ADD x INT; UPDATE users SET a = 1"),
+            3
+        );
+        for sql in [
+            "INSERT INTO users (id) VALUES ($1)",
+            "SELECT * FROM merchants",
+            "UPDATE orders SET merchant_id = $1",
+            "UPDATE merchant_keys SET expires_ns = 1",
+        ] {
+            assert_eq!(changes_cached(sql), 0, "{sql}");
+        }
+        assert_eq!(
+            changes_cached(
+                "INSERT INTO merchants (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET a = 1"
+            ),
+            1
+        );
+    }
 
     #[test]
     fn deferred_writes_name_their_table_and_shift_their_placeholders() {

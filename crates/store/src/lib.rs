@@ -302,6 +302,7 @@ impl Store {
             published: Arc::clone(&published),
             checkpoints: config.checkpoints,
             last_checkpoint: std::time::Instant::now(),
+            rows: writer::RowCache::default(),
         };
         let writer_thread = std::thread::Builder::new()
             .name("cashless-writer".into())

@@ -6,6 +6,8 @@
 //! the ledger's changes, commits ONCE, and only then answers every caller. Many payments
 //! share one fsync, and a hot merchant account is written once per batch, not once per payment.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -17,7 +19,7 @@ use cashless_ledger::{
 };
 use tokio::sync::mpsc;
 
-use crate::db::{Backend, Conn, Guard};
+use crate::db::{self, Backend, Conn, Guard};
 use crate::ledger_sql::{self, AccountRow, ColdLookup, SlotWriter, Slots};
 use crate::{Location, StoreError, now_ns};
 
@@ -80,6 +82,7 @@ pub(crate) struct Shared {
 pub struct WriteTx<'b, 'l> {
     batch: &'b mut Batch<'l>,
     conn: &'b mut Conn,
+    rows: &'b mut RowCache,
     /// Where the ledger's changes roll back to if the operation fails.
     ledger_savepoint: cashless_ledger::Savepoint,
 }
@@ -170,6 +173,41 @@ impl WriteTx<'_, '_> {
         Ok(())
     }
 
+    /// The row of one of the writer's cached tables (`db::CACHED_TABLES`: merchants, users)
+    /// that `key` names, read by `load` the first time and kept between operations and
+    /// batches: a payment reads its merchant and payer without a statement. The whole table's
+    /// rows are forgotten as soon as any statement may change or remove one of them, when an
+    /// operation that wrote is rolled back, and when a batch fails. `load` must read exactly
+    /// the row `key` names, and nothing else. Only rows found are kept.
+    pub fn cached<T: Clone + Send + 'static>(
+        &mut self,
+        table: &'static str,
+        key: &str,
+        load: impl FnOnce(&mut Conn) -> Result<Option<T>, crate::DbError>,
+    ) -> Result<Option<T>, crate::DbError> {
+        let Some(n) = db::CACHED_TABLES.iter().position(|name| *name == table) else {
+            debug_assert!(false, "{table} is not a cached table");
+            return load(self.conn);
+        };
+        self.rows.forget(self.conn.take_cached_changed());
+        if let Some(value) = self.rows.tables[n]
+            .get(key)
+            .and_then(|value| value.downcast_ref::<T>())
+        {
+            return Ok(Some(value.clone()));
+        }
+        let value = load(self.conn)?;
+        self.rows.forget(self.conn.take_cached_changed());
+        if let Some(value) = &value {
+            let rows = &mut self.rows.tables[n];
+            if rows.len() >= ROWS_CACHED_MAX {
+                rows.clear();
+            }
+            rows.insert(key.to_owned(), Box::new(value.clone()));
+        }
+        Ok(value)
+    }
+
     /// The open transaction for writes that stick even if the operation then fails, with
     /// everything it did before them ([`WriteTx::keep_so_far`]): such as using up a signed
     /// request's nonce before acting on the request. No savepoint is needed for them; call
@@ -177,6 +215,30 @@ impl WriteTx<'_, '_> {
     pub fn conn_kept(&mut self) -> Result<&mut Conn, StoreError> {
         self.keep_so_far()?;
         Ok(self.conn)
+    }
+}
+
+/// Rows a table of the writer's cache holds before it starts over.
+const ROWS_CACHED_MAX: usize = 100_000;
+
+/// The writer's cached rows (see [`WriteTx::cached`]), by table in `db::CACHED_TABLES` order.
+#[derive(Default)]
+pub(crate) struct RowCache {
+    tables: [HashMap<String, Box<dyn Any + Send>>; db::CACHED_TABLES.len()],
+}
+
+impl RowCache {
+    /// Forgets the tables whose bits are set.
+    fn forget(&mut self, tables: u32) {
+        for (n, rows) in self.tables.iter_mut().enumerate() {
+            if tables & 1 << n != 0 {
+                rows.clear();
+            }
+        }
+    }
+
+    fn forget_all(&mut self) {
+        self.forget(u32::MAX);
     }
 }
 
@@ -199,6 +261,7 @@ pub(crate) struct Writer {
     pub published: Published,
     pub checkpoints: CheckpointConfig,
     pub last_checkpoint: Instant,
+    pub rows: RowCache,
 }
 
 /// Accounts and their list heads, as of the last commit, shared with readers.
@@ -349,6 +412,7 @@ impl Writer {
             ledger,
             slots,
             shared,
+            rows,
             ..
         } = self;
         let started = Instant::now();
@@ -356,7 +420,7 @@ impl Writer {
         let mut deliveries: Vec<Deliver> = Vec::with_capacity(jobs.len());
         let mut failure = None;
         for job in jobs {
-            match run_job(&mut batch, conn, job) {
+            match run_job(&mut batch, conn, rows, job) {
                 Ok(deliver) => deliveries.push(deliver),
                 Err(error) => {
                     failure = Some(error);
@@ -376,6 +440,7 @@ impl Writer {
             tracing::error!(%error, "aborting a batch");
             let _ = conn.batch_execute("ROLLBACK");
             conn.take_credentials_changed();
+            rows.forget_all();
             drop(batch);
             for deliver in deliveries {
                 deliver(Some(error.clone()));
@@ -421,6 +486,7 @@ impl Writer {
             Err(error) => {
                 tracing::error!(%error, "batch commit failed");
                 let _ = conn.batch_execute("ROLLBACK");
+                self.rows.forget_all();
                 links.rollback();
                 drop(batch);
                 self.needs_reload = true;
@@ -503,6 +569,7 @@ impl Writer {
     }
 
     fn reload(&mut self) -> Result<(), StoreError> {
+        self.rows.forget_all();
         if self.conn.is_broken() {
             self.conn = self.location.open()?;
         }
@@ -521,13 +588,19 @@ impl Writer {
 
 /// Runs one operation, undone alone if it fails (see [`WriteTx`]); an `Err` means the whole
 /// batch must be abandoned.
-fn run_job(batch: &mut Batch<'_>, conn: &mut Conn, job: Job) -> Result<Deliver, StoreError> {
+fn run_job(
+    batch: &mut Batch<'_>,
+    conn: &mut Conn,
+    rows: &mut RowCache,
+    job: Job,
+) -> Result<Deliver, StoreError> {
     let ledger_savepoint = batch.savepoint();
     conn.guard = Guard::Off;
     conn.final_written = false;
     let mut tx = WriteTx {
         batch,
         conn,
+        rows,
         ledger_savepoint,
     };
     let completion = catch_unwind(AssertUnwindSafe(|| job(&mut tx))).map_err(|panic| {
@@ -544,6 +617,8 @@ fn run_job(batch: &mut Batch<'_>, conn: &mut Conn, job: Job) -> Result<Deliver, 
     if completion.failed {
         batch.rollback_to(savepoint);
         if guard == Guard::Open {
+            // A row it cached may show what it wrote.
+            rows.forget_all();
             conn.control("ROLLBACK TO SAVEPOINT op")?;
             conn.control("RELEASE SAVEPOINT op")?;
         }

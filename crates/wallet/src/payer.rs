@@ -58,6 +58,14 @@ pub fn payer(conn: &mut Conn, user_id: &str) -> WalletResult<Payer> {
     users::require(conn, user_id).map(Payer)
 }
 
+/// [`payer`] inside a writer operation, through the writer's row cache (see
+/// [`WriteTx::cached`]).
+pub fn payer_in(tx: &mut WriteTx<'_, '_>, user_id: &str) -> WalletResult<Payer> {
+    tx.cached("users", user_id, |conn| users::by_id(conn, user_id))?
+        .map(Payer)
+        .ok_or_else(WalletError::unauthorized)
+}
+
 /// The payer's outflow row for today: read before a payment's checks, written after them
 /// (see [`check_outflow`] and [`OutflowDay::write`]).
 pub fn outflow_today(conn: &mut Conn, payer: &Payer, now_ns: u64) -> Result<OutflowDay, DbError> {

@@ -25,6 +25,7 @@ cashless_testkit::both_backends!(
     operations_without_a_savepoint_keep_every_answer_true,
     a_final_write_the_database_refuses_fails_its_group_truthfully,
     final_writes_to_several_tables_all_land,
+    the_writers_cached_rows_never_outlive_a_change,
     a_cached_credential_is_forgotten_once_a_write_changes_it,
 );
 
@@ -915,6 +916,106 @@ async fn final_writes_to_several_tables_all_land(db: TestDb) {
         .unwrap();
     assert_eq!(note.as_deref(), Some("it's $1"));
     assert_eq!(totals, [15, 3]);
+    store.shutdown().await;
+}
+
+/// A user's KYC level through the writer's row cache, counting the database reads.
+async fn cached_level(
+    store: &Store,
+    reads: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> i64 {
+    let reads = std::sync::Arc::clone(reads);
+    store
+        .write(move |tx| {
+            let level = tx.cached("users", "u1", |conn| {
+                reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                conn.query_opt("SELECT kyc_level FROM users WHERE id = 'u1'", &[])?
+                    .map(|row| row.int(0))
+                    .transpose()
+            })?;
+            Ok::<_, StoreError>(level.unwrap_or(-1))
+        })
+        .await
+        .unwrap()
+}
+
+/// Sets the user's KYC level in an operation of its own that ends as told.
+async fn set_level(store: &Store, level: i64, outcome: Outcome) -> Result<(), Refused> {
+    store
+        .write(move |tx| {
+            tx.conn()?
+                .execute(
+                    "UPDATE users SET kyc_level = $1 WHERE id = 'u1'",
+                    &[Param::Int(level)],
+                )
+                .map_err(|_| Refused)?;
+            match outcome {
+                Outcome::Fail => Err(Refused),
+                _ => Ok(()),
+            }
+        })
+        .await
+}
+
+/// Rows the writer keeps between operations are read once, and read again after anything
+/// that may have changed their table: a committed update, and also an update rolled back
+/// with its operation (the row read meanwhile showed it).
+async fn the_writers_cached_rows_never_outlive_a_change(db: TestDb) {
+    let store = open(db.config()).await;
+    store
+        .write(|tx| {
+            tx.conn()?.execute(
+                "INSERT INTO users (id, phone, created_ns, kyc_level, wallet_account_id, \
+                 pin_failures, pin_locked_until_ns) VALUES ('u1', '+8613900000001', 0, 1, $1, 0, 0)",
+                &[Param::Blob(&[0; 16])],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = |reads: &std::sync::Arc<std::sync::atomic::AtomicUsize>| {
+        reads.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(cached_level(&store, &reads).await, 1);
+    assert_eq!(cached_level(&store, &reads).await, 1);
+    assert_eq!(count(&reads), 1, "served from memory the second time");
+
+    set_level(&store, 2, Outcome::Succeed).await.unwrap();
+    assert_eq!(cached_level(&store, &reads).await, 2);
+    assert_eq!(count(&reads), 2);
+
+    // An update and a read in one operation that then fails: the read saw the update, which
+    // is rolled back.
+    let reads_in = std::sync::Arc::clone(&reads);
+    let failed = store
+        .write(move |tx| {
+            tx.conn()?
+                .execute("UPDATE users SET kyc_level = 3 WHERE id = 'u1'", &[])?;
+            let seen = tx.cached("users", "u1", |conn| {
+                reads_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                conn.query_opt("SELECT kyc_level FROM users WHERE id = 'u1'", &[])?
+                    .map(|row| row.int(0))
+                    .transpose()
+            })?;
+            assert_eq!(seen, Some(3));
+            Err::<(), _>(StoreError::Internal("refused after reading".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(
+        cached_level(&store, &reads).await,
+        2,
+        "the rolled-back level"
+    );
+    assert!(set_level(&store, 4, Outcome::Fail).await.is_err());
+    assert_eq!(cached_level(&store, &reads).await, 2);
+    // Other tables' writes keep the row.
+    let before = count(&reads);
+    create_notes(&store).await;
+    assert!(note(&store, 1, Outcome::Succeed).await.is_ok());
+    assert_eq!(cached_level(&store, &reads).await, 2);
+    assert_eq!(count(&reads), before);
     store.shutdown().await;
 }
 
