@@ -103,7 +103,7 @@ impl SeenNonces {
                 "this nonce was already used: sign every request with a fresh nonce",
             ));
         }
-        conn.execute(
+        conn.write(
             "INSERT INTO merchant_nonces (merchant_id, nonce, seen_ns) VALUES ($1, $2, $3)",
             &[
                 Param::Text(merchant_id),

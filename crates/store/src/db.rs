@@ -309,6 +309,12 @@ impl PgConn {
         table: String,
         params: &[Param<'_>],
     ) -> Result<(), DbError> {
+        // Control statements deferred before this write go first (a rollback to a savepoint
+        // must not take this write with it): writes and control statements are never both
+        // waiting, so sending either kind first keeps the order they came in.
+        if !self.pending.is_empty() {
+            self.send_pending()?;
+        }
         if self.writes.tables.contains(&table) {
             self.send_writes()?;
         }
@@ -396,9 +402,10 @@ pub struct Conn {
 /// before its first write says so (`Final`) and writes with no savepoint at all.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Guard {
-    /// Statements are not part of an operation's undo (outside operations, and writes an
-    /// operation keeps whatever follows).
+    /// Outside write operations.
     Off,
+    /// In an operation, writes it keeps whatever it does next (`WriteTx::conn_kept`).
+    Kept,
     /// A savepoint opens before the next statement that may write. (On PostgreSQL a read
     /// that fails outside a savepoint aborts the whole transaction: that fails the batch, as
     /// any database error does, and every caller is told; a read fails only by a bug or a
@@ -438,7 +445,7 @@ impl Conn {
     /// Applies the operation's guard before `sql` runs (see [`Guard`]).
     fn guard_statement(&mut self, sql: &str) -> Result<(), DbError> {
         match self.guard {
-            Guard::Off | Guard::Open => Ok(()),
+            Guard::Off | Guard::Kept | Guard::Open => Ok(()),
             Guard::Lazy => {
                 if may_write(sql) {
                     self.control("SAVEPOINT op")?;
@@ -551,16 +558,18 @@ impl Conn {
     }
 
     /// Runs a write whose count of changed rows the caller does not need. Past an
-    /// operation's checks (`Guard::Final`) on PostgreSQL, it is deferred and sent together
-    /// with the next ones (see [`PgConn`]): an error then surfaces later and fails the whole
-    /// batch, which is what an error after an operation's final writes does anyway.
+    /// operation's checks (`Guard::Final`), or kept whatever the operation does next
+    /// (`Guard::Kept`), it is deferred on PostgreSQL and sent together with the next ones (see
+    /// [`PgConn`]): an error then surfaces later and fails the whole batch, which is what an
+    /// error after such a write does anyway.
     pub fn write(&mut self, sql: &str, params: &[Param<'_>]) -> Result<(), DbError> {
-        if self.guard == Guard::Final
+        if matches!(self.guard, Guard::Final | Guard::Kept)
             && let Link::Postgres(_) = self.link
             && let Some(table) = written_table(sql)
         {
             self.note(sql);
-            self.final_written = true;
+            // Kept writes stick whatever the operation does next.
+            self.final_written |= self.guard == Guard::Final;
             if let Link::Postgres(pg) = &mut self.link {
                 pg.defer_write(sql, table, params)?;
             }
@@ -657,7 +666,8 @@ impl Conn {
                 Ok(())
             }
             Link::Postgres(pg) => {
-                // In order: the writes belong to work before this control statement.
+                // In order: the writes came before this control statement (see
+                // `PgConn::defer_write`).
                 pg.send_writes()?;
                 if !pg.pending.is_empty() {
                     pg.pending.push_str("; ");

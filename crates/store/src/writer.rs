@@ -142,7 +142,7 @@ impl WriteTx<'_, '_> {
     /// writes from here is rolled back without touching the rest of the batch: a savepoint
     /// opens before its first statement that may write.
     pub fn conn(&mut self) -> Result<&mut Conn, StoreError> {
-        if self.conn.guard == Guard::Off {
+        if matches!(self.conn.guard, Guard::Off | Guard::Kept) {
             self.conn.guard = Guard::Lazy;
         }
         Ok(self.conn)
@@ -167,7 +167,7 @@ impl WriteTx<'_, '_> {
             self.conn.control("RELEASE SAVEPOINT op")?;
         }
         if self.conn.guard != Guard::Final {
-            self.conn.guard = Guard::Off;
+            self.conn.guard = Guard::Kept;
         }
         self.ledger_savepoint = self.batch.savepoint();
         Ok(())

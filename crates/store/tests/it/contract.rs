@@ -701,7 +701,7 @@ async fn note(store: &Store, n: i64, outcome: Outcome) -> Result<(), Refused> {
                 }
                 Outcome::KeptThenFail => {
                     tx.conn_kept()?
-                        .execute(insert, &[Param::Int(n)])
+                        .write(insert, &[Param::Int(n)])
                         .map_err(|_| Refused)?;
                     tx.conn()?
                         .execute(insert, &[Param::Int(n + 100)])
