@@ -182,6 +182,16 @@ pub(crate) fn by_id(conn: &mut Conn, id: &str) -> Result<Option<OrderRow>, DbErr
 }
 
 pub(crate) fn by_qr_token(conn: &mut Conn, token: &str) -> Result<Option<OrderRow>, DbError> {
+    // Only what `new_qr_token` makes can be one: anything else (a NUL, say, which PostgreSQL
+    // refuses to compare) is no order, and never reaches the database.
+    if token.is_empty()
+        || token.len() > 32
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        return Ok(None);
+    }
     conn.query_opt(
         &format!("SELECT {COLUMNS} FROM orders WHERE qr_token = $1"),
         &[Param::Text(token)],

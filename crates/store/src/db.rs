@@ -444,6 +444,13 @@ impl Conn {
 
     /// Applies the operation's guard before `sql` runs (see [`Guard`]).
     fn guard_statement(&mut self, sql: &str) -> Result<(), DbError> {
+        if self.guard != Guard::Off && self.transaction_lost() {
+            // SQLite rolled the whole transaction back after an error (disk full, I/O): a
+            // statement now would run, and commit, on its own.
+            return Err(DbError::decode(
+                "the transaction was rolled back by SQLite after an error",
+            ));
+        }
         match self.guard {
             Guard::Off | Guard::Kept | Guard::Open => Ok(()),
             Guard::Lazy => {
@@ -539,8 +546,47 @@ impl Conn {
         }
     }
 
+    /// Whether the open transaction is gone: SQLite rolls back by itself after some errors
+    /// (disk full, I/O, out of memory). PostgreSQL keeps an aborted transaction open instead
+    /// (see [`Conn::commit`]).
+    pub fn transaction_lost(&self) -> bool {
+        match &self.link {
+            Link::Sqlite(connection) => connection.is_autocommit(),
+            Link::Postgres(_) => false,
+        }
+    }
+
+    /// PostgreSQL refuses text holding a NUL character, and a refused statement aborts the
+    /// transaction: such text is refused here, before anything is sent (and before the
+    /// statement counts as run).
+    fn check_text(&self, params: &[Param<'_>]) -> Result<(), DbError> {
+        match self.link {
+            Link::Postgres(_) => pg_check_text(params),
+            Link::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// On PostgreSQL, a statement that fails with no savepoint open aborts the whole
+    /// transaction: marks it (see [`Conn::control_failed`]) so the writer abandons the batch
+    /// at once instead of running the rest into errors and then reloading.
+    fn failed_unguarded<T>(&mut self, result: Result<T, DbError>) -> Result<T, DbError> {
+        if result.is_err()
+            && self.guard != Guard::Open
+            && let Link::Postgres(pg) = &mut self.link
+        {
+            pg.control_failed = true;
+        }
+        result
+    }
+
     /// Runs one statement; returns the number of rows changed.
     pub fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
+        self.check_text(params)?;
+        let result = self.execute_guarded(sql, params);
+        self.failed_unguarded(result)
+    }
+
+    fn execute_guarded(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, DbError> {
         self.note(sql);
         self.guard_statement(sql)?;
         match &mut self.link {
@@ -567,11 +613,13 @@ impl Conn {
             && let Link::Postgres(_) = self.link
             && let Some(table) = written_table(sql)
         {
+            self.check_text(params)?;
             self.note(sql);
             // Kept writes stick whatever the operation does next.
             self.final_written |= self.guard == Guard::Final;
             if let Link::Postgres(pg) = &mut self.link {
-                pg.defer_write(sql, table, params)?;
+                let deferred = pg.defer_write(sql, table, params);
+                return self.failed_unguarded(deferred);
             }
             return Ok(());
         }
@@ -580,6 +628,12 @@ impl Conn {
 
     /// Runs a query and reads every row.
     pub fn query(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
+        self.check_text(params)?;
+        let result = self.query_guarded(sql, params);
+        self.failed_unguarded(result)
+    }
+
+    fn query_guarded(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, DbError> {
         self.note(sql);
         self.guard_statement(sql)?;
         match &mut self.link {
@@ -733,6 +787,10 @@ impl Changes<'_> {
 }
 
 fn changes(sql: &str) -> Changes<'_> {
+    if sql.trim_end().trim_end_matches(';').contains(';') {
+        // Several statements: every table any of them names.
+        return Changes::Named(sql);
+    }
     let mut words = sql
         .split(|c: char| c.is_ascii_whitespace() || c == '(' || c == ';')
         .filter(|word| !word.is_empty());
@@ -755,17 +813,28 @@ fn changes(sql: &str) -> Changes<'_> {
         return Changes::Nothing;
     }
     fn table(word: Option<&str>) -> Changes<'_> {
-        word.map_or(Changes::Nothing, Changes::Table)
+        // `schema.table` names the table after the dot.
+        word.map_or(Changes::Nothing, |word| {
+            Changes::Table(word.rsplit('.').next().unwrap_or(word))
+        })
     }
+    let only = |word: Option<&str>| word.is_some_and(|word| word.eq_ignore_ascii_case("ONLY"));
     if keyword("UPDATE") {
         let mut name = words.next();
         if name.is_some_and(|word| word.eq_ignore_ascii_case("OR")) {
             name = words.nth(1); // UPDATE OR <conflict> <table>
         }
+        if only(name) {
+            name = words.next(); // UPDATE ONLY <table>
+        }
         return table(name);
     }
     if keyword("DELETE") {
-        return table(words.nth(1)); // DELETE FROM <table>
+        let mut name = words.nth(1); // DELETE FROM <table>
+        if only(name) {
+            name = words.next();
+        }
+        return table(name);
     }
     if keyword("INSERT") || keyword("REPLACE") {
         let upsert = keyword("REPLACE")
@@ -833,6 +902,17 @@ fn written_table(sql: &str) -> Option<String> {
     {
         return None; // UPDATE OR …, UPDATE ONLY …: not the plain shape
     }
+    // A write that reads (`INSERT … SELECT`, `UPDATE … FROM`, a subquery) would not see the
+    // other writes sent in the same statement, and one statement is all a deferred write may
+    // be: neither is ever deferred.
+    let reads = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.eq_ignore_ascii_case("SELECT") || word.eq_ignore_ascii_case("FROM"))
+        .count();
+    let own_from = usize::from(first.eq_ignore_ascii_case("DELETE"));
+    if reads > own_from || sql.trim_end().trim_end_matches(';').contains(';') {
+        return None;
+    }
     table
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -879,6 +959,18 @@ fn pg_params<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
         .iter()
         .map(|param| param as &(dyn ToSql + Sync))
         .collect()
+}
+
+/// PostgreSQL refuses text holding a NUL character, and a refused statement aborts the
+/// transaction: such text is refused here, before anything is sent.
+fn pg_check_text(params: &[Param<'_>]) -> Result<(), DbError> {
+    if params
+        .iter()
+        .any(|param| matches!(param, Param::Text(text) if text.contains('\0')))
+    {
+        return Err(DbError::decode("text with a NUL character"));
+    }
+    Ok(())
 }
 
 fn sqlite_value(value: rusqlite::types::ValueRef<'_>) -> Result<Value, DbError> {
@@ -978,6 +1070,14 @@ mod tests {
             ),
             1
         );
+        assert_eq!(changes_cached("UPDATE ONLY users SET a = 1"), 2);
+        assert_eq!(changes_cached("DELETE FROM ONLY public.merchants"), 1);
+        assert_eq!(changes_cached("UPDATE public.users SET a = 1"), 2);
+        assert_eq!(
+            changes_cached("UPDATE orders SET a = 1; UPDATE merchants SET b = 2"),
+            1,
+            "a second statement counts"
+        );
     }
 
     #[test]
@@ -1004,6 +1104,11 @@ mod tests {
             "WITH x AS (SELECT 1) DELETE FROM t",
             "SELECT 1",
             "UPDATE \"t\" SET a = 1",
+            "INSERT INTO t (a) SELECT a FROM u",
+            "UPDATE t SET a = u.a FROM u WHERE t.id = u.id",
+            "UPDATE t SET a = (SELECT 1)",
+            "DELETE FROM t WHERE id IN (SELECT id FROM u)",
+            "UPDATE t SET a = 1; UPDATE u SET b = 2",
             "",
         ] {
             assert_eq!(written_table(other), None, "{other}");

@@ -704,8 +704,9 @@ impl Drop for Readers {
 
 fn open_reader(location: &Location) -> Result<Conn, StoreError> {
     let mut conn = location.open()?;
-    if conn.backend() == Backend::Sqlite {
-        conn.batch_execute("PRAGMA query_only = ON")?;
+    match conn.backend() {
+        Backend::Sqlite => conn.batch_execute("PRAGMA query_only = ON")?,
+        Backend::Postgres => conn.batch_execute("SET default_transaction_read_only = on")?,
     }
     Ok(conn)
 }

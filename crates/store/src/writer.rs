@@ -175,7 +175,8 @@ impl WriteTx<'_, '_> {
 
     /// The row of one of the writer's cached tables (`db::CACHED_TABLES`: merchants, users)
     /// that `key` names, read by `load` the first time and kept between operations and
-    /// batches: a payment reads its merchant and payer without a statement. The whole table's
+    /// batches for up to a second (so a change made outside the writer, an operator's SQL,
+    /// shows within it): a payment reads its merchant and payer without a statement. The whole table's
     /// rows are forgotten as soon as any statement may change or remove one of them, when an
     /// operation that wrote is rolled back, and when a batch fails. `load` must read exactly
     /// the row `key` names, and nothing else. Only rows found are kept.
@@ -192,7 +193,8 @@ impl WriteTx<'_, '_> {
         self.rows.forget(self.conn.take_cached_changed());
         if let Some(value) = self.rows.tables[n]
             .get(key)
-            .and_then(|value| value.downcast_ref::<T>())
+            .filter(|(read, _)| read.elapsed() < ROW_CACHED_FOR)
+            .and_then(|(_, value)| value.downcast_ref::<T>())
         {
             return Ok(Some(value.clone()));
         }
@@ -203,7 +205,7 @@ impl WriteTx<'_, '_> {
             if rows.len() >= ROWS_CACHED_MAX {
                 rows.clear();
             }
-            rows.insert(key.to_owned(), Box::new(value.clone()));
+            rows.insert(key.to_owned(), (Instant::now(), Box::new(value.clone())));
         }
         Ok(value)
     }
@@ -221,10 +223,17 @@ impl WriteTx<'_, '_> {
 /// Rows a table of the writer's cache holds before it starts over.
 const ROWS_CACHED_MAX: usize = 100_000;
 
+/// How long the writer serves a cached row: the writer sees its own changes at once, and a
+/// change made outside it (an operator's SQL, say) within this.
+const ROW_CACHED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A cached row and when it was read.
+type CachedRow = (Instant, Box<dyn Any + Send>);
+
 /// The writer's cached rows (see [`WriteTx::cached`]), by table in `db::CACHED_TABLES` order.
 #[derive(Default)]
 pub(crate) struct RowCache {
-    tables: [HashMap<String, Box<dyn Any + Send>>; db::CACHED_TABLES.len()],
+    tables: [HashMap<String, CachedRow>; db::CACHED_TABLES.len()],
 }
 
 impl RowCache {
@@ -419,6 +428,7 @@ impl Writer {
         let mut batch = ledger.begin(now_ns());
         let mut deliveries: Vec<Deliver> = Vec::with_capacity(jobs.len());
         let mut failure = None;
+        let mut lost = false;
         for job in jobs {
             match run_job(&mut batch, conn, rows, job) {
                 Ok(deliver) => deliveries.push(deliver),
@@ -429,6 +439,15 @@ impl Writer {
             }
             if conn.control_failed() {
                 break; // reported just below; the jobs not run answer "not applied"
+            }
+            if conn.transaction_lost() {
+                // SQLite rolled back by itself after an error (disk full, I/O): the batch is
+                // gone, and whatever ran since may have committed on its own.
+                failure = Some(StoreError::Internal(
+                    "the database rolled the transaction back after an error".into(),
+                ));
+                lost = true;
+                break;
             }
         }
         if failure.is_none() {
@@ -442,6 +461,9 @@ impl Writer {
             conn.take_credentials_changed();
             rows.forget_all();
             drop(batch);
+            if lost {
+                self.needs_reload = true;
+            }
             for deliver in deliveries {
                 deliver(Some(error.clone()));
             }

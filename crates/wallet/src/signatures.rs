@@ -110,7 +110,11 @@ impl Verifier {
                 queue.waiting.drain(..take).collect::<Vec<_>>()
             };
             let (checks, answers): (Vec<Check>, Vec<_>) = batch.into_iter().unzip();
-            for (valid, answer) in check_all(&checks).into_iter().zip(answers) {
+            // A panic must not leave `leading` set with no one leading: every later check
+            // would wait forever. Its batch is refused (never accepted) and the queue goes on.
+            let valid = std::panic::catch_unwind(|| check_all(&checks))
+                .unwrap_or_else(|_| vec![false; checks.len()]);
+            for (valid, answer) in valid.into_iter().zip(answers) {
                 let _ = answer.send(valid);
             }
         }

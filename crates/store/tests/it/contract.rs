@@ -26,6 +26,7 @@ cashless_testkit::both_backends!(
     a_final_write_the_database_refuses_fails_its_group_truthfully,
     final_writes_to_several_tables_all_land,
     the_writers_cached_rows_never_outlive_a_change,
+    text_with_a_nul_fails_only_its_own_operation,
     a_cached_credential_is_forgotten_once_a_write_changes_it,
 );
 
@@ -1016,6 +1017,33 @@ async fn the_writers_cached_rows_never_outlive_a_change(db: TestDb) {
     assert!(note(&store, 1, Outcome::Succeed).await.is_ok());
     assert_eq!(cached_level(&store, &reads).await, 2);
     assert_eq!(count(&reads), before);
+    store.shutdown().await;
+}
+
+/// A lookup by a caller's text holding a NUL character (PostgreSQL refuses such text, and a
+/// refused statement outside a savepoint would abort the whole transaction) fails only the
+/// operation that made it: its neighbours in the group keep their rows and their "ok".
+async fn text_with_a_nul_fails_only_its_own_operation(db: TestDb) {
+    let store = open(db.config()).await;
+    create_notes(&store).await;
+    let lookup = store.write(|tx| {
+        let found = tx.conn()?.query_opt(
+            "SELECT n FROM notes WHERE CAST(n AS TEXT) = $1",
+            &[Param::Text("1\u{0}2")],
+        )?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Internal("no such note".into())),
+        }
+    });
+    let (first, looked_up, last) = tokio::join!(
+        note(&store, 1, Outcome::Succeed),
+        lookup,
+        note(&store, 3, Outcome::Succeed),
+    );
+    assert!(looked_up.is_err());
+    assert!(first.is_ok() && last.is_ok());
+    assert_eq!(notes(&store).await, [1, 3]);
     store.shutdown().await;
 }
 
