@@ -339,8 +339,7 @@ fn record_payment(
     Ok(())
 }
 
-/// Takes and records the payment for an open order whose row exists. The operation must not
-/// fail after it (see [`WriteTx::conn_final`]); if it wrote before, its savepoint still
+/// Takes and records the payment for an open order. The operation must not fail after it (see [`WriteTx::conn_final`]); if it wrote before, its savepoint still
 /// guards these writes.
 #[allow(clippy::too_many_arguments)]
 fn charge(
@@ -351,6 +350,7 @@ fn charge(
     payer: &Payer,
     pin_verified: bool,
     transfer_ids: [TransferId; 2],
+    write: OrderWrite,
     now: u64,
 ) -> WalletResult<()> {
     let taken = take_payment(
@@ -372,7 +372,7 @@ fn charge(
         order,
         payer,
         transfer_ids[0],
-        OrderWrite::Update,
+        write,
         now,
     )
 }
@@ -699,29 +699,19 @@ impl Payments {
                         (order, OrderWrite::Insert)
                     }
                 };
-                let taken = take_payment(
+                charge(
                     tx,
                     &charge_config,
                     &merchant,
-                    &order,
+                    &mut order,
                     &payer,
                     pin_verified,
                     transfer_ids,
-                    now,
-                )?;
-                // Every check is made and the money moved: the writes need no savepoint.
-                let conn = tx.conn_final()?;
-                record_payment(
-                    conn,
-                    &charge_config,
-                    taken,
-                    &merchant,
-                    &mut order,
-                    &payer,
-                    transfer_ids[0],
                     write,
                     now,
                 )?;
+                // Every check was made before the writes: this one needs no savepoint either.
+                let conn = tx.conn_final()?;
                 payer::remember(conn, &user_id, &key, &fingerprint, &order.id, now)?;
                 Ok(Ok(payment_view(&order, &merchant)))
             })
@@ -852,6 +842,7 @@ impl Payments {
                     &payer,
                     true,
                     transfer_ids,
+                    OrderWrite::Update,
                     now,
                 )
             })
@@ -1125,7 +1116,7 @@ impl Payments {
                     &[Param::Int(code.slot as i64), Param::Int(device.step as i64), Param::Int(i64::from(code.variant)), Param::Text(&order.id)],
                 )?;
                 if free {
-                    charge(tx, &charge_config, &merchant, &mut order, &payer, false, transfer_ids, now)?;
+                    charge(tx, &charge_config, &merchant, &mut order, &payer, false, transfer_ids, OrderWrite::Update, now)?;
                 }
                 Ok(Ok(PaycodeStep::Done(Box::new(order.view(Some(&merchant))))))
             })
