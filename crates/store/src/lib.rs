@@ -288,7 +288,7 @@ impl Store {
             &recovered.ledger,
             &recovered.slots,
         )));
-        let writer = Writer {
+        let mut writer = Writer {
             conn,
             ledger: recovered.ledger,
             slots: recovered.slots,
@@ -304,6 +304,7 @@ impl Store {
             last_checkpoint: std::time::Instant::now(),
             rows: writer::RowCache::default(),
         };
+        writer.fit_page_cache();
         let writer_thread = std::thread::Builder::new()
             .name("cashless-writer".into())
             .spawn(move || writer.run())

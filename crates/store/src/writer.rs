@@ -493,6 +493,7 @@ impl Writer {
                 if checkpointed {
                     self.slots.checkpointed();
                     self.last_checkpoint = Instant::now();
+                    self.fit_page_cache();
                 }
                 let sequence = self.shared.batches_committed.fetch_add(1, Ordering::AcqRel) + 1;
                 // Readers see the batch only once it is durable: publishing is the first thing
@@ -590,10 +591,18 @@ impl Writer {
         self.shared.next_expiry_ns.store(next, Ordering::Relaxed);
     }
 
+    /// Sizes the page cache for the database as it is now (see [`Conn::fit_writer_cache`]).
+    pub fn fit_page_cache(&mut self) {
+        if let Err(error) = self.conn.fit_writer_cache() {
+            tracing::warn!(%error, "cannot size the writer's page cache");
+        }
+    }
+
     fn reload(&mut self) -> Result<(), StoreError> {
         self.rows.forget_all();
         if self.conn.is_broken() {
             self.conn = self.location.open()?;
+            self.fit_page_cache();
         }
         let recovered = ledger_sql::recover(&mut self.conn, self.ledger_config)?;
         self.ledger = recovered.ledger;
