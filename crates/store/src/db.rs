@@ -1234,7 +1234,7 @@ mod tests {
         assert_eq!(writer_cache_kib(0), SQLITE_SMALL_DATABASE_CACHE_KIB);
         assert_eq!(writer_cache_kib(1 << 30), SQLITE_SMALL_DATABASE_CACHE_KIB);
         assert_eq!(writer_cache_kib((1 << 30) + 4096), SQLITE_CACHE_KIB);
-        assert!(SQLITE_SMALL_DATABASE_CACHE_KIB < SQLITE_CACHE_KIB);
+        const { assert!(SQLITE_SMALL_DATABASE_CACHE_KIB < SQLITE_CACHE_KIB) };
 
         let path = std::env::temp_dir().join(format!(
             "cashless-cache-{}-{}.db",
