@@ -641,8 +641,7 @@ impl Payments {
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
-                let conn = tx.conn()?;
-                if let Some(id) = payer::replayed(conn, &user_id, &key, &fingerprint)? {
+                if let Some(id) = payer::replayed_in(tx, &user_id, &key, &fingerprint)? {
                     return Ok(Err(id));
                 }
                 let payer = payer::payer_in(tx, &user_id)?;
@@ -711,8 +710,8 @@ impl Payments {
                     now,
                 )?;
                 // Every check was made before the writes: this one needs no savepoint either.
-                let conn = tx.conn_final()?;
-                payer::remember(conn, &user_id, &key, &fingerprint, &order.id, now)?;
+                tx.conn_final()?;
+                payer::remember(tx, &user_id, &key, &fingerprint, &order.id)?;
                 Ok(Ok(payment_view(&order, &merchant)))
             })
             .await

@@ -8,6 +8,7 @@
 mod checkpoint;
 mod credentials;
 mod db;
+mod idempotency;
 mod ledger_sql;
 mod schema;
 mod sync;
@@ -26,6 +27,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use credentials::CredentialCache;
 pub use db::{Backend, Conn, DbError, Param, Row, Value};
+pub use idempotency::{IdempotencyRecord, idempotency_record};
 pub use ledger_sql::{AccountRow, TransferRow};
 pub use writer::{CheckpointConfig, WriteTx};
 
@@ -254,11 +256,12 @@ impl Store {
     pub async fn open(config: StoreConfig) -> Result<Store, StoreError> {
         let location = config.location.clone();
         let ledger_config = config.ledger;
-        let (conn, recovered) = tokio::task::spawn_blocking(move || {
+        let (conn, (recovered, recent)) = tokio::task::spawn_blocking(move || {
             let mut conn = location.open()?;
             schema::migrate(&mut conn, now_ns())?;
             let recovered = ledger_sql::recover(&mut conn, ledger_config)?;
-            Ok::<_, StoreError>((conn, recovered))
+            let recent = idempotency::Recent::load(&mut conn)?;
+            Ok::<_, StoreError>((conn, (recovered, recent)))
         })
         .await
         .map_err(|error| StoreError::Internal(error.to_string()))??;
@@ -303,6 +306,7 @@ impl Store {
             checkpoints: config.checkpoints,
             last_checkpoint: std::time::Instant::now(),
             rows: writer::RowCache::default(),
+            recent,
         };
         writer.fit_page_cache();
         let writer_thread = std::thread::Builder::new()

@@ -71,6 +71,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_nonce_log.sql"),
         postgres: include_str!("../migrations/postgres/0010_nonce_log.sql"),
     },
+    Migration {
+        version: 11,
+        name: "idempotency_recent",
+        sqlite: include_str!("../migrations/sqlite/0011_idempotency_recent.sql"),
+        postgres: include_str!("../migrations/postgres/0011_idempotency_recent.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

@@ -20,6 +20,7 @@ use cashless_ledger::{
 use tokio::sync::mpsc;
 
 use crate::db::{self, Backend, Conn, Guard};
+use crate::idempotency::{IdempotencyRecord, Recent};
 use crate::ledger_sql::{self, AccountRow, ColdLookup, SlotWriter, Slots};
 use crate::{Location, StoreError, now_ns};
 
@@ -83,6 +84,7 @@ pub struct WriteTx<'b, 'l> {
     batch: &'b mut Batch<'l>,
     conn: &'b mut Conn,
     rows: &'b mut RowCache,
+    recent: &'b mut Recent,
     /// Where the ledger's changes roll back to if the operation fails.
     ledger_savepoint: cashless_ledger::Savepoint,
 }
@@ -170,7 +172,48 @@ impl WriteTx<'_, '_> {
             self.conn.guard = Guard::Kept;
         }
         self.ledger_savepoint = self.batch.savepoint();
+        self.recent.keep_op();
         Ok(())
+    }
+
+    /// The record an earlier request with the user's Idempotency-Key left, if any, this
+    /// batch's included (see `idempotency`): recent ones from memory, older ones from the
+    /// keyed table.
+    pub fn idempotency(
+        &mut self,
+        user_id: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, crate::DbError> {
+        if let Some(record) = self.recent.get(user_id, key) {
+            return Ok(Some(record.clone()));
+        }
+        let row = self.conn.query_opt(
+            "SELECT fingerprint, resource_id FROM idempotency WHERE user_id = $1 AND key = $2",
+            &[db::Param::Text(user_id), db::Param::Text(key)],
+        )?;
+        row.map(|row| {
+            Ok(IdempotencyRecord {
+                fingerprint: row.text(0)?.to_owned(),
+                resource_id: row.text(1)?.to_owned(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Records what the user's Idempotency-Key made. The caller has looked the key up
+    /// ([`WriteTx::idempotency`]) in this operation and found nothing. Written like
+    /// [`WriteTx::conn`]'s writes (or without a savepoint after [`WriteTx::conn_final`]).
+    pub fn remember_idempotency(
+        &mut self,
+        user_id: &str,
+        key: &str,
+        record: IdempotencyRecord,
+    ) -> Result<(), crate::DbError> {
+        if matches!(self.conn.guard, Guard::Off | Guard::Kept) {
+            self.conn.guard = Guard::Lazy;
+        }
+        let now = self.batch.now();
+        self.recent.remember(self.conn, user_id, key, record, now)
     }
 
     /// The row of one of the writer's cached tables (`db::CACHED_TABLES`: merchants, users)
@@ -271,6 +314,8 @@ pub(crate) struct Writer {
     pub checkpoints: CheckpointConfig,
     pub last_checkpoint: Instant,
     pub rows: RowCache,
+    /// Idempotency records not yet folded into their keyed table (see `idempotency`).
+    pub recent: Recent,
 }
 
 /// Accounts and their list heads, as of the last commit, shared with readers.
@@ -422,15 +467,17 @@ impl Writer {
             slots,
             shared,
             rows,
+            recent,
             ..
         } = self;
+        recent.drop_batch();
         let started = Instant::now();
         let mut batch = ledger.begin(now_ns());
         let mut deliveries: Vec<Deliver> = Vec::with_capacity(jobs.len());
         let mut failure = None;
         let mut lost = false;
         for job in jobs {
-            match run_job(&mut batch, conn, rows, job) {
+            match run_job(&mut batch, conn, rows, recent, job) {
                 Ok(deliver) => deliveries.push(deliver),
                 Err(error) => {
                     failure = Some(error);
@@ -460,6 +507,7 @@ impl Writer {
             let _ = conn.batch_execute("ROLLBACK");
             conn.take_credentials_changed();
             rows.forget_all();
+            recent.drop_batch();
             drop(batch);
             if lost {
                 self.needs_reload = true;
@@ -490,6 +538,7 @@ impl Writer {
                 let touched = std::mem::take(&mut links.touched);
                 drop(links);
                 batch.commit();
+                self.recent.commit_batch();
                 if checkpointed {
                     self.slots.checkpointed();
                     self.last_checkpoint = Instant::now();
@@ -505,11 +554,15 @@ impl Writer {
                 // Off the critical path: the callers are being answered meanwhile.
                 self.ledger.evict_excess();
                 self.publish_expiry();
+                if self.recent.fold_due() {
+                    self.fold_idempotency();
+                }
             }
             Err(error) => {
                 tracing::error!(%error, "batch commit failed");
                 let _ = conn.batch_execute("ROLLBACK");
                 self.rows.forget_all();
+                self.recent.drop_batch();
                 links.rollback();
                 drop(batch);
                 self.needs_reload = true;
@@ -598,6 +651,24 @@ impl Writer {
         }
     }
 
+    /// Folds the recent idempotency records into their keyed table (see `idempotency`),
+    /// between batches. A failure leaves them recent, to fold later.
+    fn fold_idempotency(&mut self) {
+        let begin = match self.conn.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        match self.recent.fold(&mut self.conn, begin) {
+            Ok(moved) => tracing::debug!(moved, "idempotency records folded"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot fold the recent idempotency records; will retry");
+                if self.conn.is_broken() {
+                    self.needs_reload = true;
+                }
+            }
+        }
+    }
+
     fn reload(&mut self) -> Result<(), StoreError> {
         self.rows.forget_all();
         if self.conn.is_broken() {
@@ -607,6 +678,7 @@ impl Writer {
         let recovered = ledger_sql::recover(&mut self.conn, self.ledger_config)?;
         self.ledger = recovered.ledger;
         self.slots = recovered.slots;
+        self.recent = Recent::load(&mut self.conn)?;
         let all = published_accounts(&self.ledger, &self.slots);
         if let Ok(mut published) = self.published.write() {
             *published = all;
@@ -623,6 +695,7 @@ fn run_job(
     batch: &mut Batch<'_>,
     conn: &mut Conn,
     rows: &mut RowCache,
+    recent: &mut Recent,
     job: Job,
 ) -> Result<Deliver, StoreError> {
     let ledger_savepoint = batch.savepoint();
@@ -632,6 +705,7 @@ fn run_job(
         batch,
         conn,
         rows,
+        recent,
         ledger_savepoint,
     };
     let completion = catch_unwind(AssertUnwindSafe(|| job(&mut tx))).map_err(|panic| {
@@ -644,8 +718,15 @@ fn run_job(
     let (guard, final_written) = (conn.guard, conn.final_written);
     conn.guard = Guard::Off;
     conn.final_written = false;
-    let completion = completion?;
+    let completion = match completion {
+        Ok(completion) => completion,
+        Err(error) => {
+            recent.drop_op();
+            return Err(error);
+        }
+    };
     if completion.failed {
+        recent.drop_op();
         batch.rollback_to(savepoint);
         if guard == Guard::Open {
             // A row it cached may show what it wrote.
@@ -658,8 +739,11 @@ fn run_job(
                 "a write operation failed after its final writes; abandoning its batch".into(),
             ));
         }
-    } else if guard == Guard::Open {
-        conn.control("RELEASE SAVEPOINT op")?;
+    } else {
+        recent.keep_op();
+        if guard == Guard::Open {
+            conn.control("RELEASE SAVEPOINT op")?;
+        }
     }
     Ok(completion.deliver)
 }

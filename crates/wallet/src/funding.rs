@@ -258,19 +258,26 @@ pub fn idempotency_key(key: Option<&str>) -> WalletResult<String> {
     Ok(key.to_owned())
 }
 
-/// The idempotency record of the user's `key`: the request's fingerprint and the movement it
-/// made.
+/// The idempotency record of the user's `key`, for a reader outside the writer: the
+/// request's fingerprint and the movement it made.
 pub(crate) fn idempotency_record(
     conn: &mut Conn,
     user_id: &str,
     key: &str,
 ) -> Result<Option<(String, String)>, DbError> {
-    let row = conn.query_opt(
-        "SELECT fingerprint, resource_id FROM idempotency WHERE user_id = $1 AND key = $2",
-        &[Param::Text(user_id), Param::Text(key)],
-    )?;
-    row.map(|row| Ok((row.text(0)?.to_owned(), row.text(1)?.to_owned())))
-        .transpose()
+    Ok(cashless_store::idempotency_record(conn, user_id, key)?
+        .map(|record| (record.fingerprint, record.resource_id)))
+}
+
+/// The idempotency record of the user's `key`, in a write operation (this batch's included).
+pub(crate) fn idempotency_record_in(
+    tx: &mut WriteTx<'_, '_>,
+    user_id: &str,
+    key: &str,
+) -> Result<Option<(String, String)>, DbError> {
+    Ok(tx
+        .idempotency(user_id, key)?
+        .map(|record| (record.fingerprint, record.resource_id)))
 }
 
 /// The movement an earlier request with the same key made, if any; an error if that request
@@ -376,10 +383,9 @@ impl Wallet {
             .store
             .write(move |tx| {
                 let user_id = movement.user_id.clone();
-                if let Some(id) = replayed(
-                    idempotency_record(tx.conn()?, &user_id, &key)?,
-                    &fingerprint,
-                )? {
+                if let Some(id) =
+                    replayed(idempotency_record_in(tx, &user_id, &key)?, &fingerprint)?
+                {
                     return Ok(id);
                 }
                 let user = users::require(tx.conn()?, &user_id)?;
@@ -446,10 +452,9 @@ impl Wallet {
             .store
             .write(move |tx| {
                 let user_id = movement.user_id.clone();
-                if let Some(id) = replayed(
-                    idempotency_record(tx.conn()?, &user_id, &key)?,
-                    &fingerprint,
-                )? {
+                if let Some(id) =
+                    replayed(idempotency_record_in(tx, &user_id, &key)?, &fingerprint)?
+                {
                     return Ok(id);
                 }
                 let now = tx.now_ns();
@@ -849,7 +854,7 @@ fn record(
         },
         now,
     )?;
-    crate::payer::remember(conn, &movement.user_id, key, fingerprint, &movement.id, now)?;
+    crate::payer::remember(tx, &movement.user_id, key, fingerprint, &movement.id)?;
     Ok(())
 }
 

@@ -186,7 +186,8 @@ pub fn set_activity_status(
 }
 
 /// What an earlier request with the consumer's Idempotency-Key made (its resource id), if any;
-/// an error if that request asked for something else (a different `fingerprint`).
+/// an error if that request asked for something else (a different `fingerprint`). For readers
+/// outside the writer; [`replayed_in`] in a write operation.
 pub fn replayed(
     conn: &mut Conn,
     user_id: &str,
@@ -199,25 +200,34 @@ pub fn replayed(
     )
 }
 
-/// Remembers that the consumer's `key` made `resource_id`.
+/// [`replayed`] in a write operation: sees this batch's records too.
+pub fn replayed_in(
+    tx: &mut WriteTx<'_, '_>,
+    user_id: &str,
+    key: &str,
+    fingerprint: &str,
+) -> WalletResult<Option<String>> {
+    crate::funding::replayed(
+        crate::funding::idempotency_record_in(tx, user_id, key)?,
+        fingerprint,
+    )
+}
+
+/// Remembers that the consumer's `key` made `resource_id`; the operation looked the key up
+/// first ([`replayed_in`]) and found nothing.
 pub fn remember(
-    conn: &mut Conn,
+    tx: &mut WriteTx<'_, '_>,
     user_id: &str,
     key: &str,
     fingerprint: &str,
     resource_id: &str,
-    now_ns: u64,
 ) -> Result<(), DbError> {
-    conn.write(
-        "INSERT INTO idempotency (user_id, key, fingerprint, resource_id, created_ns) \
-         VALUES ($1, $2, $3, $4, $5)",
-        &[
-            Param::Text(user_id),
-            Param::Text(key),
-            Param::Text(fingerprint),
-            Param::Text(resource_id),
-            int(now_ns),
-        ],
-    )?;
-    Ok(())
+    tx.remember_idempotency(
+        user_id,
+        key,
+        cashless_store::IdempotencyRecord {
+            fingerprint: fingerprint.to_owned(),
+            resource_id: resource_id.to_owned(),
+        },
+    )
 }

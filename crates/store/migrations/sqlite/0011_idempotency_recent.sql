@@ -1,0 +1,11 @@
+-- New idempotency records are appended here, with no key, and folded into `idempotency` (keyed
+-- by user and key) in sorted bulk by the writer, which holds them in memory meanwhile: a
+-- payment then dirties the table's last page, shared by its whole commit, instead of a leaf of
+-- its payer's (see the store's `idempotency.rs`).
+CREATE TABLE idempotency_recent (
+    user_id     TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    resource_id TEXT    NOT NULL,
+    created_ns  INTEGER NOT NULL
+);
