@@ -8,8 +8,11 @@
 //! commit share its last page), and the writer holds the same records in memory to look them
 //! up. From time to time the writer folds them into `idempotency`, the keyed table, in one
 //! transaction, sorted: each user's leaf is then written once per fold instead of once per
-//! commit. Readers outside the writer look in both tables (the recent one is scanned: it
-//! holds at most [`FOLD_ROWS`] records).
+//! commit. Readers outside the writer look in both tables, in one statement (one snapshot, so
+//! a fold cannot hide a record from them); the recent table has no index and is scanned: it
+//! holds about a second of records (at most [`FOLD_ROWS`] and a batch, unless folds fail).
+//! Only rare paths read it so (a PIN payment, a retried top-up, a card fallback). The same
+//! fold also moves statement lines into their per-user index ([`FOLD_STATEMENTS`]).
 //!
 //! The memory must never claim a record the database does not hold: a record written by an
 //! operation that then fails is rolled back with its savepoint, and a batch that fails rolls
@@ -27,8 +30,15 @@ use crate::db::{Conn, DbError, Param};
 /// Records appended since the last fold, at most, before the writer folds them.
 pub(crate) const FOLD_ROWS: usize = 2_048;
 
-/// How long records wait for a fold at most (a quiet system folds what it has).
+/// How long records wait for a fold, at most, while writes come in (a fold runs after a
+/// batch commits: a quiet system folds at its next write).
 const FOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// Statements that fold other tables' recent rows into their keyed indexes, run in the same
+/// transaction: statement lines are indexed by user only once folded (`activity_by_user` is
+/// partial, `WHERE folded = 1`; `activity_unfolded` keeps the rest in time order, appended),
+/// and their reader looks in both (`Wallet::statement`).
+const FOLD_STATEMENTS: &[&str] = &["UPDATE activity SET folded = 1 WHERE folded = 0"];
 
 /// An idempotency record: the request's fingerprint and the resource it made.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -127,7 +137,8 @@ impl Recent {
             .or_else(|| self.committed.get(&(user_id.to_owned(), key.to_owned())))
     }
 
-    /// Appends a record in the open transaction, staged with the running operation.
+    /// Appends a record in the open transaction, staged with the running operation. Refuses
+    /// a key already recorded (the caller must look it up first): the keyless table cannot.
     pub fn remember(
         &mut self,
         conn: &mut Conn,
@@ -136,6 +147,11 @@ impl Recent {
         record: IdempotencyRecord,
         now_ns: u64,
     ) -> Result<(), DbError> {
+        if self.get(user_id, key).is_some() {
+            return Err(DbError::decode(
+                "an idempotency key recorded twice (a write operation did not look it up first)",
+            ));
+        }
         conn.write(
             "INSERT INTO idempotency_recent (user_id, key, fingerprint, resource_id, created_ns) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -175,32 +191,48 @@ impl Recent {
         self.committed.extend(self.batch.drain(..));
     }
 
-    /// Whether the recent records should be folded into the keyed table now.
+    /// Whether recent rows should be folded now; asked after a batch committed (so there
+    /// may be rows to fold).
     pub fn fold_due(&self) -> bool {
-        self.committed.len() >= FOLD_ROWS
-            || (!self.committed.is_empty() && self.last_fold.elapsed() >= FOLD_EVERY)
+        self.committed.len() >= FOLD_ROWS || self.last_fold.elapsed() >= FOLD_EVERY
     }
 
-    /// Moves every recent record into `idempotency`, sorted by key, in a transaction of its
-    /// own (between batches). If it fails, nothing moved and the records stay recent.
-    pub fn fold(&mut self, conn: &mut Conn, begin: &str) -> Result<usize, DbError> {
+    /// Moves every recent record into `idempotency`, sorted by key, and folds the other
+    /// tables' recent rows ([`FOLD_STATEMENTS`]), in a transaction of its own (between
+    /// batches). If it fails, nothing moved and the rows stay recent (should the connection
+    /// break during COMMIT, the outcome is unknown and the writer reloads this memory).
+    pub fn fold(&mut self, conn: &mut Conn, begin: &str) -> Result<u64, DbError> {
         self.last_fold = Instant::now();
         conn.batch_execute(begin)?;
         let folded = (|| {
-            // `WHERE true`: SQLite would read `ON CONFLICT` as part of the SELECT's join.
-            conn.execute(
-                "INSERT INTO idempotency (user_id, key, fingerprint, resource_id, created_ns) \
-                 SELECT user_id, key, fingerprint, resource_id, created_ns \
-                 FROM idempotency_recent WHERE true ORDER BY user_id, key \
-                 ON CONFLICT (user_id, key) DO NOTHING",
-                &[],
-            )?;
-            conn.execute("DELETE FROM idempotency_recent", &[])
+            let mut moved = 0;
+            if !self.committed.is_empty() {
+                // `WHERE true`: SQLite would read `ON CONFLICT` as part of the SELECT's join.
+                moved += conn.execute(
+                    "INSERT INTO idempotency (user_id, key, fingerprint, resource_id, created_ns) \
+                     SELECT user_id, key, fingerprint, resource_id, created_ns \
+                     FROM idempotency_recent WHERE true ORDER BY user_id, key \
+                     ON CONFLICT (user_id, key) DO NOTHING",
+                    &[],
+                )?;
+                // PostgreSQL: TRUNCATE leaves no dead rows for the next scans to wade through
+                // (readers of this table wait for the fold's commit); SQLite empties a table
+                // deleted without a WHERE just as fast.
+                let empty = match conn.backend() {
+                    crate::Backend::Sqlite => "DELETE FROM idempotency_recent",
+                    crate::Backend::Postgres => "TRUNCATE idempotency_recent",
+                };
+                conn.execute(empty, &[])?;
+            }
+            for sql in FOLD_STATEMENTS {
+                moved += conn.execute(sql, &[])?;
+            }
+            Ok(moved)
         })();
         match folded.and_then(|moved| conn.commit().map(|()| moved)) {
             Ok(moved) => {
                 self.committed.clear();
-                Ok(moved as usize)
+                Ok(moved)
             }
             Err(error) => {
                 let _ = conn.batch_execute("ROLLBACK");

@@ -380,7 +380,8 @@ impl Store {
 
     /// Runs `f` with a read connection: on SQLite, right here (an embedded point read takes
     /// microseconds, less than a hop to another thread); on PostgreSQL, on a blocking thread.
-    /// Keep `f` short: one request's lookups, never a scan.
+    /// Keep `f` short: one request's lookups, never a scan (but for
+    /// [`idempotency_record`]'s bounded one of the last second's records).
     ///
     /// A reader may see a batch the writer has committed but the disk has not yet confirmed
     /// (SQLite commits before its log is synced, see `sync`). So before answering, `read` waits

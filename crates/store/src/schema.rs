@@ -77,6 +77,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_idempotency_recent.sql"),
         postgres: include_str!("../migrations/postgres/0011_idempotency_recent.sql"),
     },
+    Migration {
+        version: 12,
+        name: "activity_folds",
+        sqlite: include_str!("../migrations/sqlite/0012_activity_folds.sql"),
+        postgres: include_str!("../migrations/postgres/0012_activity_folds.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

@@ -551,7 +551,8 @@ impl Writer {
                 answers.push(self.publication(&touched, sequence));
                 answers.extend(deliveries);
                 self.acknowledge(answers);
-                // Off the critical path: the callers are being answered meanwhile.
+                // Off the callers' path (they are being answered meanwhile), though the next
+                // batch waits for it.
                 self.ledger.evict_excess();
                 self.publish_expiry();
                 if self.recent.fold_due() {
@@ -659,9 +660,9 @@ impl Writer {
             Backend::Postgres => "BEGIN",
         };
         match self.recent.fold(&mut self.conn, begin) {
-            Ok(moved) => tracing::debug!(moved, "idempotency records folded"),
+            Ok(moved) => tracing::debug!(moved, "recent rows folded"),
             Err(error) => {
-                tracing::warn!(%error, "cannot fold the recent idempotency records; will retry");
+                tracing::warn!(%error, "cannot fold recent rows; will retry");
                 if self.conn.is_broken() {
                     self.needs_reload = true;
                 }

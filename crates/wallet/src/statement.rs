@@ -351,13 +351,19 @@ impl Wallet {
             .read(move |conn| {
                 const COLUMNS: &str = "SELECT id, kind, status, amount, currency, counterparty, \
                                        details, created_ns, updated_ns FROM activity";
+                const FILTER: &str = "user_id = $1 AND ($2 = '' OR kind = $2) \
+                                      AND (created_ns < $3 OR (created_ns = $3 AND id < $4))";
+                const ORDER: &str = "ORDER BY created_ns DESC, id DESC LIMIT $5";
                 let page = i64::from(limit) + 1;
                 let (before_ns, before_id) = cursor.clone().unwrap_or((i64::MAX, String::new()));
+                // Lines the writer has folded are indexed by user; the last second's or so
+                // are indexed by time only (migration 0012): a page is the newest of both.
                 conn.query(
                     &format!(
-                        "{COLUMNS} WHERE user_id = $1 AND ($2 = '' OR kind = $2) \
-                         AND (created_ns < $3 OR (created_ns = $3 AND id < $4)) \
-                         ORDER BY created_ns DESC, id DESC LIMIT $5"
+                        "SELECT * FROM ({COLUMNS} WHERE folded = 1 AND {FILTER} {ORDER}) AS folded \
+                         UNION ALL \
+                         SELECT * FROM ({COLUMNS} WHERE folded = 0 AND {FILTER} {ORDER}) AS recent \
+                         {ORDER}"
                     ),
                     &[
                         Param::Text(&user_id),

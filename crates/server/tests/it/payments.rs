@@ -1275,9 +1275,14 @@ async fn notifications_retry_and_survive_a_restart(db: TestDb) {
         .pay_code(&token, order["qr_code"].as_str().unwrap(), json!({}))
         .await;
     assert_eq!(status, 200);
-    // The first attempt fails; restart before the retries.
-    for _ in 0..200 {
-        if !inbox.received.lock().unwrap().is_empty() {
+    // The first attempt fails; restart before the retries, once the failure is recorded (a
+    // restart while it is being written would forget the attempt, though the merchant's
+    // server saw it).
+    for _ in 0..400 {
+        let (_, events) = app
+            .signed(&merchant, "GET", "/v1/merchant/events", None)
+            .await;
+        if events["events"][0]["attempts"].as_u64().unwrap_or(0) >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
