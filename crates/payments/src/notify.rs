@@ -173,13 +173,25 @@ impl Payments {
             .read(move |conn| {
                 let start = if newest_first { i64::MAX } else { -1 };
                 let (after_ns, after_id) = cursor.unwrap_or((start, String::new()));
+                // Events the writer has folded are indexed by merchant; the last second's or
+                // so by time only (migration 0013): a page is the first of both.
+                let columns = "SELECT id, kind, order_id, created_ns, attempts, next_attempt_ns, \
+                               delivered_ns, last_error, payload FROM events";
+                let filter = format!("merchant_id = $1 AND {beyond} {only}");
+                let order = format!("ORDER BY created_ns {direction}, id {direction} LIMIT $4");
                 conn.query(
                     &format!(
-                        "SELECT id, kind, order_id, created_ns, attempts, next_attempt_ns, delivered_ns, last_error, payload \
-                         FROM events WHERE merchant_id = $1 AND {beyond} {only} \
-                         ORDER BY created_ns {direction}, id {direction} LIMIT $4"
+                        "SELECT * FROM ({columns} WHERE folded = 1 AND {filter} {order}) AS folded \
+                         UNION ALL \
+                         SELECT * FROM ({columns} WHERE folded = 0 AND {filter} {order}) AS recent \
+                         {order}"
                     ),
-                    &[Param::Text(&caller.merchant_id), Param::Int(after_ns), Param::Text(&after_id), Param::Int(i64::from(limit) + 1)],
+                    &[
+                        Param::Text(&caller.merchant_id),
+                        Param::Int(after_ns),
+                        Param::Text(&after_id),
+                        Param::Int(i64::from(limit) + 1),
+                    ],
                 )
             })
             .await?;

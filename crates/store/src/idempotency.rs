@@ -35,10 +35,14 @@ pub(crate) const FOLD_ROWS: usize = 2_048;
 const FOLD_EVERY: Duration = Duration::from_secs(1);
 
 /// Statements that fold other tables' recent rows into their keyed indexes, run in the same
-/// transaction: statement lines are indexed by user only once folded (`activity_by_user` is
-/// partial, `WHERE folded = 1`; `activity_unfolded` keeps the rest in time order, appended),
-/// and their reader looks in both (`Wallet::statement`).
-const FOLD_STATEMENTS: &[&str] = &["UPDATE activity SET folded = 1 WHERE folded = 0"];
+/// transaction: statement lines are indexed by user, and webhook events by merchant, only once
+/// folded (`activity_by_user` and `events_by_merchant` are partial, `WHERE folded = 1`;
+/// `activity_unfolded` and `events_unfolded` keep the rest in time order, appended), and their
+/// readers look in both (`Wallet::statement`, `Payments::events`).
+const FOLD_STATEMENTS: &[&str] = &[
+    "UPDATE activity SET folded = 1 WHERE folded = 0",
+    "UPDATE events SET folded = 1 WHERE folded = 0",
+];
 
 /// An idempotency record: the request's fingerprint and the resource it made.
 #[derive(Clone, PartialEq, Eq, Debug)]

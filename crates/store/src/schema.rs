@@ -83,6 +83,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_activity_folds.sql"),
         postgres: include_str!("../migrations/postgres/0012_activity_folds.sql"),
     },
+    Migration {
+        version: 13,
+        name: "event_folds",
+        sqlite: include_str!("../migrations/sqlite/0013_event_folds.sql"),
+        postgres: include_str!("../migrations/postgres/0013_event_folds.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.
