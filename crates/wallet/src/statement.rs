@@ -356,8 +356,8 @@ impl Wallet {
                 const ORDER: &str = "ORDER BY created_ns DESC, id DESC LIMIT $5";
                 let page = i64::from(limit) + 1;
                 let (before_ns, before_id) = cursor.clone().unwrap_or((i64::MAX, String::new()));
-                // Lines the writer has folded are indexed by user; the last second's or so
-                // are indexed by time only (migration 0012): a page is the newest of both.
+                // Lines the writer has folded are indexed by user; the last quarter
+                // second's are indexed by time only (migration 0012): a page is the newest of both.
                 conn.query(
                     &format!(
                         "SELECT * FROM ({COLUMNS} WHERE folded = 1 AND {FILTER} {ORDER}) AS folded \

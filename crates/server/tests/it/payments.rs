@@ -2175,8 +2175,8 @@ async fn till_keys_take_payments_and_nothing_more(db: TestDb) {
     app.stop().await;
 }
 
-/// Webhook events join the per-merchant index only when the writer folds them (about every
-/// second; migration 0013): the merchant's event list pages through folded and recent events
+/// Webhook events join the per-merchant index only when the writer folds them (every quarter
+/// second or so; migration 0013): the merchant's event list pages through folded and recent events
 /// alike, in either order, each event once.
 async fn events_page_across_folded_and_recent_ones(db: TestDb) {
     let app = TestApp::spawn(db).await;
@@ -2203,7 +2203,7 @@ async fn events_page_across_folded_and_recent_ones(db: TestDb) {
     for n in 0..3 {
         pay(n).await;
     }
-    // Past the fold's second, the next write's batch is followed by a fold.
+    // Past the fold's interval, the next write's batch is followed by a fold.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     pay(3).await;
     pay(4).await;

@@ -1424,7 +1424,7 @@ async fn openapi_document_describes_the_api(db: TestDb) {
     app.stop().await;
 }
 
-/// Statement lines join the per-user index only when the writer folds them (about every
+/// Statement lines join the per-user index only when the writer folds them (every quarter
 /// second; migration 0012): a statement pages through folded and recent lines alike, newest
 /// first, each line once.
 async fn statement_pages_across_folded_and_recent_lines(db: TestDb) {
@@ -1441,7 +1441,7 @@ async fn statement_pages_across_folded_and_recent_lines(db: TestDb) {
                 .to_owned(),
         );
     }
-    // Past the fold's second, the next write's batch is followed by a fold.
+    // Past the fold's interval, the next write's batch is followed by a fold.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     ids.push(
         app.top_up(&token, card_id, "4.00").await["id"]
