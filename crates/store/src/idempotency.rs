@@ -219,14 +219,10 @@ impl Recent {
                      ON CONFLICT (user_id, key) DO NOTHING",
                     &[],
                 )?;
-                // PostgreSQL: TRUNCATE leaves no dead rows for the next scans to wade through
-                // (readers of this table wait for the fold's commit); SQLite empties a table
-                // deleted without a WHERE just as fast.
-                let empty = match conn.backend() {
-                    crate::Backend::Sqlite => "DELETE FROM idempotency_recent",
-                    crate::Backend::Postgres => "TRUNCATE idempotency_recent",
-                };
-                conn.execute(empty, &[])?;
+                // Not TRUNCATE on PostgreSQL: it is not MVCC-safe, and a reader's snapshot
+                // must see the records in exactly one of the two tables. The dead rows DELETE
+                // leaves are vacuumed early (migration 0011 sets this table's thresholds).
+                conn.execute("DELETE FROM idempotency_recent", &[])?;
             }
             for sql in FOLD_STATEMENTS {
                 moved += conn.execute(sql, &[])?;
