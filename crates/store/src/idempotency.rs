@@ -35,13 +35,16 @@ pub(crate) const FOLD_ROWS: usize = 2_048;
 const FOLD_EVERY: Duration = Duration::from_millis(250);
 
 /// Statements that fold other tables' recent rows into their keyed indexes, run in the same
-/// transaction: statement lines are indexed by user, and webhook events by merchant, only once
-/// folded (`activity_by_user` and `events_by_merchant` are partial, `WHERE folded = 1`;
-/// `activity_unfolded` and `events_unfolded` keep the rest in time order, appended), and their
-/// readers look in both (`Wallet::statement`, `Payments::events`).
+/// transaction: statement lines are indexed by user, and webhook events and orders by
+/// merchant, only once folded (`activity_by_user`, `events_by_merchant`,
+/// `orders_by_merchant_time` and `orders_by_merchant_paid` are partial, `WHERE folded = 1`;
+/// `activity_unfolded`, `events_unfolded` and `orders_unfolded` keep the rest in time order,
+/// appended), and their readers look in both (`Wallet::statement`, `Payments::events`,
+/// `Payments::orders`, `Payments::takings`).
 const FOLD_STATEMENTS: &[&str] = &[
     "UPDATE activity SET folded = 1 WHERE folded = 0",
     "UPDATE events SET folded = 1 WHERE folded = 0",
+    "UPDATE orders SET folded = 1 WHERE folded = 0",
 ];
 
 /// An idempotency record: the request's fingerprint and the resource it made.

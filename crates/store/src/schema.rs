@@ -89,6 +89,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_event_folds.sql"),
         postgres: include_str!("../migrations/postgres/0013_event_folds.sql"),
     },
+    Migration {
+        version: 14,
+        name: "order_folds",
+        sqlite: include_str!("../migrations/sqlite/0014_order_folds.sql"),
+        postgres: include_str!("../migrations/postgres/0014_order_folds.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

@@ -2175,9 +2175,9 @@ async fn till_keys_take_payments_and_nothing_more(db: TestDb) {
     app.stop().await;
 }
 
-/// Webhook events join the per-merchant index only when the writer folds them (every quarter
-/// second or so; migration 0013): the merchant's event list pages through folded and recent events
-/// alike, in either order, each event once.
+/// Webhook events and orders join their per-merchant indexes only when the writer folds them
+/// (every quarter second or so; migrations 0013, 0014): the merchant's event list and order
+/// list page through folded and recent ones alike, each once, and the takings count them all.
 async fn events_page_across_folded_and_recent_ones(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let merchant = app.merchant(None).await;
@@ -2250,6 +2250,35 @@ async fn events_page_across_folded_and_recent_ones(db: TestDb) {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 5);
+
+    // Orders too (migration 0014): the order list pages through both, newest first, and the
+    // day's takings count every paid order once.
+    let mut numbers = Vec::new();
+    let mut path = "/v1/merchant/orders?limit=2".to_owned();
+    loop {
+        let (status, page) = app.signed(&merchant, "GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        for order in page["orders"].as_array().unwrap() {
+            numbers.push(order["out_trade_no"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/merchant/orders?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(numbers, ["F-4", "F-3", "F-2", "F-1", "F-0"]);
+    let (status, takings) = app
+        .signed(&merchant, "GET", "/v1/merchant/takings", None)
+        .await;
+    assert_eq!(status, 200, "{takings}");
+    assert_eq!(
+        (
+            takings["paid_orders"].as_u64(),
+            takings["gross"]["amount"].as_str()
+        ),
+        (Some(5), Some("5.00")),
+        "{takings}"
+    );
     app.stop().await;
 }
 
