@@ -173,7 +173,7 @@ impl Payments {
             .read(move |conn| {
                 let start = if newest_first { i64::MAX } else { -1 };
                 let (after_ns, after_id) = cursor.unwrap_or((start, String::new()));
-                // Events the writer has folded are indexed by merchant; the last quarter
+                // Events the writer has folded are indexed by merchant; the last tenth of a
                 // second's by time only (migration 0013): a page is the first of both.
                 let columns = "SELECT id, kind, order_id, created_ns, attempts, next_attempt_ns, \
                                delivered_ns, last_error, payload FROM events";

@@ -120,7 +120,7 @@ impl Payments {
         let (rows, merchant) = self
             .store
             .read(move |conn| {
-                // Orders the writer has folded are indexed by merchant; the last quarter
+                // Orders the writer has folded are indexed by merchant; the last tenth of a
                 // second's by time only (migration 0014): a page is the newest of both. The
                 // recent ones' merchant is compared as an expression so that no index on the
                 // merchant's orders (`orders_by_out_trade_no`) is walked instead.
@@ -195,7 +195,7 @@ impl Payments {
                 ];
                 // An order's `fee` is what it still holds after its refunds: the fee charged
                 // that day is that plus what refunds (on any day) gave back.
-                // Folded orders by their per-merchant index, the last quarter second's by
+                // Folded orders by their per-merchant index, the last tenth of a second's by
                 // time (migration 0014; the merchant compared as an expression, as in the
                 // order list).
                 let paid = conn.query_opt(

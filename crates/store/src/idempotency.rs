@@ -10,7 +10,7 @@
 //! transaction, sorted: each user's leaf is then written once per fold instead of once per
 //! commit. Readers outside the writer look in both tables, in one statement (one snapshot, so
 //! a fold cannot hide a record from them); the recent table has no index and is scanned: it
-//! holds a quarter second of records or so (at most [`FOLD_ROWS`] and a batch, unless folds fail).
+//! holds a tenth of a second of records or so (at most [`FOLD_ROWS`] and a batch, unless folds fail).
 //! Only rare paths read it so (a PIN payment, a retried top-up, a card fallback). The same
 //! fold also moves statement lines into their per-user index ([`FOLD_STATEMENTS`]).
 //!
@@ -32,7 +32,7 @@ pub(crate) const FOLD_ROWS: usize = 2_048;
 
 /// How long records wait for a fold, at most, while writes come in (a fold runs after a
 /// batch commits: a quiet system folds at its next write).
-const FOLD_EVERY: Duration = Duration::from_millis(250);
+const FOLD_EVERY: Duration = Duration::from_millis(100);
 
 /// Statements that fold other tables' recent rows into their keyed indexes, run in the same
 /// transaction: statement lines are indexed by user, and webhook events and orders by

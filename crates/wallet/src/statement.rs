@@ -356,7 +356,7 @@ impl Wallet {
                 const ORDER: &str = "ORDER BY created_ns DESC, id DESC LIMIT $5";
                 let page = i64::from(limit) + 1;
                 let (before_ns, before_id) = cursor.clone().unwrap_or((i64::MAX, String::new()));
-                // Lines the writer has folded are indexed by user; the last quarter
+                // Lines the writer has folded are indexed by user; the last tenth of a
                 // second's are indexed by time only (migration 0012): a page is the newest of both.
                 conn.query(
                     &format!(

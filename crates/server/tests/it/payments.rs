@@ -2176,7 +2176,7 @@ async fn till_keys_take_payments_and_nothing_more(db: TestDb) {
 }
 
 /// Webhook events and orders join their per-merchant indexes only when the writer folds them
-/// (every quarter second or so; migrations 0013, 0014): the merchant's event list and order
+/// (every tenth of a second or so; migrations 0013, 0014): the merchant's event list and order
 /// list page through folded and recent ones alike, each once, and the takings count them all.
 async fn events_page_across_folded_and_recent_ones(db: TestDb) {
     let app = TestApp::spawn(db).await;

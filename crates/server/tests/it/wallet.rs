@@ -1424,7 +1424,7 @@ async fn openapi_document_describes_the_api(db: TestDb) {
     app.stop().await;
 }
 
-/// Statement lines join the per-user index only when the writer folds them (every quarter
+/// Statement lines join the per-user index only when the writer folds them (every tenth of a
 /// second; migration 0012): a statement pages through folded and recent lines alike, newest
 /// first, each line once.
 async fn statement_pages_across_folded_and_recent_lines(db: TestDb) {

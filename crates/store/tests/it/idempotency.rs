@@ -190,7 +190,7 @@ async fn records_survive_a_restart_and_a_fold(db: TestDb) {
         "a retry after the restart answers the first resource"
     );
 
-    // Records wait at most a quarter second before the writer folds them into the keyed table,
+    // Records wait at most a tenth of a second before the writer folds them into the keyed table,
     // after the commit of the batch that finds them due.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     claim(&store, "u4", "k", "d", End::Succeed).await.unwrap();
