@@ -68,13 +68,28 @@ pub fn idempotency_record(
          LIMIT 1",
         &[Param::Text(user_id), Param::Text(key)],
     )?;
-    row.map(|row| {
-        Ok(IdempotencyRecord {
-            fingerprint: row.text(0)?.to_owned(),
-            resource_id: row.text(1)?.to_owned(),
-        })
+    row.as_ref().map(decode).transpose()
+}
+
+/// The record of the user's `key` among the folded ones (the keyed table), for the writer,
+/// which holds the recent ones in memory.
+pub(crate) fn folded_record(
+    conn: &mut Conn,
+    user_id: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>, DbError> {
+    let row = conn.query_opt(
+        "SELECT fingerprint, resource_id FROM idempotency WHERE user_id = $1 AND key = $2",
+        &[Param::Text(user_id), Param::Text(key)],
+    )?;
+    row.as_ref().map(decode).transpose()
+}
+
+fn decode(row: &crate::Row) -> Result<IdempotencyRecord, DbError> {
+    Ok(IdempotencyRecord {
+        fingerprint: row.text(0)?.to_owned(),
+        resource_id: row.text(1)?.to_owned(),
     })
-    .transpose()
 }
 
 type Key = (String, String);

@@ -187,17 +187,7 @@ impl WriteTx<'_, '_> {
         if let Some(record) = self.recent.get(user_id, key) {
             return Ok(Some(record.clone()));
         }
-        let row = self.conn.query_opt(
-            "SELECT fingerprint, resource_id FROM idempotency WHERE user_id = $1 AND key = $2",
-            &[db::Param::Text(user_id), db::Param::Text(key)],
-        )?;
-        row.map(|row| {
-            Ok(IdempotencyRecord {
-                fingerprint: row.text(0)?.to_owned(),
-                resource_id: row.text(1)?.to_owned(),
-            })
-        })
-        .transpose()
+        crate::idempotency::folded_record(self.conn, user_id, key)
     }
 
     /// Records what the user's Idempotency-Key made. The caller has looked the key up
