@@ -19,6 +19,26 @@ const GATE_PAGE: &str = include_str!("../web/gate.html");
 const GATE_SCRIPT: &str = include_str!("../web/gate.js");
 const STYLE: &str = include_str!("../web/app.css");
 const ICON: &str = include_str!("../web/icon.svg");
+const I18N_SCRIPT: &str = include_str!("../web/i18n.js");
+const ENGLISH: &str = include_str!("../web/lang/en.js");
+const CHINESE: &str = include_str!("../web/lang/zh.js");
+
+/// Every embedded file with its name in `web/`.
+const FILES: [(&str, &str); 13] = [
+    ("i18n.js", I18N_SCRIPT),
+    ("lang/en.js", ENGLISH),
+    ("lang/zh.js", CHINESE),
+    ("index.html", INDEX),
+    ("app.js", SCRIPT),
+    ("qr.js", QR_SCRIPT),
+    ("ui.js", UI_SCRIPT),
+    ("pos.html", POS_PAGE),
+    ("pos.js", POS_SCRIPT),
+    ("gate.html", GATE_PAGE),
+    ("gate.js", GATE_SCRIPT),
+    ("app.css", STYLE),
+    ("icon.svg", ICON),
+];
 
 /// Only our own files, no framing, no inline code: the app builds its DOM with textContent,
 /// so Trusted Types can forbid every HTML and script sink outright (no policy is allowed).
@@ -34,45 +54,57 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
+            get(|| async { asset("text/html; charset=utf-8", "index.html") }),
         )
         .route(
             "/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+            get(|| async { asset("text/javascript; charset=utf-8", "app.js") }),
         )
         .route(
             "/pos",
-            get(|| async { asset("text/html; charset=utf-8", POS_PAGE) }),
+            get(|| async { asset("text/html; charset=utf-8", "pos.html") }),
         )
         .route(
             "/pos.js",
-            get(|| async { asset("text/javascript; charset=utf-8", POS_SCRIPT) }),
+            get(|| async { asset("text/javascript; charset=utf-8", "pos.js") }),
         )
         .route(
             "/gate",
-            get(|| async { asset("text/html; charset=utf-8", GATE_PAGE) }),
+            get(|| async { asset("text/html; charset=utf-8", "gate.html") }),
         )
         .route(
             "/gate.js",
-            get(|| async { asset("text/javascript; charset=utf-8", GATE_SCRIPT) }),
+            get(|| async { asset("text/javascript; charset=utf-8", "gate.js") }),
         )
         .route("/v1/demo/merchants", get(demo_merchants))
         .route(
             "/ui.js",
-            get(|| async { asset("text/javascript; charset=utf-8", UI_SCRIPT) }),
+            get(|| async { asset("text/javascript; charset=utf-8", "ui.js") }),
         )
         .route(
             "/qr.js",
-            get(|| async { asset("text/javascript; charset=utf-8", QR_SCRIPT) }),
+            get(|| async { asset("text/javascript; charset=utf-8", "qr.js") }),
         )
         .route(
             "/app.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+            get(|| async { asset("text/css; charset=utf-8", "app.css") }),
         )
-        .route("/icon.svg", get(|| async { asset("image/svg+xml", ICON) }))
+        .route(
+            "/i18n.js",
+            get(|| async { asset("text/javascript; charset=utf-8", "i18n.js") }),
+        )
+        .route(
+            "/lang/en.js",
+            get(|| async { asset("text/javascript; charset=utf-8", "lang/en.js") }),
+        )
+        .route(
+            "/lang/zh.js",
+            get(|| async { asset("text/javascript; charset=utf-8", "lang/zh.js") }),
+        )
+        .route("/icon.svg", get(|| async { asset("image/svg+xml", "icon.svg") }))
         .route(
             "/favicon.ico",
-            get(|| async { asset("image/svg+xml", ICON) }),
+            get(|| async { asset("image/svg+xml", "icon.svg") }),
         )
 }
 
@@ -116,7 +148,28 @@ pub fn local_host(headers: &axum::http::HeaderMap) -> bool {
     )
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+/// A page's file: the embedded copy, or, when `CASHLESS_WEB_DIR` names a directory (working
+/// on the pages: edit and reload without a rebuild), the file of that name in it.
+fn contents(embedded: &'static str, name: &str) -> std::borrow::Cow<'static, str> {
+    static WEB_DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    let dir = WEB_DIR.get_or_init(|| std::env::var_os("CASHLESS_WEB_DIR").map(Into::into));
+    match dir {
+        Some(dir) => match std::fs::read_to_string(dir.join(name)) {
+            Ok(text) => text.into(),
+            Err(error) => {
+                tracing::warn!(%error, name, "CASHLESS_WEB_DIR: serving the embedded copy");
+                embedded.into()
+            }
+        },
+        None => embedded.into(),
+    }
+}
+
+fn asset(content_type: &'static str, name: &'static str) -> Response {
+    let body = FILES
+        .iter()
+        .find(|(file, _)| *file == name)
+        .map_or("", |(_, embedded)| *embedded);
     (
         [
             (CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -139,7 +192,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
                 HeaderValue::from_static("no-referrer"),
             ),
         ],
-        body,
+        contents(body, name).into_owned(),
     )
         .into_response()
 }

@@ -1,0 +1,2 @@
+// English.
+"use strict";
