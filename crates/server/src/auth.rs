@@ -2,11 +2,10 @@
 
 use std::fmt;
 
-use axum::extract::{Request, State};
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -56,15 +55,19 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-/// Middleware: only the operator passes.
-pub async fn require_operator(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    match bearer(request.headers()) {
-        Some(token) if state.operator_token.verify(token) => Ok(next.run(request).await),
-        _ => Err(ApiError::unauthorized()),
+/// The operator: extracting it authenticates the request by the operator token, so an
+/// operator route says so in its signature.
+#[derive(Debug)]
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Operator, ApiError> {
+        match bearer(&parts.headers) {
+            Some(token) if state.operator_token.verify(token) => Ok(Operator),
+            _ => Err(ApiError::unauthorized()),
+        }
     }
 }
 

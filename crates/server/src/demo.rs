@@ -255,6 +255,7 @@ pub async fn seed(
                     name: name.to_owned(),
                     role,
                 },
+                None,
             )
             .await?;
         staff.push(DemoStaff {

@@ -7,6 +7,28 @@ use axum::response::{IntoResponse, Response};
 use cashless_store::StoreError;
 use serde_json::{Value, json};
 
+/// The error shape of every endpoint, as the OpenAPI document describes it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: branch on this.
+    #[schema(example = "sms_code_invalid")]
+    pub code: String,
+    /// Plain words for people.
+    pub message: String,
+    /// Machine-readable context, e.g. `attempts_left`, `remaining`, `locked_until`.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+    /// A refused ledger batch: every item's result (the refused one's reason, `not_applied`
+    /// for the others).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub results: Option<Value>,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

@@ -31,10 +31,18 @@ where
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(error) => {
-            ApiError::bad_request("invalid_request", error.body_text())
+            ApiError::bad_request("invalid_request", plain_serde(&error.body_text()))
         }
         JsonRejection::JsonSyntaxError(error) => {
-            ApiError::bad_request("invalid_json", error.body_text())
+            let text = error.body_text();
+            let detail = text
+                .strip_prefix("Failed to parse the request body as JSON: ")
+                .unwrap_or(&text)
+                .replace('`', "");
+            ApiError::bad_request(
+                "invalid_json",
+                format!("the body is not valid JSON: {detail}"),
+            )
         }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -52,4 +60,75 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// serde's account of a body that does not fit, in plainer words: which field, and what
+/// was wrong with it (no "deserialize", no line and column of a one-line body).
+pub(crate) fn plain_serde(text: &str) -> String {
+    let text = text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(text);
+    let text = match text.rfind(" at line ") {
+        Some(at) if text[at..].contains(" column ") => &text[..at],
+        _ => text,
+    };
+    let (path, rest) = match text.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => (Some(path), rest),
+        _ => (None, text),
+    };
+    let said = if let Some(field) = field_named(rest, "missing field `") {
+        format!("the field {field} is missing")
+    } else if let Some(field) = field_named(rest, "unknown field `") {
+        let expected = rest
+            .split_once(", expected ")
+            .map(|(_, expected)| expected.replace('`', ""))
+            .map_or_else(String::new, |expected| format!(" (it takes {expected})"));
+        format!("{field} is not a field of this request{expected}")
+    } else if let Some(rest) = rest
+        .strip_prefix("invalid type: ")
+        .or_else(|| rest.strip_prefix("invalid value: "))
+    {
+        match rest.split_once(", expected ") {
+            Some((found, expected)) => {
+                format!("expected {expected}, not {}", found.replace('`', ""))
+            }
+            None => rest.to_owned(),
+        }
+    } else {
+        rest.to_owned()
+    };
+    match path {
+        Some(path) if path != "." => format!("{path}: {said}"),
+        _ => said,
+    }
+}
+
+fn field_named<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    text.strip_prefix(prefix)?.split('`').next()
+}
+
 pub use cashless_consumer::rfc3339;
+
+#[cfg(test)]
+mod tests {
+    use super::plain_serde;
+
+    #[test]
+    fn serde_errors_read_as_words() {
+        for (serde, plain) in [
+            (
+                "Failed to deserialize the JSON body into the target type: missing field `auth_code` at line 1 column 20",
+                "the field auth_code is missing",
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: amount: invalid type: integer `5`, expected a string at line 1 column 12",
+                "amount: expected a string, not integer 5",
+            ),
+            (
+                "unknown field `colour`, expected `phone` or `code` at line 1 column 9",
+                "colour is not a field of this request (it takes phone or code)",
+            ),
+            ("expected value at line 1 column 1", "expected value"),
+        ] {
+            assert_eq!(plain_serde(serde), plain);
+        }
+    }
+}

@@ -5,18 +5,22 @@
 //! that succeeded answers `exists` for each item (ids are the idempotency keys).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use crate::extract::{Path, Query};
 use axum::http::StatusCode;
 use cashless_ledger::{
     Account, AccountFlags, AccountId, AccountKind, Balances, Currency, Transfer, TransferFlags,
     TransferId, format_amount, parse_amount,
 };
 use cashless_store::{AccountRow, StoreError, TransferRow};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::auth::Operator;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::json::{ApiJson, rfc3339};
 
 /// The most events one request may carry (as TigerBeetle's 8,190 per batch).
@@ -26,28 +30,43 @@ pub const BATCH_EVENTS_MAX: usize = 8_190;
 const PAGE_TRANSFERS_DEFAULT: u32 = 50;
 const PAGE_TRANSFERS_MAX: u32 = 1_000;
 
-#[derive(Debug, Deserialize)]
+/// An account to create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountInput {
+    /// A UUID (time-ordered, v7, keeps storage append-only), or a decimal u128; the
+    /// idempotency key.
+    #[schema(example = "0190a5f4-0000-7000-8000-000000000001")]
     id: String,
+    #[schema(example = "CNY")]
     currency: String,
+    /// `wallet`, `merchant`, `escrow`, `clearing`, `fee`, `payable`, `fx`, `operator` or
+    /// `suspense`.
+    #[schema(example = "wallet")]
     kind: String,
+    /// `debits_must_not_exceed_credits`, `credits_must_not_exceed_debits`, `closed`.
     #[serde(default)]
     flags: Vec<String>,
+    /// An id of the caller's (a UUID or a decimal u128).
     #[serde(default)]
     reference: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A transfer to create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferInput {
+    /// A UUID (time-ordered, v7) or a decimal u128; the idempotency key.
+    #[schema(example = "0190a5f4-0000-7000-8000-0000000000a1")]
     id: String,
     #[serde(default)]
     debit_account_id: Option<String>,
     #[serde(default)]
     credit_account_id: Option<String>,
-    /// A decimal string in the currency's units ("12.34"), never a JSON number.
+    /// A decimal string in the currency's units ("12.34"), never a JSON number; optional only
+    /// for `void_pending`.
     #[serde(default)]
+    #[schema(example = "100.50")]
     amount: Option<String>,
     currency: String,
     #[serde(default)]
@@ -151,55 +170,128 @@ impl TransferInput {
     }
 }
 
-fn optional_id(value: u128) -> Value {
-    if value == 0 {
-        Value::Null
-    } else {
-        json!(cashless_ledger::TransferId(value).to_string())
+fn optional_id(value: u128) -> Option<String> {
+    (value != 0).then(|| TransferId(value).to_string())
+}
+
+/// An account's four balances, as decimal strings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalancesView {
+    pub debits_pending: String,
+    pub debits_posted: String,
+    pub credits_pending: String,
+    pub credits_posted: String,
+}
+
+impl BalancesView {
+    fn new(balances: &Balances, currency: Currency) -> BalancesView {
+        BalancesView {
+            debits_pending: format_amount(balances.debits_pending, currency),
+            debits_posted: format_amount(balances.debits_posted, currency),
+            credits_pending: format_amount(balances.credits_pending, currency),
+            credits_posted: format_amount(balances.credits_posted, currency),
+        }
     }
 }
 
-fn balances_json(balances: &Balances, currency: Currency) -> Value {
-    json!({
-        "debits_pending": format_amount(balances.debits_pending, currency),
-        "debits_posted": format_amount(balances.debits_posted, currency),
-        "credits_pending": format_amount(balances.credits_pending, currency),
-        "credits_posted": format_amount(balances.credits_posted, currency),
-    })
+/// A ledger account and its balances.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    pub currency: String,
+    pub kind: String,
+    pub flags: Vec<String>,
+    pub reference: Option<String>,
+    pub balances: BalancesView,
+    pub created_at: String,
 }
 
-pub fn account_json(row: &AccountRow) -> Value {
-    let account = &row.account;
-    json!({
-        "id": account.id.to_string(),
-        "currency": account.currency.code(),
-        "kind": account.kind.name(),
-        "flags": account.flags.names(),
-        "reference": optional_id(account.reference),
-        "balances": balances_json(&account.balances, account.currency),
-        "created_at": rfc3339(account.timestamp),
-    })
+impl AccountView {
+    pub fn new(row: &AccountRow) -> AccountView {
+        let account = &row.account;
+        AccountView {
+            id: account.id.to_string(),
+            currency: account.currency.code().to_owned(),
+            kind: account.kind.name().to_owned(),
+            flags: account
+                .flags
+                .names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            reference: optional_id(account.reference),
+            balances: BalancesView::new(&account.balances, account.currency),
+            created_at: rfc3339(account.timestamp),
+        }
+    }
 }
 
-pub fn transfer_json(row: &TransferRow) -> Value {
-    let record = &row.record;
-    let t = &record.transfer;
-    json!({
-        "id": t.id.to_string(),
-        "debit_account_id": t.debit_account_id.to_string(),
-        "credit_account_id": t.credit_account_id.to_string(),
-        "amount": format_amount(t.amount, t.currency),
-        "currency": t.currency.code(),
-        "code": t.code,
-        "flags": t.flags.names(),
-        "pending_id": optional_id(t.pending_id.0),
-        "timeout_secs": t.timeout_secs,
-        "reference": optional_id(t.reference),
-        "result": record.result.code(),
-        "pending_status": record.pending_status.name(),
-        "timestamp": rfc3339(t.timestamp),
-        "timestamp_ns": t.timestamp.to_string(),
-    })
+/// A transfer as the ledger recorded it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferView {
+    pub id: String,
+    pub debit_account_id: String,
+    pub credit_account_id: String,
+    pub amount: String,
+    pub currency: String,
+    pub code: u16,
+    pub flags: Vec<String>,
+    pub pending_id: Option<String>,
+    pub timeout_secs: u32,
+    pub reference: Option<String>,
+    /// `ok`, or why the ledger refused it.
+    pub result: String,
+    /// For a pending transfer: `pending`, `posted`, `voided` or `expired`; else `none`.
+    pub pending_status: String,
+    pub timestamp: String,
+    /// The ledger's timestamp in nanoseconds (unique, increasing), as a decimal string.
+    pub timestamp_ns: String,
+}
+
+impl TransferView {
+    pub fn new(row: &TransferRow) -> TransferView {
+        let record = &row.record;
+        let t = &record.transfer;
+        TransferView {
+            id: t.id.to_string(),
+            debit_account_id: t.debit_account_id.to_string(),
+            credit_account_id: t.credit_account_id.to_string(),
+            amount: format_amount(t.amount, t.currency),
+            currency: t.currency.code().to_owned(),
+            code: t.code,
+            flags: t.flags.names().into_iter().map(str::to_owned).collect(),
+            pending_id: optional_id(t.pending_id.0),
+            timeout_secs: t.timeout_secs,
+            reference: optional_id(t.reference),
+            result: record.result.code().to_owned(),
+            pending_status: record.pending_status.name().to_owned(),
+            timestamp: rfc3339(t.timestamp),
+            timestamp_ns: t.timestamp.to_string(),
+        }
+    }
+}
+
+/// One item's result in a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemResult {
+    pub id: String,
+    /// `ok` or `exists` when the batch was written; in an error, the refused item's reason and
+    /// `not_applied` for the others.
+    pub result: String,
+}
+
+/// A batch's answer: every item's result, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResults {
+    pub results: Vec<ItemResult>,
+}
+
+/// A page of an account's transfers, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferPage {
+    pub transfers: Vec<TransferView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 fn check_batch_size(len: usize) -> Result<(), ApiError> {
@@ -250,14 +342,17 @@ impl From<StoreError> for BatchError {
 /// Answers a batch: the per-item results, or, if any was rejected, a 4xx error carrying them.
 fn batch_response(
     outcome: Result<Vec<(u128, &'static str)>, BatchError>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BatchResults>, ApiError> {
     let rejected = match outcome {
         Ok(results) => {
-            let results: Vec<Value> = results
+            let results = results
                 .into_iter()
-                .map(|(id, result)| json!({ "id": TransferId(id).to_string(), "result": result }))
+                .map(|(id, result)| ItemResult {
+                    id: TransferId(id).to_string(),
+                    result: result.to_owned(),
+                })
                 .collect();
-            return Ok(Json(json!({ "results": results })));
+            return Ok(Json(BatchResults { results }));
         }
         Err(BatchError::Store(error)) => return Err(error.into()),
         Err(BatchError::Rejected(rejected)) => rejected,
@@ -275,7 +370,7 @@ fn batch_response(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let results: Vec<Value> = rejected
+    let results: Vec<ItemResult> = rejected
         .iter()
         .map(|(id, code, success)| {
             let result = if not_applied(code, *success) {
@@ -283,7 +378,10 @@ fn batch_response(
             } else {
                 code
             };
-            json!({ "id": TransferId(*id).to_string(), "result": result })
+            ItemResult {
+                id: TransferId(*id).to_string(),
+                result: result.to_owned(),
+            }
         })
         .collect();
     Err(ApiError::new(
@@ -291,13 +389,22 @@ fn batch_response(
         first,
         format!("item {index} was rejected ({first}); nothing in this batch was written"),
     )
-    .with_details("results", Value::Array(results)))
+    .with_details("results", serde_json::to_value(results).unwrap_or_default()))
 }
 
+/// Creates accounts, all or none (at most 8,190). Ids are the idempotency keys: an account
+/// sent again answers `exists`.
+#[utoipa::path(post, path = "/v1/ledger/accounts", tag = "ledger", security(("operator" = [])),
+    request_body = Vec<AccountInput>,
+    responses((status = 200, body = BatchResults),
+              (status = 400, body = ErrorBody, description = "batch_empty, batch_too_large, invalid_id, unknown_currency, unknown_account_kind, unknown_flag"),
+              (status = 409, body = ErrorBody, description = "exists_with_different_*: the error carries `results`"),
+              (status = 422, body = ErrorBody, description = "an item refused for the ledger's state: the error carries `results`")))]
 pub async fn create_accounts(
     State(state): State<AppState>,
+    _operator: Operator,
     ApiJson(inputs): ApiJson<Vec<AccountInput>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BatchResults>, ApiError> {
     check_batch_size(inputs.len())?;
     let accounts = parse_all(inputs, AccountInput::into_account)?;
     let outcome = state
@@ -318,10 +425,20 @@ pub async fn create_accounts(
     batch_response(outcome)
 }
 
+/// Creates transfers, all or none (at most 8,190): single-phase, `pending` (two-phase, with
+/// `timeout_secs`), `post_pending` or `void_pending`, `linked` chains. Ids are the idempotency
+/// keys; an id refused for the ledger's state answers `id_already_failed` ever after.
+#[utoipa::path(post, path = "/v1/ledger/transfers", tag = "ledger", security(("operator" = [])),
+    request_body = Vec<TransferInput>,
+    responses((status = 200, body = BatchResults),
+              (status = 400, body = ErrorBody, description = "batch_empty, batch_too_large, invalid_id, unknown_currency, unknown_flag, amount_missing, amount_invalid"),
+              (status = 409, body = ErrorBody, description = "exists_with_different_*, id_already_failed: the error carries `results`"),
+              (status = 422, body = ErrorBody, description = "exceeds_credits, exceeds_debits, … : the error carries `results`")))]
 pub async fn create_transfers(
     State(state): State<AppState>,
+    _operator: Operator,
     ApiJson(inputs): ApiJson<Vec<TransferInput>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BatchResults>, ApiError> {
     check_batch_size(inputs.len())?;
     let transfers = parse_all(inputs, TransferInput::into_transfer)?;
     // All or nothing; a rejected transfer's failure is still remembered (so the operation
@@ -348,42 +465,64 @@ pub async fn create_transfers(
     batch_response(outcome)
 }
 
+/// An account and its balances.
+#[utoipa::path(get, path = "/v1/ledger/accounts/{id}", tag = "ledger", security(("operator" = [])),
+    params(("id" = String, Path, description = "the account's id (a UUID or a decimal u128)")),
+    responses((status = 200, body = AccountView),
+              (status = 400, body = ErrorBody, description = "invalid_id"),
+              (status = 404, body = ErrorBody)))]
 pub async fn get_account(
     State(state): State<AppState>,
+    _operator: Operator,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AccountView>, ApiError> {
     let id = AccountId(parse_id("account id", &id)?);
     match state.store.account(id).await? {
-        Some(row) => Ok(Json(account_json(&row))),
+        Some(row) => Ok(Json(AccountView::new(&row))),
         None => Err(ApiError::not_found(format!("no account {id}"))),
     }
 }
 
+/// One transfer.
+#[utoipa::path(get, path = "/v1/ledger/transfers/{id}", tag = "ledger", security(("operator" = [])),
+    params(("id" = String, Path, description = "the transfer's id (a UUID or a decimal u128)")),
+    responses((status = 200, body = TransferView),
+              (status = 400, body = ErrorBody, description = "invalid_id"),
+              (status = 404, body = ErrorBody)))]
 pub async fn get_transfer(
     State(state): State<AppState>,
+    _operator: Operator,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TransferView>, ApiError> {
     let id = TransferId(parse_id("transfer id", &id)?);
     match state.store.transfer(id).await? {
-        Some(row) => Ok(Json(transfer_json(&row))),
+        Some(row) => Ok(Json(TransferView::new(&row))),
         None => Err(ApiError::not_found(format!("no transfer {id}"))),
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// 1 to 1,000; 50 by default.
     limit: Option<u32>,
+    /// The `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
+/// An account's transfers, newest first.
+#[utoipa::path(get, path = "/v1/ledger/accounts/{id}/transfers", tag = "ledger", security(("operator" = [])),
+    params(("id" = String, Path, description = "the account's id"), PageQuery),
+    responses((status = 200, body = TransferPage),
+              (status = 400, body = ErrorBody, description = "invalid_id, invalid_limit, invalid_cursor, invalid_query"),
+              (status = 404, body = ErrorBody)))]
 pub async fn list_account_transfers(
     State(state): State<AppState>,
+    _operator: Operator,
     Path(id): Path<String>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(query) =
-        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
+    Query(query): Query<PageQuery>,
+) -> Result<Json<TransferPage>, ApiError> {
     let id = AccountId(parse_id("account id", &id)?);
     let limit = query.limit.unwrap_or(PAGE_TRANSFERS_DEFAULT);
     if !(1..=PAGE_TRANSFERS_MAX).contains(&limit) {
@@ -409,8 +548,8 @@ pub async fn list_account_transfers(
     let Some((rows, next)) = state.store.account_transfers(id, cursor, limit).await? else {
         return Err(ApiError::not_found(format!("no account {id}")));
     };
-    let transfers: Vec<Value> = rows.iter().map(transfer_json).collect();
-    Ok(Json(
-        json!({ "transfers": transfers, "next_cursor": next.map(|n| n.to_string()) }),
-    ))
+    Ok(Json(TransferPage {
+        transfers: rows.iter().map(TransferView::new).collect(),
+        next_cursor: next.map(|n| n.to_string()),
+    }))
 }

@@ -7,9 +7,11 @@
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod extract;
 pub mod json;
 pub mod ledger_api;
 pub mod merchant_api;
+pub mod openapi;
 pub mod staff_api;
 pub mod transit_api;
 pub mod wallet_api;
@@ -21,21 +23,23 @@ use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::{Json, Router};
 use cashless_partners::SimulatedSms;
 use cashless_payments::Payments;
 use cashless_store::Store;
 use cashless_wallet::Wallet;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::OperatorToken;
-use error::ApiError;
+use error::{ApiError, ErrorBody};
 
 /// Request bodies larger than this are refused: a full batch of 8,190 transfers is ~3 MiB.
-const BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+pub(crate) const BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
@@ -67,170 +71,160 @@ impl AppState {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let operator = Router::new()
-        .route("/v1/ledger/accounts", post(ledger_api::create_accounts))
-        .route("/v1/ledger/accounts/{id}", get(ledger_api::get_account))
-        .route(
-            "/v1/ledger/accounts/{id}/transfers",
-            get(ledger_api::list_account_transfers),
-        )
-        .route("/v1/ledger/transfers", post(ledger_api::create_transfers))
-        .route("/v1/ledger/transfers/{id}", get(ledger_api::get_transfer))
-        .route("/v1/operator/sms", get(wallet_api::sms_outbox))
-        .route("/v1/operator/merchants", post(merchant_api::onboard))
-        .route(
-            "/v1/operator/merchants/{id}",
-            get(merchant_api::operator_merchant),
-        )
-        .route(
-            "/v1/operator/merchants/{id}/stores",
-            post(merchant_api::add_store),
-        )
-        .route(
-            "/v1/operator/merchants/{id}/stores/{store_id}/terminals",
-            post(merchant_api::add_terminal),
-        )
-        .route(
-            "/v1/operator/merchants/{id}/keys",
-            post(merchant_api::operator_add_key),
-        )
-        .route(
-            "/v1/operator/transit/issuer-keys",
-            post(transit_api::rotate_issuer_key),
-        )
-        .route(
-            "/v1/operator/transit/gates",
-            post(transit_api::register_gate),
-        )
-        .route("/v1/operator/transit/flags", get(transit_api::flags))
-        .route(
-            "/v1/operator/merchants/{id}/keys/{key_id}",
-            axum::routing::delete(merchant_api::operator_revoke_key),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_operator,
-        ));
+    let (api, document) = api_routes().split_for_parts();
+    let document = openapi::finish(document);
+    // Served as it was made: the document is built once, at start-up.
+    let document = Arc::new(serde_json::to_vec(&document).unwrap_or_default());
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(wallet_api::openapi))
+        .merge(api)
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = Arc::clone(&document);
+                async move { ([(CONTENT_TYPE, "application/json")], Vec::clone(&document)) }
+            }),
+        )
         .merge(web::routes())
-        .merge(consumer_routes())
-        .merge(merchant_routes())
-        .merge(operator)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(middleware::from_fn(refuse_declared_oversize))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
 
-/// The consumer API (see [`wallet_api`]); each handler authenticates through its extractor.
-fn consumer_routes() -> Router<AppState> {
-    use axum::routing::delete;
-    use wallet_api as w;
-    Router::new()
-        .route("/v1/auth/sms-codes", post(w::send_sms_code))
-        .route("/v1/auth/sign-in", post(w::sign_in))
-        .route("/v1/auth/sign-out", post(w::sign_out))
-        .route("/v1/auth/sign-out-everywhere", post(w::sign_out_everywhere))
-        .route("/v1/me", get(w::me))
-        .route("/v1/me/devices", get(w::devices))
-        .route("/v1/me/devices/{id}", delete(w::remove_device))
-        .route("/v1/me/pin", post(w::set_pin))
-        .route(
-            "/v1/me/device-pay",
-            post(w::enable_device_pay).delete(w::disable_device_pay),
-        )
-        .route("/v1/me/pin/change", post(w::change_pin))
-        .route("/v1/me/pin/reset-code", post(w::pin_reset_code))
-        .route("/v1/me/identity", post(w::verify_identity))
-        .route("/v1/me/cards", get(w::cards).post(w::link_card))
-        .route("/v1/me/cards/{id}", delete(w::remove_card))
-        .route(
-            "/v1/me/payment-card",
-            get(w::payment_card).put(w::set_payment_card),
-        )
-        .route("/v1/me/cards/bindings/{id}/confirm", post(w::confirm_card))
-        .route("/v1/me/topups", post(w::top_up))
-        .route("/v1/me/topups/{id}", get(w::get_top_up))
-        .route("/v1/me/withdrawals", post(w::withdraw))
-        .route("/v1/me/withdrawals/{id}", get(w::get_withdrawal))
-        .route("/v1/me/statement", get(w::statement))
+/// The OpenAPI 3.1 document of every API route: made from the same registrations as the
+/// router (a route cannot be served without being described).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi::finish(api_routes().split_for_parts().1)
 }
 
-/// The signed merchant API and the consumer's payment routes (see [`merchant_api`]).
-fn merchant_routes() -> Router<AppState> {
-    use axum::routing::put;
+/// Every API route with its description. Each handler says who may call it through its
+/// extractors: `Operator`, `Consumer`, `Signed`/`SignedWrite` (a merchant key or a staff
+/// session), `StaffSession`, a gate's signature; a handler with none of them is public.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .merge(ledger_routes())
+        .merge(consumer_routes())
+        .merge(merchant_routes())
+        .merge(operator_routes())
+        .merge(transit_routes())
+}
+
+/// The ledger (operator).
+fn ledger_routes() -> OpenApiRouter<AppState> {
+    use ledger_api as l;
+    OpenApiRouter::new()
+        .routes(routes!(l::create_accounts))
+        .routes(routes!(l::get_account))
+        .routes(routes!(l::list_account_transfers))
+        .routes(routes!(l::create_transfers))
+        .routes(routes!(l::get_transfer))
+}
+
+/// The operator's onboarding and transit administration, and the simulated SMS outbox.
+fn operator_routes() -> OpenApiRouter<AppState> {
     use merchant_api as m;
-    Router::new()
-        .route("/v1/platform/keys", get(m::platform_keys))
-        .route("/v1/merchant/profile", get(m::profile))
-        .route("/v1/merchant/keys", post(m::rotate_key))
-        .route("/v1/merchant/till-keys", post(m::add_till_key))
-        .route(
-            "/v1/merchant/till-keys/{key_id}",
-            axum::routing::delete(m::revoke_till_key),
-        )
-        .route("/v1/merchant/notify-url", put(m::set_notify_url))
-        .route(
-            "/v1/merchant/staff",
-            post(staff_api::add_staff).get(staff_api::list_staff),
-        )
-        .route(
-            "/v1/merchant/staff/{id}",
-            axum::routing::delete(staff_api::remove_staff),
-        )
-        .route("/v1/me/transit/pass", post(transit_api::pass))
-        .route("/v1/transit/gate-config", get(transit_api::gate_config))
-        .route("/v1/transit/network", get(transit_api::network))
-        .route("/v1/transit/taps", post(transit_api::upload_taps))
-        .route("/v1/transit/scan-image", post(transit_api::scan_image))
-        .route("/v1/transit/gate", get(transit_api::whoami))
-        .route("/v1/me/transit/journeys", get(transit_api::journeys))
-        .route("/v1/me/transit/debts/pay", post(transit_api::pay_debts))
-        .route("/v1/staff/sms-codes", post(staff_api::send_code))
-        .route("/v1/staff/sessions", post(staff_api::sign_in))
-        .route("/v1/staff/me", get(staff_api::me))
-        .route("/v1/staff/sign-out", post(staff_api::sign_out))
-        .route(
-            "/v1/merchant/orders",
-            post(m::precreate).get(m::list_orders),
-        )
-        .route("/v1/merchant/takings", get(m::takings))
-        .route("/v1/merchant/events/{id}/retry", post(m::retry_event))
-        .route("/v1/merchant/orders/paycode", post(m::pay_by_paycode))
-        .route("/v1/merchant/orders/{out_trade_no}", get(m::query_order))
-        .route("/v1/merchant/orders/{out_trade_no}/qr", get(m::order_qr))
-        .route("/v1/merchant/qr", get(m::static_qr))
-        .route("/v1/merchant/scan-image", post(m::merchant_scan_image))
-        .route(
-            "/v1/merchant/orders/{out_trade_no}/close",
-            post(m::close_order),
-        )
-        .route(
-            "/v1/merchant/orders/{out_trade_no}/cancel",
-            post(m::cancel_order),
-        )
-        .route(
-            "/v1/merchant/orders/{out_trade_no}/refunds",
-            post(m::refund),
-        )
-        .route(
-            "/v1/merchant/orders/{out_trade_no}/refunds/{out_request_no}",
-            get(m::refund_query),
-        )
-        .route("/v1/merchant/events", get(m::events))
-        .route("/v1/me/scan", post(m::scan))
-        .route("/v1/me/scan-image", post(m::scan_image))
-        .route("/v1/me/payments", post(m::pay))
-        .route("/v1/me/payments/pending", get(m::pending))
-        .route("/v1/me/payments/{id}", get(m::payment))
-        .route("/v1/me/payments/{id}/confirm", post(m::confirm))
-        .route("/v1/me/payments/{id}/decline", post(m::decline))
-        .route("/v1/me/paycode", post(m::enrol_paycode))
+    use transit_api as t;
+    OpenApiRouter::new()
+        .routes(routes!(wallet_api::sms_outbox))
+        .routes(routes!(m::onboard))
+        .routes(routes!(m::operator_merchant))
+        .routes(routes!(m::add_store))
+        .routes(routes!(m::add_terminal))
+        .routes(routes!(m::operator_add_key))
+        .routes(routes!(m::operator_revoke_key))
+        .routes(routes!(t::rotate_issuer_key))
+        .routes(routes!(t::register_gate))
+        .routes(routes!(t::flags))
+}
+
+/// The consumer API (see [`wallet_api`]); each handler authenticates through its extractor.
+fn consumer_routes() -> OpenApiRouter<AppState> {
+    use wallet_api as w;
+    OpenApiRouter::new()
+        .routes(routes!(w::send_sms_code))
+        .routes(routes!(w::sign_in))
+        .routes(routes!(w::sign_out))
+        .routes(routes!(w::sign_out_everywhere))
+        .routes(routes!(w::me))
+        .routes(routes!(w::devices))
+        .routes(routes!(w::remove_device))
+        .routes(routes!(w::set_pin))
+        .routes(routes!(w::enable_device_pay, w::disable_device_pay))
+        .routes(routes!(w::change_pin))
+        .routes(routes!(w::pin_reset_code))
+        .routes(routes!(w::verify_identity))
+        .routes(routes!(w::cards, w::link_card))
+        .routes(routes!(w::remove_card))
+        .routes(routes!(w::payment_card, w::set_payment_card))
+        .routes(routes!(w::confirm_card))
+        .routes(routes!(w::top_up))
+        .routes(routes!(w::quote_top_up))
+        .routes(routes!(w::get_top_up))
+        .routes(routes!(w::withdraw))
+        .routes(routes!(w::get_withdrawal))
+        .routes(routes!(w::statement))
+        .routes(routes!(merchant_api::scan))
+        .routes(routes!(merchant_api::scan_image))
+        .routes(routes!(merchant_api::pay))
+        .routes(routes!(merchant_api::pending))
+        .routes(routes!(merchant_api::payment))
+        .routes(routes!(merchant_api::confirm))
+        .routes(routes!(merchant_api::decline))
+        .routes(routes!(merchant_api::enrol_paycode))
+}
+
+/// The signed merchant API, the till's staff sessions and the platform's public key (see
+/// [`merchant_api`], [`staff_api`]).
+fn merchant_routes() -> OpenApiRouter<AppState> {
+    use merchant_api as m;
+    use staff_api as s;
+    OpenApiRouter::new()
+        .routes(routes!(m::platform_keys))
+        .routes(routes!(m::profile))
+        .routes(routes!(m::rotate_key))
+        .routes(routes!(m::add_till_key))
+        .routes(routes!(m::revoke_till_key))
+        .routes(routes!(m::confirm_till_key))
+        .routes(routes!(m::set_notify_url))
+        .routes(routes!(s::add_staff, s::list_staff))
+        .routes(routes!(s::remove_staff))
+        .routes(routes!(s::confirm_staff))
+        .routes(routes!(s::send_code))
+        .routes(routes!(s::sign_in))
+        .routes(routes!(s::me))
+        .routes(routes!(s::sign_out))
+        .routes(routes!(m::precreate, m::list_orders))
+        .routes(routes!(m::takings))
+        .routes(routes!(m::retry_event))
+        .routes(routes!(m::pay_by_paycode))
+        .routes(routes!(m::query_order))
+        .routes(routes!(m::order_qr))
+        .routes(routes!(m::static_qr))
+        .routes(routes!(m::merchant_scan_image))
+        .routes(routes!(m::close_order))
+        .routes(routes!(m::cancel_order))
+        .routes(routes!(m::refund))
+        .routes(routes!(m::refund_query))
+        .routes(routes!(m::events))
+}
+
+/// Transit: the rider's pass and journeys, the gates' configuration and uploads.
+fn transit_routes() -> OpenApiRouter<AppState> {
+    use transit_api as t;
+    OpenApiRouter::new()
+        .routes(routes!(t::pass))
+        .routes(routes!(t::gate_config))
+        .routes(routes!(t::network))
+        .routes(routes!(t::upload_taps))
+        .routes(routes!(t::scan_image))
+        .routes(routes!(t::whoami))
+        .routes(routes!(t::journeys))
+        .routes(routes!(t::pay_debts))
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests.
@@ -245,16 +239,35 @@ pub async fn serve(
 }
 
 /// Liveness: the process answers.
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+        database: None,
+    })
+}
+
+/// What `/healthz` and `/readyz` answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    /// `ok` (alive) or `ready`.
+    status: String,
+    /// `sqlite` or `postgresql` (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
 }
 
 /// Readiness: the database answers and the writer runs.
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Health),
+              (status = 503, body = ErrorBody, description = "not_ready: the database is unavailable")))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     match state.store.ping().await {
-        Ok(()) => Ok(Json(
-            json!({ "status": "ready", "database": state.store.backend().to_string() }),
-        )),
+        Ok(()) => Ok(Json(Health {
+            status: "ready".to_owned(),
+            database: Some(state.store.backend().to_string()),
+        })),
         Err(error) => {
             tracing::warn!(%error, "not ready");
             Err(ApiError::new(
@@ -287,13 +300,44 @@ async fn refuse_declared_oversize(request: Request, next: Next) -> Result<Respon
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > BODY_BYTES_MAX as u64) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body is over {BODY_BYTES_MAX} bytes"),
-        ));
+        return Err(extract::body_too_large());
     }
     Ok(next.run(request).await)
+}
+
+/// The safety net of the error contract: an error answer that is not JSON (from an extractor
+/// or layer that bypassed [`extract`], say) is replaced by the API's error shape, and logged,
+/// because it means a handler needs fixing.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return response;
+    }
+    tracing::warn!(
+        route,
+        status = status.as_u16(),
+        "an error answer was not JSON; replaced"
+    );
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => return extract::body_too_large().into_response(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "this endpoint does not take a body of that type",
+        ),
+        status if status.is_client_error() => ("invalid_request", "the request is not valid"),
+        _ => ("internal", "internal error"),
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// One structured log line per request: method, route (not the raw path), status, latency.

@@ -8,12 +8,11 @@
 //! SHA-256, and only then parses the JSON.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use cashless_payments::merchants::{
-    KeyView, MerchantCaller, MerchantInput, MerchantView, StoreView, TerminalView,
+    KeyView, MerchantCaller, MerchantInput, MerchantView, Revoked, StoreView, TerminalView,
 };
 use cashless_payments::notify::EventPage;
 use cashless_payments::orders::{OrderView, PrecreateInput, RefundInput, RefundView};
@@ -21,16 +20,18 @@ use cashless_payments::pay::{PayInput, PaycodeEnrolment, PaycodeInput, PaymentVi
 use cashless_payments::reports::{OrderFilter, OrderPage, Takings};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use cashless_wallet::WalletError;
 use cashless_wallet::confirm::Confirmation;
 
 use crate::AppState;
+use crate::auth::Operator;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
+use crate::extract::{Bytes, Path, Query};
 use crate::json::ApiJson;
-use crate::wallet_api::{Consumer, ErrorBody, idempotency_key};
+use crate::wallet_api::{Consumer, idempotency_key};
 
 /// A request signed by a merchant's key, with its JSON body (`()` for none). Its nonce is
 /// used up before the handler runs.
@@ -73,7 +74,12 @@ impl<T: DeserializeOwned> SignedBody for Body<T> {
             } else {
                 "invalid_request"
             };
-            ApiError::bad_request(code, error.to_string())
+            let message = if code == "invalid_json" {
+                "the body is not valid JSON".to_owned()
+            } else {
+                crate::json::plain_serde(&error.to_string())
+            };
+            ApiError::bad_request(code, message)
         })
     }
 }
@@ -92,13 +98,7 @@ impl<T: SignedBody> FromRequest<AppState> for SignedWrite<T> {
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        let body = Bytes::from_request(request, state).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the request body is too large",
-            )
-        })?;
+        let Bytes(body) = Bytes::from_request(request, state).await?;
         let caller = state
             .payments
             .authenticate(authorization.as_deref(), &method, &path, &body)
@@ -151,6 +151,7 @@ pub struct OnboardRequest {
     responses((status = 201, body = MerchantView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn onboard(
     State(state): State<AppState>,
+    _operator: Operator,
     ApiJson(request): ApiJson<OnboardRequest>,
 ) -> Result<(StatusCode, Json<MerchantView>), ApiError> {
     let input = MerchantInput {
@@ -177,6 +178,7 @@ pub async fn onboard(
     responses((status = 200, body = MerchantView), (status = 404, body = ErrorBody)))]
 pub async fn operator_merchant(
     State(state): State<AppState>,
+    _operator: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<MerchantView>, ApiError> {
     Ok(Json(state.payments.merchant(&id).await?))
@@ -194,6 +196,7 @@ pub struct StoreRequest {
     responses((status = 201, body = StoreView), (status = 404, body = ErrorBody)))]
 pub async fn add_store(
     State(state): State<AppState>,
+    _operator: Operator,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<StoreRequest>,
 ) -> Result<(StatusCode, Json<StoreView>), ApiError> {
@@ -216,6 +219,7 @@ pub struct TerminalRequest {
     request_body = TerminalRequest, responses((status = 201, body = TerminalView), (status = 404, body = ErrorBody)))]
 pub async fn add_terminal(
     State(state): State<AppState>,
+    _operator: Operator,
     Path((id, store_id)): Path<(String, String)>,
     ApiJson(request): ApiJson<TerminalRequest>,
 ) -> Result<(StatusCode, Json<TerminalView>), ApiError> {
@@ -251,6 +255,20 @@ pub async fn add_till_key(
     ))
 }
 
+/// Re-confirms a till key with the merchant's current key: revoking the key that made it no
+/// longer revokes it.
+#[utoipa::path(post, path = "/v1/merchant/till-keys/{key_id}/confirm", tag = "merchant",
+    responses((status = 204), (status = 403, body = ErrorBody, description = "key_scope, key_rotated_out: only the current full key confirms"),
+              (status = 404, body = ErrorBody, description = "key_not_found")))]
+pub async fn confirm_till_key(
+    State(state): State<AppState>,
+    Path(key_id): Path<String>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<StatusCode, ApiError> {
+    state.payments.confirm_till_key(caller, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Revokes a till key at once (a lost or stolen till).
 #[utoipa::path(delete, path = "/v1/merchant/till-keys/{key_id}", tag = "merchant",
     responses((status = 204), (status = 404, body = ErrorBody, description = "key_not_found")))]
@@ -263,15 +281,18 @@ pub async fn revoke_till_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Revokes a merchant key at once (operator): for a key that leaked.
+/// Revokes a merchant key at once (operator): for a key that leaked. The till keys and staff
+/// it granted go with it, unless the merchant's current key re-confirmed them; the answer
+/// lists them, and the keys it rotated in (not revoked: revoke them too if the rotation was
+/// not the merchant's).
 #[utoipa::path(delete, path = "/v1/operator/merchants/{id}/keys/{key_id}", tag = "operator",
-    responses((status = 204), (status = 404, body = ErrorBody, description = "merchant_not_found, key_not_found")))]
+    responses((status = 200, body = Revoked), (status = 404, body = ErrorBody, description = "merchant_not_found, key_not_found")))]
 pub async fn operator_revoke_key(
     State(state): State<AppState>,
+    _operator: Operator,
     Path((id, key_id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    state.payments.revoke_key(&id, &key_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Json<Revoked>, ApiError> {
+    Ok(Json(state.payments.revoke_key(&id, &key_id).await?))
 }
 
 /// Registers a merchant key (operator); older keys expire after the overlap period.
@@ -279,6 +300,7 @@ pub async fn operator_revoke_key(
     responses((status = 201, body = KeyView), (status = 400, body = ErrorBody)))]
 pub async fn operator_add_key(
     State(state): State<AppState>,
+    _operator: Operator,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<KeyRequest>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
@@ -650,7 +672,7 @@ pub struct EventsQuery {
     pub limit: Option<u32>,
     /// `oldest` (the default) or `newest` first.
     pub order: Option<String>,
-    /// Only `delivered`, `pending` or `failed` ones.
+    /// Only `delivered`, `pending`, `failed` or `no_notify_url` ones.
     pub delivery: Option<String>,
 }
 
@@ -658,7 +680,7 @@ pub struct EventsQuery {
 #[utoipa::path(get, path = "/v1/merchant/events", tag = "merchant",
     params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query),
            ("order" = Option<String>, Query, description = "oldest (default) or newest"),
-           ("delivery" = Option<String>, Query, description = "delivered, pending or failed")),
+           ("delivery" = Option<String>, Query, description = "delivered, pending, failed or no_notify_url")),
     responses((status = 200, body = EventPage), (status = 400, body = ErrorBody, description = "order_invalid, delivery_invalid, limit_invalid")))]
 pub async fn events(
     State(state): State<AppState>,
@@ -690,12 +712,32 @@ pub async fn events(
 }
 
 /// The platform's notification-signing keys (public).
-#[utoipa::path(get, path = "/v1/platform/keys", tag = "merchant", responses((status = 200, description = "`{\"keys\": [{\"id\", \"algorithm\", \"public_key\"}]}`")))]
-pub async fn platform_keys(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(get, path = "/v1/platform/keys", tag = "merchant", responses((status = 200, body = PlatformKeys)))]
+pub async fn platform_keys(State(state): State<AppState>) -> Json<PlatformKeys> {
     let key = state.payments.platform_key();
-    Json(
-        json!({ "keys": [{ "id": key.key_id(), "algorithm": "ed25519", "public_key": key.public_key_hex() }] }),
-    )
+    Json(PlatformKeys {
+        keys: vec![PlatformKeyView {
+            id: key.key_id(),
+            algorithm: "ed25519".to_owned(),
+            public_key: key.public_key_hex(),
+        }],
+    })
+}
+
+/// The keys that sign notifications: verify a `Cashless-Signature` (`key_id="…",signature="…"`)
+/// with the key of that id.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct PlatformKeys {
+    pub keys: Vec<PlatformKeyView>,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct PlatformKeyView {
+    pub id: String,
+    /// `ed25519`.
+    pub algorithm: String,
+    /// Raw Ed25519 public key, 64 hex digits.
+    pub public_key: String,
 }
 
 // ---- consumer payments --------------------------------------------------------------------------
@@ -710,7 +752,7 @@ pub struct ScanRequest {
 }
 
 /// What a scanned code is: merchant, amount (dynamic), whether the PIN will be asked.
-#[utoipa::path(post, path = "/v1/me/scan", tag = "payments", request_body = ScanRequest, security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/scan", tag = "payments", request_body = ScanRequest, security(("consumer" = [])),
     responses((status = 200, body = ScanView), (status = 422, body = ErrorBody, description = "qr_invalid (with the parser's reason), qr_foreign_scheme")))]
 pub async fn scan(
     State(state): State<AppState>,
@@ -735,7 +777,7 @@ pub struct ScannedImage {
 
 /// Reads the QR code in a photo or screenshot (the PNG or JPEG bytes as the body) and says
 /// what it is, as `POST /v1/me/scan` does.
-#[utoipa::path(post, path = "/v1/me/scan-image", tag = "payments", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/scan-image", tag = "payments", security(("consumer" = [])),
     request_body(content = Vec<u8>, content_type = "image/png", description = "a PNG or JPEG picture"),
     responses((status = 200, body = ScannedImage),
               (status = 422, body = ErrorBody, description = "no_qr_code, qr_undecodable, bad_image, qr_invalid, qr_foreign_scheme")))]
@@ -743,7 +785,7 @@ pub async fn scan_image(
     State(state): State<AppState>,
     Consumer(session): Consumer,
     Query(picture): Query<PictureQuery>,
-    body: Bytes,
+    Bytes(body): Bytes,
 ) -> Result<Json<ScannedImage>, ApiError> {
     let payload = read_qr_picture(body.to_vec(), picture.live).await?;
     let scan = state.payments.scan(&session, &payload, None).await?;
@@ -863,7 +905,7 @@ impl std::fmt::Debug for PayRequest {
 }
 
 /// Pays a scanned static or dynamic code (needs an Idempotency-Key).
-#[utoipa::path(post, path = "/v1/me/payments", tag = "payments", request_body = PayRequest, security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/payments", tag = "payments", request_body = PayRequest, security(("consumer" = [])),
     responses((status = 200, body = PaymentView),
               (status = 403, body = ErrorBody, description = "pin_required, pin_incorrect, device_signature_invalid, device_signature_stale"),
               (status = 409, body = ErrorBody, description = "device_pay_not_enabled, pin_locked"),
@@ -892,7 +934,7 @@ pub async fn pay(
 }
 
 /// One of the caller's payments.
-#[utoipa::path(get, path = "/v1/me/payments/{id}", tag = "payments", security(("session" = [])),
+#[utoipa::path(get, path = "/v1/me/payments/{id}", tag = "payments", security(("consumer" = [])),
     responses((status = 200, body = PaymentView), (status = 404, body = ErrorBody)))]
 pub async fn payment(
     State(state): State<AppState>,
@@ -903,15 +945,20 @@ pub async fn payment(
 }
 
 /// Payment-code payments waiting for the caller's PIN.
-#[utoipa::path(get, path = "/v1/me/payments/pending", tag = "payments", security(("session" = [])),
-    responses((status = 200, body = Vec<PaymentView>)))]
+#[utoipa::path(get, path = "/v1/me/payments/pending", tag = "payments", security(("consumer" = [])),
+    responses((status = 200, body = PendingPayments)))]
 pub async fn pending(
     State(state): State<AppState>,
     Consumer(session): Consumer,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "payments": state.payments.pending_payments(&session).await? }),
-    ))
+) -> Result<Json<PendingPayments>, ApiError> {
+    Ok(Json(PendingPayments {
+        payments: state.payments.pending_payments(&session).await?,
+    }))
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct PendingPayments {
+    pub payments: Vec<PaymentView>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -933,7 +980,7 @@ impl std::fmt::Debug for ConfirmRequest {
 }
 
 /// Confirms a `USERPAYING` payment with the PIN or the device.
-#[utoipa::path(post, path = "/v1/me/payments/{id}/confirm", tag = "payments", request_body = ConfirmRequest, security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/payments/{id}/confirm", tag = "payments", request_body = ConfirmRequest, security(("consumer" = [])),
     responses((status = 200, body = PaymentView), (status = 403, body = ErrorBody)))]
 pub async fn confirm(
     State(state): State<AppState>,
@@ -958,7 +1005,7 @@ pub async fn confirm(
 }
 
 /// Declines a `USERPAYING` payment.
-#[utoipa::path(post, path = "/v1/me/payments/{id}/decline", tag = "payments", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/payments/{id}/decline", tag = "payments", security(("consumer" = [])),
     responses((status = 200, body = PaymentView)))]
 pub async fn decline(
     State(state): State<AppState>,
@@ -969,7 +1016,7 @@ pub async fn decline(
 }
 
 /// Enrols this device for payment codes: the slot and secret it makes codes from, offline.
-#[utoipa::path(post, path = "/v1/me/paycode", tag = "payments", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/paycode", tag = "payments", security(("consumer" = [])),
     responses((status = 200, body = PaycodeEnrolment)))]
 pub async fn enrol_paycode(
     State(state): State<AppState>,
@@ -977,42 +1024,3 @@ pub async fn enrol_paycode(
 ) -> Result<Json<PaycodeEnrolment>, ApiError> {
     Ok(Json(state.payments.enrol_paycode(&session).await?))
 }
-
-#[derive(Debug, utoipa::OpenApi)]
-#[openapi(paths(
-    onboard,
-    operator_merchant,
-    add_store,
-    add_terminal,
-    operator_add_key,
-    operator_revoke_key,
-    add_till_key,
-    revoke_till_key,
-    order_qr,
-    static_qr,
-    scan_image,
-    merchant_scan_image,
-    list_orders,
-    takings,
-    retry_event,
-    profile,
-    rotate_key,
-    set_notify_url,
-    precreate,
-    pay_by_paycode,
-    query_order,
-    close_order,
-    cancel_order,
-    refund,
-    refund_query,
-    events,
-    platform_keys,
-    scan,
-    pay,
-    payment,
-    pending,
-    confirm,
-    decline,
-    enrol_paycode,
-))]
-pub struct PaymentsApiDoc;

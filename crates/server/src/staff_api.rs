@@ -4,7 +4,9 @@
 //! (`Authorization: Bearer clst_…`), limited to what the role may do.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::extract::Path;
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use cashless_payments::staff::{StaffInput, StaffMe, StaffSignedIn, StaffView};
@@ -14,9 +16,10 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::json::ApiJson;
 use crate::merchant_api::{Body, Signed, SignedWrite};
-use crate::wallet_api::{ErrorBody, SmsCodeRequest};
+use crate::wallet_api::SmsCodeRequest;
 
 /// Adds a cashier or manager (the merchant's full key). They sign in to the till with a code
 /// texted to their phone.
@@ -49,6 +52,20 @@ pub async fn list_staff(
     Ok(Json(StaffList {
         staff: state.payments.staff(caller).await?,
     }))
+}
+
+/// Re-confirms a staff member with the merchant's current key: revoking the key that added
+/// them no longer removes them.
+#[utoipa::path(post, path = "/v1/merchant/staff/{id}/confirm", tag = "staff",
+    responses((status = 204), (status = 403, body = ErrorBody, description = "key_scope, key_rotated_out: only the current full key confirms"),
+              (status = 404, body = ErrorBody, description = "staff_not_found")))]
+pub async fn confirm_staff(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Signed(caller, ()): Signed<()>,
+) -> Result<StatusCode, ApiError> {
+    state.payments.confirm_staff(caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Removes a staff member (the merchant's full key); their sessions end at once.
@@ -157,7 +174,3 @@ pub async fn sign_out(
     state.payments.staff_sign_out(token.trim()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
-#[derive(Debug, utoipa::OpenApi)]
-#[openapi(paths(add_staff, list_staff, remove_staff, send_code, sign_in, me, sign_out))]
-pub struct StaffApiDoc;

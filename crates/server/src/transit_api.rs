@@ -4,8 +4,9 @@
 //! (`cashless_transit::Gate`, `cashless gate`).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use crate::extract::{Bytes, Query};
 use axum::http::{HeaderMap, StatusCode};
 use cashless_payments::rides::{
     BatchResult, FlagView, GateInput, GateView, Journeys, NetworkView, TapBatch,
@@ -15,9 +16,11 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::auth::Operator;
 use crate::error::ApiError;
+use crate::error::ErrorBody;
 use crate::json::ApiJson;
-use crate::wallet_api::{Consumer, ErrorBody};
+use crate::wallet_api::Consumer;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +33,7 @@ pub struct PassRequest {
 /// Issues (or renews) this phone's transit pass for an operator: a certificate for a day,
 /// bound to the device key registered at sign-in. Needs a real name (L1).
 #[utoipa::path(post, path = "/v1/me/transit/pass", tag = "transit", request_body = PassRequest,
-    security(("session" = [])),
+    security(("consumer" = [])),
     responses((status = 200, body = TransitPass),
               (status = 403, body = ErrorBody, description = "kyc_required"),
               (status = 404, body = ErrorBody, description = "transit_operator_unknown"),
@@ -72,6 +75,7 @@ pub async fn gate_config(
     responses((status = 201, body = IssuerKeyView)))]
 pub async fn rotate_issuer_key(
     State(state): State<AppState>,
+    _operator: Operator,
 ) -> Result<(StatusCode, Json<IssuerKeyView>), ApiError> {
     Ok((
         StatusCode::CREATED,
@@ -81,7 +85,7 @@ pub async fn rotate_issuer_key(
 
 /// The rider's journeys, newest first, with what each cost and what is still owed.
 #[utoipa::path(get, path = "/v1/me/transit/journeys", tag = "transit",
-    security(("session" = [])),
+    security(("consumer" = [])),
     responses((status = 200, body = Journeys)))]
 pub async fn journeys(
     State(state): State<AppState>,
@@ -93,7 +97,7 @@ pub async fn journeys(
 /// Pays the fares the rider owes from the balance. Paying clears the rider from the gates'
 /// blacklist. Repeating it pays nothing twice.
 #[utoipa::path(post, path = "/v1/me/transit/debts/pay", tag = "transit",
-    security(("session" = [])),
+    security(("consumer" = [])),
     responses((status = 200, body = Journeys),
               (status = 422, body = ErrorBody, description = "insufficient_balance (details: owed)")))]
 pub async fn pay_debts(
@@ -129,7 +133,7 @@ pub async fn network(
 pub async fn upload_taps(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    Bytes(body): Bytes,
 ) -> Result<Json<BatchResult>, ApiError> {
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let (Some(gate_id), Some(signature)) = (
@@ -178,7 +182,7 @@ pub async fn scan_image(
     State(state): State<AppState>,
     Query(picture): Query<crate::merchant_api::PictureQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    Bytes(body): Bytes,
 ) -> Result<Json<crate::merchant_api::PictureText>, ApiError> {
     let (gate_id, signature) = gate_headers(&headers)?;
     state
@@ -226,6 +230,7 @@ pub async fn whoami(
               (status = 422, body = ErrorBody, description = "transit_line_unknown, transit_station_unknown")))]
 pub async fn register_gate(
     State(state): State<AppState>,
+    _operator: Operator,
     ApiJson(input): ApiJson<GateInput>,
 ) -> Result<(StatusCode, Json<GateView>), ApiError> {
     let (created, view) = state.payments.register_gate(input).await?;
@@ -243,23 +248,8 @@ pub async fn register_gate(
     responses((status = 200, body = Vec<FlagView>)))]
 pub async fn flags(
     State(state): State<AppState>,
+    _operator: Operator,
     Query(query): Query<GateQuery>,
 ) -> Result<Json<Vec<FlagView>>, ApiError> {
     Ok(Json(state.payments.transit_flags(query.operator).await?))
 }
-
-#[derive(Debug, utoipa::OpenApi)]
-#[openapi(paths(
-    pass,
-    gate_config,
-    rotate_issuer_key,
-    journeys,
-    pay_debts,
-    network,
-    upload_taps,
-    scan_image,
-    whoami,
-    register_gate,
-    flags
-))]
-pub struct TransitApiDoc;

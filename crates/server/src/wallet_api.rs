@@ -6,22 +6,24 @@
 //! POST that moves money takes an `Idempotency-Key` header.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
+
+use crate::extract::{Path, Query};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use cashless_wallet::cards::{CardBinding, CardView};
-use cashless_wallet::funding::{FundingView, TopUpRequest, WithdrawalRequest};
+use cashless_wallet::funding::{FundingView, TopUpQuote, TopUpRequest, WithdrawalRequest};
 use cashless_wallet::identity::IdentityInput;
 use cashless_wallet::pin::PinProof;
 use cashless_wallet::statement::{Profile, Statement};
 use cashless_wallet::{CodeSent, DeviceInput, DeviceView, Session, SignedIn};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::auth::Operator;
 use crate::auth::bearer;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::json::ApiJson;
 
 /// A signed-in consumer. Extracting it authenticates the request.
@@ -122,7 +124,7 @@ pub async fn sign_in(
 }
 
 /// Ends this session.
-#[utoipa::path(post, path = "/v1/auth/sign-out", tag = "auth", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/auth/sign-out", tag = "auth", security(("consumer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn sign_out(
     State(state): State<AppState>,
@@ -133,20 +135,25 @@ pub async fn sign_out(
 }
 
 /// Ends every session of this account on every device.
-#[utoipa::path(post, path = "/v1/auth/sign-out-everywhere", tag = "auth", security(("session" = [])),
-    responses((status = 200, description = "`{\"sessions_ended\": n}`"), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/auth/sign-out-everywhere", tag = "auth", security(("consumer" = [])),
+    responses((status = 200, body = SessionsEnded), (status = 401, body = ErrorBody)))]
 pub async fn sign_out_everywhere(
     State(state): State<AppState>,
     Consumer(session): Consumer,
-) -> Result<Json<Value>, ApiError> {
-    let ended = state.wallet.sign_out_everywhere(&session).await?;
-    Ok(Json(json!({ "sessions_ended": ended })))
+) -> Result<Json<SessionsEnded>, ApiError> {
+    let sessions_ended = state.wallet.sign_out_everywhere(&session).await?;
+    Ok(Json(SessionsEnded { sessions_ended }))
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SessionsEnded {
+    pub sessions_ended: u64,
 }
 
 // ---- profile and devices -------------------------------------------------------------------
 
 /// The profile: KYC level, balance, limits, PIN state.
-#[utoipa::path(get, path = "/v1/me", tag = "profile", security(("session" = [])),
+#[utoipa::path(get, path = "/v1/me", tag = "profile", security(("consumer" = [])),
     responses((status = 200, body = Profile), (status = 401, body = ErrorBody)))]
 pub async fn me(
     State(state): State<AppState>,
@@ -156,18 +163,23 @@ pub async fn me(
 }
 
 /// Devices signed in to this account.
-#[utoipa::path(get, path = "/v1/me/devices", tag = "profile", security(("session" = [])),
-    responses((status = 200, body = [DeviceView]), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/me/devices", tag = "profile", security(("consumer" = [])),
+    responses((status = 200, body = DeviceList), (status = 401, body = ErrorBody)))]
 pub async fn devices(
     State(state): State<AppState>,
     Consumer(session): Consumer,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeviceList>, ApiError> {
     let devices = state.wallet.devices(&session).await?;
-    Ok(Json(json!({ "devices": devices })))
+    Ok(Json(DeviceList { devices }))
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceView>,
 }
 
 /// Removes a device and ends its sessions.
-#[utoipa::path(delete, path = "/v1/me/devices/{id}", tag = "profile", security(("session" = [])),
+#[utoipa::path(delete, path = "/v1/me/devices/{id}", tag = "profile", security(("consumer" = [])),
     params(("id" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn remove_device(
     State(state): State<AppState>,
@@ -188,7 +200,7 @@ pub struct SetPinRequest {
 }
 
 /// Sets the payment PIN (once; afterwards change it).
-#[utoipa::path(post, path = "/v1/me/pin", tag = "pin", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/pin", tag = "pin", security(("consumer" = [])),
     request_body = SetPinRequest,
     responses((status = 204), (status = 409, body = ErrorBody, description = "pin_already_set"),
               (status = 422, body = ErrorBody, description = "pin_syntax, pin_too_simple")))]
@@ -210,7 +222,7 @@ pub struct DevicePayRequest {
 
 /// Turns on paying with this device ("fingerprint or face"): afterwards the device key
 /// registered at sign-in may confirm payments in place of the PIN.
-#[utoipa::path(post, path = "/v1/me/device-pay", tag = "pin", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/device-pay", tag = "pin", security(("consumer" = [])),
     request_body = DevicePayRequest,
     responses((status = 204), (status = 403, body = ErrorBody, description = "pin_incorrect"),
               (status = 409, body = ErrorBody, description = "device_key_missing, pin_not_set, pin_locked")))]
@@ -243,7 +255,7 @@ pub struct PaymentCardView {
 }
 
 /// The card payments fall back to when the balance is short.
-#[utoipa::path(get, path = "/v1/me/payment-card", tag = "cards", security(("session" = [])),
+#[utoipa::path(get, path = "/v1/me/payment-card", tag = "cards", security(("consumer" = [])),
     responses((status = 200, body = PaymentCardView)))]
 pub async fn payment_card(
     State(state): State<AppState>,
@@ -256,7 +268,7 @@ pub async fn payment_card(
 
 /// Chooses (or clears) the card payments fall back to when the balance is short: the
 /// shortfall is debited from it as a top-up for that payment, then the payment goes through.
-#[utoipa::path(put, path = "/v1/me/payment-card", tag = "cards", security(("session" = [])),
+#[utoipa::path(put, path = "/v1/me/payment-card", tag = "cards", security(("consumer" = [])),
     request_body = PaymentCardRequest,
     responses((status = 200, body = PaymentCardView), (status = 404, body = ErrorBody, description = "card_not_found")))]
 pub async fn set_payment_card(
@@ -273,7 +285,7 @@ pub async fn set_payment_card(
 }
 
 /// Turns off paying with this device.
-#[utoipa::path(delete, path = "/v1/me/device-pay", tag = "pin", security(("session" = [])),
+#[utoipa::path(delete, path = "/v1/me/device-pay", tag = "pin", security(("consumer" = [])),
     responses((status = 204)))]
 pub async fn disable_device_pay(
     State(state): State<AppState>,
@@ -294,7 +306,7 @@ pub struct ChangePinRequest {
 }
 
 /// Changes the PIN, proven by the old PIN or an SMS code.
-#[utoipa::path(post, path = "/v1/me/pin/change", tag = "pin", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/pin/change", tag = "pin", security(("consumer" = [])),
     request_body = ChangePinRequest,
     responses((status = 204), (status = 403, body = ErrorBody, description = "pin_incorrect"),
               (status = 423, body = ErrorBody, description = "pin_locked")))]
@@ -321,7 +333,7 @@ pub async fn change_pin(
 }
 
 /// Texts a code to the account's phone for changing the PIN without the old one.
-#[utoipa::path(post, path = "/v1/me/pin/reset-code", tag = "pin", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/pin/reset-code", tag = "pin", security(("consumer" = [])),
     responses((status = 200, body = CodeSent), (status = 429, body = ErrorBody)))]
 pub async fn pin_reset_code(
     State(state): State<AppState>,
@@ -357,7 +369,7 @@ pub enum IdentityRequest {
 }
 
 /// Verifies the real name (L0 → L1). One identity verifies at most one account.
-#[utoipa::path(post, path = "/v1/me/identity", tag = "real name", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/identity", tag = "real name", security(("consumer" = [])),
     request_body = IdentityRequest,
     responses((status = 200, body = Profile),
               (status = 409, body = ErrorBody, description = "identity_already_used, already_verified"),
@@ -390,14 +402,19 @@ pub async fn verify_identity(
 // ---- cards -----------------------------------------------------------------------------------
 
 /// Linked cards.
-#[utoipa::path(get, path = "/v1/me/cards", tag = "cards", security(("session" = [])),
-    responses((status = 200, body = [CardView])))]
+#[utoipa::path(get, path = "/v1/me/cards", tag = "cards", security(("consumer" = [])),
+    responses((status = 200, body = CardList)))]
 pub async fn cards(
     State(state): State<AppState>,
     Consumer(session): Consumer,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CardList>, ApiError> {
     let cards = state.wallet.cards(&session).await?;
-    Ok(Json(json!({ "cards": cards })))
+    Ok(Json(CardList { cards }))
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct CardList {
+    pub cards: Vec<CardView>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -410,7 +427,7 @@ pub struct LinkCardRequest {
 }
 
 /// Starts linking a card; the bank texts a code to the holder.
-#[utoipa::path(post, path = "/v1/me/cards", tag = "cards", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/cards", tag = "cards", security(("consumer" = [])),
     request_body = LinkCardRequest,
     responses((status = 200, body = CardBinding),
               (status = 400, body = ErrorBody, description = "card_number_luhn, card_number_syntax"),
@@ -442,7 +459,7 @@ pub struct ConfirmCardRequest {
 
 /// Confirms a card with the bank's code; the first card raises the account to L2.
 #[utoipa::path(post, path = "/v1/me/cards/bindings/{id}/confirm", tag = "cards",
-    security(("session" = [])), params(("id" = String, Path)), request_body = ConfirmCardRequest,
+    security(("consumer" = [])), params(("id" = String, Path)), request_body = ConfirmCardRequest,
     responses((status = 200, body = CardView), (status = 400, body = ErrorBody, description = "otp_invalid, otp_expired")))]
 pub async fn confirm_card(
     State(state): State<AppState>,
@@ -459,7 +476,7 @@ pub async fn confirm_card(
 }
 
 /// Unlinks a card; removing the last one returns the account to L1.
-#[utoipa::path(delete, path = "/v1/me/cards/{id}", tag = "cards", security(("session" = [])),
+#[utoipa::path(delete, path = "/v1/me/cards/{id}", tag = "cards", security(("consumer" = [])),
     params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "card_in_use")))]
 pub async fn remove_card(
@@ -485,7 +502,7 @@ pub struct TopUpBody {
 }
 
 /// Tops up from a linked card. Answers `processing`; poll `GET /v1/me/topups/{id}`.
-#[utoipa::path(post, path = "/v1/me/topups", tag = "money", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/topups", tag = "money", security(("consumer" = [])),
     params(("Idempotency-Key" = String, Header, description = "unique per top-up; a retry with the same key answers the same top-up")),
     request_body = TopUpBody,
     responses((status = 200, body = FundingView),
@@ -510,6 +527,29 @@ pub async fn top_up(
     ))
 }
 
+/// What a top-up would charge the card and credit the wallet (at today's rate for a
+/// foreign card), before it is made. Nothing moves.
+#[utoipa::path(post, path = "/v1/me/topups/quote", tag = "money", security(("consumer" = [])),
+    request_body = TopUpBody,
+    responses((status = 200, body = TopUpQuote),
+              (status = 400, body = ErrorBody, description = "amount_invalid, currency_invalid"),
+              (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "card_not_found"),
+              (status = 422, body = ErrorBody, description = "currency_not_supported_by_card, amount_too_small, top_up_limit_exceeded")))]
+pub async fn quote_top_up(
+    State(state): State<AppState>,
+    Consumer(session): Consumer,
+    ApiJson(body): ApiJson<TopUpBody>,
+) -> Result<Json<TopUpQuote>, ApiError> {
+    let currency = body.currency.as_deref().unwrap_or("CNY");
+    Ok(Json(
+        state
+            .wallet
+            .quote_top_up(&session, &body.card_id, &body.amount, currency)
+            .await?,
+    ))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawalBody {
@@ -521,7 +561,7 @@ pub struct WithdrawalBody {
 }
 
 /// Withdraws to a linked card (CNY), confirmed with the PIN; counts against the daily limit.
-#[utoipa::path(post, path = "/v1/me/withdrawals", tag = "money", security(("session" = [])),
+#[utoipa::path(post, path = "/v1/me/withdrawals", tag = "money", security(("consumer" = [])),
     params(("Idempotency-Key" = String, Header)), request_body = WithdrawalBody,
     responses((status = 200, body = FundingView),
               (status = 403, body = ErrorBody, description = "pin_incorrect, real_name_required"),
@@ -547,7 +587,7 @@ pub async fn withdraw(
 }
 
 /// A top-up of the caller.
-#[utoipa::path(get, path = "/v1/me/topups/{id}", tag = "money", security(("session" = [])),
+#[utoipa::path(get, path = "/v1/me/topups/{id}", tag = "money", security(("consumer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = FundingView), (status = 404, body = ErrorBody)))]
 pub async fn get_top_up(
     State(state): State<AppState>,
@@ -558,7 +598,7 @@ pub async fn get_top_up(
 }
 
 /// A withdrawal of the caller.
-#[utoipa::path(get, path = "/v1/me/withdrawals/{id}", tag = "money", security(("session" = [])),
+#[utoipa::path(get, path = "/v1/me/withdrawals/{id}", tag = "money", security(("consumer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = FundingView), (status = 404, body = ErrorBody)))]
 pub async fn get_withdrawal(
     State(state): State<AppState>,
@@ -597,15 +637,13 @@ pub struct StatementQuery {
 }
 
 /// The statement: balance, today's remaining limit, transactions newest first.
-#[utoipa::path(get, path = "/v1/me/statement", tag = "money", security(("session" = [])),
+#[utoipa::path(get, path = "/v1/me/statement", tag = "money", security(("consumer" = [])),
     params(StatementQuery), responses((status = 200, body = Statement), (status = 400, body = ErrorBody)))]
 pub async fn statement(
     State(state): State<AppState>,
     Consumer(session): Consumer,
-    query: Result<Query<StatementQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<StatementQuery>,
 ) -> Result<Json<Statement>, ApiError> {
-    let Query(query) =
-        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
     Ok(Json(
         state
             .wallet
@@ -621,16 +659,40 @@ pub async fn statement(
 
 // ---- operator: the SMS simulator's outbox ------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
+    /// Only the messages to this number.
     pub phone: Option<String>,
 }
 
-/// The simulated SMS gateway's recent messages (operator token; off in production mode).
+/// A text the simulated SMS gateway "sent".
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct OutboxMessage {
+    /// E.164.
+    pub phone: String,
+    pub text: String,
+    pub sent_at_ms: u64,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct Outbox {
+    pub messages: Vec<OutboxMessage>,
+}
+
+/// The simulated SMS gateway's recent messages, to read sign-in codes while trying the
+/// platform (operator token; `404` in production mode, where texts are real).
+#[utoipa::path(get, path = "/v1/operator/sms", tag = "operator", security(("operator" = [])),
+    params(OutboxQuery),
+    responses((status = 200, body = Outbox),
+              (status = 400, body = ErrorBody, description = "phone_invalid"),
+              (status = 404, body = ErrorBody, description = "production mode: no simulated outbox")))]
 pub async fn sms_outbox(
     State(state): State<AppState>,
+    _operator: Operator,
     Query(query): Query<OutboxQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Outbox>, ApiError> {
     let Some(outbox) = &state.sms_outbox else {
         return Err(ApiError::not_found("no such endpoint"));
     };
@@ -642,7 +704,15 @@ pub async fn sms_outbox(
         }
         None => outbox.recent(100),
     };
-    Ok(Json(json!({ "messages": messages })))
+    let messages = messages
+        .into_iter()
+        .map(|message| OutboxMessage {
+            phone: message.phone,
+            text: message.text,
+            sent_at_ms: message.sent_at_ms,
+        })
+        .collect();
+    Ok(Json(Outbox { messages }))
 }
 
 /// `Debug` for request bodies that carry secrets (codes, PINs, card and ID numbers): the
@@ -668,82 +738,3 @@ redacted_debug!(
     ConfirmCardRequest,
     WithdrawalBody
 );
-
-// ---- OpenAPI ---------------------------------------------------------------------------------
-
-/// The error shape of every endpoint.
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable and machine-readable: branch on this.
-    #[schema(example = "sms_code_invalid")]
-    pub code: String,
-    /// Plain words for people.
-    pub message: String,
-    /// Machine-readable context, e.g. `attempts_left`, `remaining`, `locked_until`.
-    #[schema(value_type = Object)]
-    pub details: Option<Value>,
-}
-
-struct SessionScheme;
-
-impl utoipa::Modify for SessionScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "session",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("the `token` from POST /v1/auth/sign-in"))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "staff",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "a staff member's `token` from POST /v1/staff/sessions: stands in for \
-                         a merchant signature on /v1/merchant/ routes, within the role",
-                    ))
-                    .build(),
-            ),
-        );
-    }
-}
-
-#[derive(Debug, utoipa::OpenApi)]
-#[openapi(
-    info(
-        title = "Cashless consumer API",
-        description = "Sign-in, real name, PIN, bank cards, top-up, withdrawal and statement. \
-                       Money is a decimal string with an ISO 4217 currency; errors are \
-                       {\"error\":{\"code\",\"message\"}}.",
-    ),
-    paths(
-        send_sms_code, sign_in, sign_out, sign_out_everywhere, me, devices, remove_device,
-        set_pin, enable_device_pay, disable_device_pay, payment_card, set_payment_card, change_pin, pin_reset_code, verify_identity, cards, link_card, confirm_card,
-        remove_card, top_up, withdraw, get_top_up, get_withdrawal, statement,
-    ),
-    components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&SessionScheme),
-)]
-pub struct ApiDoc;
-
-/// The OpenAPI 3.1 document, generated from the handlers above.
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    use utoipa::OpenApi;
-    Json(
-        ApiDoc::openapi()
-            .merge_from(crate::merchant_api::PaymentsApiDoc::openapi())
-            .merge_from(crate::staff_api::StaffApiDoc::openapi())
-            .merge_from(crate::transit_api::TransitApiDoc::openapi()),
-    )
-}

@@ -101,7 +101,10 @@ pub fn routes() -> Router<AppState> {
             "/lang/zh.js",
             get(|| async { asset("text/javascript; charset=utf-8", "lang/zh.js") }),
         )
-        .route("/icon.svg", get(|| async { asset("image/svg+xml", "icon.svg") }))
+        .route(
+            "/icon.svg",
+            get(|| async { asset("image/svg+xml", "icon.svg") }),
+        )
         .route(
             "/favicon.ico",
             get(|| async { asset("image/svg+xml", "icon.svg") }),

@@ -3,6 +3,7 @@
 //! API tests: the real application on port 0, a fresh database per test (SQLite and
 //! PostgreSQL), driven over HTTP.
 
+mod contract;
 mod demo;
 mod ledger;
 mod payments;
