@@ -54,6 +54,9 @@ pub struct KeyView {
     pub created_at: String,
     /// When a rotated-out key stops working; absent for current keys.
     pub expires_at: Option<String>,
+    /// The merchant key that created this one or last re-confirmed it; absent when the
+    /// operator did. Revoking that key revokes this one (see [`Payments::revoke_key`]).
+    pub granted_by: Option<String>,
 }
 
 /// A merchant's API key as request checks keep it in memory: live until `expires_ns` (set
@@ -75,6 +78,9 @@ pub enum KeyScope {
     Manager,
     /// A till key or a cashier: take payments and look them up.
     Till,
+    /// A full key rotated out and still in its overlap: what a till key does, nothing more,
+    /// so a key being retired cannot manage keys, staff or settings.
+    Retired,
 }
 
 impl KeyScope {
@@ -83,6 +89,7 @@ impl KeyScope {
             KeyScope::Full => "full",
             KeyScope::Manager => "manager",
             KeyScope::Till => "till",
+            KeyScope::Retired => "retired",
         }
     }
 }
@@ -390,6 +397,7 @@ impl MerchantCaller {
                 "key_scope",
                 "only the merchant's full key may do this: sign it with that key",
             )),
+            KeyScope::Retired => Err(retired()),
         }
     }
 
@@ -401,7 +409,15 @@ impl MerchantCaller {
                 "key_scope",
                 "a till takes payments and looks them up; a manager or the merchant's full key may do this",
             )),
+            KeyScope::Retired => Err(retired()),
         }
+    }
+
+    /// The key that signed this request, when it may grant (till keys, staff): the
+    /// merchant's current full key.
+    pub(crate) fn granting_key(&self) -> WalletResult<String> {
+        self.require_full()?;
+        Ok(self.key_id.clone())
     }
 
     /// Uses up the nonce as the first step of the operation's write, if no one did yet. It
@@ -418,6 +434,13 @@ impl MerchantCaller {
         }
         Ok(())
     }
+}
+
+fn retired() -> WalletError {
+    WalletError::forbidden(
+        "key_rotated_out",
+        "this key was rotated out: until it expires it only takes payments and looks them up; sign this with the merchant's current key",
+    )
 }
 
 fn unauthorized(code: &'static str, message: impl Into<String>) -> WalletError {
@@ -479,7 +502,7 @@ impl Payments {
                     ],
                 )?;
                 if let Some(key) = &input.public_key {
-                    insert_key(tx.conn()?, &merchant_id, key, KeyScope::Full, now)?;
+                    insert_key(tx.conn()?, &merchant_id, key, KeyScope::Full, None, now)?;
                 }
                 Ok(())
             })
@@ -511,7 +534,7 @@ impl Payments {
                     &[Param::Text(&id)],
                 )?;
                 let keys = conn.query(
-                    "SELECT id, public_key, created_ns, expires_ns, scope FROM merchant_keys \
+                    "SELECT id, public_key, created_ns, expires_ns, scope, granted_by FROM merchant_keys \
                      WHERE merchant_id = $1 ORDER BY created_ns, id",
                     &[Param::Text(&id)],
                 )?;
@@ -567,6 +590,7 @@ impl Payments {
                 scope: key.text(4)?.to_owned(),
                 created_at: rfc3339(key.int(2)? as u64),
                 expires_at: expires.map(rfc3339),
+                granted_by: key.opt_text(5)?.map(str::to_owned),
             });
         }
         let account = row.text(8)?;
@@ -680,6 +704,8 @@ impl Payments {
         let key_hex = signing::hex(key.as_bytes());
         let merchant_id = self.existing_merchant(merchant_id).await?;
         let overlap = duration_ns(self.config.key_overlap);
+        let granted_by = caller.as_ref().map(|caller| caller.key_id.clone());
+        let granted = granted_by.clone();
         let id = self
             .store
             .write(move |tx| {
@@ -721,7 +747,7 @@ impl Payments {
                         format!("at most {KEYS_ACTIVE_MAX} keys may be active at once; wait for the overlap of the last rotation to end"),
                     ));
                 }
-                insert_key(conn, &merchant_id, &key_hex, KeyScope::Full, now)?;
+                insert_key(conn, &merchant_id, &key_hex, KeyScope::Full, granted_by.as_deref(), now)?;
                 Ok(id)
             })
             .await?;
@@ -731,6 +757,7 @@ impl Payments {
             scope: KeyScope::Full.name().to_owned(),
             created_at: rfc3339(cashless_wallet::now_ns()),
             expires_at: None,
+            granted_by: granted,
         })
     }
 
@@ -741,7 +768,8 @@ impl Payments {
         caller: MerchantCaller,
         public_key: &str,
     ) -> WalletResult<KeyView> {
-        caller.require_full()?;
+        let granted_by = caller.granting_key()?;
+        let granted = granted_by.clone();
         let key = signing::parse_public_key(public_key)
             .map_err(|error| bad(error.code, error.message))?;
         let key_hex = signing::hex(key.as_bytes());
@@ -767,7 +795,7 @@ impl Payments {
                         format!("at most {TILL_KEYS_MAX} till keys; revoke unused ones first"),
                     ));
                 }
-                insert_key(conn, &caller.merchant_id, &key_hex, KeyScope::Till, now)?;
+                insert_key(conn, &caller.merchant_id, &key_hex, KeyScope::Till, Some(&granted_by), now)?;
                 Ok(id)
             })
             .await?;
@@ -777,7 +805,37 @@ impl Payments {
             scope: KeyScope::Till.name().to_owned(),
             created_at: rfc3339(cashless_wallet::now_ns()),
             expires_at: None,
+            granted_by: Some(granted),
         })
+    }
+
+    /// Re-confirms a till key with the merchant's current key, which then stands behind it:
+    /// revoking the key that made it no longer revokes it.
+    pub async fn confirm_till_key(&self, caller: MerchantCaller, key_id: &str) -> WalletResult<()> {
+        let granted_by = caller.granting_key()?;
+        let key_id = key_id.to_owned();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let confirmed = tx.conn()?.execute(
+                    "UPDATE merchant_keys SET granted_by = $3 WHERE id = $1 AND merchant_id = $2 \
+                     AND scope = 'till' AND (expires_ns IS NULL OR expires_ns > $4)",
+                    &[
+                        Param::Text(&key_id),
+                        Param::Text(&caller.merchant_id),
+                        Param::Text(&granted_by),
+                        Param::Int(now as i64),
+                    ],
+                )?;
+                if confirmed == 0 {
+                    return Err(WalletError::not_found(
+                        "key_not_found",
+                        "no live till key with this id",
+                    ));
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Revokes one of the merchant's till keys at once (a lost or stolen till).
@@ -808,17 +866,21 @@ impl Payments {
     }
 
     /// Revokes a merchant key at once (operator), e.g. when it leaked: requests signed with it
-    /// are refused from now on, overlap or not. Every staff session of the merchant ends too
-    /// (whoever held the key may have added staff): staff sign in again, and the merchant should
-    /// review its staff with its new key. Revoking the last full key locks the merchant's API,
-    /// staff included, until the operator registers a new one.
-    pub async fn revoke_key(&self, merchant_id: &str, key_id: &str) -> WalletResult<()> {
+    /// are refused from now on, overlap or not. Everything it granted goes with it unless the
+    /// merchant's current key re-confirmed it since: its till keys are revoked and the staff
+    /// it added are removed. Every staff session of the merchant ends too (staff sign in
+    /// again). Full keys it rotated in are not revoked (the merchant's current key must
+    /// survive the retirement of a leaked one), but named in the answer (`successors`): if the
+    /// rotation was the thief's, revoke them too. Revoking the last full key locks the
+    /// merchant's API, staff included, until the operator registers a new one.
+    pub async fn revoke_key(&self, merchant_id: &str, key_id: &str) -> WalletResult<Revoked> {
         let merchant_id = self.existing_merchant(merchant_id).await?;
         let key_id = key_id.to_owned();
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
-                let revoked = tx.conn()?.execute(
+                let conn = tx.conn()?;
+                let revoked = conn.execute(
                     "UPDATE merchant_keys SET expires_ns = $3 \
                      WHERE id = $1 AND merchant_id = $2 AND (expires_ns IS NULL OR expires_ns > $3)",
                     &[
@@ -833,12 +895,19 @@ impl Payments {
                         "this merchant has no live key with this id",
                     ));
                 }
-                tx.conn()?.execute(
+                let granted = revoke_grants(conn, &merchant_id, &key_id, now)?;
+                conn.execute(
                     "UPDATE staff_sessions SET revoked_ns = $2 WHERE merchant_id = $1 AND revoked_ns IS NULL",
                     &[Param::Text(&merchant_id), Param::Int(now as i64)],
                 )?;
-                tracing::warn!(merchant = %merchant_id, key = %key_id, "merchant key revoked");
-                Ok(())
+                tracing::warn!(
+                    merchant = %merchant_id,
+                    key = %key_id,
+                    till_keys = granted.till_keys.len(),
+                    staff = granted.staff.len(),
+                    "merchant key revoked with what it granted"
+                );
+                Ok(granted)
             })
             .await
     }
@@ -981,7 +1050,11 @@ impl Payments {
                     .is_none_or(|expires| expires > cashless_wallet::now_ns() as i64)
             })
             .ok_or_else(invalid)?;
-        let scope = key.scope;
+        // A full key in its overlap after a rotation does what a till does, nothing more.
+        let scope = match (key.scope, key.expires_ns) {
+            (KeyScope::Full, Some(_)) => KeyScope::Retired,
+            (scope, _) => scope,
+        };
         let message =
             signing::string_to_sign(method, path_and_query, auth.timestamp, &auth.nonce, body);
         let check = cashless_wallet::signatures::Check {
@@ -1003,23 +1076,98 @@ impl Payments {
     }
 }
 
+/// What revoking a key took with it.
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Revoked {
+    /// The till keys it granted (and the current key had not re-confirmed), now revoked.
+    pub till_keys: Vec<String>,
+    /// The staff it added (and the current key had not re-confirmed), now removed.
+    pub staff: Vec<String>,
+    /// Full keys it rotated in: not revoked; revoke them too if the rotation was not the
+    /// merchant's.
+    pub successors: Vec<String>,
+}
+
+/// Revokes the till keys and removes the staff that `key_id` granted.
+fn revoke_grants(
+    conn: &mut Conn,
+    merchant_id: &str,
+    key_id: &str,
+    now: u64,
+) -> WalletResult<Revoked> {
+    let ids = |conn: &mut Conn, sql: &str| -> WalletResult<Vec<String>> {
+        conn.query(
+            sql,
+            &[
+                Param::Text(merchant_id),
+                Param::Text(key_id),
+                Param::Int(now as i64),
+            ],
+        )?
+        .iter()
+        .map(|row| Ok(row.text(0)?.to_owned()))
+        .collect()
+    };
+    let till_keys = ids(
+        conn,
+        "SELECT id FROM merchant_keys WHERE merchant_id = $1 AND granted_by = $2 AND scope = 'till' \
+         AND (expires_ns IS NULL OR expires_ns > $3) ORDER BY id",
+    )?;
+    let successors = ids(
+        conn,
+        "SELECT id FROM merchant_keys WHERE merchant_id = $1 AND granted_by = $2 AND scope = 'full' \
+         AND (expires_ns IS NULL OR expires_ns > $3) ORDER BY id",
+    )?;
+    let staff = ids(
+        conn,
+        "SELECT id FROM merchant_staff WHERE merchant_id = $1 AND granted_by = $2 \
+         AND removed_ns IS NULL AND created_ns <= $3 ORDER BY id",
+    )?;
+    conn.execute(
+        "UPDATE merchant_keys SET expires_ns = $3 WHERE merchant_id = $1 AND granted_by = $2 \
+         AND scope = 'till' AND (expires_ns IS NULL OR expires_ns > $3)",
+        &[
+            Param::Text(merchant_id),
+            Param::Text(key_id),
+            Param::Int(now as i64),
+        ],
+    )?;
+    conn.execute(
+        "UPDATE merchant_staff SET removed_ns = $3 WHERE merchant_id = $1 AND granted_by = $2 \
+         AND removed_ns IS NULL",
+        &[
+            Param::Text(merchant_id),
+            Param::Text(key_id),
+            Param::Int(now as i64),
+        ],
+    )?;
+    Ok(Revoked {
+        till_keys,
+        staff,
+        successors,
+    })
+}
+
 fn insert_key(
     conn: &mut Conn,
     merchant_id: &str,
     public_key_hex: &str,
     scope: KeyScope,
+    granted_by: Option<&str>,
     now: u64,
 ) -> WalletResult<()> {
     let key = signing::parse_public_key(public_key_hex)
         .map_err(|error| bad(error.code, error.message))?;
     conn.execute(
-        "INSERT INTO merchant_keys (id, merchant_id, public_key, created_ns, expires_ns, scope) VALUES ($1,$2,$3,$4,NULL,$5)",
+        "INSERT INTO merchant_keys (id, merchant_id, public_key, created_ns, expires_ns, scope, granted_by) \
+         VALUES ($1,$2,$3,$4,NULL,$5,$6)",
         &[
             Param::Text(&signing::key_id(&key)),
             Param::Text(merchant_id),
             Param::Text(public_key_hex),
             Param::Int(now as i64),
             Param::Text(scope.name()),
+            granted_by.map_or(Param::Null, Param::Text),
         ],
     )?;
     Ok(())

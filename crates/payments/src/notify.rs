@@ -106,7 +106,8 @@ pub struct EventView {
     pub kind: String,
     pub order_id: String,
     pub created_at: String,
-    /// `pending`, `delivered` or `failed` (all attempts used).
+    /// `pending`, `delivered`, `failed` (all attempts used) or `no_notify_url` (waiting for
+    /// the merchant to set one).
     pub delivery: String,
     pub attempts: u32,
     pub last_error: Option<String>,
@@ -120,6 +121,9 @@ pub struct EventPage {
     pub events: Vec<EventView>,
     /// Pass as `after` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// Whether the merchant has a notify URL: without one, events wait (`no_notify_url`)
+    /// and are sent once it is set.
+    pub notify_url_set: bool,
 }
 
 struct Due {
@@ -147,11 +151,16 @@ impl Payments {
             None | Some("") => "",
             Some("delivered") => "AND delivered_ns IS NOT NULL",
             Some("pending") => "AND delivered_ns IS NULL AND next_attempt_ns IS NOT NULL",
-            Some("failed") => "AND delivered_ns IS NULL AND next_attempt_ns IS NULL",
+            Some("failed") => {
+                "AND delivered_ns IS NULL AND next_attempt_ns IS NULL AND attempts > 0"
+            }
+            Some("no_notify_url") => {
+                "AND delivered_ns IS NULL AND next_attempt_ns IS NULL AND attempts = 0"
+            }
             Some(_) => {
                 return Err(WalletError::bad_request(
                     "delivery_invalid",
-                    "delivery is delivered, pending or failed",
+                    "delivery is delivered, pending, failed or no_notify_url",
                 ));
             }
         };
@@ -179,7 +188,9 @@ impl Payments {
                                delivered_ns, last_error, payload FROM events";
                 let filter = format!("merchant_id = $1 AND {beyond} {only}");
                 let order = format!("ORDER BY created_ns {direction}, id {direction} LIMIT $4");
-                conn.query(
+                let notify_url_set = merchants::load(conn, &caller.merchant_id)?
+                    .is_some_and(|merchant| merchant.notify_url.is_some());
+                let rows = conn.query(
                     &format!(
                         "SELECT * FROM ({columns} WHERE folded = 1 AND {filter} {order}) AS folded \
                          UNION ALL \
@@ -192,15 +203,19 @@ impl Payments {
                         Param::Text(&after_id),
                         Param::Int(i64::from(limit) + 1),
                     ],
-                )
+                )?;
+                Ok((rows, notify_url_set))
             })
             .await?;
+        let (rows, notify_url_set) = rows;
         let mut events = Vec::with_capacity(rows.len());
         for row in rows.iter().take(limit as usize) {
-            let delivery = match (row.opt_int(6)?, row.opt_int(5)?) {
-                (Some(_), _) => "delivered",
-                (None, Some(_)) => "pending",
-                (None, None) => "failed",
+            let delivery = match (row.opt_int(6)?, row.opt_int(5)?, row.int(4)?) {
+                (Some(_), _, _) => "delivered",
+                (None, Some(_), _) => "pending",
+                // Never tried: made while the merchant had no notify URL, sent once it has one.
+                (None, None, 0) => "no_notify_url",
+                (None, None, _) => "failed",
             };
             events.push(EventView {
                 id: row.text(0)?.to_owned(),
@@ -223,6 +238,7 @@ impl Payments {
         Ok(EventPage {
             events,
             next_cursor,
+            notify_url_set,
         })
     }
 

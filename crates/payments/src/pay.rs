@@ -486,7 +486,13 @@ impl Payments {
                     Some(token) => match orders::by_qr_token(conn, token)?
                         .filter(|order| order.merchant_id == merchant.id)
                     {
-                        Some(order) => (Some(order.subject), Some(order.amount)),
+                        Some(order) => {
+                            // Said before the payer confirms, not after: paid, closed, expired.
+                            if let Err(refusal) = order_payable(&order, now) {
+                                return Ok(Err(refusal));
+                            }
+                            (Some(order.subject), Some(order.amount))
+                        }
                         None => return Ok(Err(qr_unknown())),
                     },
                     None => (None, target.amount),
@@ -986,7 +992,7 @@ impl Payments {
         let code = PayCode::parse(&input.auth_code).ok_or_else(|| {
             WalletError::bad_request(
                 "paycode_invalid",
-                "auth_code is the 18-digit Cashless payment code (starting with 28)",
+                "that is not a Cashless payment code: it has 18 digits and starts with 28",
             )
         })?;
         let fingerprint = format!(

@@ -91,6 +91,9 @@ pub struct StaffView {
     pub phone: String,
     pub role: StaffRole,
     pub created_at: String,
+    /// The merchant key that added this member or last re-confirmed them; absent when the
+    /// operator did. Revoking that key removes them.
+    pub granted_by: Option<String>,
 }
 
 /// A staff member signed in to the till.
@@ -136,10 +139,11 @@ fn staff_view(row: &cashless_store::Row) -> Result<StaffView, DbError> {
         role: StaffRole::parse(row.text(3)?)
             .ok_or_else(|| DbError::Decode(format!("staff role {:?}", row.text(3))))?,
         created_at: rfc3339(row.int(4)? as u64),
+        granted_by: row.opt_text(5)?.map(str::to_owned),
     })
 }
 
-const STAFF_COLUMNS: &str = "id, name, phone, role, created_ns";
+const STAFF_COLUMNS: &str = "id, name, phone, role, created_ns, granted_by";
 
 fn code_refused() -> WalletError {
     WalletError::bad_request(
@@ -170,15 +174,45 @@ impl Payments {
         caller: MerchantCaller,
         input: StaffInput,
     ) -> WalletResult<StaffView> {
-        caller.require_full()?;
-        self.add_staff_to(caller.merchant_id, input).await
+        let granted_by = caller.granting_key()?;
+        self.add_staff_to(caller.merchant_id, input, Some(granted_by))
+            .await
     }
 
-    /// Adds a cashier or manager to a merchant (the operator's way, and the demo city's).
+    /// Re-confirms a staff member with the merchant's current key, which then stands behind
+    /// them: revoking the key that added them no longer removes them.
+    pub async fn confirm_staff(&self, caller: MerchantCaller, staff_id: &str) -> WalletResult<()> {
+        let granted_by = caller.granting_key()?;
+        if !wire::is_id(staff_id) {
+            return Err(staff_not_found());
+        }
+        let staff_id = staff_id.to_owned();
+        self.store
+            .write(move |tx| {
+                let confirmed = tx.conn()?.execute(
+                    "UPDATE merchant_staff SET granted_by = $3 \
+                     WHERE id = $1 AND merchant_id = $2 AND removed_ns IS NULL",
+                    &[
+                        Param::Text(&staff_id),
+                        Param::Text(&caller.merchant_id),
+                        Param::Text(&granted_by),
+                    ],
+                )?;
+                if confirmed == 0 {
+                    return Err(staff_not_found());
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Adds a cashier or manager to a merchant: granted by a merchant key (`granted_by`), or
+    /// by the operator (and the demo city) with none.
     pub async fn add_staff_to(
         &self,
         merchant_id: String,
         input: StaffInput,
+        granted_by: Option<String>,
     ) -> WalletResult<StaffView> {
         let phone = parse_phone(&input.phone)?;
         let name = input.name.trim().to_owned();
@@ -227,8 +261,8 @@ impl Payments {
                     ));
                 }
                 let inserted = conn.execute(
-                    "INSERT INTO merchant_staff (id, merchant_id, phone, name, role, created_ns) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO merchant_staff (id, merchant_id, phone, name, role, created_ns, granted_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     &[
                         Param::Text(&id),
                         Param::Text(&merchant_id),
@@ -236,6 +270,7 @@ impl Payments {
                         Param::Text(&name),
                         Param::Text(role.name()),
                         Param::Int(now as i64),
+                        granted_by.as_deref().map_or(Param::Null, Param::Text),
                     ],
                 );
                 match inserted {
@@ -253,6 +288,7 @@ impl Payments {
                     phone: phone.masked(),
                     role,
                     created_at: rfc3339(now),
+                    granted_by: granted_by.clone(),
                 })
             })
             .await
@@ -387,7 +423,7 @@ impl Payments {
                 let Some(row) = row else {
                     return Ok(Err(code_refused()));
                 };
-                let merchant_id = row.text(5)?.to_owned();
+                let merchant_id = row.text(6)?.to_owned();
                 // A merchant whose full keys are all revoked is locked, staff included.
                 let unlocked = conn.query_opt(
                     "SELECT 1 FROM merchant_keys WHERE merchant_id = $1 AND scope = 'full' \

@@ -95,6 +95,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_order_folds.sql"),
         postgres: include_str!("../migrations/postgres/0014_order_folds.sql"),
     },
+    Migration {
+        version: 15,
+        name: "key_grants",
+        sqlite: include_str!("../migrations/sqlite/0015_key_grants.sql"),
+        postgres: include_str!("../migrations/postgres/0015_key_grants.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

@@ -18,7 +18,7 @@ use crate::wallet::{ICBC, card, phone, serial};
 use crate::{Setup, TestApp, read};
 
 /// A merchant as its server sees itself: its id, key, a store and a terminal.
-struct Merchant {
+pub(crate) struct Merchant {
     id: String,
     secret: String,
     signer: MerchantSigner,
@@ -76,7 +76,7 @@ async fn notify_server(fail_first: u32) -> (String, Arc<Inbox>) {
 }
 
 impl TestApp {
-    async fn merchant(&self, notify_url: Option<&str>) -> Merchant {
+    pub(crate) async fn merchant(&self, notify_url: Option<&str>) -> Merchant {
         let (secret, public) = MerchantSigner::generate_key();
         let (status, body) = self
             .post(
@@ -124,7 +124,7 @@ impl TestApp {
     }
 
     /// A signed merchant request with a fresh nonce and the current time.
-    async fn signed(
+    pub(crate) async fn signed(
         &self,
         merchant: &Merchant,
         method: &str,
@@ -472,7 +472,7 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
     );
     assert_eq!(
         revoke(merchant.signer.key_id.clone(), crate::TOKEN).await,
-        204
+        200
     );
     let (status, error) = app
         .signed(&merchant, "GET", "/v1/merchant/profile", None)
@@ -490,6 +490,241 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
         .signed(&rotated, "GET", "/v1/merchant/profile", None)
         .await;
     assert_eq!(status, 200, "the other key still works");
+    app.stop().await;
+}
+
+/// The same merchant under another of its keys.
+fn under_key(merchant: &Merchant, key_id: &str, secret: &str) -> Merchant {
+    Merchant {
+        signer: MerchantSigner::new(&merchant.id, key_id, secret).unwrap(),
+        secret: secret.to_owned(),
+        id: merchant.id.clone(),
+        store_id: merchant.store_id.clone(),
+        terminal_id: merchant.terminal_id.clone(),
+        static_code: merchant.static_code.clone(),
+    }
+}
+
+impl TestApp {
+    /// A till key registered by `by`, as a merchant signing with it.
+    async fn till_key(&self, by: &Merchant) -> Merchant {
+        let (secret, public) = MerchantSigner::generate_key();
+        let (status, key) = self
+            .signed(
+                by,
+                "POST",
+                "/v1/merchant/till-keys",
+                Some(&json!({ "public_key": public })),
+            )
+            .await;
+        assert_eq!(status, 201, "{key}");
+        assert_eq!(key["granted_by"], by.signer.key_id.as_str(), "{key}");
+        under_key(by, key["id"].as_str().unwrap(), &secret)
+    }
+
+    /// Staff added by `by`: (phone, id).
+    async fn staff_by(&self, by: &Merchant, role: &str) -> (String, String) {
+        let phone = staff_phone();
+        let (status, added) = self
+            .signed(
+                by,
+                "POST",
+                "/v1/merchant/staff",
+                Some(&json!({ "phone": phone, "name": "Staff", "role": role })),
+            )
+            .await;
+        assert_eq!(status, 201, "{added}");
+        (phone, added["id"].as_str().unwrap().to_owned())
+    }
+
+    async fn sells(&self, merchant: &Merchant) -> u16 {
+        let body = json!({ "out_trade_no": format!("K-{}", rand::random::<u64>()),
+                           "amount": "1.00", "subject": "tea" });
+        self.signed(merchant, "POST", "/v1/merchant/orders", Some(&body))
+            .await
+            .0
+    }
+
+    async fn operator_revokes(&self, merchant: &Merchant, key_id: &str) -> Value {
+        let response = self
+            .client
+            .delete(format!(
+                "{}/v1/operator/merchants/{}/keys/{key_id}",
+                self.base, merchant.id
+            ))
+            .bearer_auth(crate::TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+/// A key rotated out may only do what a till key does until it expires; revoking a key
+/// revokes the till keys and removes the staff it granted, except those the merchant's
+/// current key re-confirmed.
+async fn a_rotated_out_key_only_sells_and_its_grants_go_with_it(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let old = app.merchant(None).await;
+    // Granted by the old key while it was current.
+    let kept_till = app.till_key(&old).await;
+    let lost_till = app.till_key(&old).await;
+    let (kept_manager, kept_manager_id) = app.staff_by(&old, "manager").await;
+    let (lost_cashier, lost_cashier_id) = app.staff_by(&old, "cashier").await;
+
+    let (new_secret, new_public) = MerchantSigner::generate_key();
+    let (status, key) = app
+        .signed(
+            &old,
+            "POST",
+            "/v1/merchant/keys",
+            Some(&json!({ "public_key": new_public })),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    assert_eq!(key["granted_by"], old.signer.key_id.as_str());
+    let new = under_key(&old, key["id"].as_str().unwrap(), &new_secret);
+
+    // In its overlap, the old key sells and looks up, and nothing else.
+    assert_eq!(app.sells(&old).await, 200);
+    let (status, _) = app.signed(&old, "GET", "/v1/merchant/orders", None).await;
+    assert_eq!(status, 200);
+    let (_, public) = MerchantSigner::generate_key();
+    for (method, path, body) in [
+        (
+            "POST",
+            "/v1/merchant/till-keys".to_owned(),
+            Some(json!({ "public_key": public })),
+        ),
+        (
+            "POST",
+            "/v1/merchant/keys".to_owned(),
+            Some(json!({ "public_key": public })),
+        ),
+        (
+            "POST",
+            "/v1/merchant/staff".to_owned(),
+            Some(json!({ "phone": staff_phone(), "name": "Thief", "role": "manager" })),
+        ),
+        (
+            "PUT",
+            "/v1/merchant/notify-url".to_owned(),
+            Some(json!({ "notify_url": "http://127.0.0.1:9/n" })),
+        ),
+        (
+            "DELETE",
+            format!("/v1/merchant/till-keys/{}", kept_till.signer.key_id),
+            None,
+        ),
+        (
+            "POST",
+            format!("/v1/merchant/till-keys/{}/confirm", lost_till.signer.key_id),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/v1/merchant/staff/{kept_manager_id}"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/v1/merchant/staff/{lost_cashier_id}/confirm"),
+            None,
+        ),
+        ("GET", "/v1/merchant/events".to_owned(), None),
+        ("GET", "/v1/merchant/staff".to_owned(), None),
+    ] {
+        let (status, error) = app.signed(&old, method, &path, body.as_ref()).await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (403, Some("key_rotated_out")),
+            "{method} {path}: {error}"
+        );
+    }
+    // Till keys and staff cannot confirm either; the current key can.
+    for (who, code) in [(&kept_till, "key_scope")] {
+        let path = format!("/v1/merchant/till-keys/{}/confirm", kept_till.signer.key_id);
+        let (status, error) = app.signed(who, "POST", &path, None).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (403, Some(code)));
+    }
+    let manager = staff_sign_in(&app, &kept_manager).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/merchant/staff/{kept_manager_id}/confirm");
+    let (status, error) = as_staff(&app, &manager, "POST", &path, None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("key_scope"))
+    );
+    for path in [
+        format!("/v1/merchant/till-keys/{}/confirm", kept_till.signer.key_id),
+        format!("/v1/merchant/staff/{kept_manager_id}/confirm"),
+    ] {
+        let (status, body) = app.signed(&new, "POST", &path, None).await;
+        assert_eq!(status, 204, "{path}: {body}");
+    }
+    let newer_till = app.till_key(&new).await;
+    let (_, staff) = app.signed(&new, "GET", "/v1/merchant/staff", None).await;
+    let granted = |id: &str| {
+        staff["staff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|member| member["id"] == id)
+            .map(|member| member["granted_by"].clone())
+    };
+    assert_eq!(granted(&kept_manager_id), Some(json!(new.signer.key_id)));
+    assert_eq!(granted(&lost_cashier_id), Some(json!(old.signer.key_id)));
+
+    // The operator revokes the old key: what it granted and nobody re-confirmed goes too.
+    let revoked = app.operator_revokes(&old, &old.signer.key_id).await;
+    assert_eq!(
+        revoked,
+        json!({ "till_keys": [lost_till.signer.key_id], "staff": [lost_cashier_id],
+                "successors": [new.signer.key_id] })
+    );
+    assert_eq!(app.sells(&old).await, 401);
+    assert_eq!(app.sells(&lost_till).await, 401);
+    assert_eq!(app.sells(&kept_till).await, 200);
+    assert_eq!(app.sells(&newer_till).await, 200);
+    assert_eq!(app.sells(&new).await, 200);
+    // Staff sessions all ended; the kept manager signs in again and refunds, the removed
+    // cashier gets no code.
+    let (status, _) = as_staff(&app, &manager, "GET", "/v1/staff/me", None).await;
+    assert_eq!(status, 401);
+    let manager = staff_sign_in(&app, &kept_manager).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = as_staff(&app, &manager, "GET", "/v1/merchant/events", None).await;
+    assert_eq!(status, 200);
+    let before = till_texts(&app, &lost_cashier).len();
+    let (status, _) = app
+        .post("/v1/staff/sms-codes", &json!({ "phone": lost_cashier }))
+        .await;
+    assert_eq!(status, 200, "answered alike");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        till_texts(&app, &lost_cashier).len(),
+        before,
+        "no code for a removed cashier"
+    );
+
+    // Revoking the successor takes its grants, the re-confirmed ones included.
+    let revoked = app.operator_revokes(&new, &new.signer.key_id).await;
+    let mut tills: Vec<String> = serde_json::from_value(revoked["till_keys"].clone()).unwrap();
+    tills.sort();
+    let mut expected = vec![
+        kept_till.signer.key_id.clone(),
+        newer_till.signer.key_id.clone(),
+    ];
+    expected.sort();
+    assert_eq!(tills, expected);
+    assert_eq!(revoked["staff"], json!([kept_manager_id]));
+    assert_eq!(app.sells(&kept_till).await, 401);
     app.stop().await;
 }
 
@@ -1943,19 +2178,30 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
         (409, Some("notify_url_missing")),
         "{error}"
     );
-    // Newest first, only those not delivered (no URL yet: all of them).
+    // Newest first, only those waiting for a URL (no URL yet: all of them, none failed).
     let (_, oldest) = app
         .signed(&merchant, "GET", "/v1/merchant/events", None)
         .await;
+    assert_eq!(oldest["notify_url_set"], false, "{oldest}");
+    assert_eq!(oldest["events"][0]["delivery"], "no_notify_url", "{oldest}");
     let (status, newest) = app
         .signed(
             &merchant,
             "GET",
-            "/v1/merchant/events?order=newest&delivery=failed",
+            "/v1/merchant/events?order=newest&delivery=no_notify_url",
             None,
         )
         .await;
     assert_eq!(status, 200, "{newest}");
+    let (_, failed) = app
+        .signed(
+            &merchant,
+            "GET",
+            "/v1/merchant/events?delivery=failed",
+            None,
+        )
+        .await;
+    assert_eq!(failed["events"], json!([]), "{failed}");
     let ids = |page: &Value| -> Vec<String> {
         page["events"]
             .as_array()
@@ -2283,6 +2529,7 @@ async fn events_page_across_folded_and_recent_ones(db: TestDb) {
 }
 
 both_backends!(
+    a_rotated_out_key_only_sells_and_its_grants_go_with_it,
     events_page_across_folded_and_recent_ones,
     merchants_onboard_and_sign_their_requests,
     dynamic_code_paid_refunded_and_notified,
@@ -2372,7 +2619,7 @@ async fn till_code(app: &TestApp, phone: &str, before: usize) -> String {
 }
 
 /// Signs a staff member in with the code the simulated gateway delivered.
-async fn staff_sign_in(app: &TestApp, phone: &str) -> Value {
+pub(crate) async fn staff_sign_in(app: &TestApp, phone: &str) -> Value {
     let before = till_texts(app, phone).len();
     let (status, sent) = app
         .post("/v1/staff/sms-codes", &json!({ "phone": phone }))
@@ -2389,7 +2636,7 @@ async fn staff_sign_in(app: &TestApp, phone: &str) -> Value {
     signed_in
 }
 
-fn staff_phone() -> String {
+pub(crate) fn staff_phone() -> String {
     format!("+86137{:08}", rand::random::<u32>() % 100_000_000)
 }
 
@@ -2755,7 +3002,7 @@ async fn staff_open_tills_within_their_role(db: TestDb) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(response.status().as_u16(), 200);
     let (status, _) = as_staff(&app, &manager, "GET", "/v1/merchant/profile", None).await;
     assert_eq!(status, 401);
     app.stop().await;
