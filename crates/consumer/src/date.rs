@@ -135,6 +135,15 @@ pub fn rfc3339(ns: u64) -> String {
     )
 }
 
+/// China time (UTC+8) to the minute, for messages people read: `2026-12-06 00:35 (UTC+8)`.
+pub fn china_time(ns: u64) -> String {
+    const OFFSET_SECS: u64 = 8 * 3600;
+    let secs = ns / 1_000_000_000 + OFFSET_SECS;
+    let date = Date::from_days_since_epoch((secs / 86_400) as i64);
+    let rest = secs % 86_400;
+    format!("{date} {:02}:{:02} (UTC+8)", rest / 3600, rest / 60 % 60)
+}
+
 /// The first nanosecond of the China day (UTC+8) that contains `unix_ns`.
 pub fn china_day_start_ns(unix_ns: u64) -> u64 {
     const DAY_NS: u64 = 86_400 * 1_000_000_000;
@@ -195,6 +204,15 @@ mod tests {
         assert_eq!(
             rfc3339(1_795_542_451_967_901_123),
             "2026-11-24T17:47:31.967901123Z"
+        );
+    }
+
+    #[test]
+    fn china_time_reads_as_a_wall_clock() {
+        // 2026-12-05T16:35:18Z is 00:35 the next day in China.
+        assert_eq!(
+            china_time(1_796_488_518_632_347_454),
+            "2026-12-06 00:35 (UTC+8)"
         );
     }
 

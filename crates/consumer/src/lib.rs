@@ -14,7 +14,7 @@ pub mod pin;
 pub mod resident_id;
 
 pub use card::{BinInfo, CardError, CardKind, CardNumber, Issuer, Network};
-pub use date::{Date, china_day_start_ns, rfc3339};
+pub use date::{Date, china_day_start_ns, china_time, rfc3339};
 pub use kyc::{KycLevel, LimitError, Limits};
 pub use name::{is_plausible_name, names_match};
 pub use passport::{Passport, PassportError};

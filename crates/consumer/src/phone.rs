@@ -12,6 +12,9 @@ pub enum PhoneError {
     Syntax,
     /// A +86 number that is not a mainland mobile number (1[3-9] and 9 more digits).
     NotMainlandMobile,
+    /// Digits without a `+` that are no mainland mobile number: a visitor's number as it is
+    /// dialled at home (`07911 123456`), which needs its country code.
+    NeedsCountryCode,
 }
 
 impl PhoneError {
@@ -19,6 +22,7 @@ impl PhoneError {
         match self {
             PhoneError::Syntax => "invalid_phone",
             PhoneError::NotMainlandMobile => "invalid_phone",
+            PhoneError::NeedsCountryCode => "phone_needs_country_code",
         }
     }
 }
@@ -31,6 +35,9 @@ impl fmt::Display for PhoneError {
             }
             PhoneError::NotMainlandMobile => {
                 "a mainland mobile number has 11 digits and starts with 13 to 19"
+            }
+            PhoneError::NeedsCountryCode => {
+                "this is not a mainland mobile number: for a number from another country, start with + and its country code, without the leading 0 (+44 7911 123456)"
             }
         })
     }
@@ -59,10 +66,13 @@ impl Phone {
         let mainland = bytes.len() == 11 && bytes[0] == b'1' && (b'3'..=b'9').contains(&bytes[1]);
         if mainland {
             Ok(Phone(format!("+86{national}")))
-        } else if international || bytes.len() == 11 {
+        } else if international || bytes.len() == 11 && bytes[0] == b'1' {
             Err(PhoneError::NotMainlandMobile)
-        } else {
+        } else if bytes[0] == b'1' {
+            // A mainland number with a digit too many or too few.
             Err(PhoneError::Syntax)
+        } else {
+            Err(PhoneError::NeedsCountryCode)
         }
     }
 
@@ -136,6 +146,14 @@ mod tests {
             Err(PhoneError::NotMainlandMobile)
         );
         assert_eq!(Phone::parse("1381234567"), Err(PhoneError::Syntax));
+        // A visitor's number as dialled at home: the hint is the country code.
+        for local in ["07911 123456", "0412 345 678", "91234567"] {
+            assert_eq!(
+                Phone::parse(local),
+                Err(PhoneError::NeedsCountryCode),
+                "{local}"
+            );
+        }
         assert_eq!(Phone::parse("+0447911123456"), Err(PhoneError::Syntax));
         assert_eq!(Phone::parse("phone"), Err(PhoneError::Syntax));
         assert_eq!(Phone::parse(""), Err(PhoneError::Syntax));

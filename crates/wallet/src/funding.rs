@@ -67,6 +67,24 @@ pub struct FxView {
     pub to: String,
 }
 
+/// What a top-up would do, asked before it is made.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TopUpQuote {
+    /// What the card would be charged, in the card's currency.
+    pub card_charge: Amount,
+    /// What the wallet would receive, in CNY.
+    pub credited: Amount,
+    /// The conversion, for a foreign-currency top-up.
+    pub fx: Option<FxView>,
+}
+
+/// A top-up's checked terms: the card, the CNY it credits, the rate used.
+struct TopUpTerms {
+    card: crate::cards::CardRow,
+    cny: u64,
+    rate_micros: Option<u64>,
+}
+
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct FundingView {
     pub id: String,
@@ -297,35 +315,16 @@ pub(crate) fn replayed(
 }
 
 impl Wallet {
-    /// Tops the wallet up from a linked card.
-    pub async fn top_up(
-        self: &Arc<Self>,
-        session: &Session,
-        key: Option<&str>,
-        request: TopUpRequest,
-    ) -> WalletResult<FundingView> {
-        self.top_up_for(&session.user_id, key, request).await
-    }
-
-    pub(crate) async fn top_up_for(
-        self: &Arc<Self>,
+    /// What a top-up of `amount` in `currency` from this card would credit, at which rate:
+    /// the checks every top-up makes (the card, its currencies, the single top-up maximum).
+    async fn top_up_terms(
+        &self,
         user_id: &str,
-        key: Option<&str>,
-        request: TopUpRequest,
-    ) -> WalletResult<FundingView> {
-        let key = idempotency_key(key)?;
-        let currency = wire::currency(&request.currency)?;
-        let amount = wire::positive_amount(&request.amount, currency)?;
-        let fingerprint = self.secrets.fingerprint(&[
-            "top_up",
-            &request.card_id,
-            &amount.to_string(),
-            currency.code(),
-        ]);
-        if let Some(id) = self.replay(user_id, &key, &fingerprint).await? {
-            return self.funding_of(user_id, &id).await;
-        }
-        let card = self.active_card(user_id, &request.card_id).await?;
+        card_id: &str,
+        amount: u64,
+        currency: Currency,
+    ) -> WalletResult<TopUpTerms> {
+        let card = self.active_card(user_id, card_id).await?;
         let (cny, rate_micros) = if currency == Currency::CNY {
             (amount, None)
         } else {
@@ -364,6 +363,73 @@ impl Wallet {
             )
             .with_details(json!({ "limit": Amount::new(max, Currency::CNY) })));
         }
+        Ok(TopUpTerms {
+            card,
+            cny,
+            rate_micros,
+        })
+    }
+
+    /// What a top-up would credit and charge, before it is made: the rate may move by the
+    /// time the top-up is asked for (the top-up answers the rate it used).
+    pub async fn quote_top_up(
+        &self,
+        session: &Session,
+        card_id: &str,
+        amount: &str,
+        currency: &str,
+    ) -> WalletResult<TopUpQuote> {
+        let currency = wire::currency(currency)?;
+        let amount = wire::positive_amount(amount, currency)?;
+        let terms = self
+            .top_up_terms(&session.user_id, card_id, amount, currency)
+            .await?;
+        Ok(TopUpQuote {
+            card_charge: Amount::new(amount, currency),
+            credited: Amount::new(terms.cny, Currency::CNY),
+            fx: terms.rate_micros.map(|rate| FxView {
+                rate: rate_text(rate),
+                from: currency.code().to_owned(),
+                to: Currency::CNY.code().to_owned(),
+            }),
+        })
+    }
+
+    /// Tops the wallet up from a linked card.
+    pub async fn top_up(
+        self: &Arc<Self>,
+        session: &Session,
+        key: Option<&str>,
+        request: TopUpRequest,
+    ) -> WalletResult<FundingView> {
+        self.top_up_for(&session.user_id, key, request).await
+    }
+
+    pub(crate) async fn top_up_for(
+        self: &Arc<Self>,
+        user_id: &str,
+        key: Option<&str>,
+        request: TopUpRequest,
+    ) -> WalletResult<FundingView> {
+        let key = idempotency_key(key)?;
+        let currency = wire::currency(&request.currency)?;
+        let amount = wire::positive_amount(&request.amount, currency)?;
+        let fingerprint = self.secrets.fingerprint(&[
+            "top_up",
+            &request.card_id,
+            &amount.to_string(),
+            currency.code(),
+        ]);
+        if let Some(id) = self.replay(user_id, &key, &fingerprint).await? {
+            return self.funding_of(user_id, &id).await;
+        }
+        let TopUpTerms {
+            card,
+            cny,
+            rate_micros,
+        } = self
+            .top_up_terms(user_id, &request.card_id, amount, currency)
+            .await?;
         let legs = if rate_micros.is_some() { 2 } else { 1 };
         let movement = Movement {
             id: self.new_id_string(),

@@ -8,7 +8,7 @@
 //!   PIN or an SMS code; the SMS route also lifts a lock (the "forgot PIN" path).
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
-use cashless_consumer::{Phone, check_new_pin, rfc3339};
+use cashless_consumer::{Phone, check_new_pin, china_time, rfc3339};
 use cashless_store::Param;
 use serde_json::json;
 
@@ -122,6 +122,13 @@ impl Wallet {
         session: &Session,
         pin: &str,
     ) -> WalletResult<()> {
+        // Nothing typed is not a try: it neither counts nor reaches the hash.
+        if pin.trim().is_empty() {
+            return Err(WalletError::bad_request(
+                "pin_missing",
+                "type the 6-digit payment PIN",
+            ));
+        }
         let user = self.user(session).await?;
         let hash = user
             .pin_hash
@@ -259,8 +266,8 @@ fn locked(until_ns: u64) -> WalletError {
         ErrorKind::Locked,
         "pin_locked",
         format!(
-            "too many wrong PINs: PIN payments are locked until {}; reset the PIN with an SMS code to unlock",
-            rfc3339(until_ns)
+            "too many wrong PINs: PIN payments are locked until {}; reset the PIN with an SMS code to unlock now",
+            china_time(until_ns)
         ),
     )
     .with_details(json!({ "locked_until": rfc3339(until_ns) }))

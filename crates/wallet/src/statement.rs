@@ -317,7 +317,7 @@ impl Wallet {
 
     /// A page of the statement, newest first. `cursor` is the `next_cursor` of the page before.
     /// The statement, newest first; `kind` keeps one kind of line (`payment`, `refund`,
-    /// `top_up`, `withdrawal`).
+    /// `top_up`, `withdrawal`, or `transit`: fares and fares given back).
     pub async fn statement(
         &self,
         session: &Session,
@@ -325,13 +325,15 @@ impl Wallet {
         limit: Option<u32>,
         kind: Option<&str>,
     ) -> WalletResult<Statement> {
-        let kind = match kind.map(str::trim) {
-            None | Some("") => String::new(),
-            Some(kind @ ("payment" | "refund" | "top_up" | "withdrawal")) => kind.to_owned(),
+        // The kinds of line one filter keeps (the second is "" when there is only one).
+        let (kind, also) = match kind.map(str::trim) {
+            None | Some("") => (String::new(), ""),
+            Some(kind @ ("payment" | "refund" | "top_up" | "withdrawal")) => (kind.to_owned(), ""),
+            Some("transit") => ("transit".to_owned(), "transit_refund"),
             Some(_) => {
                 return Err(WalletError::bad_request(
                     "kind_invalid",
-                    "kind is payment, refund, top_up or withdrawal",
+                    "kind is payment, refund, top_up, withdrawal or transit",
                 ));
             }
         };
@@ -351,7 +353,7 @@ impl Wallet {
             .read(move |conn| {
                 const COLUMNS: &str = "SELECT id, kind, status, amount, currency, counterparty, \
                                        details, created_ns, updated_ns FROM activity";
-                const FILTER: &str = "user_id = $1 AND ($2 = '' OR kind = $2) \
+                const FILTER: &str = "user_id = $1 AND ($2 = '' OR kind = $2 OR kind = $6) \
                                       AND (created_ns < $3 OR (created_ns = $3 AND id < $4))";
                 const ORDER: &str = "ORDER BY created_ns DESC, id DESC LIMIT $5";
                 let page = i64::from(limit) + 1;
@@ -371,6 +373,7 @@ impl Wallet {
                         Param::Int(before_ns),
                         Param::Text(&before_id),
                         Param::Int(page),
+                        Param::Text(also),
                     ],
                 )
             })
