@@ -5,25 +5,14 @@
 // clock, signatures checked with WebCrypto. The camera (or a dropped picture, or a scanner
 // that types) gives the code; where the browser cannot read QR codes itself, a still goes to
 // the platform's reader, signed by the gate. Opened taps are kept in this browser until the
-// gate uploads them, signed, in a batch (`POST /v1/transit/taps`).
+// gate uploads them, signed, in a batch (`POST /v1/transit/taps`). Its words (the refusals
+// included, `gate.refusal.<reason>`, one per reason of `cashless_transit::Refusal`) come from
+// the language tables (t(), i18n.js).
 "use strict";
 
 const SCAN_DOMAIN = "cashless-gate-scan-v1\n";
 const BATCH_DOMAIN = "cashless-gate-batch-v1\n";
 const FRESHNESS = { maxAge: 90, skew: 30 };
-const REFUSALS = {
-  malformed: "This is not a transit code. Open the transit code in the app.",
-  wrong_operator: "This code is for another transit operator.",
-  unknown_issuer_key: "This code was not issued by Cashless. Refresh the transit code in the app.",
-  bad_certificate: "This code was not issued by Cashless. Refresh the transit code in the app.",
-  certificate_not_yet_valid: "Your transit pass has expired. Open the app online to renew it.",
-  certificate_expired: "Your transit pass has expired. Open the app online to renew it.",
-  bad_signature: "This code was not made by your phone.",
-  code_too_old: "This code is too old. Show the code the app shows now.",
-  code_from_the_future: "Your phone's clock is wrong. Set it to the network time.",
-  blacklisted: "An unpaid fare is due. Pay it in the app to ride again.",
-  replay: "This code was already used here. Show a fresh code.",
-};
 
 /** Base45 (RFC 9285) to bytes, or null. */
 function base45Decode(text) {
@@ -70,7 +59,7 @@ class OfflineGate {
 
   /** `{ open: true, tap }` or `{ open: false, reason }` for the scanned text at `now`. */
   async decide(scanned, now) {
-    const refuse = (reason) => ({ open: false, reason, message: REFUSALS[reason] });
+    const refuse = (reason) => ({ open: false, reason });
     const body = scanned.replace(/[\r\n]+$/, "");
     if (!body.startsWith("CT1:") || body.length !== 300) return refuse("malformed");
     const bytes = base45Decode(body.slice(4));
@@ -119,20 +108,24 @@ async function gateFetch(gate, method, path, domain, body, type) {
   return answerOf(await reach(path, { method, headers, body: body || undefined }));
 }
 
+/** What the gate shows, to draw again in another language. */
+let redraw = null;
+
 function setupView(problem) {
+  redraw = () => setupView(problem);
   const id = h("input", { id: "gate-id", autocomplete: "off", required: true, spellcheck: "false" });
   const key = h("input", { id: "gate-key", type: "password", autocomplete: "off", required: true });
   const error = h("p", { class: "error", role: "alert", id: "gate-error" }, problem || "");
   const form = h("form", { novalidate: true },
-    h("label", { for: "gate-id" }, "Gate id"), id,
-    h("label", { for: "gate-key" }, "Gate key (64 hex digits, from cashless gate key)"), key,
+    h("label", { for: "gate-id" }, t("gate.id")), id,
+    h("label", { for: "gate-key" }, t("gate.key")), key,
     error,
-    h("button", { class: "primary", type: "submit" }, "Open the gate"));
+    h("button", { class: "primary", type: "submit" }, t("gate.open")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
     try {
-      const gate = { id: id.value.trim(), key: await importEd25519Seed(key.value, "The gate key is 64 hex digits (the file `cashless gate key` made).") };
+      const gate = { id: id.value.trim(), key: await importEd25519Seed(key.value, t("gate.key_shape")) };
       gate.place = await gateFetch(gate, "GET", "/v1/transit/gate", SCAN_DOMAIN);
       const config = await answerOf(await reach(`/v1/transit/gate-config?operator=${gate.place.operator}`));
       const network = await answerOf(await reach(`/v1/transit/network?operator=${gate.place.operator}`));
@@ -145,20 +138,21 @@ function setupView(problem) {
       error.textContent = failure.message;
     }
   });
-  show(h("header", { class: "bar" }, h("h1", {}, "Cashless gate"), h("p", {}, "Transit gate: decides offline, uploads later")),
+  show(h("header", { class: "bar" }, h("h1", {}, t("title.gate")), h("p", {}, t("gate.tagline"))),
     h("section", { class: "card" }, form));
 }
 
 function gateView(gate, offline) {
+  redraw = () => gateView(gate, offline);
   const storeKey = `cashless.gate.taps.${gate.id}`;
   const kept = () => JSON.parse(localStorage.getItem(storeKey) || "[]");
   const place = gate.place;
-  const panel = h("div", { class: "gate-panel", id: "gate-panel", role: "status", "aria-live": "assertive" }, "Show your ride code");
+  const panel = h("div", { class: "gate-panel", id: "gate-panel", role: "status", "aria-live": "assertive" }, t("gate.show_code"));
   const count = h("p", { class: "hint", id: "gate-taps" });
   const uploaded = h("p", { role: "status", id: "gate-upload-status" });
   const note = h("p", { class: "hint", id: "gate-camera-note" });
-  const video = h("video", { id: "gate-camera", hidden: true, muted: true, playsinline: true, "aria-label": "Camera: the rider holds the ride code to it" });
-  const refresh = () => { count.textContent = `${kept().length} taps waiting for upload`; };
+  const video = h("video", { id: "gate-camera", hidden: true, muted: true, playsinline: true, "aria-label": t("gate.camera") });
+  const refresh = () => { count.textContent = t("gate.waiting_taps", { count: kept().length, n: I18n.number(kept().length) }); };
   let last = "";
   const decideOn = async (scanned) => {
     if (scanned === last) return;
@@ -167,10 +161,10 @@ function gateView(gate, offline) {
     if (decision.open) {
       localStorage.setItem(storeKey, JSON.stringify([...kept(), decision.tap]));
       panel.className = "gate-panel open";
-      panel.textContent = place.direction === "entry" ? "Open: have a good trip" : "Open: goodbye";
+      panel.textContent = place.direction === "entry" ? t("gate.open_entry") : t("gate.open_exit");
     } else {
       panel.className = "gate-panel refused";
-      panel.textContent = decision.message;
+      panel.textContent = t(`gate.refusal.${decision.reason}`);
     }
     panel.dataset.reason = decision.open ? "open" : decision.reason;
     refresh();
@@ -192,14 +186,14 @@ function gateView(gate, offline) {
     file.value = "";
   });
   const typed = h("input", { id: "gate-typed", autocomplete: "off", spellcheck: "false" });
-  const typedForm = h("form", { novalidate: true }, h("label", { for: "gate-typed" }, "Scanner input"), typed);
+  const typedForm = h("form", { novalidate: true }, h("label", { for: "gate-typed" }, t("gate.scanner_input")), typed);
   typedForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     last = "";
     await decideOn(typed.value);
     typed.value = "";
   });
-  const camera = h("button", { class: "primary secondary", type: "button", id: "gate-camera-on" }, "Use the camera");
+  const camera = h("button", { class: "primary secondary", type: "button", id: "gate-camera-on" }, t("gate.use_camera"));
   camera.addEventListener("click", () => watchCamera(video, note, async (found) => {
     try {
       const scanned = found.text || await readPicture(found.still, true);
@@ -209,10 +203,10 @@ function gateView(gate, offline) {
     }
     return false;
   }));
-  const upload = h("button", { class: "primary", type: "button", id: "gate-upload" }, "Upload taps");
+  const upload = h("button", { class: "primary", type: "button", id: "gate-upload" }, t("gate.upload"));
   upload.addEventListener("click", async () => {
     const taps = kept();
-    if (!taps.length) { uploaded.textContent = "Nothing to upload."; return; }
+    if (!taps.length) { uploaded.textContent = t("gate.nothing_to_upload"); return; }
     upload.disabled = true;
     try {
       const digest = hex(await crypto.subtle.digest("SHA-256", text(JSON.stringify(taps))));
@@ -220,7 +214,10 @@ function gateView(gate, offline) {
       const result = await gateFetch(gate, "POST", "/v1/transit/taps", BATCH_DOMAIN, body, "application/json");
       // Taps kept meanwhile stay for the next upload.
       localStorage.setItem(storeKey, JSON.stringify(kept().slice(taps.length)));
-      uploaded.textContent = `Uploaded: ${result.accepted} new, ${result.already_uploaded} sent before, ${result.reused} reused codes, ${result.rejected.length} refused.`;
+      uploaded.textContent = t("gate.uploaded", {
+        accepted: I18n.number(result.accepted), before: I18n.number(result.already_uploaded),
+        reused: I18n.number(result.reused), refused: I18n.number(result.rejected.length),
+      });
     } catch (failure) {
       uploaded.textContent = failure.message;
     } finally {
@@ -229,11 +226,12 @@ function gateView(gate, offline) {
     }
   });
   refresh();
-  show(h("header", { class: "bar" }, h("h1", {}, `${gate.stationName} · ${place.direction}`),
-      h("p", {}, `${gate.operatorName} · line ${place.line} · gate ${gate.id} · blacklist v${offline.blacklistVersion}`)),
+  show(h("header", { class: "bar" }, h("h1", {}, `${gate.stationName} · ${t(`gate.direction.${place.direction}`)}`),
+      h("p", {}, t("gate.place", { operator: gate.operatorName, line: place.line, gate: gate.id, version: offline.blacklistVersion }))),
     h("section", { class: "card center" }, panel, video, note, camera,
-      h("label", { class: "primary button secondary", for: "gate-picture" }, "Scan a picture"), file, typedForm),
+      h("label", { class: "primary button secondary", for: "gate-picture" }, t("gate.scan_picture")), file, typedForm),
     h("section", { class: "card" }, count, upload, uploaded));
 }
 
+I18n.page("title.gate", () => redraw());
 setupView();

@@ -5,12 +5,16 @@
 // non-extractable WebCrypto key: a reload asks for it again — signs every merchant API
 // request in the browser, exactly as a server integration would. Best a till key (made in the
 // console): it takes payments and looks them up, but cannot refund or change settings.
+// Every word comes from the language tables (t(), i18n.js).
 "use strict";
 
 
 // { merchantId, name, scope: "full" | "manager" | "till", stores, store, terminal, storeName,
 //   and either keyId + key (a signing key) or staffToken + staffName (a staff session) }
 let session = null;
+
+/** What this till shows, to draw again in another language. */
+let redraw = null;
 
 /** A merchant request: with the staff session's token, or signed with the key (Ed25519 over
  * method, path, timestamp, nonce and the body's hash). `body` is JSON, or a Blob (a picture). */
@@ -38,7 +42,7 @@ async function send(path, init) {
   // A staff session that ended (the shift is over, or the merchant removed them): sign in again.
   if (response.status === 401 && session && session.staffToken) {
     session = null;
-    signInPage("Your session at the till has ended: sign in again.");
+    signInPage(t("pos.session_ended"));
   }
   return response;
 }
@@ -55,23 +59,26 @@ async function merchantApi(method, path, body) {
 // ---- sign in ------------------------------------------------------------------------------
 
 async function signInPage(notice) {
+  redraw = () => signInPage(notice);
   const demo = await fetch("/v1/demo/merchants").then((r) => (r.ok ? r.json() : null)).catch(() => null);
 
   // Staff: phone, then the texted code.
   const staffError = h("p", { class: "error", role: "alert", id: "staff-error" });
-  const phone = h("input", { id: "staff-phone", type: "tel", autocomplete: "tel", autofocus: true, "aria-describedby": "staff-error" });
+  const phoneNote = h("p", { class: "hint", id: "staff-phone-hint", role: "status" });
+  const phone = h("input", { id: "staff-phone", type: "tel", autocomplete: "tel", autofocus: true, "aria-describedby": "staff-phone-hint staff-error" });
   const code = h("input", { id: "staff-code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: "6", "aria-describedby": "staff-error" });
-  const codeStep = h("div", { hidden: true }, h("label", { for: "staff-code" }, "Code from the text message"), code,
+  const codeStep = h("div", { hidden: true }, h("label", { for: "staff-code" }, t("signin.code")), code,
     h("p", { class: "demo", id: "staff-demo-code", hidden: true }));
-  const sendCode = h("button", { class: "primary", type: "submit", id: "send-staff-code" }, "Send code");
+  const sendCode = h("button", { class: "primary", type: "submit", id: "send-staff-code" }, t("signin.send_code"));
   const staffForm = h("form", { novalidate: true },
-    h("label", { for: "staff-phone" }, "Your mobile number"), phone, codeStep, staffError, sendCode);
+    h("label", { for: "staff-phone" }, t("pos.your_phone")), phone, phoneNote, codeStep, staffError, sendCode);
   // Another number needs its own code.
   phone.addEventListener("input", () => {
+    phoneNote.textContent = phoneHint(phone.value) || "";
     if (codeStep.hidden) return;
     codeStep.hidden = true;
     code.value = "";
-    sendCode.textContent = "Send code";
+    sendCode.textContent = t("signin.send_code");
   });
   staffForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -80,11 +87,11 @@ async function signInPage(notice) {
       if (codeStep.hidden) {
         const sent = await publicApi("POST", "/v1/staff/sms-codes", { phone: phone.value.trim() });
         codeStep.hidden = false;
-        sendCode.textContent = "Sign in";
+        sendCode.textContent = t("signin.sign_in");
         const demoLine = codeStep.querySelector("#staff-demo-code");
         if (sent.demo_code) {
           demoLine.hidden = false;
-          demoLine.replaceChildren("Demo mode: the text message says ", h("code", {}, sent.demo_code));
+          demoLine.replaceChildren(...I18n.parts("pos.demo_code", { code: h("code", {}, sent.demo_code) }));
         }
         code.focus();
         return;
@@ -108,11 +115,11 @@ async function signInPage(notice) {
   // Not a password field: password managers must not offer to save and sync this key.
   const secret = h("input", { id: "secret-key", class: "masked", autocomplete: "off", spellcheck: "false" });
   const form = h("form", { novalidate: true },
-    h("label", { for: "merchant-id" }, "Merchant id"), merchant,
-    h("label", { for: "key-id" }, "Key id"), keyId,
-    h("label", { for: "secret-key" }, "Secret key (64 hex digits, stays on this device)"), secret,
+    h("label", { for: "merchant-id" }, t("pos.merchant_id")), merchant,
+    h("label", { for: "key-id" }, t("pos.key_id")), keyId,
+    h("label", { for: "secret-key" }, t("pos.secret_key")), secret,
     error,
-    h("button", { class: "primary secondary", type: "submit" }, "Open the till with the key"));
+    h("button", { class: "primary secondary", type: "submit" }, t("pos.open_with_key")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -123,12 +130,12 @@ async function signInPage(notice) {
     }
   });
   const picker = demo && h("section", { class: "card", "aria-labelledby": "demo-title" },
-    h("h2", { id: "demo-title" }, "Demo city"),
-    (demo.staff || []).length ? [h("p", { class: "hint" }, "Staff: sign in with their phone (the code shows on this page)"),
+    h("h2", { id: "demo-title" }, t("pos.demo_city")),
+    (demo.staff || []).length ? [h("p", { class: "hint" }, t("pos.demo_staff")),
       h("ul", { class: "steps" }, demo.staff.map((person) => h("li", {},
         h("button", { type: "button", class: "pick", onclick: () => { phone.value = person.phone; sendCode.focus(); } },
-          h("strong", {}, `${person.name} · ${person.role}`), h("span", {}, `${person.merchant} · ${person.phone}`)))))] : null,
-    h("p", { class: "hint" }, "Or open a merchant's till with its key:"),
+          h("strong", {}, `${person.name} · ${roleName(person.role)}`), h("span", {}, `${person.merchant} · ${person.phone}`)))))] : null,
+    h("p", { class: "hint" }, t("pos.demo_keys")),
     h("ul", { class: "steps" }, demo.merchants.map((m) => h("li", {},
       h("button", { type: "button", class: "pick", onclick: () => {
         merchant.value = m.id;
@@ -137,15 +144,15 @@ async function signInPage(notice) {
         form.requestSubmit();
       } }, h("strong", {}, `${m.display_name} · ${m.chinese_name}`), h("span", {}, m.kind))))));
   show(
-    h("header", { class: "bar" }, h("h1", {}, "Cashless POS"), h("p", {}, "Take payments at the till")),
+    h("header", { class: "bar" }, h("h1", {}, t("title.pos")), h("p", {}, t("pos.tagline"))),
     notice ? h("p", { class: "card notice", role: "status" }, notice) : null,
-    h("section", { class: "card lift", "aria-labelledby": "staff-title" }, h("h2", { id: "staff-title" }, "Staff sign-in"), staffForm),
-    h("section", { class: "card", "aria-labelledby": "till-title" }, h("h2", { id: "till-title" }, "Open with a key"), form),
+    h("section", { class: "card lift", "aria-labelledby": "staff-title" }, h("h2", { id: "staff-title" }, t("pos.staff_sign_in")), staffForm),
+    h("section", { class: "card", "aria-labelledby": "till-title" }, h("h2", { id: "till-title" }, t("pos.open_with_key_title")), form),
     picker);
 }
 
 async function open({ merchantId, keyId, secret }) {
-  session = { merchantId, keyId, key: await importEd25519Seed(secret, "The secret key is 64 hex digits.") };
+  session = { merchantId, keyId, key: await importEd25519Seed(secret, t("pos.key_shape")) };
   try {
     const profile = await merchantApi("GET", "/v1/merchant/profile");
     // Only the full key sees the keys: a till key sees none.
@@ -188,10 +195,14 @@ function useStore(store) {
 
 // ---- the till -----------------------------------------------------------------------------
 
+/** A staff role in words. */
+const roleName = (role) => (I18n.has(`pos.role.${role}`) ? t(`pos.role.${role}`) : role);
+
 function tillPage() {
+  redraw = tillPage;
   const error = h("p", { class: "error", role: "alert", id: "amount-error" });
   const amount = h("input", { id: "sale-amount", inputmode: "decimal", placeholder: "0.00", autocomplete: "off", autofocus: true, "aria-describedby": "amount-error" });
-  const subject = h("input", { id: "sale-subject", value: "Sale", autocomplete: "off" });
+  const subject = h("input", { id: "sale-subject", value: t("pos.sale_default"), autocomplete: "off" });
   const code = h("input", { id: "customer-code", inputmode: "numeric", autocomplete: "off", placeholder: "28…", "aria-describedby": "amount-error" });
   // One order number per sale: a retry after a lost answer (or a double tap) is the same
   // order, never a second charge. A different amount or code makes it a new sale.
@@ -202,15 +213,29 @@ function tillPage() {
     }
     return sale.no;
   };
+  /** The amount as the API takes it, or null (then said next to it). */
+  const typedAmount = () => {
+    const value = amount.value.trim();
+    const minor = minorUnits(value);
+    if (minor === null || minor === 0n) {
+      error.textContent = t("pos.amount_shape");
+      amount.focus();
+      return null;
+    }
+    return value;
+  };
+  const what = () => subject.value.trim() || t("pos.sale_default");
   const busy = (on) => { showQr.disabled = on; charge.disabled = on; };
-  const showQr = h("button", { class: "primary", type: "button", id: "show-qr" }, "Show QR to the customer");
+  const showQr = h("button", { class: "primary", type: "button", id: "show-qr" }, t("pos.show_qr"));
   showQr.addEventListener("click", async () => {
     error.textContent = "";
+    const value = typedAmount();
+    if (value === null) return;
     busy(true);
     try {
       const order = await merchantApi("POST", "/v1/merchant/orders", {
-        out_trade_no: saleNumber(`qr|${amount.value.trim()}|${subject.value.trim()}`), amount: amount.value.trim(),
-        subject: subject.value.trim() || "Sale", store_id: session.store, terminal_id: session.terminal, expires_in_secs: 900,
+        out_trade_no: saleNumber(`qr|${value}|${what()}`), amount: value,
+        subject: what(), store_id: session.store, terminal_id: session.terminal, expires_in_secs: 900,
       });
       waitPage(order);
     } catch (failure) {
@@ -220,12 +245,12 @@ function tillPage() {
       busy(false);
     }
   });
-  const charge = h("button", { class: "primary secondary", type: "submit", id: "charge-code" }, "Charge the customer's code");
+  const charge = h("button", { class: "primary secondary", type: "submit", id: "charge-code" }, t("pos.charge_code"));
   // The till's camera reads the customer's code, for tills without a barcode scanner.
   const camera = h("video", { id: "till-camera", class: "camera", hidden: true, muted: true, playsinline: true,
-    "aria-label": "Camera: hold the customer's payment code up to it" });
+    "aria-label": t("pos.camera") });
   const cameraNote = h("p", { class: "hint", id: "till-camera-note", role: "status" });
-  const scanButton = h("button", { class: "link", type: "button", id: "scan-customer-code" }, "Scan it with the camera");
+  const scanButton = h("button", { class: "link", type: "button", id: "scan-customer-code" }, t("pos.scan_with_camera"));
   scanButton.addEventListener("click", () => {
     scanButton.hidden = true;
     watchCamera(camera, cameraNote, async (found) => {
@@ -234,7 +259,7 @@ function tillPage() {
           : (await merchantApi("POST", "/v1/merchant/scan-image?live=true", found.still)).text;
         const digits = text.replace(/\s/g, "");
         if (!/^\d{18}$/.test(digits)) {
-          error.textContent = "That is not a payment code: ask the customer to open Pay in the app.";
+          error.textContent = t("pos.not_a_paycode");
           return false;
         }
         code.value = digits;
@@ -255,21 +280,29 @@ function tillPage() {
     } }, session.stores.map((s) => h("option", { value: s.id, selected: s.id === session.store }, s.name)))
     : null;
   const form = h("form", { novalidate: true },
-    store ? [h("label", { for: "till-store" }, "Store"), store] : null,
-    h("label", { for: "sale-amount" }, "Amount (CNY)"), amount,
-    h("label", { for: "sale-subject" }, "What for"), subject,
+    store ? [h("label", { for: "till-store" }, t("pos.store")), store] : null,
+    h("label", { for: "sale-amount" }, t("pos.amount")), amount,
+    h("label", { for: "sale-subject" }, t("pos.what_for")), subject,
     error, showQr,
-    h("label", { for: "customer-code" }, "Or scan (or type) the customer's payment code"), code,
+    h("label", { for: "customer-code" }, t("pos.customer_code")), code,
     h("div", { class: "camera-row" }, camera, cameraNote, scanButton), charge);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
-    busy(true);
+    const value = typedAmount();
+    if (value === null) return;
+    // Only a payment code is sent: anything else is said here, in words.
     const authCode = code.value.replace(/\s/g, "");
+    if (!/^\d{18}$/.test(authCode)) {
+      error.textContent = authCode ? t("pos.paycode_shape") : t("pos.paycode_missing");
+      code.focus();
+      return;
+    }
+    busy(true);
     try {
       const order = await merchantApi("POST", "/v1/merchant/orders/paycode", {
-        auth_code: authCode, out_trade_no: saleNumber(`code|${authCode}|${amount.value.trim()}|${subject.value.trim()}`),
-        amount: amount.value.trim(), subject: subject.value.trim() || "Sale", store_id: session.store, terminal_id: session.terminal,
+        auth_code: authCode, out_trade_no: saleNumber(`code|${authCode}|${value}|${what()}`),
+        amount: value, subject: what(), store_id: session.store, terminal_id: session.terminal,
       });
       waitPage(order);
     } catch (failure) {
@@ -285,28 +318,33 @@ function tillPage() {
 // ---- the console: orders, takings, notifications, posters and settings ----------------------
 
 function consoleHeader(current) {
-  const tabs = [["till", "Till", tillPage], ["orders", "Orders", ordersPage], ["takings", "Takings", takingsPage],
-    session.scope === "till" ? null : ["webhooks", "Notifications", webhooksPage],
-    ["settings", "Posters & settings", settingsPage]].filter(Boolean);
+  const tabs = [["till", "pos.tab.till", tillPage], ["orders", "pos.tab.orders", ordersPage], ["takings", "pos.tab.takings", takingsPage],
+    session.scope === "till" ? null : ["webhooks", "pos.tab.notifications", webhooksPage],
+    ["settings", "pos.tab.settings", settingsPage]].filter(Boolean);
   return [
     h("header", { class: "bar slim" }, h("h1", {}, `${session.name} · ${session.storeName}`),
-      session.staffName ? h("p", { id: "staff-name" }, `${session.staffName} · ${session.scope === "manager" ? "manager" : "cashier"}`) : null,
-      h("button", { class: "link light", type: "button", onclick: closeTill }, session.staffName ? "Sign out" : "Close till")),
-    h("nav", { class: "tabs", "aria-label": "Console" }, tabs.map(([id, label, page]) =>
-      h("button", { type: "button", class: id === current ? "tab current" : "tab", "aria-current": id === current ? "page" : false, onclick: page }, label))),
+      session.staffName ? h("p", { id: "staff-name" }, `${session.staffName} · ${roleName(session.scope === "manager" ? "manager" : "cashier")}`) : null,
+      h("button", { class: "link light", type: "button", onclick: closeTill }, session.staffName ? t("pos.sign_out") : t("pos.close_till"))),
+    h("nav", { class: "tabs", "aria-label": t("pos.console") }, tabs.map(([id, label, page]) =>
+      h("button", { type: "button", class: id === current ? "tab current" : "tab", "aria-current": id === current ? "page" : false, onclick: () => page() }, t(label)))),
   ];
 }
 
-const STATUS_NAMES = { WAIT_BUYER_PAY: "Waiting", USERPAYING: "Confirming", SUCCESS: "Paid", CLOSED: "Closed", FINISHED: "Finished" };
+const STATUSES = ["WAIT_BUYER_PAY", "USERPAYING", "SUCCESS", "CLOSED", "FINISHED"];
+const statusName = (status) => (I18n.has(`pos.status.${status}`) ? t(`pos.status.${status}`) : status);
+
+/** Whether an order can still be refunded (in part): paid, and not all of it back yet. */
+const refundable = (order) => order.status === "SUCCESS" && order.refunded.amount !== order.amount.amount;
 
 function ordersPage() {
-  const status = h("select", { id: "filter-status" }, h("option", { value: "" }, "Any status"),
-    Object.entries(STATUS_NAMES).map(([value, label]) => h("option", { value }, label)));
+  redraw = ordersPage;
+  const status = h("select", { id: "filter-status" }, h("option", { value: "" }, t("pos.orders.any_status")),
+    STATUSES.map((value) => h("option", { value }, statusName(value))));
   const day = h("input", { id: "filter-day", type: "date" });
-  const q = h("input", { id: "filter-q", placeholder: "Order number starts with…", autocomplete: "off" });
+  const q = h("input", { id: "filter-q", placeholder: t("pos.orders.search_placeholder"), autocomplete: "off" });
   const body = h("tbody", {});
   const error = h("p", { class: "error", role: "alert" });
-  const more = h("button", { class: "link", type: "button", hidden: true }, "Older orders");
+  const more = h("button", { class: "link", type: "button", hidden: true }, t("pos.orders.older"));
   let cursor = null;
   const load = async (fresh) => {
     error.textContent = "";
@@ -320,15 +358,21 @@ function ordersPage() {
     try {
       const page = await merchantApi("GET", `/v1/merchant/orders?${params}`);
       for (const order of page.orders) {
+        // Any refundable order is refunded from here, not only the receipt after the sale.
+        const action = refundable(order) && session.scope !== "till"
+          ? h("button", { class: "link", type: "button", "aria-label": t("pos.orders.refund_order", { no: order.out_trade_no }),
+            onclick: () => receiptPage(order, "orders") }, t("pos.refund"))
+          : "";
         body.append(h("tr", {},
           h("td", { class: "mono" }, order.out_trade_no),
-          h("td", {}, STATUS_NAMES[order.status] || order.status),
-          h("td", { class: "num" }, `${grouped(order.amount.amount)} ${order.amount.currency}`),
-          h("td", { class: "num" }, order.refunded.amount === "0.00" ? "" : `−${grouped(order.refunded.amount)}`),
+          h("td", {}, statusName(order.status)),
+          h("td", { class: "num" }, money(order.amount)),
+          h("td", { class: "num" }, order.refunded.amount === "0.00" ? "" : I18n.amount(`-${order.refunded.amount}`)),
           h("td", {}, order.buyer || ""),
-          h("td", {}, new Date(order.created_at).toLocaleString())));
+          h("td", {}, I18n.dateTime(order.created_at)),
+          h("td", {}, action)));
       }
-      if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: "6", class: "empty" }, "No orders match.")));
+      if (!body.children.length) body.append(h("tr", {}, h("td", { colspan: "7", class: "empty" }, t("pos.orders.none"))));
       cursor = page.next_cursor;
       more.hidden = !cursor;
     } catch (failure) {
@@ -336,95 +380,122 @@ function ordersPage() {
     }
   };
   const filters = h("form", { class: "filters", novalidate: true },
-    h("label", { for: "filter-status" }, "Status"), status,
-    h("label", { for: "filter-day" }, "Day"), day,
-    h("label", { for: "filter-q" }, "Search"), q,
-    h("button", { class: "primary", type: "submit" }, "Show"));
+    h("label", { for: "filter-status" }, t("pos.orders.status")), status,
+    h("label", { for: "filter-day" }, t("pos.orders.day")), day,
+    h("label", { for: "filter-q" }, t("pos.orders.search")), q,
+    h("button", { class: "primary", type: "submit" }, t("pos.orders.show")));
   filters.addEventListener("submit", (event) => { event.preventDefault(); load(true); });
   more.addEventListener("click", () => load(false));
+  const columns = ["pos.orders.order", "pos.orders.status", "pos.orders.amount", "pos.orders.refunded", "pos.orders.customer",
+    "pos.orders.created", "pos.orders.action"];
   show(consoleHeader("orders"),
     h("section", { class: "card" }, filters, error,
       h("table", { class: "orders", id: "orders" },
-        h("thead", {}, h("tr", {}, ["Order", "Status", "Amount", "Refunded", "Customer", "Created"].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, columns.map((key) => h("th", { scope: "col" }, t(key))))),
         body),
       more));
   load(true);
 }
 
 function takingsPage() {
+  redraw = takingsPage;
   const day = h("input", { id: "takings-day", type: "date" });
   const figures = h("dl", { class: "figures", id: "takings" });
   const error = h("p", { class: "error", role: "alert" });
   const load = async () => {
     error.textContent = "";
     try {
-      const t = await merchantApi("GET", `/v1/merchant/takings${day.value ? `?day=${day.value}` : ""}`);
-      const money = (a) => `${grouped(a.amount)} ${a.currency}`;
+      const takings = await merchantApi("GET", `/v1/merchant/takings${day.value ? `?day=${day.value}` : ""}`);
       figures.replaceChildren(
-        h("dt", {}, "Day"), h("dd", {}, t.day),
-        h("dt", {}, "Orders paid"), h("dd", {}, String(t.paid_orders)),
-        h("dt", {}, "Gross"), h("dd", {}, money(t.gross)),
-        h("dt", {}, `Refunds (${t.refund_count})`), h("dd", {}, money(t.refunds)),
-        h("dt", {}, "Platform fees"), h("dd", {}, money(t.fees)),
-        h("dt", {}, "Net"), h("dd", { class: "net" }, money(t.net)));
+        h("dt", {}, t("pos.takings.day")), h("dd", {}, I18n.day(takings.day)),
+        h("dt", {}, t("pos.takings.paid_orders")), h("dd", {}, I18n.number(takings.paid_orders)),
+        h("dt", {}, t("pos.takings.gross")), h("dd", {}, money(takings.gross)),
+        h("dt", {}, t("pos.takings.refunds", { count: takings.refund_count, n: I18n.number(takings.refund_count) })), h("dd", {}, money(takings.refunds)),
+        h("dt", {}, t("pos.takings.fees")), h("dd", {}, money(takings.fees)),
+        h("dt", {}, t("pos.takings.net")), h("dd", { class: "net" }, money(takings.net)));
     } catch (failure) {
       error.textContent = failure.message;
     }
   };
   day.addEventListener("change", load);
   show(consoleHeader("takings"),
-    h("section", { class: "card" }, h("label", { for: "takings-day" }, "Day (today if empty)"), day, error, figures));
+    h("section", { class: "card" }, h("label", { for: "takings-day" }, t("pos.takings.pick_day")), day, error, figures));
   load();
 }
 
+/** A notification's delivery in words; one waiting only because there is no notify URL says
+ * so (not "failed · 0 attempts"). */
+function deliveryName(event, urlSet) {
+  const waiting = event.delivery === "no_notify_url" || (!urlSet && event.delivery !== "delivered" && event.attempts === 0);
+  return waiting ? t("pos.events.no_url") : I18n.has(`pos.events.${event.delivery}`) ? t(`pos.events.${event.delivery}`) : event.delivery;
+}
+
 function webhooksPage() {
+  redraw = webhooksPage;
   const list = h("tbody", {});
   const error = h("p", { class: "error", role: "alert" });
+  const notice = h("div", { id: "no-notify-url" });
   const load = async () => {
     error.textContent = "";
     try {
       const params = new URLSearchParams({ limit: "100", order: "newest" });
       if (delivery.value) params.set("delivery", delivery.value);
-      const { events } = await merchantApi("GET", `/v1/merchant/events?${params}`);
+      const answer = await merchantApi("GET", `/v1/merchant/events?${params}`);
+      // Older servers do not say whether a URL is set: the profile does.
+      const urlSet = typeof answer.notify_url_set === "boolean" ? answer.notify_url_set
+        : Boolean((await merchantApi("GET", "/v1/merchant/profile")).notify_url);
+      noUrlOption.hidden = typeof answer.notify_url_set !== "boolean";
+      notice.replaceChildren(urlSet ? "" : h("p", { class: "card notice", role: "status" },
+        t("pos.events.no_url_notice"), " ",
+        session.scope === "full"
+          ? h("button", { class: "link", type: "button", id: "set-notify-url", onclick: () => settingsPage() }, t("pos.events.set_url"))
+          : t("pos.events.ask_owner")));
+      const { events } = answer;
       list.replaceChildren(...events.map((event) => h("tr", {},
-        h("td", {}, event.type),
+        h("td", {}, I18n.has(`pos.event.${event.type}`) ? t(`pos.event.${event.type}`) : event.type),
         h("td", { class: "mono" }, event.payload && event.payload.data && event.payload.data.order ? event.payload.data.order.out_trade_no : ""),
-        h("td", {}, event.delivery),
-        h("td", { class: "num" }, String(event.attempts)),
+        h("td", {}, deliveryName(event, urlSet)),
+        h("td", { class: "num" }, I18n.number(event.attempts)),
         h("td", {}, event.last_error || ""),
-        h("td", {}, event.delivery === "delivered" || session.scope === "till" ? "" : h("button", { class: "link", type: "button", onclick: async () => {
+        // Retrying needs somewhere to send it.
+        h("td", {}, event.delivery === "delivered" || session.scope === "till" || !urlSet ? "" : h("button", { class: "link", type: "button", onclick: async () => {
           try { await merchantApi("POST", `/v1/merchant/events/${encodeURIComponent(event.id)}/retry`); load(); } catch (failure) { error.textContent = failure.message; }
-        } }, "Retry now")))));
-      if (!events.length) list.append(h("tr", {}, h("td", { colspan: "6", class: "empty" }, "No notifications yet.")));
+        } }, t("pos.events.retry"))))));
+      if (!events.length) list.append(h("tr", {}, h("td", { colspan: "6", class: "empty" }, t("pos.events.none"))));
     } catch (failure) {
       error.textContent = failure.message;
     }
   };
+  const noUrlOption = h("option", { value: "no_notify_url", hidden: true }, t("pos.events.no_url"));
   const delivery = h("select", { id: "delivery-filter", onchange: () => load() },
-    h("option", { value: "" }, "All"), h("option", { value: "failed" }, "Failed"),
-    h("option", { value: "pending" }, "Pending"), h("option", { value: "delivered" }, "Delivered"));
+    h("option", { value: "" }, t("pos.events.all")), h("option", { value: "failed" }, t("pos.events.failed")),
+    h("option", { value: "pending" }, t("pos.events.pending")), h("option", { value: "delivered" }, t("pos.events.delivered")),
+    noUrlOption);
+  const columns = ["pos.events.event", "pos.events.order", "pos.events.delivery", "pos.events.attempts", "pos.events.last_error", "pos.events.action"];
   show(consoleHeader("webhooks"),
-    h("section", { class: "card" }, h("label", { for: "delivery-filter" }, "Show (newest first)"), delivery, error,
+    notice,
+    h("section", { class: "card" }, h("label", { for: "delivery-filter" }, t("pos.events.show")), delivery, error,
       h("table", { class: "orders", id: "events" },
-        h("thead", {}, h("tr", {}, ["Event", "Order", "Delivery", "Attempts", "Last error", "Action"].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, columns.map((key) => h("th", { scope: "col" }, t(key))))),
         list)));
   load();
 }
 
 async function settingsPage() {
+  redraw = settingsPage;
   const error = h("p", { class: "error", role: "alert", id: "notify-error" });
   const saved = h("p", { class: "hint", role: "status" });
   const profile = await merchantApi("GET", "/v1/merchant/profile");
   const url = h("input", { id: "notify-url", type: "url", value: profile.notify_url || "", placeholder: "https://shop.example.com/cashless/notify" });
-  const form = h("form", { novalidate: true }, h("label", { for: "notify-url" }, "Notify URL (signed webhooks are POSTed here)"), url, error, saved,
-    h("button", { class: "primary", type: "submit" }, "Save"));
+  const form = h("form", { novalidate: true }, h("label", { for: "notify-url" }, t("pos.settings.notify_url")), url, error, saved,
+    h("button", { class: "primary", type: "submit" }, t("pos.settings.save")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
     saved.textContent = "";
     try {
       await merchantApi("PUT", "/v1/merchant/notify-url", { notify_url: url.value.trim() });
-      saved.textContent = "Saved.";
+      saved.textContent = t("pos.settings.saved");
     } catch (failure) {
       error.textContent = failure.message;
     }
@@ -437,15 +508,15 @@ async function settingsPage() {
     };
     const [svg, png] = [await picture("svg"), await picture("png")];
     posters.append(h("figure", { class: "poster" },
-      h("img", { src: svg, alt: `QR code poster of ${store.name}` }),
-      h("figcaption", {}, h("strong", {}, `${profile.display_name} · ${store.name}`), h("span", {}, "Scan to pay with Cashless")),
-      h("a", { href: svg, download: `cashless-${store.name}.svg` }, "Download SVG to print"),
-      h("a", { href: png, download: `cashless-${store.name}.png` }, "Download PNG")));
+      h("img", { src: svg, alt: t("pos.settings.poster_alt", { store: store.name }) }),
+      h("figcaption", {}, h("strong", {}, `${profile.display_name} · ${store.name}`), h("span", {}, t("pos.settings.scan_to_pay"))),
+      h("a", { href: svg, download: `cashless-${store.name}.svg` }, t("pos.settings.download_svg")),
+      h("a", { href: png, download: `cashless-${store.name}.png` }, t("pos.settings.download_png"))));
   }
   // A key for a till, made here: the secret is shown once, and only this browser ever had it.
   const tillOut = h("div", { id: "till-key" });
   const tillError = h("p", { class: "error", role: "alert" });
-  const makeTill = h("button", { class: "primary secondary", type: "button", id: "new-till-key" }, "Make a key for a till");
+  const makeTill = h("button", { class: "primary secondary", type: "button", id: "new-till-key" }, t("pos.settings.make_till_key"));
   makeTill.addEventListener("click", async () => {
     tillError.textContent = "";
     try {
@@ -454,31 +525,32 @@ async function settingsPage() {
       const seed = hex(await crypto.subtle.exportKey("pkcs8", pair.privateKey)).slice(-64);
       const key = await merchantApi("POST", "/v1/merchant/till-keys", { public_key: publicKey });
       tillOut.replaceChildren(
-        h("p", { class: "hint" }, "Enter these on the till (the secret is shown only now):"),
+        h("p", { class: "hint" }, t("pos.settings.till_key_once")),
         h("dl", { class: "figures" },
-          h("dt", {}, "Merchant id"), h("dd", { class: "mono", id: "till-merchant" }, session.merchantId),
-          h("dt", {}, "Key id"), h("dd", { class: "mono", id: "till-key-id" }, key.id),
-          h("dt", {}, "Secret key"), h("dd", { class: "mono", id: "till-secret" }, seed)));
+          h("dt", {}, t("pos.merchant_id")), h("dd", { class: "mono", id: "till-merchant" }, session.merchantId),
+          h("dt", {}, t("pos.key_id")), h("dd", { class: "mono", id: "till-key-id" }, key.id),
+          h("dt", {}, t("pos.settings.secret_key")), h("dd", { class: "mono", id: "till-secret" }, seed)));
     } catch (failure) {
       tillError.textContent = failure.message;
     }
   });
   if (session.scope !== "full") {
     show(consoleHeader("settings"),
-      h("section", { class: "card" }, h("h2", {}, "Store posters"), posters),
-      h("p", { class: "card hint" }, "Staff, tills, keys and notifications are managed with the merchant's full key."));
+      h("section", { class: "card" }, h("h2", {}, t("pos.settings.posters")), posters),
+      h("p", { class: "card hint" }, t("pos.settings.full_key_only")));
     return;
   }
   show(consoleHeader("settings"),
-    h("section", { class: "card" }, h("h2", {}, "Store posters"), posters),
+    h("section", { class: "card" }, h("h2", {}, t("pos.settings.posters")), posters),
     await staffSection(),
-    h("section", { class: "card" }, h("h2", {}, "Tills"),
-      h("p", { class: "hint" }, "A till key takes payments and looks them up; it cannot refund or change settings."),
+    h("section", { class: "card" }, h("h2", {}, t("pos.settings.tills")),
+      h("p", { class: "hint" }, t("pos.settings.till_key_can")),
       makeTill, tillError, tillOut),
-    h("section", { class: "card" }, h("h2", {}, "Notifications"), form),
-    h("section", { class: "card" }, h("h2", {}, "Signing keys"),
+    h("section", { class: "card" }, h("h2", {}, t("pos.settings.notifications")), form),
+    h("section", { class: "card" }, h("h2", {}, t("pos.settings.keys")),
       h("ul", { class: "steps" }, profile.keys.map((key) => h("li", {},
-        h("span", { class: "mono" }, `${key.id} — ${key.scope === "till" ? "till" : "full"}, ${key.expires_at ? `retiring ${new Date(key.expires_at).toLocaleString()}` : "current"}`))))));
+        h("span", { class: "mono" }, `${key.id} — ${t(key.scope === "till" ? "pos.settings.key_till" : "pos.settings.key_full")}, ${
+          key.expires_at ? t("pos.settings.key_retiring", { when: I18n.dateTime(key.expires_at) }) : t("pos.settings.key_current")}`))))));
 }
 
 /** Cashiers and managers: who may sign in to the merchant's tills with their phone. */
@@ -488,22 +560,24 @@ async function staffSection() {
   const load = async () => {
     const { staff } = await merchantApi("GET", "/v1/merchant/staff");
     list.replaceChildren(...staff.map((person) => h("li", { class: "row" },
-      h("span", {}, h("strong", {}, person.name), ` ${person.phone} · ${person.role}`),
-      h("button", { class: "link", type: "button", "aria-label": `Remove ${person.name}`, onclick: async () => {
+      h("span", {}, h("strong", {}, person.name), ` ${person.phone} · ${roleName(person.role)}`),
+      h("button", { class: "link", type: "button", "aria-label": t("pos.staff.remove_named", { name: person.name }), onclick: async () => {
         error.textContent = "";
         try { await merchantApi("DELETE", `/v1/merchant/staff/${encodeURIComponent(person.id)}`); await load(); } catch (failure) { error.textContent = failure.message; }
-      } }, "Remove"))));
-    if (!staff.length) list.append(h("li", { class: "empty" }, "No staff yet: add the people who work your tills."));
+      } }, t("pos.staff.remove")))));
+    if (!staff.length) list.append(h("li", { class: "empty" }, t("pos.staff.none")));
   };
-  const phone = h("input", { id: "new-staff-phone", type: "tel", autocomplete: "off", "aria-describedby": "new-staff-error" });
+  const phoneNote = h("p", { class: "hint", id: "new-staff-phone-hint", role: "status" });
+  const phone = h("input", { id: "new-staff-phone", type: "tel", autocomplete: "off", "aria-describedby": "new-staff-phone-hint new-staff-error" });
+  phone.addEventListener("input", () => { phoneNote.textContent = phoneHint(phone.value) || ""; });
   const name = h("input", { id: "new-staff-name", autocomplete: "off", maxlength: "32", "aria-describedby": "new-staff-error" });
-  const role = h("select", { id: "new-staff-role" }, h("option", { value: "cashier" }, "Cashier: takes payments"),
-    h("option", { value: "manager" }, "Manager: also refunds"));
+  const role = h("select", { id: "new-staff-role" }, h("option", { value: "cashier" }, t("pos.staff.cashier_can")),
+    h("option", { value: "manager" }, t("pos.staff.manager_can")));
   const form = h("form", { novalidate: true, class: "inline" },
-    h("label", { for: "new-staff-name" }, "Name"), name,
-    h("label", { for: "new-staff-phone" }, "Mobile number (they sign in with a texted code)"), phone,
-    h("label", { for: "new-staff-role" }, "Role"), role, error,
-    h("button", { class: "primary secondary", type: "submit" }, "Add to staff"));
+    h("label", { for: "new-staff-name" }, t("pos.staff.name")), name,
+    h("label", { for: "new-staff-phone" }, t("pos.staff.phone")), phone, phoneNote,
+    h("label", { for: "new-staff-role" }, t("pos.staff.role")), role, error,
+    h("button", { class: "primary secondary", type: "submit" }, t("pos.staff.add")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -511,20 +585,22 @@ async function staffSection() {
       await merchantApi("POST", "/v1/merchant/staff", { phone: phone.value.trim(), name: name.value.trim(), role: role.value });
       phone.value = "";
       name.value = "";
+      phoneNote.textContent = "";
       await load();
     } catch (failure) {
       error.textContent = failure.message;
     }
   });
   await load();
-  return h("section", { class: "card", "aria-labelledby": "staff-title" }, h("h2", { id: "staff-title" }, "Staff"), list, form);
+  return h("section", { class: "card", "aria-labelledby": "staff-title" }, h("h2", { id: "staff-title" }, t("pos.staff.title")), list, form);
 }
 
 /** The order until it is paid (or closed): a QR to show, or the customer confirming. */
 function waitPage(order) {
+  redraw = () => waitPage(order);
   const status = h("p", { class: "hint", role: "status", id: "order-status" });
-  const figure = order.qr_code ? h("div", { class: "paycode", id: "order-qr" }, QR.svg(order.qr_code, "Order QR code")) : null;
-  const cancel = h("button", { class: "link", type: "button" }, "Cancel order");
+  const figure = order.qr_code ? h("div", { class: "paycode", id: "order-qr" }, QR.svg(order.qr_code, t("pos.wait.qr_label"))) : null;
+  const cancel = h("button", { class: "link", type: "button" }, t("pos.wait.cancel"));
   let done = false;
   cancel.addEventListener("click", async () => {
     cancel.disabled = true;
@@ -539,21 +615,19 @@ function waitPage(order) {
         done = true;
         receiptPage(await merchantApi("GET", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}`));
       } else {
-        status.textContent = `${failure.message} The order is still open.`;
+        status.textContent = `${failure.message} ${t("pos.wait.still_open")}`;
       }
     }
   });
   const describe = (current) => {
-    status.textContent = current.status === "USERPAYING"
-      ? "Waiting for the customer to confirm with the PIN…"
-      : "Waiting for the customer to scan and pay…";
+    status.textContent = current.status === "USERPAYING" ? t("pos.wait.confirming") : t("pos.wait.scanning");
   };
   describe(order);
   show(
-    h("header", { class: "bar slim" }, h("h1", {}, "Collect payment")),
+    h("header", { class: "bar slim" }, h("h1", {}, t("pos.wait.title"))),
     h("section", { class: "card center", "aria-labelledby": "due-title" },
       h("p", { class: "balance-label", id: "due-title" }, order.subject),
-      h("p", { class: "balance", id: "due" }, grouped(order.amount.amount), " ", h("small", {}, order.amount.currency)),
+      h("p", { class: "balance", id: "due" }, I18n.amount(order.amount.amount), " ", h("small", {}, I18n.currency(order.amount.currency))),
       figure, status, cancel));
   // Leaving this view (another sale, a sign-out) ends the watch: it must never switch someone
   // else's screen to this order's receipt.
@@ -565,12 +639,12 @@ function waitPage(order) {
       if (done) return;
       if (current.status === "SUCCESS") return receiptPage(current);
       if (current.status === "CLOSED") {
-        status.textContent = "The order closed without payment.";
+        status.textContent = t("pos.wait.closed");
         return;
       }
       describe(current);
       if (Date.parse(current.expires_at) < Date.now() && current.status === "WAIT_BUYER_PAY") {
-        status.textContent = "The order expired unpaid.";
+        status.textContent = t("pos.wait.expired");
         return;
       }
       failures = 0;
@@ -587,15 +661,19 @@ function waitPage(order) {
   else setTimeout(poll, 1000);
 }
 
-function receiptPage(order) {
+/** A paid order with its refund form: after the sale (`from` "till"), or any refundable order
+ * picked from the console's list (`from` "orders"). */
+function receiptPage(order, from = "till") {
+  redraw = () => receiptPage(order, from);
   const error = h("p", { class: "error", role: "alert", id: "refund-error" });
-  const refundAmount = h("input", { id: "refund-amount", inputmode: "decimal", value: order.amount.amount, autocomplete: "off" });
-  const refund = h("button", { class: "primary secondary", type: "submit", id: "refund" }, "Refund");
-  const refunded = h("p", { class: "hint", id: "refunded", role: "status" },
-    order.refunded.amount !== "0.00" ? `Refunded ${grouped(order.refunded.amount)} ${order.refunded.currency}` : "");
-  const feeLine = h("dd", { id: "fee" }, `${grouped(order.fee.amount)} ${order.fee.currency}`);
-  const form = h("form", { novalidate: true, hidden: order.refunded.amount === order.amount.amount },
-    h("label", { for: "refund-amount" }, "Refund amount (CNY)"), refundAmount, error, refund);
+  const left = decimal(minorUnits(order.amount.amount) - minorUnits(order.refunded.amount));
+  const refundAmount = h("input", { id: "refund-amount", inputmode: "decimal", value: left, autocomplete: "off", "aria-describedby": "refund-error" });
+  const refund = h("button", { class: "primary secondary", type: "submit", id: "refund" }, t("pos.refund"));
+  const refundedLine = (value) => (value.amount !== "0.00" ? t("pos.receipt.refunded", { amount: money(value) }) : "");
+  const refunded = h("p", { class: "hint", id: "refunded", role: "status" }, refundedLine(order.refunded));
+  const feeLine = h("dd", { id: "fee" }, money(order.fee));
+  const form = h("form", { novalidate: true, hidden: !refundable(order) },
+    h("label", { for: "refund-amount" }, t("pos.receipt.refund_amount")), refundAmount, error, refund);
   // One refund number per refund the cashier means: a double tap or a retry is the same
   // refund. After one succeeds, the next refund gets a new number.
   let requestNo = null;
@@ -604,6 +682,11 @@ function receiptPage(order) {
     event.preventDefault();
     error.textContent = "";
     const wanted = refundAmount.value.trim();
+    if (minorUnits(wanted) === null || minorUnits(wanted) === 0n) {
+      error.textContent = t("pos.amount_shape");
+      refundAmount.focus();
+      return;
+    }
     if (!requestNo || requestAmount !== wanted) {
       requestNo = `R-${Date.now().toString(36)}-${hex(crypto.getRandomValues(new Uint8Array(3)))}`;
       requestAmount = wanted;
@@ -611,35 +694,41 @@ function receiptPage(order) {
     refund.disabled = true;
     try {
       const answer = await merchantApi("POST", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}/refunds`, {
-        out_request_no: requestNo, amount: wanted, reason: "refund at the till",
+        out_request_no: requestNo, amount: wanted, reason: t("pos.receipt.refund_reason"),
       });
-      refunded.textContent = `Refunded ${grouped(answer.order.refunded.amount)} ${answer.order.refunded.currency}`;
+      order = answer.order;
+      refunded.textContent = refundedLine(order.refunded);
       // Refunds give back their share of the fee: show what the order still costs.
-      feeLine.textContent = `${grouped(answer.order.fee.amount)} ${answer.order.fee.currency}`;
+      feeLine.textContent = money(order.fee);
       requestNo = null;
-      // Nothing left to refund: the form goes.
-      if (answer.order.refunded.amount === order.amount.amount) form.hidden = true;
+      // Nothing left to refund: the form goes; otherwise it offers what is left.
+      if (!refundable(order)) form.hidden = true;
+      else refundAmount.value = decimal(minorUnits(order.amount.amount) - minorUnits(order.refunded.amount));
     } catch (failure) {
       error.textContent = failure.message;
     } finally {
       refund.disabled = false;
     }
   });
+  const fromList = from === "orders";
   show(
-    h("header", { class: "bar slim" }, h("h1", {}, "Paid")),
+    h("header", { class: "bar slim" }, h("h1", {}, fromList ? t("pos.receipt.order_title", { no: order.out_trade_no }) : t("pos.receipt.title"))),
     h("section", { class: "card center receipt", "aria-labelledby": "paid-title" },
       h("p", { class: "tick", "aria-hidden": "true" }, "✓"),
-      h("h2", { id: "paid-title" }, "Payment received"),
-      h("p", { class: "balance", id: "paid-amount" }, grouped(order.amount.amount), " ", h("small", {}, order.amount.currency)),
+      h("h2", { id: "paid-title" }, fromList ? statusName(order.status) : t("pos.receipt.received")),
+      h("p", { class: "balance", id: "paid-amount" }, I18n.amount(order.amount.amount), " ", h("small", {}, I18n.currency(order.amount.currency))),
       h("dl", {},
-        h("dt", {}, "Order"), h("dd", { class: "mono" }, order.out_trade_no),
-        h("dt", {}, "Customer"), h("dd", {}, order.buyer || "—"),
-        h("dt", {}, "Platform fee"), feeLine),
+        h("dt", {}, t("pos.receipt.order")), h("dd", { class: "mono" }, order.out_trade_no),
+        h("dt", {}, t("pos.receipt.customer")), h("dd", {}, order.buyer || "—"),
+        h("dt", {}, t("pos.receipt.fee")), feeLine),
       refunded),
     h("section", { class: "card" }, session.scope === "till"
-      ? h("p", { class: "hint" }, "Refunds need a manager or the merchant's full key: ask a manager.")
+      ? h("p", { class: "hint" }, t("pos.receipt.ask_manager"))
       : form),
-    h("div", { class: "footer" }, h("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, "Next sale")));
+    h("div", { class: "footer" }, fromList
+      ? h("button", { class: "primary", type: "button", id: "back-to-orders", onclick: ordersPage }, t("pos.receipt.back_to_orders"))
+      : h("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, t("pos.receipt.next_sale"))));
 }
 
+I18n.page("title.pos", () => (redraw ? redraw() : signInPage()));
 signInPage();

@@ -1,5 +1,5 @@
-// What the wallet (app.js) and the till (pos.js) share: building the DOM (text only, never
-// HTML), showing a view, and writing money and messages.
+// What the wallet (app.js), the till (pos.js) and the gate (gate.js) share: building the DOM
+// (text only, never HTML), showing a view, and reaching the API. Words come from i18n.js.
 "use strict";
 
 /** Builds an element: h("p", { class: "x" }, "text", child, …). */
@@ -32,6 +32,10 @@ function show(...nodes) {
   for (const leave of leaving.splice(0)) leave();
   const root = document.getElementById("app");
   root.replaceChildren(...nodes.flat().filter((node) => node !== null && node !== undefined && node !== false));
+  // The language switch sits in the view's header bar (or on top when it has none).
+  const bar = root.querySelector("header.bar");
+  if (bar) bar.append(I18n.switcher());
+  else root.prepend(h("div", { class: "lang-row" }, I18n.switcher()));
   const focus = root.querySelector("[autofocus]");
   if (focus) {
     focus.focus();
@@ -44,12 +48,14 @@ function show(...nodes) {
   }
 }
 
-/** A refusal from the API: its stable code and its plain-words message. */
+/** A refusal from the API: its stable code, its details, and its plain-words message in the
+ * page's language. */
 class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details || {};
   }
 }
 
@@ -58,7 +64,7 @@ async function reach(path, init) {
   try {
     return await fetch(path, init);
   } catch (_) {
-    throw new ApiError(0, "offline", "Cannot reach Cashless. Check the connection and try again.");
+    throw new ApiError(0, "offline", t("error.offline"));
   }
 }
 
@@ -68,24 +74,42 @@ async function answerOf(response) {
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = answer.error || {};
-    throw new ApiError(response.status, error.code || "error", sentence(error.message || "something went wrong"));
+    const code = error.code || (response.status >= 500 ? "internal" : "unknown");
+    throw new ApiError(response.status, code, I18n.refusal(code, error.details, error.message), error.details);
   }
   return answer;
 }
 
-/** The API's messages are clauses ("the code is wrong; …"): shown as sentences. */
-function sentence(text) {
-  const trimmed = String(text || "something went wrong").trim();
-  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
-  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+/** Money is always shown with its currency, in the page's language. */
+const money = I18n.money;
+
+/** An exact decimal string ("2000.00") as a number in minor units (200000n), or null. */
+function minorUnits(text) {
+  const parsed = /^(\d+)(?:\.(\d{1,2}))?$/.exec(String(text).trim());
+  return parsed ? BigInt(parsed[1]) * 100n + BigInt((parsed[2] || "").padEnd(2, "0")) : null;
 }
 
-/** "2000.00" → "2,000.00": grouping on the string, never through floating point. */
-function grouped(amount) {
-  const negative = amount.startsWith("-");
-  const [whole, fraction] = amount.replace("-", "").split(".");
-  const withCommas = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${negative ? "−" : ""}${withCommas}${fraction === undefined ? "" : "." + fraction}`;
+/** Minor units back to a decimal string ("12.30"). */
+function decimal(minor) {
+  const whole = minor / 100n;
+  return `${whole}.${String(minor % 100n).padStart(2, "0")}`;
+}
+
+/** A PIN as the API takes it (6 digits); anything else is not sent, so it never counts as a
+ * wrong try. Answers the problem's words, or null when the PIN may go. */
+function pinProblem(pin) {
+  if (!pin.trim()) return t("pin.missing");
+  return /^\d{6}$/.test(pin) ? null : t("pin.shape");
+}
+
+/** A hint for a phone number typed in a visitor's local format: not a mainland mobile number
+ * and no "+country code" (07911 123456, 202 555 0123). Null when none is needed. */
+function phoneHint(text) {
+  const compact = text.replace(/[\s\-().]/g, "");
+  if (compact.startsWith("+") || compact.length < 6 || !/^\d+$/.test(compact)) return null;
+  if (compact.startsWith("00")) return t("phone.hint_00");
+  if (/^1[3-9]\d{0,9}$/.test(compact) && compact.length <= 11) return null;
+  return t("phone.hint_country");
 }
 
 /** Bytes as lower-case hex. */
@@ -119,14 +143,14 @@ const STILL_LOOKING = new Set(["no_qr_code", "qr_undecodable", "scan_busy", "bad
  */
 async function watchCamera(video, note, read) {
   if (!navigator.mediaDevices?.getUserMedia) {
-    note.textContent = "This browser cannot use the camera here: take or choose a photo instead.";
+    note.textContent = t("camera.unsupported");
     return;
   }
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
   } catch (_) {
-    note.textContent = "No camera, or it is not allowed: use a photo or type the code instead.";
+    note.textContent = t("camera.denied");
     return;
   }
   let stopped = false;
@@ -143,7 +167,7 @@ async function watchCamera(video, note, read) {
     if (document.hidden) {
       stop();
       video.hidden = true;
-      note.textContent = "The camera was turned off while Cashless was in the background.";
+      note.textContent = t("camera.background");
     }
   };
   document.addEventListener("visibilitychange", hidden);
@@ -155,9 +179,7 @@ async function watchCamera(video, note, read) {
   video.hidden = false;
   try { await video.play(); } catch (_) { /* a muted inline video plays; if not, frames still come */ }
   const detector = await qrDetector();
-  note.textContent = detector
-    ? "Point the camera at the QR code."
-    : "Point the camera at the QR code. This browser cannot read codes itself: a picture goes to Cashless about once a second until one is found.";
+  note.textContent = detector ? t("camera.point") : t("camera.point_server");
   const look = async () => {
     if (stopped) return;
     if (video.readyState >= 2) {
