@@ -283,6 +283,28 @@ def missing_routes(source_dir: Path, raw_schema: dict) -> list[str]:
     return sorted(routed - documented)
 
 
+def document_problems(raw_schema: dict) -> list[tuple[str, str]]:
+    """(title, operation) for what the document says that no request can follow: parameters
+    `in: path` that the path has no place for, and pictures described as arrays of integers."""
+    problems = []
+    for path, operations in raw_schema.get("paths", {}).items():
+        placeholders = set(re.findall(r"\{([^{}]+)\}", path))
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or method == "parameters":
+                continue
+            label = f"{method.upper()} {path}"
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name") not in placeholders:
+                    problems.append(("parameters declared `in: path` that are not in the path (query parameters?)",
+                                     f"{label} ({parameter.get('name')})"))
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                schema = content.get("schema") or {}
+                if not media_type.endswith("json") and schema.get("type") == "array":
+                    problems.append(("picture (or other non-JSON) bodies described as a JSON array, "
+                                     "not `type: string, format: binary`", f"{label} ({media_type})"))
+    return problems
+
+
 def write_markdown(groups: list[Group], raw_schema: dict, stats: dict, out: Path, notes: list[str]) -> None:
     lines = [
         "# API fuzzing findings (scripts/api-fuzz)",
@@ -362,6 +384,10 @@ def main() -> int:
         for panic in sorted(set(re.findall(r"panicked at [^\n]*", log)))[:20]:
             group = groups.setdefault(("panic", panic), Group("crash", panic, "panic"))
             group.cases += 1
+    for title, where in document_problems(raw_schema):
+        group = groups.setdefault(("document", title), Group("untestable", title, "document"))
+        group.operations.add(where)
+        group.cases += 1
     if arguments.routes:
         for path in missing_routes(arguments.routes, raw_schema):
             group = groups.setdefault(("route",), Group("missing_route", "routes missing from /openapi.json", "route"))
