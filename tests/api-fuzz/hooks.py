@@ -187,10 +187,49 @@ def _throwaway_staff_token() -> str:
 
 
 def _merchant() -> dict:
-    # Not West Lake Noodles: its demo staff hold the staff session, and a fuzzed
-    # DELETE /v1/merchant/staff/{id} with an id from GET /v1/merchant/staff must not end it.
-    merchants = _demo_city()["merchants"]
-    return next((m for m in merchants if m["display_name"] == "Grandma Wu Noodle Stall"), merchants[1])
+    """The signing merchant's id and current key: a demo merchant's key at first, then the key
+    a fuzzed rotation (POST /v1/merchant/keys) made current."""
+    with _lock:
+        if "merchant" not in _cache:
+            # Not West Lake Noodles: its demo staff hold the staff session, and a fuzzed
+            # DELETE /v1/merchant/staff/{id} with an id from GET /v1/merchant/staff must not end it.
+            merchants = _demo_city()["merchants"]
+            chosen = next((m for m in merchants if m["display_name"] == "Grandma Wu Noodle Stall"), merchants[1])
+            _cache["merchant"] = {key: chosen[key] for key in ("id", "key_id", "secret_key")}
+            _held_key_ids.add(chosen["key_id"])
+        return _cache["merchant"]
+
+
+# A rotation signed with the current key makes that key rotated out (it may no longer manage
+# keys or staff): the harness rotates to keys it holds the secret of. Public key (hex) → secret.
+_rotation_secrets: dict[str, str] = {}
+# Every key the harness has signed with: none of them may be revoked by a fuzzed request.
+_held_key_ids: set[str] = set()
+HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _hold_rotation_key(case: Any) -> None:
+    body = case.body
+    if isinstance(body, dict) and isinstance(body.get("public_key"), str) and HEX_KEY.match(body["public_key"]):
+        key = Ed25519PrivateKey.generate()
+        public_hex = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+        with _lock:
+            _rotation_secrets[public_hex] = key.private_bytes_raw().hex()
+        body["public_key"] = public_hex
+
+
+def _follow_rotation(response: Any) -> None:
+    try:
+        view = json.loads(response.content)
+    except ValueError:
+        return
+    if not isinstance(view, dict):
+        return
+    with _lock:
+        secret = _rotation_secrets.pop(str(view.get("public_key", "")).lower(), None)
+        if secret is not None and view.get("id"):
+            _cache["merchant"] = {**_cache["merchant"], "key_id": str(view["id"]), "secret_key": secret}
+            _held_key_ids.add(str(view["id"]))
 
 
 def _body_bytes(request: requests.PreparedRequest) -> bytes:
@@ -435,8 +474,10 @@ def before_call(context: Any, case: Any, kwargs: dict) -> None:
         gate = _cache.get("gate")
         if gate is not None and case.body.get("gate_id") == gate.gate_id:
             case.body["gate_id"] = gate.gate_id + "-X"
+    if label == "POST /v1/merchant/keys" and credential_kind(case.operation) == "merchant":
+        _hold_rotation_key(case)
     if label == "DELETE /v1/operator/merchants/{id}/keys/{key_id}":
-        if (case.path_parameters or {}).get("key_id") == _merchant()["key_id"]:
+        if (case.path_parameters or {}).get("key_id") in _held_key_ids:
             case.path_parameters["key_id"] = "0000000000000000"
 
 
@@ -457,7 +498,7 @@ def _issued_kind(request: Any) -> str | None:
     if authorization in bearers:
         return bearers[authorization]
     merchant = _merchant()
-    if authorization.startswith(f'CASHLESS-ED25519 merchant_id="{merchant["id"]}",key_id="{merchant["key_id"]}"'):
+    if authorization.startswith(f'CASHLESS-ED25519 merchant_id="{merchant["id"]}",'):
         return "merchant"
     if gate is not None and request.headers.get("Cashless-Gate-Id") == gate.gate_id \
             and "Cashless-Gate-Signature" in request.headers:
@@ -467,6 +508,9 @@ def _issued_kind(request: Any) -> str | None:
 
 @schemathesis.hook
 def after_call(context: Any, case: Any, response: Any) -> None:
+    if response.status_code == 201 and response.request.path_url == "/v1/merchant/keys" \
+            and _issued_kind(response.request) == "merchant":
+        _follow_rotation(response)
     if response.status_code != 401:
         return
     kind = _issued_kind(response.request)
