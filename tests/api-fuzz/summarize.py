@@ -80,6 +80,7 @@ class Group:
     operations: set[str] = field(default_factory=set)
     cases: int = 0
     example: Example | None = None
+    reproduce: str | None = None
 
     def add(self, example: Example) -> None:
         self.cases += 1
@@ -152,6 +153,9 @@ def _classify(code: str, failure: dict, operation: str, response: dict | None) -
     if code == "ST203":
         return "accepted_invalid", f"{operation}: {first}", (code, operation, first)
     if code == "ST202":
+        if error and error != "invalid_request":
+            # One error code is one rule the document leaves out, on whichever operation.
+            return "rejected_valid", f"schema-valid requests refused with {status} `{error}`", (code, status, error)
         return "rejected_valid", f"{operation}: schema-valid request refused with {status}" \
             + (f" `{error}`" if error else ""), (code, operation, status, error)
     if code.startswith("ST3"):
@@ -283,8 +287,8 @@ def missing_routes(source_dir: Path, raw_schema: dict) -> list[str]:
     return sorted(routed - documented)
 
 
-def document_problems(raw_schema: dict) -> list[tuple[str, str]]:
-    """(title, operation) for what the document says that no request can follow: parameters
+def document_problems(raw_schema: dict) -> list[tuple[str, str, str]]:
+    """(title, operation, path) for what the document says that no request can follow: parameters
     `in: path` that the path has no place for, and pictures described as arrays of integers."""
     problems = []
     for path, operations in raw_schema.get("paths", {}).items():
@@ -296,12 +300,12 @@ def document_problems(raw_schema: dict) -> list[tuple[str, str]]:
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path" and parameter.get("name") not in placeholders:
                     problems.append(("parameters declared `in: path` that are not in the path (query parameters?)",
-                                     f"{label} ({parameter.get('name')})"))
+                                     f"{label} ({parameter.get('name')})", path))
             for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
                 schema = content.get("schema") or {}
                 if not media_type.endswith("json") and schema.get("type") == "array":
                     problems.append(("picture (or other non-JSON) bodies described as a JSON array, "
-                                     "not `type: string, format: binary`", f"{label} ({media_type})"))
+                                     "not `type: string, format: binary`", f"{label} ({media_type})", path))
     return problems
 
 
@@ -346,6 +350,8 @@ def write_markdown(groups: list[Group], raw_schema: dict, stats: dict, out: Path
             lines.append(f"- reproduce: `{reproduction(example, raw_schema)}`")
         elif example:
             lines.append(f"- {example.message[:400]}")
+        if group.reproduce:
+            lines.append(f"- reproduce: `{group.reproduce}`")
         lines.append("")
     out.write_text("\n".join(lines) + "\n")
 
@@ -384,15 +390,19 @@ def main() -> int:
         for panic in sorted(set(re.findall(r"panicked at [^\n]*", log)))[:20]:
             group = groups.setdefault(("panic", panic), Group("crash", panic, "panic"))
             group.cases += 1
-    for title, where in document_problems(raw_schema):
+    for title, where, path in document_problems(raw_schema):
         group = groups.setdefault(("document", title), Group("untestable", title, "document"))
         group.operations.add(where)
         group.cases += 1
+        group.reproduce = group.reproduce or f'curl -s "$CASHLESS_URL/openapi.json" | jq \'.paths["{path}"]\''
+
     if arguments.routes:
         for path in missing_routes(arguments.routes, raw_schema):
             group = groups.setdefault(("route",), Group("missing_route", "routes missing from /openapi.json", "route"))
             group.operations.add(path)
             group.cases += 1
+            group.reproduce = f'curl -s "$CASHLESS_URL/openapi.json" | jq \'.paths | has("{path}")\''
+
     ordered = sorted(groups.values(), key=lambda g: (SEVERITY[g.category], -len(g.operations), -g.cases, g.title))
     write_markdown(ordered, raw_schema, stats, arguments.out, notes)
 
