@@ -130,9 +130,15 @@ export async function shot(page, name) {
   assert.deepEqual(problems, [], `${name}: accessibility and language`);
 }
 
-/** Signs in with the demo code the page shows (in the page's language). */
+/** Signs in with the demo code the page shows (in the page's language); a session the page
+ * holds already is forgotten first. */
 export async function signIn(page, number) {
   await page.goto(base);
+  await page.locator("#phone, #balance").first().waitFor();
+  if (await page.locator("#balance").count()) {
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+  }
   await page.locator("#phone").fill(number);
   await page.locator("#send-code").click();
   const code = (await page.locator("#demo-code code").textContent()).trim();
@@ -205,10 +211,11 @@ export async function consumerCall(page, method, path, body, headers = {}) {
 /**
  * A new account signed in on `page`, ready to pay (real name, PIN 258036, a linked card) and
  * topped up with `amount` CNY, set up over the API (the sign-up screens have their own test).
- * Answers the account's card.
+ * Answers the account's phone number and card.
  */
 export async function readyConsumer(page, amount = "100.00") {
-  await signIn(page, freshNumber());
+  const number = freshNumber();
+  await signIn(page, number);
   await consumerCall(page, "POST", "/v1/me/identity", { kind: "resident_id", name: "孙丽", number: residentId() });
   await consumerCall(page, "POST", "/v1/me/pin", { pin: "258036" });
   const binding = await consumerCall(page, "POST", "/v1/me/cards", { number: cardNumber(), holder_name: "孙丽" });
@@ -224,7 +231,18 @@ export async function readyConsumer(page, amount = "100.00") {
   assert.equal(topUp.status, "succeeded", JSON.stringify(topUp));
   await page.reload();
   await page.locator("#balance").waitFor();
-  return cards[0];
+  return { phone: number, card: cards[0] };
+}
+
+/** The newest code the simulated SMS gateway texted to `number` for `purpose` (words of the
+ * message, like "PIN reset"), from the operator's outbox. */
+export async function textedCode(number, purpose) {
+  const token = readFileSync(join(dataDir, "operator-token"), "utf8").trim();
+  const outbox = await fetch(`${base}/v1/operator/sms?phone=${encodeURIComponent(number)}`,
+    { headers: { authorization: `Bearer ${token}` } }).then((response) => response.json());
+  const message = outbox.messages.find((m) => m.text.includes(purpose));
+  assert.ok(message, `no ${purpose} text to ${number}`);
+  return /\b(\d{6})\b/.exec(message.text)[1];
 }
 
 /**

@@ -863,6 +863,7 @@ async function confirmView(payload, scan, typedAmount = "") {
     return verdict.ok;
   };
 
+  let asking = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     amountError.textContent = "";
@@ -878,10 +879,21 @@ async function confirmView(payload, scan, typedAmount = "") {
       // Whether this amount asks for the PIN: known before the PIN is asked.
       try {
         const priced = await api("POST", "/v1/me/scan", { payload, amount: typed() });
-        if (priced.pin_required === true) pinStep.hidden = false;
+        if (priced.pin_required === true && pinStep.hidden) asking = true;
       } catch (_) { /* the payment's own answer says it */ }
     }
-    if (!check(minor)) return;
+    if (!check(minor)) {
+      asking = false;
+      return;
+    }
+    if (asking) {
+      // The PIN is asked only now that nothing else stands in the way.
+      asking = false;
+      pinStep.hidden = false;
+      pinError.textContent = t("pay.pin_needed");
+      pin.focus();
+      return;
+    }
     if (!pinStep.hidden && pinProblem(pin.value)) {
       pinError.textContent = pinProblem(pin.value);
       pin.focus();
@@ -891,6 +903,7 @@ async function confirmView(payload, scan, typedAmount = "") {
   });
   // A static code's amount may change: what stood in the way goes until it is checked again.
   amount.addEventListener("input", () => {
+    shortNote.replaceChildren();
     shortNote.hidden = true;
     pay.hidden = false;
   });
@@ -1240,7 +1253,7 @@ async function transitView() {
   const choose = (value, name) => h("button", {
     type: "button", class: value === operator ? "chip on" : "chip", "aria-pressed": String(value === operator),
     id: `transit-operator-${value}`,
-    onclick: () => { localStorage.setItem(`${TRANSIT_KEY}.operator`, value); transitView().catch(() => null); },
+    onclick: () => { localStorage.setItem(`${TRANSIT_KEY}.operator`, value); transitView().catch(showFailure); },
   }, name);
   const figure = h("div", { class: "paycode", id: "ride-code" });
   const status = h("p", { class: "hint", role: "status", id: "ride-status" });
@@ -1351,11 +1364,14 @@ function route() {
     "#/topup": topUpView,
     "#/transit": transitView,
   };
-  Promise.resolve((views[location.hash] || homeView)()).catch((failure) => {
-    show(backBar("Cashless"), h("section", { class: "card" },
-      h("p", { class: "error", role: "alert" }, ...refusalNodes(failure)),
-      h("a", { class: "primary button", href: "#/home" }, t("common.back_home"))));
-  });
+  Promise.resolve((views[location.hash] || homeView)()).catch(showFailure);
+}
+
+/** A view that could not be shown says why, in words, with the way home. */
+function showFailure(failure) {
+  show(backBar("Cashless"), h("section", { class: "card" },
+    h("p", { class: "error", role: "alert" }, ...refusalNodes(failure)),
+    h("a", { class: "primary button", href: "#/home" }, t("common.back_home"))));
 }
 
 // Another language draws the same view again (a view without an address, like a receipt,

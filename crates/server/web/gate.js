@@ -13,6 +13,8 @@
 const SCAN_DOMAIN = "cashless-gate-scan-v1\n";
 const BATCH_DOMAIN = "cashless-gate-batch-v1\n";
 const FRESHNESS = { maxAge: 90, skew: 30 };
+/** Taps in one upload: the platform's `BATCH_TAPS_MAX`. */
+const TAPS_PER_BATCH_MAX = 1000;
 
 /** Base45 (RFC 9285) to bytes, or null. */
 function base45Decode(text) {
@@ -205,7 +207,8 @@ function gateView(gate, offline) {
   }));
   const upload = h("button", { class: "primary", type: "button", id: "gate-upload" }, t("gate.upload"));
   upload.addEventListener("click", async () => {
-    const taps = kept();
+    // A batch carries at most 1,000 taps (the platform's bound): more wait for the next press.
+    const taps = kept().slice(0, TAPS_PER_BATCH_MAX);
     if (!taps.length) { uploaded.textContent = t("gate.nothing_to_upload"); return; }
     upload.disabled = true;
     try {

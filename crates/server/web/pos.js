@@ -326,8 +326,15 @@ function consoleHeader(current) {
       session.staffName ? h("p", { id: "staff-name" }, `${session.staffName} · ${roleName(session.scope === "manager" ? "manager" : "cashier")}`) : null,
       h("button", { class: "link light", type: "button", onclick: closeTill }, session.staffName ? t("pos.sign_out") : t("pos.close_till"))),
     h("nav", { class: "tabs", "aria-label": t("pos.console") }, tabs.map(([id, label, page]) =>
-      h("button", { type: "button", class: id === current ? "tab current" : "tab", "aria-current": id === current ? "page" : false, onclick: () => page() }, t(label)))),
+      h("button", { type: "button", class: id === current ? "tab current" : "tab", "aria-current": id === current ? "page" : false,
+        onclick: () => Promise.resolve(page()).catch((failure) => failedPage(id, failure)) }, t(label)))),
   ];
+}
+
+/** A console page that could not be shown says why, in words. */
+function failedPage(current, failure) {
+  if (!session) return;
+  show(consoleHeader(current), h("section", { class: "card" }, h("p", { class: "error", role: "alert" }, failure.message)));
 }
 
 const STATUSES = ["WAIT_BUYER_PAY", "USERPAYING", "SUCCESS", "CLOSED", "FINISHED"];
@@ -448,7 +455,7 @@ function webhooksPage() {
       notice.replaceChildren(urlSet ? "" : h("p", { class: "card notice", role: "status" },
         t("pos.events.no_url_notice"), " ",
         session.scope === "full"
-          ? h("button", { class: "link", type: "button", id: "set-notify-url", onclick: () => settingsPage() }, t("pos.events.set_url"))
+          ? h("button", { class: "link", type: "button", id: "set-notify-url", onclick: () => settingsPage().catch((failure) => failedPage("settings", failure)) }, t("pos.events.set_url"))
           : t("pos.events.ask_owner")));
       const { events } = answer;
       list.replaceChildren(...events.map((event) => h("tr", {},
@@ -549,8 +556,11 @@ async function settingsPage() {
     h("section", { class: "card" }, h("h2", {}, t("pos.settings.notifications")), form),
     h("section", { class: "card" }, h("h2", {}, t("pos.settings.keys")),
       h("ul", { class: "steps" }, profile.keys.map((key) => h("li", {},
-        h("span", { class: "mono" }, `${key.id} — ${t(key.scope === "till" ? "pos.settings.key_till" : "pos.settings.key_full")}, ${
-          key.expires_at ? t("pos.settings.key_retiring", { when: I18n.dateTime(key.expires_at) }) : t("pos.settings.key_current")}`))))));
+        h("span", { class: "mono" }, t("pos.settings.key_line", {
+          id: key.id,
+          scope: t(key.scope === "till" ? "pos.settings.key_till" : "pos.settings.key_full"),
+          state: key.expires_at ? t("pos.settings.key_retiring", { when: I18n.dateTime(key.expires_at) }) : t("pos.settings.key_current"),
+        })))))));
 }
 
 /** Cashiers and managers: who may sign in to the merchant's tills with their phone. */
@@ -613,7 +623,11 @@ function waitPage(order) {
       cancel.disabled = false;
       if (failure.code === "order_paid" || failure.code === "order_already_paid") {
         done = true;
-        receiptPage(await merchantApi("GET", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}`));
+        try {
+          receiptPage(await merchantApi("GET", `/v1/merchant/orders/${encodeURIComponent(order.out_trade_no)}`));
+        } catch (again) {
+          status.textContent = again.message;
+        }
       } else {
         status.textContent = `${failure.message} ${t("pos.wait.still_open")}`;
       }
@@ -730,5 +744,5 @@ function receiptPage(order, from = "till") {
       : h("button", { class: "primary", type: "button", id: "next-sale", onclick: tillPage }, t("pos.receipt.next_sale"))));
 }
 
-I18n.page("title.pos", () => (redraw ? redraw() : signInPage()));
+I18n.page("title.pos", () => Promise.resolve(redraw ? redraw() : signInPage()).catch((failure) => failedPage("till", failure)));
 signInPage();

@@ -364,6 +364,7 @@
   "pos.settings.till_key_can": "A till key takes payments and looks them up; it cannot refund or change settings.",
   "pos.settings.notifications": "Notifications",
   "pos.settings.keys": "Signing keys",
+  "pos.settings.key_line": "{id} — {scope}, {state}",
   "pos.settings.key_till": "till",
   "pos.settings.key_full": "full",
   "pos.settings.key_retiring": "retiring {when}",
