@@ -38,6 +38,36 @@ pub struct ServeArgs {
     /// <data-dir>/demo-city.json does not exist yet, and print the demo logins.
     #[arg(long, env = "CASHLESS_DEMO", conflicts_with = "production")]
     demo: bool,
+    /// Seconds a client has to send a request's headers (also the longest a kept-alive
+    /// connection waits for its next request).
+    #[arg(long, env = "CASHLESS_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Seconds without a byte read or written before a connection is closed.
+    #[arg(long, env = "CASHLESS_IDLE_TIMEOUT", default_value_t = 60)]
+    idle_timeout: u64,
+    /// Connections open at once; past it new ones are closed unread (logged). Default: the
+    /// process's file-descriptor limit less 256, at most 16,384.
+    #[arg(long, env = "CASHLESS_CONNECTIONS_MAX")]
+    connections_max: Option<usize>,
+    /// Connections open at once from one client address (behind a proxy, raise it).
+    #[arg(
+        long,
+        env = "CASHLESS_CONNECTIONS_PER_ADDRESS_MAX",
+        default_value_t = 256
+    )]
+    connections_per_address_max: usize,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> cashless_server::listen::Limits {
+        let defaults = cashless_server::listen::Limits::default();
+        cashless_server::listen::Limits {
+            header_read: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
+            idle: std::time::Duration::from_secs(self.idle_timeout.max(1)),
+            connections_max: self.connections_max.unwrap_or(defaults.connections_max),
+            connections_per_address_max: self.connections_per_address_max.max(1),
+        }
+    }
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -137,7 +167,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         Arc::clone(state.wallet.signatures()),
     ));
-    cashless_server::serve(listener, state, shutdown_signal()).await?;
+    let limits = args.limits();
+    tracing::info!(
+        connections_max = limits.connections_max,
+        connections_per_address_max = limits.connections_per_address_max,
+        header_read_secs = limits.header_read.as_secs(),
+        idle_secs = limits.idle.as_secs(),
+        "connection limits"
+    );
+    cashless_server::serve(listener, state, limits, shutdown_signal()).await?;
     stats.abort();
     reconciler.abort();
     background.iter().for_each(tokio::task::JoinHandle::abort);

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod json;
 pub mod ledger_api;
+pub mod listen;
 pub mod merchant_api;
 pub mod openapi;
 pub mod staff_api;
@@ -227,15 +228,15 @@ fn transit_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(t::pay_debts))
 }
 
-/// Serves until `shutdown` completes, then finishes in-flight requests.
+/// Serves until `shutdown` completes, then finishes in-flight requests. Slow and greedy
+/// clients are bounded by `limits` (see [`listen`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: listen::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    listen::serve(listener, router(state), limits, shutdown).await
 }
 
 /// Liveness: the process answers.

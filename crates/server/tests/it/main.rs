@@ -3,6 +3,7 @@
 //! API tests: the real application on port 0, a fresh database per test (SQLite and
 //! PostgreSQL), driven over HTTP.
 
+mod connections;
 mod contract;
 mod demo;
 mod ledger;
@@ -50,6 +51,7 @@ pub struct Setup {
     pub secrets: Secrets,
     pub payments: PaymentsConfig,
     pub platform_key: PlatformKey,
+    pub limits: cashless_server::listen::Limits,
 }
 
 impl Default for Setup {
@@ -90,6 +92,7 @@ impl Default for Setup {
                 ..PaymentsConfig::default()
             },
             platform_key: PlatformKey::generate(),
+            limits: cashless_server::listen::Limits::default(),
         }
     }
 }
@@ -135,8 +138,9 @@ impl TestApp {
             demo: false,
             demo_city: Default::default(),
         };
+        let limits = setup.limits;
         let server = tokio::spawn(async move {
-            cashless_server::serve(listener, state, std::future::pending())
+            cashless_server::serve(listener, state, limits, std::future::pending())
                 .await
                 .unwrap();
         });
