@@ -50,11 +50,9 @@ pub struct PaymentsConfig {
     pub password_free_daily_max: u32,
     /// The time step of the consumer's payment code.
     pub paycode_step: Duration,
-    /// Wrong codes for one device before its codes are refused for `paycode_lock`.
-    pub paycode_failures_max: u32,
-    pub paycode_lock: Duration,
-    /// Unknown or wrong payment codes one merchant may submit per minute.
-    pub paycode_guesses_per_minute_max: u32,
+    /// Unknown or wrong payment codes (guesses) one merchant may submit per minute, per
+    /// China day, and per terminal per minute (see `paycode`'s module docs for the odds).
+    pub paycode_guesses: paycode::GuessLimits,
     /// How long a precreated order waits for payment when the merchant does not say.
     pub order_expiry_default: Duration,
     pub order_expiry_max: Duration,
@@ -94,9 +92,7 @@ impl Default for PaymentsConfig {
             password_free_max: 100_000,
             password_free_daily_max: 10,
             paycode_step: Duration::from_secs(60),
-            paycode_failures_max: 5,
-            paycode_lock: minutes(10),
-            paycode_guesses_per_minute_max: 20,
+            paycode_guesses: paycode::GuessLimits::default(),
             order_expiry_default: minutes(120),
             order_expiry_max: Duration::from_secs(15 * 86_400),
             userpaying_timeout: minutes(5),

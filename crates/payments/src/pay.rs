@@ -1024,27 +1024,23 @@ impl Payments {
             return Ok(PaycodeStep::Done(Box::new(order.view(Some(&merchant)))));
         }
         let now_secs = cashless_wallet::now_ns() / 1_000_000_000;
-        let limit = self.config.paycode_guesses_per_minute_max;
         let retry = verified.is_some();
-        let allowed = retry
-            || self
-                .guesses
+        let terminal = input.terminal_id.clone().unwrap_or_default();
+        if !retry {
+            self.guesses
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take_guess(&caller.merchant_id, now_secs, limit);
-        if !allowed {
-            return Err(WalletError::too_many(
-                "paycode_guesses_limited",
-                format!("more than {limit} unknown payment codes this minute; wait a minute"),
-            ));
+                .take_guess(
+                    &caller.merchant_id,
+                    &terminal,
+                    now_secs,
+                    &self.config.paycode_guesses,
+                )
+                .map_err(guesses_limited)?;
         }
         let secrets = self.wallet.secrets().clone();
         let charge_config = self.charge_config();
-        let (step_secs, failures_max, lock_ns) = (
-            self.config.paycode_step.as_secs(),
-            self.config.paycode_failures_max,
-            duration_ns(self.config.paycode_lock),
-        );
+        let step_secs = self.config.paycode_step.as_secs();
         let userpaying_ns = duration_ns(self.config.userpaying_timeout);
         let new_id = self.wallet.new_id_string();
         let transfer_ids = [
@@ -1067,10 +1063,9 @@ impl Payments {
                 let store_id = orders::check_place(conn, &merchant.id, input.store_id.as_deref(), input.terminal_id.as_deref())?;
                 let device = match verified {
                     Some(device) => device,
-                    None => match find_device(conn, &secrets, code, now, step_secs, failures_max, lock_ns)? {
-                        Ok(device) => device,
-                        // Committed: the failure count must survive the refusal.
-                        Err(refusal) => return Ok(Err(refusal)),
+                    None => match find_device(conn, &secrets, code, now, step_secs)? {
+                        Some(device) => device,
+                        None => return Ok(Err(paycode_unknown())),
                     },
                 };
                 let used = conn.query_opt(
@@ -1126,16 +1121,16 @@ impl Payments {
                 Ok(Ok(PaycodeStep::Done(Box::new(order.view(Some(&merchant))))))
             })
             .await;
-        // Only unknown or wrong codes spend a guess.
+        // Only codes that do not pay spend a guess.
         let guessed_wrong = matches!(
             &result,
-            Ok(Err(refusal)) if matches!(refusal.code, "paycode_unknown" | "paycode_locked")
+            Ok(Err(refusal)) if refusal.code == "paycode_unknown"
         );
-        if !guessed_wrong {
+        if !retry && !guessed_wrong {
             self.guesses
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .give_back(&merchant_id, now_secs);
+                .give_back(&merchant_id, &terminal, now_secs);
         }
         result?
     }
@@ -1174,75 +1169,65 @@ struct FoundDevice {
     step: u64,
 }
 
-/// The device whose code this is, or the refusal (counting a wrong value against the device).
+/// A code that does not pay, whatever the reason (no such slot, a wrong or expired value, a
+/// signed-out device): one answer, so a guesser learns nothing about which slots exist.
+fn paycode_unknown() -> WalletError {
+    WalletError::new(
+        ErrorKind::NotFound,
+        "paycode_unknown",
+        "no valid payment code matches: ask the payer to refresh it",
+    )
+}
+
+fn guesses_limited(limit: crate::paycode::GuessLimit) -> WalletError {
+    use crate::paycode::GuessLimit;
+    let (code, message) = match limit {
+        GuessLimit::TerminalMinute => (
+            "paycode_guesses_limited",
+            "too many payment codes that did not pay from this terminal this minute; wait a minute",
+        ),
+        GuessLimit::MerchantMinute => (
+            "paycode_guesses_limited",
+            "too many payment codes that did not pay this minute; wait a minute",
+        ),
+        GuessLimit::MerchantDay => (
+            "paycode_guesses_limited",
+            "too many payment codes that did not pay today; ask payers to scan your code instead",
+        ),
+    };
+    WalletError::too_many(code, message)
+}
+
+/// The device whose code this is, if the code is one it made in the current or previous step
+/// and its device is still signed in.
 fn find_device(
     conn: &mut Conn,
     secrets: &cashless_wallet::Secrets,
     code: PayCode,
     now: u64,
     step_secs: u64,
-    failures_max: u32,
-    lock_ns: u64,
-) -> WalletResult<Result<FoundDevice, WalletError>> {
-    let unknown = || {
-        WalletError::new(
-            ErrorKind::NotFound,
-            "paycode_unknown",
-            "no valid payment code matches: ask the payer to refresh it",
-        )
-    };
+) -> WalletResult<Option<FoundDevice>> {
     let row = conn.query_opt(
-        "SELECT p.user_id, p.secret, p.failures, p.locked_until_ns FROM paycode_devices p \
+        "SELECT p.user_id, p.secret FROM paycode_devices p \
          JOIN devices d ON d.id = p.device_id WHERE p.slot = $1 \
          AND EXISTS (SELECT 1 FROM sessions s WHERE s.device_id = p.device_id \
              AND s.revoked_ns IS NULL AND s.expires_ns > $2)",
         &[Param::Int(code.slot as i64), Param::Int(now as i64)],
     )?;
     let Some(row) = row else {
-        return Ok(Err(unknown()));
+        return Ok(None);
     };
     let (user_id, salt) = (row.text(0)?.to_owned(), row.text(1)?.to_owned());
-    let (failures, locked_until) = (row.int(2)?, row.int(3)? as u64);
-    if locked_until > now {
-        return Ok(Err(WalletError::too_many(
-            "paycode_locked",
-            "too many wrong codes for this device; the payer can pay by scanning instead",
-        )));
-    }
     let secret = crate::signing::decode_hex(&secrets.fingerprint(&[
         "paycode",
         &code.slot.to_string(),
         &salt,
     ]))
     .unwrap_or_default();
-    match paycode::matching_step(&secret, code, now / 1_000_000_000, step_secs) {
-        Some(step) => {
-            if failures > 0 {
-                conn.execute(
-                    "UPDATE paycode_devices SET failures = 0 WHERE slot = $1",
-                    &[Param::Int(code.slot as i64)],
-                )?;
-            }
-            Ok(Ok(FoundDevice { user_id, step }))
-        }
-        None => {
-            let failures = failures + 1;
-            let (failures, locked) = if failures >= i64::from(failures_max) {
-                (0, now.saturating_add(lock_ns))
-            } else {
-                (failures, 0)
-            };
-            conn.execute(
-                "UPDATE paycode_devices SET failures = $2, locked_until_ns = $3 WHERE slot = $1",
-                &[
-                    Param::Int(code.slot as i64),
-                    Param::Int(failures),
-                    Param::Int(locked as i64),
-                ],
-            )?;
-            Ok(Err(unknown()))
-        }
-    }
+    Ok(
+        paycode::matching_step(&secret, code, now / 1_000_000_000, step_secs)
+            .map(|step| FoundDevice { user_id, step }),
+    )
 }
 
 #[cfg(test)]

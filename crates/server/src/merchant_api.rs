@@ -417,7 +417,7 @@ pub struct PaycodeRequest {
     responses((status = 200, body = OrderView),
               (status = 404, body = ErrorBody, description = "paycode_unknown"),
               (status = 409, body = ErrorBody, description = "paycode_used"),
-              (status = 429, body = ErrorBody, description = "paycode_guesses_limited, paycode_locked")))]
+              (status = 429, body = ErrorBody, description = "paycode_guesses_limited: too many codes that did not pay this minute or today")))]
 pub async fn pay_by_paycode(
     State(state): State<AppState>,
     Signed(caller, Body(request)): Signed<Body<PaycodeRequest>>,

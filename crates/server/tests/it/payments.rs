@@ -1425,7 +1425,9 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
     assert_eq!(polled["status"], "SUCCESS");
     assert_eq!(app.available(&token).await, "1472.00");
 
-    // Guessing: wrong values for a device lock its codes; unknown slots count per merchant.
+    // Guessing costs the guesser, never the payer. Wrong values for a real slot and codes
+    // of slots that do not exist are answered alike, and spend the terminal's and the
+    // merchant's guesses.
     let wrong = |n: u32| {
         paycode::PayCode {
             slot,
@@ -1434,56 +1436,91 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
         }
         .to_digits()
     };
-    let mut codes = Vec::new();
-    for n in 0..6 {
-        let (status, error) = app
-            .signed(
-                &merchant,
-                "POST",
-                "/v1/merchant/orders/paycode",
-                Some(&charge(wrong(n), &format!("G-{n}"), "1.00")),
-            )
-            .await;
-        codes.push((status, error["error"]["code"].as_str().unwrap().to_owned()));
-    }
-    assert_eq!(codes[0], (404, "paycode_unknown".to_owned()));
-    assert_eq!(codes[5], (429, "paycode_locked".to_owned()), "{codes:?}");
-    let (status, error) = app
-        .signed(
-            &merchant,
-            "POST",
-            "/v1/merchant/orders/paycode",
-            Some(&charge(code(3), "G-ok", "1.00")),
-        )
-        .await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (429, Some("paycode_locked")),
-        "a locked device's real code waits too"
-    );
-    // Unknown codes count against the merchant; once it is limited, a POS retrying an order
-    // it already made still gets its answer.
-    let mut limited = false;
-    for n in 0..40 {
-        let unknown = paycode::PayCode {
+    let unknown = |n: u32| {
+        paycode::PayCode {
             slot: slot + 1_000_000,
             variant: 1,
             otp: n,
         }
-        .to_digits();
+        .to_digits()
+    };
+    let mut answers = Vec::new();
+    for n in 0..6 {
+        let guess = if n % 2 == 0 { wrong(n) } else { unknown(n) };
         let (status, error) = app
             .signed(
                 &merchant,
                 "POST",
                 "/v1/merchant/orders/paycode",
-                Some(&charge(unknown, &format!("U-{n}"), "1.00")),
+                Some(&charge(guess, &format!("G-{n}"), "1.00")),
+            )
+            .await;
+        answers.push((status, error["error"].clone()));
+    }
+    for answer in &answers[..5] {
+        assert_eq!(
+            answer, &answers[0],
+            "a wrong value and an unknown slot look alike"
+        );
+    }
+    assert_eq!(answers[0].0, 404);
+    assert_eq!(answers[0].1["code"], "paycode_unknown");
+    assert_eq!(
+        (answers[5].0, answers[5].1["code"].as_str()),
+        (429, Some("paycode_guesses_limited")),
+        "5 a minute from one terminal: {answers:?}"
+    );
+    // The payer is not locked out: their real code pays at another till.
+    let mut elsewhere = charge(code(3), "G-ok", "1.00");
+    elsewhere["terminal_id"] = Value::Null;
+    let (status, paid) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&elsewhere),
+        )
+        .await;
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{paid}"
+    );
+    // Across the merchant's terminals, 20 a minute; once limited, a POS retrying an order it
+    // already made still gets its answer.
+    let mut terminals = Vec::new();
+    for label in ["Till 2", "Till 3", "Till 4", "Till 5"] {
+        let (status, terminal) = app
+            .post(
+                &format!(
+                    "/v1/operator/merchants/{}/stores/{}/terminals",
+                    merchant.id, merchant.store_id
+                ),
+                &json!({ "label": label }),
+            )
+            .await;
+        assert_eq!(status, 201, "{terminal}");
+        terminals.push(terminal["id"].clone());
+    }
+    let mut limited = false;
+    for n in 0..40 {
+        let mut guess = charge(unknown(100 + n), &format!("U-{n}"), "1.00");
+        guess["terminal_id"] = terminals[n as usize % terminals.len()].clone();
+        let (status, error) = app
+            .signed(
+                &merchant,
+                "POST",
+                "/v1/merchant/orders/paycode",
+                Some(&guess),
             )
             .await;
         if error["error"]["code"] == "paycode_guesses_limited" {
             assert_eq!(status, 429);
+            assert_eq!(n, 15, "20 a minute, 5 of them spent above");
             limited = true;
             break;
         }
+        assert_eq!(status, 404, "{error}");
     }
     assert!(limited, "unknown codes are limited per merchant");
     let (status, again) = app
