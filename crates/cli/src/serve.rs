@@ -38,6 +38,15 @@ pub struct ServeArgs {
     /// <data-dir>/demo-city.json does not exist yet, and print the demo logins.
     #[arg(long, env = "CASHLESS_DEMO", conflicts_with = "production")]
     demo: bool,
+    /// With --production: run even though the SMS gateway, the bank and the FX rates are this
+    /// build's simulators (nothing is really texted or paid): a staging system. Without it,
+    /// --production refuses to start.
+    #[arg(
+        long,
+        env = "CASHLESS_ALLOW_SIMULATED_PARTNERS",
+        requires = "production"
+    )]
+    allow_simulated_partners: bool,
     /// Seconds a client has to send a request's headers (also the longest a kept-alive
     /// connection waits for its next request).
     #[arg(long, env = "CASHLESS_HEADER_READ_TIMEOUT", default_value_t = 10)]
@@ -86,6 +95,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 args.listen
             );
         }
+    }
+    // The only partners this build has are simulators: production on them is a staging
+    // system, and must be said so, not found out.
+    if args.production && !args.allow_simulated_partners {
+        anyhow::bail!(
+            "--production handles real people's money, but this build's SMS gateway, bank and FX \
+             rates are simulators (SimulatedSms, SimulatedBank, SimulatedFx): no text would be \
+             sent and no money would move. For a staging system, add --allow-simulated-partners."
+        );
+    }
+    if args.production {
+        eprintln!(
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !!  PRODUCTION MODE ON SIMULATED PARTNERS (--allow-simulated-partners):        !!\n\
+             !!  no SMS is really sent and no bank really moves money. Staging only.        !!\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+        );
     }
     if args.production && args.data_dir.join("demo-city.json").exists() {
         anyhow::bail!(
@@ -153,6 +179,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         payments,
         sms_outbox: (!args.production).then_some(sms.clone()),
         demo: args.demo,
+        production: args.production,
         demo_city: Default::default(),
     };
     if args.demo {

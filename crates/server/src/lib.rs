@@ -54,6 +54,8 @@ pub struct AppState {
     pub sms_outbox: Option<Arc<SimulatedSms>>,
     /// Demo mode (`--demo`): sign-in codes are shown in the answer, for the demo city.
     pub demo: bool,
+    /// Production mode (`--production`): answers carry HSTS (the platform is behind TLS).
+    pub production: bool,
     /// The demo city, once seeded (demo mode only).
     pub demo_city: Arc<std::sync::OnceLock<demo::DemoCity>>,
 }
@@ -91,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(middleware::from_fn(refuse_declared_oversize))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(
+            state.production,
+            security_headers,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -304,6 +310,31 @@ async fn refuse_declared_oversize(request: Request, next: Next) -> Result<Respon
         return Err(extract::body_too_large());
     }
     Ok(next.run(request).await)
+}
+
+/// Headers every answer carries: no caching of answers that hold tokens or personal data
+/// (unless a route chose its own policy, as the pages do), no content sniffing, and in
+/// production HSTS.
+async fn security_headers(
+    State(production): State<bool>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::http::HeaderValue;
+    use axum::http::header::{CACHE_CONTROL, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if production {
+        headers.insert(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
 }
 
 /// The safety net of the error contract: an error answer that is not JSON (from an extractor

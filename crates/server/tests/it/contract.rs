@@ -315,7 +315,55 @@ async fn every_route_answers_errors_as_json(db: TestDb) {
     app.stop().await;
 }
 
+/// Answers that carry tokens or personal data are never cached nor sniffed; production adds
+/// HSTS.
+async fn answers_are_not_cached_nor_sniffed(db: TestDb) {
+    let app = TestApp::spawn_with(
+        db,
+        crate::Setup {
+            production: true,
+            ..crate::Setup::default()
+        },
+    )
+    .await;
+    let token = app.consumer().await;
+    let headers = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
+    };
+    for (path, bearer) in [
+        ("/v1/me", Some(token.as_str())),
+        ("/v1/me", None),
+        ("/v1/operator/sms", Some(TOKEN)),
+        ("/healthz", None),
+    ] {
+        let mut request = app.client.get(format!("{}{path}", app.base));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            headers(&response, "cache-control").as_deref(),
+            Some("no-store"),
+            "{path}"
+        );
+        assert_eq!(
+            headers(&response, "x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert!(
+            headers(&response, "strict-transport-security").is_some_and(|v| v.contains("max-age=")),
+            "{path}"
+        );
+    }
+    app.stop().await;
+}
+
 both_backends!(
     openapi_document_describes_the_api,
     every_route_answers_errors_as_json,
+    answers_are_not_cached_nor_sniffed,
 );

@@ -20,6 +20,7 @@ async fn demo_city_is_seeded_once_and_usable(db: TestDb) {
         payments: app.payments.clone(),
         sms_outbox: Some(app.sms.clone()),
         demo: false,
+        production: false,
         demo_city: Default::default(),
     };
     let dir = std::env::temp_dir().join(format!("cashless_demo_{:016x}", rand::random::<u64>()));

@@ -52,6 +52,8 @@ pub struct Setup {
     pub payments: PaymentsConfig,
     pub platform_key: PlatformKey,
     pub limits: cashless_server::listen::Limits,
+    /// Production mode (HSTS).
+    pub production: bool,
 }
 
 impl Default for Setup {
@@ -93,6 +95,7 @@ impl Default for Setup {
             },
             platform_key: PlatformKey::generate(),
             limits: cashless_server::listen::Limits::default(),
+            production: false,
         }
     }
 }
@@ -136,6 +139,7 @@ impl TestApp {
             payments: payments.clone(),
             sms_outbox: Some(sms.clone()),
             demo: false,
+            production: setup.production,
             demo_city: Default::default(),
         };
         let limits = setup.limits;

@@ -1,0 +1,6 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! The `cashless` binary as people run it.
+
+mod gate;
+mod serve;
