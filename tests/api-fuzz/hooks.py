@@ -22,6 +22,7 @@ get a throwaway consumer or staff member, so the long-lived sessions survive the
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -166,8 +167,15 @@ def _staff_token() -> str:
     with _lock:
         if "staff" not in _cache:
             manager = next(s for s in _demo_city()["staff"] if s["role"] == "manager")
-            _cache["staff"] = _sign_in("/v1/staff/sms-codes", "/v1/staff/sessions", manager["phone"], {})["token"]
+            signed_in = _sign_in("/v1/staff/sms-codes", "/v1/staff/sessions", manager["phone"], {})
+            _protected_staff_ids.add(str(signed_in.get("staff", {}).get("id")))
+            _cache["staff"] = signed_in["token"]
         return _cache["staff"]
+
+
+# The manager whose session the harness holds: a fuzzed removal (the merchant API answers the
+# staff list to that session) would end it for the rest of the run.
+_protected_staff_ids: set[str] = set()
 
 
 def _throwaway_staff_token() -> str:
@@ -197,11 +205,13 @@ def _merchant() -> dict:
             chosen = next((m for m in merchants if m["display_name"] == "Grandma Wu Noodle Stall"), merchants[1])
             _cache["merchant"] = {key: chosen[key] for key in ("id", "key_id", "secret_key")}
             _held_key_ids.add(chosen["key_id"])
+            _record_issued({"kind": "merchant", "merchant_id": chosen["id"], "key_id": chosen["key_id"]})
         return _cache["merchant"]
 
 
-# A rotation signed with the current key makes that key rotated out (it may no longer manage
-# keys or staff): the harness rotates to keys it holds the secret of. Public key (hex) → secret.
+# A rotation (signed with the current key, or the operator's new key for the merchant) makes
+# the current key rotated out: it may no longer manage keys or staff. The harness rotates to
+# keys it holds the secret of, and follows. Public key (hex) → secret.
 _rotation_secrets: dict[str, str] = {}
 # Every key the harness has signed with: none of them may be revoked by a fuzzed request.
 _held_key_ids: set[str] = set()
@@ -230,6 +240,7 @@ def _follow_rotation(response: Any) -> None:
         if secret is not None and view.get("id"):
             _cache["merchant"] = {**_cache["merchant"], "key_id": str(view["id"]), "secret_key": secret}
             _held_key_ids.add(str(view["id"]))
+            _record_issued({"kind": "merchant", "merchant_id": _cache["merchant"]["id"], "key_id": str(view["id"])})
 
 
 def _body_bytes(request: requests.PreparedRequest) -> bytes:
@@ -306,6 +317,7 @@ def _gate() -> GateSignature:
                 saved.write_text(json.dumps(gate))
             key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(gate["secret_key"]))
             _cache["gate"] = GateSignature(gate["gate_id"], key)
+            _record_issued({"kind": "gate", "gate_id": gate["gate_id"]})
         return _cache["gate"]
 
 
@@ -366,13 +378,14 @@ def _path_kind(method: str, path: str) -> str | None:
     return None
 
 
-def _declared_kind(label: str, operation: dict, raw_schema: dict) -> tuple[bool, str | None]:
-    """(whether security is declared, the kind of credential to send or None for none)."""
+def _declared_kinds(label: str, operation: dict, raw_schema: dict) -> tuple[bool, list[str]]:
+    """(whether security is declared, the kinds of credential it accepts, most capable first;
+    none when anyone may call it)."""
     security = operation.get("security", raw_schema.get("security"))
     if security is None:
-        return False, None
+        return False, []
     if not security or any(requirement == {} for requirement in security):
-        return True, None  # anyone may call it
+        return True, []
     schemes = raw_schema.get("components", {}).get("securitySchemes", {})
     usable = []
     for requirement in security:
@@ -382,28 +395,67 @@ def _declared_kind(label: str, operation: dict, raw_schema: dict) -> tuple[bool,
         else:
             _warn_once(f"{label}: cannot tell which credential {sorted(requirement)} is")
     if not usable:
-        return False, None
-    return True, min(usable, key=KIND_PREFERENCE.index)
+        return False, []
+    return True, sorted(set(usable), key=KIND_PREFERENCE.index)
+
+
+def kinds_for(method: str, path: str, operation: dict, raw_schema: dict) -> list[str]:
+    """The credentials an operation may get, the one to use most first: `operator`, `consumer`,
+    `staff`, `merchant`, `gate`, or a `…-throwaway` one; none for a public operation."""
+    method = method.upper()
+    declared, kinds = _declared_kinds(f"{method} {path}", operation, raw_schema)
+    if not declared:
+        kinds = [kind] if (kind := _path_kind(method, path)) else []
+    if kinds and (method, path) in SESSION_ENDING:
+        kinds = [SESSION_ENDING[(method, path)]]
+    return kinds
 
 
 def kind_for(method: str, path: str, operation: dict, raw_schema: dict) -> str | None:
-    """The credential an operation gets: `operator`, `consumer`, `staff`, `merchant`, `gate`,
-    a `…-throwaway` one, or None."""
-    method = method.upper()
-    declared, kind = _declared_kind(f"{method} {path}", operation, raw_schema)
-    if not declared:
-        kind = _path_kind(method, path)
-    if kind is not None and (method, path) in SESSION_ENDING:
-        kind = SESSION_ENDING[(method, path)]
-    return kind
+    kinds = kinds_for(method, path, operation, raw_schema)
+    return kinds[0] if kinds else None
 
 
 def credential_kind(operation: Any) -> str | None:
     return kind_for(operation.method, operation.path, operation.definition.raw, operation.schema.raw_schema)
 
 
+# Of the requests to routes a staff session may also use (the merchant API), one in this many
+# goes with the manager's session instead of the merchant's signature.
+staff_share_denominator = 4
+_requests_counted = itertools.count()
+
+
+def _chosen_kind(operation: Any) -> str | None:
+    kinds = kinds_for(operation.method, operation.path, operation.definition.raw, operation.schema.raw_schema)
+    if kinds[:1] == ["merchant"] and "staff" in kinds and next(_requests_counted) % staff_share_denominator == 0:
+        return "staff"
+    return kinds[0] if kinds else None
+
+
+# Every credential handed out, for the summary's reproductions ($CASHLESS_FUZZ_ISSUED, one JSON
+# object a line: a kind and the header value or the signer's ids).
+ISSUED = os.environ.get("CASHLESS_FUZZ_ISSUED")
+
+
+def _record_issued(record: dict) -> None:
+    if ISSUED:
+        with _lock, open(ISSUED, "a") as issued:
+            issued.write(json.dumps(record) + "\n")
+
+
 def _bearer(token: str) -> str:
     return f"Bearer {token}"
+
+
+_recorded: set[str] = set()
+
+
+def _issue(kind: str, header: str) -> str:
+    if header not in _recorded:
+        _recorded.add(header)
+        _record_issued({"kind": kind.replace("-throwaway", ""), "authorization": header})
+    return header
 
 
 @schemathesis.auth(refresh_interval=None)
@@ -411,19 +463,19 @@ class CashlessAuth:
     """Picks, fetches and applies the credential of each operation."""
 
     def get(self, case: Any, context: Any) -> tuple[str, Any] | None:
-        kind = credential_kind(context.operation)
+        kind = _chosen_kind(context.operation)
         if kind is None:
             return None
         if kind == "operator":
-            return kind, _bearer(_operator_token())
+            return kind, _issue(kind, _bearer(_operator_token()))
         if kind == "consumer":
-            return kind, _bearer(_consumer_token())
+            return kind, _issue(kind, _bearer(_consumer_token()))
         if kind == "consumer-throwaway":
-            return kind, _bearer(_consumer_sign_in(_fresh_phone()))
+            return kind, _issue(kind, _bearer(_consumer_sign_in(_fresh_phone())))
         if kind == "staff":
-            return kind, _bearer(_staff_token())
+            return kind, _issue(kind, _bearer(_staff_token()))
         if kind == "staff-throwaway":
-            return kind, _bearer(_throwaway_staff_token())
+            return kind, _issue(kind, _bearer(_throwaway_staff_token()))
         if kind == "merchant":
             return kind, MerchantSignature(_merchant())
         if kind == "gate":
@@ -476,6 +528,10 @@ def before_call(context: Any, case: Any, kwargs: dict) -> None:
             case.body["gate_id"] = gate.gate_id + "-X"
     if label == "POST /v1/merchant/keys" and credential_kind(case.operation) == "merchant":
         _hold_rotation_key(case)
+    if label == "POST /v1/operator/merchants/{id}/keys" and (case.path_parameters or {}).get("id") == _merchant()["id"]:
+        _hold_rotation_key(case)  # the operator's new key rotates the merchant's current one out too
+    if label == "DELETE /v1/merchant/staff/{id}" and (case.path_parameters or {}).get("id") in _protected_staff_ids:
+        case.path_parameters["id"] = "00000000-0000-0000-0000-000000000000"
     if label == "DELETE /v1/operator/merchants/{id}/keys/{key_id}":
         if (case.path_parameters or {}).get("key_id") in _held_key_ids:
             case.path_parameters["key_id"] = "0000000000000000"
@@ -508,8 +564,10 @@ def _issued_kind(request: Any) -> str | None:
 
 @schemathesis.hook
 def after_call(context: Any, case: Any, response: Any) -> None:
-    if response.status_code == 201 and response.request.path_url == "/v1/merchant/keys" \
-            and _issued_kind(response.request) == "merchant":
+    if response.status_code == 201 and (
+        (response.request.path_url == "/v1/merchant/keys" and _issued_kind(response.request) == "merchant")
+        or response.request.path_url == f"/v1/operator/merchants/{_merchant()['id']}/keys"
+    ):
         _follow_rotation(response)
     if response.status_code != 401:
         return

@@ -185,14 +185,45 @@ def _operation_of(label: str) -> tuple[str, str]:
     return method, path
 
 
-def reproduction(example: Example, raw_schema: dict) -> str:
+@dataclass
+class Issued:
+    """The credentials the hooks handed out in the run (hooks.py, $CASHLESS_FUZZ_ISSUED)."""
+
+    bearers: dict[str, str] = field(default_factory=dict)
+    merchant_keys: set[tuple[str, str]] = field(default_factory=set)
+    gate_ids: set[str] = field(default_factory=set)
+
+    @classmethod
+    def read(cls, path: Path | None) -> Issued:
+        issued = cls()
+        if path is None or not path.exists():
+            return issued
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if "authorization" in record:
+                issued.bearers[record["authorization"]] = record["kind"]
+            elif record["kind"] == "merchant":
+                issued.merchant_keys.add((record["merchant_id"], record["key_id"]))
+            elif record["kind"] == "gate":
+                issued.gate_ids.add(record["gate_id"])
+        return issued
+
+    def kind_of(self, authorization: str) -> str | None:
+        if authorization in self.bearers:
+            return self.bearers[authorization]
+        signer = re.match(r'CASHLESS-ED25519 merchant_id="([^"]*)",key_id="([^"]*)"', authorization)
+        if signer and (signer.group(1), signer.group(2)) in self.merchant_keys:
+            return "merchant"
+        return None
+
+
+def reproduction(example: Example, raw_schema: dict, issued: Issued) -> str:
     request = example.request
     method = request.get("method", "GET")
     uri = request.get("uri", "")
     path_and_query = re.sub(r"^https?://[^/]+", "", uri)
     body = _decode(request.get("body"))
     headers = {name: values for name, values in request.get("headers", {}).items()}
-    lowered = {name.lower() for name in headers}
     parts = ["curl -si"]
     if method != "GET":
         parts.append(f"-X {method}")
@@ -202,20 +233,29 @@ def reproduction(example: Example, raw_schema: dict) -> str:
             continue
         for value in values:
             parts.append("-H " + _shell_quote(f"{name}: {value}".encode("utf-8", "surrogateescape")))
-    op_method, op_path = _operation_of(example.operation)
-    op_raw = raw_schema.get("paths", {}).get(op_path, {}).get(op_method.lower(), {})
-    kind = hooks.kind_for(op_method, op_path, op_raw, raw_schema) if op_path else None
-    kind = (kind or "").replace("-throwaway", "")
     body_arg = _body_argument(body) if body else ""
-    if "authorization" in lowered and kind in ("operator", "consumer", "staff"):
-        parts.append(f'-H "$(sign {kind})"')
-    elif "authorization" in lowered and kind == "merchant":
-        signed = f"sign merchant {method} {_shell_quote(path_and_query.encode())}" + (f" {body_arg}" if body else "")
-        parts.append(f'-H "$({signed})"')
-    if "cashless-gate-signature" in lowered:
-        signed = f"sign gate {method} {_shell_quote(path_and_query.encode())}" + (f" {body_arg}" if body else "")
+    quoted_target = _shell_quote(path_and_query.encode())
+    for value in headers.get("Authorization", []):
+        kind = issued.kind_of(value)
+        if value == "[Filtered]":  # a run with sanitized output: the operation's own credential
+            op_method, op_path = _operation_of(example.operation)
+            operation = raw_schema.get("paths", {}).get(op_path, {}).get(op_method.lower(), {})
+            kind = (hooks.kind_for(op_method, op_path, operation, raw_schema) or "").replace("-throwaway", "")
+        if kind in ("operator", "consumer", "staff"):
+            parts.append(f'-H "$(sign {kind})"')
+        elif kind == "merchant":
+            parts.append(f'-H "$(sign merchant {method} {quoted_target}' + (f" {body_arg}" if body else "") + ')"')
+        else:
+            # Not one of ours: a fuzzed credential, sent as it was.
+            parts.append("-H " + _shell_quote(f"Authorization: {value}".encode("utf-8", "surrogateescape")))
+    gate_ids = headers.get("Cashless-Gate-Id", [])
+    if gate_ids and gate_ids[0] in issued.gate_ids and "Cashless-Gate-Signature" in headers:
         parts.append('-H "$(sign gate-id)"')
-        parts.append(f'-H "$({signed})"')
+        parts.append(f'-H "$(sign gate {method} {quoted_target}' + (f" {body_arg}" if body else "") + ')"')
+    else:
+        for name in ("Cashless-Gate-Id", "Cashless-Gate-Signature"):
+            for value in headers.get(name, []):
+                parts.append("-H " + _shell_quote(f"{name}: {value}".encode("utf-8", "surrogateescape")))
     if body:
         parts.append(f"--data-binary {body_arg}")
     return " ".join(parts)
@@ -309,7 +349,8 @@ def document_problems(raw_schema: dict) -> list[tuple[str, str, str]]:
     return problems
 
 
-def write_markdown(groups: list[Group], raw_schema: dict, stats: dict, out: Path, notes: list[str]) -> None:
+def write_markdown(groups: list[Group], raw_schema: dict, issued: Issued, stats: dict, out: Path,
+                   notes: list[str]) -> None:
     lines = [
         "# API fuzzing findings (scripts/api-fuzz)",
         "",
@@ -347,7 +388,7 @@ def write_markdown(groups: list[Group], raw_schema: dict, stats: dict, out: Path
             detail = " ".join(x.strip() for x in detail[:3] if x.strip())
             if detail:
                 lines.append(f"- {detail[:400]}")
-            lines.append(f"- reproduce: `{reproduction(example, raw_schema)}`")
+            lines.append(f"- reproduce: `{reproduction(example, raw_schema, issued)}`")
         elif example:
             lines.append(f"- {example.message[:400]}")
         if group.reproduce:
@@ -363,6 +404,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--routes", type=Path)
     parser.add_argument("--refusals", type=Path)
+    parser.add_argument("--issued", type=Path)
     parser.add_argument("--server-log", type=Path)
     parser.add_argument("--server-died", action="store_true")
     arguments = parser.parse_args()
@@ -404,7 +446,7 @@ def main() -> int:
             group.reproduce = f'curl -s "$CASHLESS_URL/openapi.json" | jq \'.paths | has("{path}")\''
 
     ordered = sorted(groups.values(), key=lambda g: (SEVERITY[g.category], -len(g.operations), -g.cases, g.title))
-    write_markdown(ordered, raw_schema, stats, arguments.out, notes)
+    write_markdown(ordered, raw_schema, Issued.read(arguments.issued), stats, arguments.out, notes)
 
     print(f"api-fuzz: {stats['cases']} test cases, {len(stats['operations'])} operations, "
           f"{len(ordered)} distinct findings")
