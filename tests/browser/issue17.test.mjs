@@ -120,6 +120,21 @@ test("short of money: 'not enough' comes before the PIN, with the card and a top
   await page.getByLabel("Amount (CNY)").fill("30.00");
   await page.getByRole("button", { name: "Pay" }).click();
   await page.getByRole("heading", { name: "Paid" }).waitFor();
+
+  // Without a card for it, "Top up first" tops up and comes back to the same payment.
+  await consumerCall(page, "PUT", "/v1/me/payment-card", { card_id: null });
+  await scanPicture(page, poster);
+  await page.getByLabel("Amount (CNY)").fill("20.00");
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("link", { name: "Top up first" }).click();
+  await page.getByText("After the top-up, the payment you were making opens again.").waitFor();
+  await page.getByLabel("Amount").fill("50.00");
+  await page.getByRole("button", { name: "Top up" }).click();
+  await page.getByRole("heading", { name: /Longjing Tea House/ }).waitFor({ timeout: 15000 });
+  assert.equal(await page.getByLabel("Amount (CNY)").inputValue(), "20.00");
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.getByRole("heading", { name: "Paid" }).waitFor();
+  assert.equal((await page.locator("#receipt-amount").textContent()).trim(), "20.00 CNY");
   assert.deepEqual(realErrors(page), []);
   await page.context().close();
 });

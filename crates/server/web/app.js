@@ -657,9 +657,8 @@ async function afterTopUp() {
     location.hash = "#/home";
     return;
   }
-  const body = { payload: waiting.payload };
-  if (waiting.amount) body.amount = waiting.amount;
-  await confirmView(waiting.payload, await api("POST", "/v1/me/scan", body), waiting.amount || "");
+  // Scanned again as it was (a static code's amount is typed in again, filled in here).
+  await confirmView(waiting.payload, await api("POST", "/v1/me/scan", { payload: waiting.payload }), waiting.amount || "");
 }
 
 // ---- scan and pay --------------------------------------------------------------------------
@@ -671,7 +670,7 @@ function backBar(title) {
 }
 
 /** A scanned text that is a web address: its refusal says so. */
-const webLink = (text) => /^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(String(text).trim());
+const webLink = (text) => /^([a-z][a-z0-9+.-]*:\/\/|www\.)\S+$/i.test(String(text).trim());
 
 function scanView() {
   const error = h("p", { class: "error", id: "scan-error", role: "alert" });
@@ -682,8 +681,14 @@ function scanView() {
   const drop = h("label", { class: "drop", for: "picture" },
     h("strong", {}, t("scan.photo")),
     h("span", {}, t("scan.drop")));
-  const explain = (failure, text) => (failure.code === "qr_invalid" && text !== undefined && webLink(text)
-    ? t("scan.web_link") : failure.message);
+  // What a code that is not a payment code is, when the page has its text (the camera's own
+  // reader); otherwise the platform's refusal says it.
+  const explain = (failure, text) => {
+    if (failure.code !== "qr_invalid" || text === undefined) return failure.message;
+    if (webLink(text)) return t("error.qr_invalid.web_link");
+    if (/^CT1:/.test(String(text).trim())) return t("error.qr_invalid.transit_code");
+    return failure.message;
+  };
   const read = async (file) => {
     if (!file) return;
     error.textContent = "";

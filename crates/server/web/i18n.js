@@ -144,7 +144,9 @@ const I18n = (() => {
   function refusal(code, details, serverMessage) {
     const params = detailParams(details);
     const key = `error.${code}`;
-    const specific = details && details.reason ? `${key}.${details.reason}` : null;
+    // A refusal of a known kind may have words of its own (error.qr_invalid.web_link).
+    const variant = details && (details.kind || details.reason);
+    const specific = variant ? `${key}.${variant}` : null;
     const words = (chosen) => {
       const filled = t(chosen, params);
       return /\{\w+\}/.test(filled) && has(`${chosen}.plain`) ? t(`${chosen}.plain`, params) : filled;
