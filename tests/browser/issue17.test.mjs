@@ -4,8 +4,9 @@
 // the other files do not count the takings of: files may run in any order.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import {
-  base, useBrowser, phone, tablet, shot, signIn, freshNumber, city, merchantCall, merchantGet, readyConsumer,
+  base, binary, useBrowser, phone, tablet, shot, signIn, freshNumber, city, merchantCall, merchantGet, readyConsumer,
   consumerCall, realErrors, textedCode,
 } from "./helpers.mjs";
 
@@ -327,4 +328,37 @@ test("the level badge says what the level means; the statement filters Transit",
   else await page.locator(".error").filter({ hasText: /cannot be listed yet/ }).waitFor();
   await shot(page, "49-statement-transit");
   await page.context().close();
+});
+
+test("the console: staff and till keys added with another key are confirmed with this one", async () => {
+  const cafe = city().merchants.find((m) => m.display_name === "Hangzhou Metro Cafe");
+  // Staff added with the demo key, then the key rotated (as an integrator would, signed).
+  const staffPhone = freshNumber();
+  const added = await merchantCall(cafe, "POST", "/v1/merchant/staff", { phone: staffPhone, name: "Xiao Wu", role: "cashier" });
+  assert.ok(added.ok, await added.clone().text());
+  const made = execFileSync(binary, ["merchant", "keygen"], { encoding: "utf8" });
+  const secret = /secret_key: ([0-9a-f]{64})/.exec(made)[1];
+  const publicKey = /public_key: ([0-9a-f]{64})/.exec(made)[1];
+  const rotated = await merchantCall(cafe, "POST", "/v1/merchant/keys", { public_key: publicKey });
+  assert.equal(rotated.status, 201, await rotated.clone().text());
+  const key = await rotated.json();
+
+  // The console opened with the new key offers to stand behind what the old one added.
+  const pos = await tablet();
+  await pos.goto(`${base}/pos`);
+  await pos.getByLabel("Merchant id").fill(cafe.id);
+  await pos.getByLabel("Key id").fill(key.id);
+  await pos.getByLabel(/Secret key/).fill(secret);
+  await pos.getByRole("button", { name: "Open the till with the key" }).click();
+  await pos.getByRole("button", { name: "Posters & settings" }).click();
+  const row = pos.locator("#staff-list li").filter({ hasText: "Xiao Wu" });
+  await row.getByText(`Added with key ${cafe.key_id}`).waitFor();
+  await shot(pos, "50-console-grant-elsewhere");
+  await row.getByRole("button", { name: "Confirm Xiao Wu with this key" }).click();
+  await row.getByText(/Added with key/).waitFor({ state: "detached" });
+  assert.equal(await row.getByRole("button", { name: /Confirm/ }).count(), 0);
+  const { staff } = await (await merchantCall({ id: cafe.id, key_id: key.id, secret_key: secret }, "GET", "/v1/merchant/staff")).json();
+  assert.equal(staff.find((person) => person.name === "Xiao Wu").granted_by, key.id);
+  assert.deepEqual(realErrors(pos), []);
+  await pos.context().close();
 });

@@ -541,6 +541,7 @@ async function settingsPage() {
       tillError.textContent = failure.message;
     }
   });
+  const keysError = h("p", { class: "error", role: "alert", id: "keys-error" });
   if (session.scope !== "full") {
     show(consoleHeader("settings"),
       h("section", { class: "card" }, h("h2", {}, t("pos.settings.posters")), posters),
@@ -554,13 +555,40 @@ async function settingsPage() {
       h("p", { class: "hint" }, t("pos.settings.till_key_can")),
       makeTill, tillError, tillOut),
     h("section", { class: "card" }, h("h2", {}, t("pos.settings.notifications")), form),
-    h("section", { class: "card" }, h("h2", {}, t("pos.settings.keys")),
-      h("ul", { class: "steps" }, profile.keys.map((key) => h("li", {},
-        h("span", { class: "mono" }, t("pos.settings.key_line", {
+    h("section", { class: "card" }, h("h2", {}, t("pos.settings.keys")), keysError,
+      h("ul", { class: "steps", id: "keys-list" }, profile.keys.map((key) => h("li", { class: "row" },
+        h("span", {}, h("span", { class: "mono" }, t("pos.settings.key_line", {
           id: key.id,
           scope: t(key.scope === "till" ? "pos.settings.key_till" : "pos.settings.key_full"),
           state: key.expires_at ? t("pos.settings.key_retiring", { when: I18n.dateTime(key.expires_at) }) : t("pos.settings.key_current"),
-        })))))));
+        })), key.scope === "till" ? grantNote(key.granted_by) : null),
+        key.scope === "till"
+          ? grantButton(key.granted_by, t("pos.grant.confirm_named", { name: key.id }),
+            `/v1/merchant/till-keys/${encodeURIComponent(key.id)}/confirm`, keysError, () => settingsPage())
+          : null)))));
+}
+
+/** Whether a grant (a staff member, a till key) stands on another key than the one this
+ * console signs with: revoking that key would remove it, unless this key confirms it. */
+const grantedElsewhere = (grantedBy) => Boolean(session.keyId && session.scope === "full" && grantedBy && grantedBy !== session.keyId);
+
+/** What a grant made with another key means, under its line. */
+function grantNote(grantedBy) {
+  return grantedElsewhere(grantedBy) ? h("small", { class: "grant" }, t("pos.grant.other_key", { key: grantedBy })) : null;
+}
+
+/** "Confirm with this key" for a grant made with another key: this key then stands behind it. */
+function grantButton(grantedBy, label, path, error, reload) {
+  if (!grantedElsewhere(grantedBy)) return null;
+  return h("button", { class: "link", type: "button", "aria-label": label, onclick: async () => {
+    error.textContent = "";
+    try {
+      await merchantApi("POST", path);
+      await reload();
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  } }, t("pos.grant.confirm"));
 }
 
 /** Cashiers and managers: who may sign in to the merchant's tills with their phone. */
@@ -570,11 +598,15 @@ async function staffSection() {
   const load = async () => {
     const { staff } = await merchantApi("GET", "/v1/merchant/staff");
     list.replaceChildren(...staff.map((person) => h("li", { class: "row" },
-      h("span", {}, h("strong", {}, person.name), ` ${person.phone} · ${roleName(person.role)}`),
-      h("button", { class: "link", type: "button", "aria-label": t("pos.staff.remove_named", { name: person.name }), onclick: async () => {
-        error.textContent = "";
-        try { await merchantApi("DELETE", `/v1/merchant/staff/${encodeURIComponent(person.id)}`); await load(); } catch (failure) { error.textContent = failure.message; }
-      } }, t("pos.staff.remove")))));
+      h("span", {}, h("strong", {}, person.name), ` ${person.phone} · ${roleName(person.role)}`,
+        grantNote(person.granted_by)),
+      h("span", { class: "actions-inline" },
+        grantButton(person.granted_by, t("pos.grant.confirm_named", { name: person.name }),
+          `/v1/merchant/staff/${encodeURIComponent(person.id)}/confirm`, error, load),
+        h("button", { class: "link", type: "button", "aria-label": t("pos.staff.remove_named", { name: person.name }), onclick: async () => {
+          error.textContent = "";
+          try { await merchantApi("DELETE", `/v1/merchant/staff/${encodeURIComponent(person.id)}`); await load(); } catch (failure) { error.textContent = failure.message; }
+        } }, t("pos.staff.remove"))))));
     if (!staff.length) list.append(h("li", { class: "empty" }, t("pos.staff.none")));
   };
   const phoneNote = h("p", { class: "hint", id: "new-staff-phone-hint", role: "status" });
