@@ -122,6 +122,11 @@ impl Limits {
         }
     }
 
+    /// The most any verified consumer may pay at once: orders above it could never be paid.
+    pub fn largest_single(&self) -> u64 {
+        self.l1_single.max(self.l2_single)
+    }
+
     /// What is left today after `spent_today`.
     pub fn remaining(&self, level: KycLevel, spent_today: u64) -> u64 {
         self.daily(level).saturating_sub(spent_today)

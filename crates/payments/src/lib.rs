@@ -53,6 +53,9 @@ pub struct PaymentsConfig {
     /// Unknown or wrong payment codes (guesses) one merchant may submit per minute, per
     /// China day, and per terminal per minute (see `paycode`'s module docs for the odds).
     pub paycode_guesses: paycode::GuessLimits,
+    /// The largest order a merchant may create unless the operator gave it its own maximum
+    /// (fen; capped anyway at the largest single payment the KYC limits allow).
+    pub order_amount_max_default: u64,
     /// How long a precreated order waits for payment when the merchant does not say.
     pub order_expiry_default: Duration,
     pub order_expiry_max: Duration,
@@ -93,6 +96,7 @@ impl Default for PaymentsConfig {
             password_free_daily_max: 10,
             paycode_step: Duration::from_secs(60),
             paycode_guesses: paycode::GuessLimits::default(),
+            order_amount_max_default: 2_000_000,
             order_expiry_default: minutes(120),
             order_expiry_max: Duration::from_secs(15 * 86_400),
             userpaying_timeout: minutes(5),

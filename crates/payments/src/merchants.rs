@@ -42,6 +42,8 @@ pub struct MerchantInput {
     pub fee_rate_bps: Option<u32>,
     pub notify_url: Option<String>,
     pub public_key: Option<String>,
+    /// The largest order this merchant may create, in fen (`None`: the platform's default).
+    pub order_amount_max: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -136,6 +138,51 @@ pub struct MerchantView {
     pub stores: Vec<StoreView>,
     pub keys: Vec<KeyView>,
     pub created_at: String,
+    /// The largest order the merchant may create (see `order_amount_max` at onboarding).
+    pub order_amount_max: cashless_wallet::wire::Amount,
+}
+
+/// What bounds an order's amount: the merchant's maximum (or the default), and the largest
+/// single payment any payer may make.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OrderLimits {
+    merchant_default: u64,
+    payable: u64,
+}
+
+impl OrderLimits {
+    pub(crate) fn max(self, merchant: &MerchantRow) -> u64 {
+        merchant
+            .order_amount_max
+            .unwrap_or(self.merchant_default)
+            .min(self.payable)
+    }
+
+    /// Refuses an order above the merchant's maximum or above what anyone may pay at once,
+    /// before it is created.
+    pub(crate) fn check(self, merchant: &MerchantRow, amount: u64) -> WalletResult<()> {
+        let cny = |minor| cashless_ledger::format_amount(minor, Currency::CNY);
+        let details = |limit| serde_json::json!({ "limit": cashless_wallet::wire::Amount::new(limit, Currency::CNY) });
+        if amount > self.payable {
+            return Err(WalletError::unprocessable(
+                "amount_above_payment_max",
+                format!(
+                    "no payer may pay more than {} CNY at once: split the order",
+                    cny(self.payable)
+                ),
+            )
+            .with_details(details(self.payable)));
+        }
+        let max = self.max(merchant);
+        if amount > max {
+            return Err(WalletError::unprocessable(
+                "amount_above_order_max",
+                format!("one order may be at most {} CNY at this merchant", cny(max)),
+            )
+            .with_details(details(max)));
+        }
+        Ok(())
+    }
 }
 
 /// A merchant's row, as payments need it.
@@ -149,10 +196,12 @@ pub(crate) struct MerchantRow {
     pub fee_rate_bps: u32,
     pub notify_url: Option<String>,
     pub account: AccountId,
+    /// The merchant's own order maximum, if it has one (see [`Payments::order_amount_max`]).
+    pub order_amount_max: Option<u64>,
 }
 
-const COLUMNS: &str =
-    "id, display_name, chinese_name, mcc, city, fee_rate_bps, notify_url, account_id";
+const COLUMNS: &str = "id, display_name, chinese_name, mcc, city, fee_rate_bps, notify_url, \
+                       account_id, order_amount_max";
 
 fn decode(row: &Row) -> Result<MerchantRow, DbError> {
     Ok(MerchantRow {
@@ -164,6 +213,7 @@ fn decode(row: &Row) -> Result<MerchantRow, DbError> {
         fee_rate_bps: u32::try_from(row.int(5)?).unwrap_or(0),
         notify_url: row.opt_text(6)?.map(str::to_owned),
         account: AccountId(row.u128(7)?),
+        order_amount_max: row.opt_int(8)?.and_then(|max| u64::try_from(max).ok()),
     })
 }
 
@@ -349,6 +399,7 @@ fn check(
             .map(|url| check_notify_url(url, private_allowed))
             .transpose()?,
         public_key,
+        order_amount_max: input.order_amount_max,
     })
 }
 
@@ -484,7 +535,8 @@ impl Payments {
                 tx.conn()?.execute(
                     "INSERT INTO merchants (id, legal_name, display_name, chinese_name, mcc, city, \
                      licence_number, settlement_bank, settlement_account, fee_rate_bps, notify_url, \
-                     account_id, created_ns) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                     account_id, created_ns, order_amount_max) \
+                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
                     &[
                         Param::Text(&merchant_id),
                         Param::Text(&input.legal_name),
@@ -499,6 +551,10 @@ impl Payments {
                         Param::opt_text(input.notify_url.as_deref()),
                         Param::Blob(&account_bytes),
                         Param::Int(now as i64),
+                        match input.order_amount_max.map(i64::try_from) {
+                            Some(Ok(max)) => Param::Int(max),
+                            _ => Param::Null,
+                        },
                     ],
                 )?;
                 if let Some(key) = &input.public_key {
@@ -521,8 +577,8 @@ impl Payments {
             .read(move |conn| {
                 let merchant = conn.query_opt(
                     "SELECT id, legal_name, display_name, chinese_name, mcc, city, licence_number, \
-                     settlement_bank, settlement_account, fee_rate_bps, notify_url, created_ns \
-                     FROM merchants WHERE id = $1",
+                     settlement_bank, settlement_account, fee_rate_bps, notify_url, created_ns, \
+                     order_amount_max FROM merchants WHERE id = $1",
                     &[Param::Text(&id)],
                 )?;
                 let stores = conn.query(
@@ -552,6 +608,7 @@ impl Payments {
             fee_rate_bps: u32::try_from(row.int(9)?).unwrap_or(0),
             notify_url: row.opt_text(10)?.map(str::to_owned),
             account: AccountId(0),
+            order_amount_max: row.opt_int(12)?.and_then(|max| u64::try_from(max).ok()),
         };
         let terminals = terminals
             .iter()
@@ -608,11 +665,30 @@ impl Payments {
             settlement_account: format!("••••{}", &account[account.len().saturating_sub(4)..]),
             fee_rate: format!("{}.{:02}%", bps / 100, bps % 100),
             fee_rate_bps: bps,
+            order_amount_max: cashless_wallet::wire::Amount::new(
+                self.order_amount_max(&merchant_row),
+                Currency::CNY,
+            ),
             notify_url: merchant_row.notify_url,
             stores: store_views,
             keys: key_views,
             created_at: rfc3339(row.int(11)? as u64),
         })
+    }
+
+    /// The largest order `merchant` may create: its own maximum or the platform's default,
+    /// and never more than any payer may pay at once (the highest KYC level's single-payment
+    /// limit), since no one could pay it.
+    pub(crate) fn order_amount_max(&self, merchant: &MerchantRow) -> u64 {
+        self.order_limits().max(merchant)
+    }
+
+    /// What bounds an order's amount, to carry into a write.
+    pub(crate) fn order_limits(&self) -> OrderLimits {
+        OrderLimits {
+            merchant_default: self.config.order_amount_max_default,
+            payable: self.wallet.config().limits.largest_single(),
+        }
     }
 
     /// Adds a store to a merchant (operator).

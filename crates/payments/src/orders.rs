@@ -481,6 +481,7 @@ impl Payments {
         let id = self.wallet.new_id_string();
         let qr_token = crate::pay::new_qr_token();
         let nonces = std::sync::Arc::clone(&self.nonces);
+        let limits = self.order_limits();
         let (order, merchant) = self
             .store
             .write(move |tx| {
@@ -498,6 +499,7 @@ impl Payments {
                     }
                     return Ok((existing, merchant));
                 }
+                limits.check(&merchant, amount)?;
                 let store_id = check_place(
                     conn,
                     &merchant.id,

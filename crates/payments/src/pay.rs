@@ -474,6 +474,7 @@ impl Payments {
     ) -> WalletResult<ScanView> {
         let target = self.target(payload, amount)?;
         let config = self.config.clone();
+        let limits = self.order_limits();
         let user_id = session.user_id.clone();
         let now = cashless_wallet::now_ns();
         self.store
@@ -495,7 +496,15 @@ impl Payments {
                         }
                         None => return Ok(Err(qr_unknown())),
                     },
-                    None => (None, target.amount),
+                    None => {
+                        // A typed amount the shop cannot take is said before the PIN.
+                        if let Some(typed) = target.amount
+                            && let Err(refusal) = limits.check(&merchant, typed)
+                        {
+                            return Ok(Err(refusal));
+                        }
+                        (None, target.amount)
+                    }
                 };
                 let pin_required = match amount {
                     Some(amount) => Some(!password_free(conn, &config, &user_id, amount, now)?.0),
@@ -639,6 +648,7 @@ impl Payments {
             pin_verified,
         } = attempt;
         let charge_config = self.charge_config();
+        let limits = self.order_limits();
         let new_id = self.wallet.new_id_string();
         let transfer_ids = [
             TransferId(self.wallet.new_id()),
@@ -668,6 +678,7 @@ impl Payments {
                         (order, OrderWrite::Update)
                     }
                     None => {
+                        limits.check(&merchant, static_amount.unwrap_or(0))?;
                         let store_id = match target.scanned.store_id.as_deref() {
                             Some(store)
                                 if wire::is_id(store)
@@ -1041,6 +1052,7 @@ impl Payments {
         let secrets = self.wallet.secrets().clone();
         let charge_config = self.charge_config();
         let step_secs = self.config.paycode_step.as_secs();
+        let limits = self.order_limits();
         let userpaying_ns = duration_ns(self.config.userpaying_timeout);
         let new_id = self.wallet.new_id_string();
         let transfer_ids = [
@@ -1060,6 +1072,7 @@ impl Payments {
                     }
                     return Ok(Ok(PaycodeStep::Done(Box::new(existing.view(Some(&merchant))))));
                 }
+                limits.check(&merchant, amount)?;
                 let store_id = orders::check_place(conn, &merchant.id, input.store_id.as_deref(), input.terminal_id.as_deref())?;
                 let device = match verified {
                     Some(device) => device,
@@ -1076,6 +1089,9 @@ impl Payments {
                     return Ok(Err(WalletError::conflict("paycode_used", "this payment code was already used; ask the payer to refresh it")));
                 }
                 let payer = payer::payer(conn, &device.user_id)?;
+                // The payer's limits, before an order is made for them.
+                let today = payer::outflow_today(conn, &payer, now)?;
+                payer::check_outflow(&payer, amount, &today, &charge_config.wallet)?;
                 let (free, _) = password_free(conn, &charge_config.config, payer.user_id(), amount, now)?;
                 // Short, with a card to cover it: nothing written yet; the card first.
                 if free && !retry && payer.has_payment_card() {
@@ -1150,16 +1166,48 @@ fn buyer_balance_not_enough() -> WalletError {
     )
 }
 
-/// What the merchant may learn of a payer's refusal: that it happened, never the payer's
-/// balance, card or bank's reason.
+/// What the merchant may learn of a refusal while charging a payment code: the merchant's own
+/// mistakes and the platform's state as they are; of the payer, only that they cannot pay
+/// (never their balance, limits, level, card or bank's reason). Fails closed: a refusal not
+/// named here reaches the merchant as `buyer_cannot_pay`.
 fn paycode_refusal_for_merchant(error: WalletError) -> WalletError {
     match error.code {
+        // The merchant's request and the code it scanned.
+        "out_trade_no_invalid"
+        | "out_trade_no_conflict"
+        | "subject_invalid"
+        | "amount_invalid"
+        | "currency_not_supported"
+        | "paycode_invalid"
+        | "paycode_unknown"
+        | "paycode_used"
+        | "paycode_guesses_limited"
+        | "store_not_found"
+        | "terminal_not_found"
+        | "terminal_not_in_store"
+        | "merchant_not_found"
+        | "amount_above_order_max"
+        | "amount_above_payment_max"
+        | "key_scope"
+        | "key_rotated_out" => error,
+        // The platform itself.
+        _ if matches!(error.kind, ErrorKind::Unavailable | ErrorKind::Internal) => error,
+        // The payer.
         "insufficient_balance" | "card_payment_failed" => buyer_balance_not_enough(),
         "card_payment_pending" => WalletError::conflict(
             "buyer_payment_pending",
             "the payer's bank is still confirming; query the order or try again shortly",
         ),
-        _ => error,
+        payer_side => {
+            tracing::debug!(
+                code = payer_side,
+                "a payer's refusal shown to the merchant as buyer_cannot_pay"
+            );
+            WalletError::unprocessable(
+                "buyer_cannot_pay",
+                "the payer cannot pay this amount with Cashless now: ask them to pay another way",
+            )
+        }
     }
 }
 

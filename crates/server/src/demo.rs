@@ -309,6 +309,7 @@ async fn seed_merchant(
             fee_rate_bps: None,
             notify_url: None,
             public_key: Some(public_key),
+            order_amount_max: None,
         })
         .await?;
     let key_id = merchant

@@ -9,9 +9,15 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// `Json<T>` whose errors are `{"error": {...}}` with a code, not axum's plain text.
+/// A JSON object body, parsed into `T`: `Json<T>` whose errors are `{"error": {...}}` with a
+/// code, not axum's plain text. The top level must be an object, as the document says (serde
+/// would otherwise read `["258036"]` as `{"pin": "258036"}`).
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+/// A JSON array body (the ledger's batches), parsed into `Vec<T>`.
+#[derive(Debug)]
+pub struct ApiJsonList<T>(pub Vec<T>);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -21,11 +27,56 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<ApiJson<T>, ApiError> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        json_body(request, state, b'{', "an object")
+            .await
+            .map(ApiJson)
     }
+}
+
+impl<S, T> FromRequest<S> for ApiJsonList<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<ApiJsonList<T>, ApiError> {
+        json_body(request, state, b'[', "an array")
+            .await
+            .map(ApiJsonList)
+    }
+}
+
+/// Reads a JSON body whose top level opens with `opens`.
+async fn json_body<S: Send + Sync, T: DeserializeOwned>(
+    request: Request,
+    state: &S,
+    opens: u8,
+    shape: &str,
+) -> Result<T, ApiError> {
+    let json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|mime| mime.trim().to_ascii_lowercase())
+        .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"));
+    if !json {
+        return Err(json_rejection(JsonRejection::MissingJsonContentType(
+            Default::default(),
+        )));
+    }
+    let crate::extract::Bytes(body) = crate::extract::Bytes::from_request(request, state).await?;
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first.is_some_and(|&byte| byte != opens) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("the body must be {shape}"),
+        ));
+    }
+    Json::<T>::from_bytes(&body)
+        .map(|Json(value)| value)
+        .map_err(json_rejection)
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {

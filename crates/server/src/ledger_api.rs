@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::json::{ApiJson, rfc3339};
+use crate::json::{ApiJsonList, rfc3339};
 
 /// The most events one request may carry (as TigerBeetle's 8,190 per batch).
 pub const BATCH_EVENTS_MAX: usize = 8_190;
@@ -403,7 +403,7 @@ fn batch_response(
 pub async fn create_accounts(
     State(state): State<AppState>,
     _operator: Operator,
-    ApiJson(inputs): ApiJson<Vec<AccountInput>>,
+    ApiJsonList(inputs): ApiJsonList<AccountInput>,
 ) -> Result<Json<BatchResults>, ApiError> {
     check_batch_size(inputs.len())?;
     let accounts = parse_all(inputs, AccountInput::into_account)?;
@@ -437,7 +437,7 @@ pub async fn create_accounts(
 pub async fn create_transfers(
     State(state): State<AppState>,
     _operator: Operator,
-    ApiJson(inputs): ApiJson<Vec<TransferInput>>,
+    ApiJsonList(inputs): ApiJsonList<TransferInput>,
 ) -> Result<Json<BatchResults>, ApiError> {
     check_batch_size(inputs.len())?;
     let transfers = parse_all(inputs, TransferInput::into_transfer)?;

@@ -114,6 +114,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(web::demo_merchants))
         .merge(ledger_routes())
         .merge(consumer_routes())
         .merge(merchant_routes())

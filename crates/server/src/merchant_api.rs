@@ -68,6 +68,16 @@ pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned> SignedBody for Body<T> {
     fn from_body(bytes: &[u8]) -> Result<Body<T>, ApiError> {
+        if bytes
+            .iter()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .is_some_and(|&byte| byte != b'{')
+        {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "the body must be an object",
+            ));
+        }
         serde_json::from_slice(bytes).map(Body).map_err(|error| {
             let code = if error.is_syntax() || error.is_eof() {
                 "invalid_json"
@@ -144,6 +154,10 @@ pub struct OnboardRequest {
     pub notify_url: Option<String>,
     /// The merchant's first request-signing key: raw Ed25519, 64 hex digits.
     pub public_key: Option<String>,
+    /// The largest order the merchant may create, CNY (default 20,000.00, which is also the
+    /// most: no payer may pay more at once). A street stall might take `"500.00"`.
+    #[schema(example = "5000.00")]
+    pub order_amount_max: Option<String>,
 }
 
 /// Onboards a merchant (operator).
@@ -166,6 +180,11 @@ pub async fn onboard(
         fee_rate_bps: request.fee_rate_bps,
         notify_url: request.notify_url,
         public_key: request.public_key,
+        order_amount_max: request
+            .order_amount_max
+            .as_deref()
+            .map(|max| cashless_wallet::wire::positive_amount(max, cashless_ledger::Currency::CNY))
+            .transpose()?,
     };
     Ok((
         StatusCode::CREATED,
@@ -239,7 +258,9 @@ pub struct KeyRequest {
 
 /// Registers a till key (signed with a full key): it takes payments and looks them up only.
 #[utoipa::path(post, path = "/v1/merchant/till-keys", tag = "merchant", request_body = KeyRequest,
-    responses((status = 201, body = KeyView), (status = 403, body = ErrorBody, description = "key_scope")))]
+    responses((status = 201, body = KeyView), (status = 403, body = ErrorBody, description = "key_scope, key_rotated_out"),
+              (status = 409, body = ErrorBody, description = "key_exists"),
+              (status = 422, body = ErrorBody, description = "keys_max")))]
 pub async fn add_till_key(
     State(state): State<AppState>,
     Signed(caller, Body(request)): Signed<Body<KeyRequest>>,
@@ -297,7 +318,9 @@ pub async fn operator_revoke_key(
 
 /// Registers a merchant key (operator); older keys expire after the overlap period.
 #[utoipa::path(post, path = "/v1/operator/merchants/{id}/keys", tag = "operator", request_body = KeyRequest,
-    responses((status = 201, body = KeyView), (status = 400, body = ErrorBody)))]
+    responses((status = 201, body = KeyView), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "key_exists"),
+              (status = 422, body = ErrorBody, description = "keys_max")))]
 pub async fn operator_add_key(
     State(state): State<AppState>,
     _operator: Operator,
@@ -328,7 +351,10 @@ pub async fn profile(
 
 /// Rotates the signing key: the new key works at once, the old ones until the overlap ends.
 #[utoipa::path(post, path = "/v1/merchant/keys", tag = "merchant", request_body = KeyRequest,
-    responses((status = 201, body = KeyView), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = KeyView), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "key_scope, key_rotated_out"),
+              (status = 409, body = ErrorBody, description = "key_exists"),
+              (status = 422, body = ErrorBody, description = "keys_max")))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     Signed(caller, Body(request)): Signed<Body<KeyRequest>>,
@@ -448,6 +474,7 @@ pub async fn query_order(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QrImageQuery {
     /// `svg` (the default) or `png`.
@@ -533,6 +560,7 @@ pub async fn static_qr(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrderListQuery {
     /// `WAIT_BUYER_PAY`, `USERPAYING`, `SUCCESS`, `CLOSED` or `FINISHED`.
@@ -565,6 +593,7 @@ pub async fn list_orders(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TakingsQuery {
     /// A China day, `YYYY-MM-DD`; default today.

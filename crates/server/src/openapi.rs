@@ -52,6 +52,7 @@ pub const GATE_SIGNATURE: &str = "gate_signature";
         (name = "transit", description = "Ride codes, gates, journeys"),
         (name = "operator", description = "Onboarding, transit administration, the SMS simulator"),
         (name = "ledger", description = "The double-entry ledger (operator)"),
+        (name = "demo", description = "Demo mode only (`serve --demo`), from this machine only"),
     ),
 )]
 struct Base;
@@ -133,6 +134,7 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
                 operation.security = security_of(path);
             }
             declare_path_parameters(path, operation);
+            describe_pictures(operation);
             add_common_responses(path, operation);
         }
     }
@@ -160,6 +162,7 @@ fn security_of(path: &str) -> Option<Vec<SecurityRequirement>> {
     match path {
         "/healthz"
         | "/readyz"
+        | "/v1/demo/merchants"
         | "/v1/platform/keys"
         | "/v1/transit/network"
         | "/v1/transit/gate-config"
@@ -210,6 +213,28 @@ fn declare_path_parameters(path: &str, operation: &mut Operation) {
             );
         }
     }
+}
+
+/// A picture body (PNG or JPEG bytes) as what it is: a binary string, in either type.
+fn describe_pictures(operation: &mut Operation) {
+    use utoipa::openapi::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let Some(body) = operation.request_body.as_mut() else {
+        return;
+    };
+    if !body.content.keys().any(|kind| kind.starts_with("image/")) {
+        return;
+    }
+    let binary = || {
+        Content::new(Some(RefOr::T(utoipa::openapi::schema::Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                .build(),
+        ))))
+    };
+    body.content.clear();
+    body.content.insert("image/png".to_owned(), binary());
+    body.content.insert("image/jpeg".to_owned(), binary());
 }
 
 fn error_response(description: &str) -> RefOr<Response> {

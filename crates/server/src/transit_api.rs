@@ -227,6 +227,7 @@ pub async fn whoami(
 /// gate id again moves the gate or replaces its key.
 #[utoipa::path(post, path = "/v1/operator/transit/gates", tag = "operator", request_body = GateInput,
     responses((status = 201, body = GateView), (status = 200, body = GateView, description = "updated"),
+              (status = 404, body = ErrorBody, description = "transit_operator_unknown"),
               (status = 422, body = ErrorBody, description = "transit_line_unknown, transit_station_unknown")))]
 pub async fn register_gate(
     State(state): State<AppState>,

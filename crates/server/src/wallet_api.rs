@@ -309,6 +309,7 @@ pub struct ChangePinRequest {
 #[utoipa::path(post, path = "/v1/me/pin/change", tag = "pin", security(("consumer" = [])),
     request_body = ChangePinRequest,
     responses((status = 204), (status = 403, body = ErrorBody, description = "pin_incorrect"),
+              (status = 422, body = ErrorBody, description = "pin_syntax, pin_too_simple, pin_unchanged"),
               (status = 423, body = ErrorBody, description = "pin_locked")))]
 pub async fn change_pin(
     State(state): State<AppState>,
@@ -337,9 +338,14 @@ pub async fn change_pin(
     responses((status = 200, body = CodeSent), (status = 429, body = ErrorBody)))]
 pub async fn pin_reset_code(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Consumer(session): Consumer,
 ) -> Result<Json<CodeSent>, ApiError> {
-    Ok(Json(state.wallet.send_pin_reset_code(&session).await?))
+    let (mut sent, phone) = state.wallet.send_pin_reset_code(&session).await?;
+    if let Some(outbox) = state.demo_outbox(&headers) {
+        sent.demo_code = outbox.newest_code_to(phone.as_str());
+    }
+    Ok(Json(sent))
 }
 
 // ---- real name -------------------------------------------------------------------------------
@@ -626,6 +632,7 @@ async fn funding_of_kind(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatementQuery {
     /// The `next_cursor` of the previous page.

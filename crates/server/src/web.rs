@@ -76,7 +76,6 @@ pub fn routes() -> Router<AppState> {
             "/gate.js",
             get(|| async { asset("text/javascript; charset=utf-8", "gate.js") }),
         )
-        .route("/v1/demo/merchants", get(demo_merchants))
         .route(
             "/ui.js",
             get(|| async { asset("text/javascript; charset=utf-8", "ui.js") }),
@@ -111,9 +110,13 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// Demo mode only: the demo city's tills (merchant ids and signing keys), for the POS page's
-/// picker. Not found otherwise: real keys are never served.
-async fn demo_merchants(
+/// Demo mode only: the demo city's tills (merchant ids and signing keys) and staff, for the
+/// till page's picker; asked from this machine only (see [`local_host`]). Not found
+/// otherwise: real keys are never served.
+#[utoipa::path(get, path = "/v1/demo/merchants", tag = "demo",
+    responses((status = 200, description = "`{\"merchants\": [...], \"staff\": [...]}`: the demo city's merchants with their keys, and its till staff", body = Object),
+              (status = 404, body = crate::error::ErrorBody, description = "not_found: no demo city on this server, or not asked from this machine")))]
+pub async fn demo_merchants(
     axum::extract::State(state): axum::extract::State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, crate::error::ApiError> {

@@ -101,6 +101,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_key_grants.sql"),
         postgres: include_str!("../migrations/postgres/0015_key_grants.sql"),
     },
+    Migration {
+        version: 16,
+        name: "order_amount_max",
+        sqlite: include_str!("../migrations/sqlite/0016_order_amount_max.sql"),
+        postgres: include_str!("../migrations/postgres/0016_order_amount_max.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent migrators.

@@ -185,12 +185,14 @@ impl Wallet {
             .await?
     }
 
-    /// Texts a code that allows changing the PIN without the old one.
-    pub async fn send_pin_reset_code(&self, session: &Session) -> WalletResult<CodeSent> {
+    /// Texts a code that allows changing the PIN without the old one; answers where it went
+    /// too (E.164), for demo mode to show it.
+    pub async fn send_pin_reset_code(&self, session: &Session) -> WalletResult<(CodeSent, Phone)> {
         let user = self.user(session).await?;
         let phone = Phone::parse(&user.phone)
             .map_err(|error| WalletError::internal(format!("stored phone: {error}")))?;
-        self.send_code(phone, CodePurpose::ResetPin).await
+        let sent = self.send_code(phone.clone(), CodePurpose::ResetPin).await?;
+        Ok((sent, phone))
     }
 
     /// Changes the PIN, proven by the old PIN or a reset code.

@@ -87,6 +87,7 @@ async fn openapi_document_describes_the_api(db: TestDb) {
         "/v1/ledger/transfers",
         "/v1/ledger/accounts/{id}/transfers",
         "/v1/operator/sms",
+        "/v1/demo/merchants",
         "/v1/merchant/orders/{out_trade_no}/refunds/{out_request_no}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
@@ -102,6 +103,24 @@ async fn openapi_document_describes_the_api(db: TestDb) {
                     .any(|p| p["name"] == name && p["in"] == "path" && p["required"] == true)
             });
             assert!(declared, "{method} {path}: {{{name}}} not declared");
+        }
+        // And nothing else is (a query parameter declared in the path is never sent).
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            if parameter["in"] == "path" {
+                let name = parameter["name"].as_str().unwrap();
+                assert!(
+                    path.contains(&format!("{{{name}}}")),
+                    "{method} {path}: {name} is declared in the path"
+                );
+            }
+        }
+        // Pictures are bytes, not arrays of numbers.
+        if let Some(content) = operation["requestBody"]["content"].as_object() {
+            for (kind, body) in content {
+                if kind.starts_with("image/") {
+                    assert_eq!(body["schema"]["format"], "binary", "{method} {path}");
+                }
+            }
         }
         // Every route says who may call it, and answers errors in the one shape.
         schemes(&operation);
@@ -243,6 +262,22 @@ async fn every_route_answers_errors_as_json(db: TestDb) {
             _ => None,
         }
     };
+    // An object body sent as an array is refused, not read field by field in order.
+    let (status, body) = raw(
+        &app,
+        "post",
+        "/v1/me/pin",
+        Some(&consumer),
+        Some(&json!(["258036"])),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let (_, me) = raw(&app, "get", "/v1/me", Some(&consumer), None).await;
+    assert_eq!(me["pin_set"], false, "{me}");
     let operations = operations(&doc);
     assert!(operations.len() > 80, "{} operations", operations.len());
     for (path, method, operation) in &operations {

@@ -77,24 +77,29 @@ async fn notify_server(fail_first: u32) -> (String, Arc<Inbox>) {
 
 impl TestApp {
     pub(crate) async fn merchant(&self, notify_url: Option<&str>) -> Merchant {
+        self.merchant_with(json!({ "notify_url": notify_url }))
+            .await
+    }
+
+    /// A merchant onboarded with `extra` fields over the usual ones.
+    pub(crate) async fn merchant_with(&self, extra: Value) -> Merchant {
         let (secret, public) = MerchantSigner::generate_key();
-        let (status, body) = self
-            .post(
-                "/v1/operator/merchants",
-                &json!({
-                    "legal_name": "Hangzhou West Lake Noodles Co., Ltd.",
-                    "display_name": "West Lake Noodles",
-                    "chinese_name": "西湖面馆",
-                    "mcc": "5812",
-                    "city": "Hangzhou",
-                    "licence_number": licence(),
-                    "settlement_bank": "ICBC Hangzhou",
-                    "settlement_account": "6222020123456789",
-                    "notify_url": notify_url,
-                    "public_key": public,
-                }),
-            )
-            .await;
+        let mut onboarding = json!({
+            "legal_name": "Hangzhou West Lake Noodles Co., Ltd.",
+            "display_name": "West Lake Noodles",
+            "chinese_name": "西湖面馆",
+            "mcc": "5812",
+            "city": "Hangzhou",
+            "licence_number": licence(),
+            "settlement_bank": "ICBC Hangzhou",
+            "settlement_account": "6222020123456789",
+            "public_key": public,
+        });
+        onboarding
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (status, body) = self.post("/v1/operator/merchants", &onboarding).await;
         assert_eq!(status, 201, "{body}");
         let id = body["id"].as_str().unwrap().to_owned();
         let key_id = body["keys"][0]["id"].as_str().unwrap().to_owned();
@@ -725,6 +730,106 @@ async fn a_rotated_out_key_only_sells_and_its_grants_go_with_it(db: TestDb) {
     assert_eq!(tills, expected);
     assert_eq!(revoked["staff"], json!([kept_manager_id]));
     assert_eq!(app.sells(&kept_till).await, 401);
+    app.stop().await;
+}
+
+/// An order is bounded before it exists: by what anyone may pay at once, by the merchant's own
+/// maximum, and, for a payment code, by the payer's limits (which the merchant never sees).
+async fn orders_are_bounded_before_they_exist(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let stall = app
+        .merchant_with(json!({ "order_amount_max": "500.00" }))
+        .await;
+    async fn precreate(app: &TestApp, who: &Merchant, no: &str, amount: &str) -> (u16, Value) {
+        let body = json!({ "out_trade_no": no, "amount": amount, "subject": "a big one" });
+        app.signed(who, "POST", "/v1/merchant/orders", Some(&body))
+            .await
+    }
+    for (who, amount, code) in [
+        (&merchant, "100000000.00", "amount_above_payment_max"),
+        (&merchant, "20000.01", "amount_above_payment_max"),
+        (&stall, "500.01", "amount_above_order_max"),
+    ] {
+        let (status, error) = precreate(&app, who, "BIG-1", amount).await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (422, Some(code)),
+            "{amount}: {error}"
+        );
+        assert!(
+            error["error"]["details"]["limit"]["amount"].is_string(),
+            "{error}"
+        );
+        let (status, _) = app
+            .signed(who, "GET", "/v1/merchant/orders/BIG-1", None)
+            .await;
+        assert_eq!(status, 404, "no order was made");
+    }
+    assert_eq!(precreate(&app, &stall, "OK-1", "500.00").await.0, 200);
+    assert_eq!(precreate(&app, &merchant, "OK-2", "20000.00").await.0, 200);
+    let (_, profile) = app
+        .signed(&stall, "GET", "/v1/merchant/profile", None)
+        .await;
+    assert_eq!(profile["order_amount_max"]["amount"], "500.00", "{profile}");
+
+    // A payer typing more than the stall takes is told at scan time, and paying is refused.
+    let payer = app.payer("周敏", "1000.00").await;
+    let (status, error) = app
+        .as_user(
+            &payer,
+            "/v1/me/scan",
+            &json!({ "payload": stall.static_code, "amount": "600.00" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("amount_above_order_max")),
+        "{error}"
+    );
+    let (status, error) = app
+        .pay_code(
+            &payer,
+            &stall.static_code,
+            json!({ "amount": "600.00", "pin": "258036" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("amount_above_order_max")),
+        "{error}"
+    );
+    assert_eq!(app.available(&payer).await, "1000.00");
+
+    // A payer with a real name only (L1: 5,000 a payment): the merchant learns that they
+    // cannot pay, not why, and no order exists.
+    let token = app.verified("林芳").await;
+    let (status, enrolment) = app.as_user(&token, "/v1/me/paycode", &json!({})).await;
+    assert_eq!(status, 200, "{enrolment}");
+    let slot = enrolment["slot"].as_u64().unwrap();
+    let secret = signing::decode_hex(enrolment["secret"].as_str().unwrap()).unwrap();
+    let code = paycode::code_at(&secret, slot, 0, now_secs() as u64, 60).to_digits();
+    let (status, error) = app
+        .signed(
+            &merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(&json!({ "auth_code": code, "out_trade_no": "L1-BIG", "amount": "6000.00", "subject": "a watch" })),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("buyer_cannot_pay")),
+        "{error}"
+    );
+    assert!(
+        error["error"]["details"].is_null(),
+        "nothing of the payer: {error}"
+    );
+    let (status, _) = app
+        .signed(&merchant, "GET", "/v1/merchant/orders/L1-BIG", None)
+        .await;
+    assert_eq!(status, 404);
     app.stop().await;
 }
 
@@ -2566,6 +2671,7 @@ async fn events_page_across_folded_and_recent_ones(db: TestDb) {
 }
 
 both_backends!(
+    orders_are_bounded_before_they_exist,
     a_rotated_out_key_only_sells_and_its_grants_go_with_it,
     events_page_across_folded_and_recent_ones,
     merchants_onboard_and_sign_their_requests,
