@@ -816,6 +816,7 @@ async function confirmView(payload, scan, typedAmount = "") {
     pay.disabled = true;
     try {
       receiptView(await api("POST", "/v1/me/payments", body, { "idempotency-key": key }));
+      return true;
     } catch (failure) {
       if (failure.code === "pin_required" && !withPin) {
         pinStep.hidden = false;
@@ -833,9 +834,15 @@ async function confirmView(payload, scan, typedAmount = "") {
         if (["order_already_paid", "order_closed", "order_expired", "qr_unknown"].includes(failure.code)) {
           pay.hidden = true;
           pinStep.hidden = true;
-          form.append(h("a", { class: "primary button", href: "#/scan", id: "scan-again" }, t("pay.scan_again")));
+          // The scan view may have the same address as this one: open it either way.
+          form.append(h("a", { class: "primary button", href: "#/scan", id: "scan-again", onclick: (event) => {
+            if (location.hash !== "#/scan") return;
+            event.preventDefault();
+            route();
+          } }, t("pay.scan_again")));
         }
       }
+      return false;
     } finally {
       pay.disabled = false;
     }
@@ -856,7 +863,8 @@ async function confirmView(payload, scan, typedAmount = "") {
           paymentCardForm(facts.cards, null, async (cardId, cardPin) => {
             facts.fallback = facts.cards.find((c) => c.id === cardId) || null;
             shortNote.hidden = true;
-            await send(cardPin);
+            // Refused (the bank declined the card …): the refusal shows, and Pay with it.
+            if (!(await send(cardPin))) check(minor);
           }, { id: "fallback-card", required: true, label: t("pay.card"), submit: t("pay.use_card_and_pay") }));
       }
       const resume = () => sessionStorage.setItem(RESUME_KEY, JSON.stringify({ payload, amount: scan.amount ? "" : typed() }));
