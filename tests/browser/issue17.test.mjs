@@ -62,8 +62,9 @@ test("paying an order that is already paid, or closed, says why in words", async
   await page.locator("#pay-error").filter({ hasText: /closed/ }).waitFor();
   assert.doesNotMatch(await page.locator("#pay-error").textContent(), /_/);
   assert.equal(await page.locator("#pay:visible").count(), 0, "no Pay to press again");
-  await page.getByRole("link", { name: "Scan another code" }).waitFor();
   await shot(page, "40-order-closed");
+  await page.getByRole("link", { name: "Scan another code" }).click();
+  await page.locator("#picture").waitFor({ state: "attached" });
 
   // Paid meanwhile (here by the same payer from another screen).
   const raced = await orderWithCode(shop, "6.00", "a ruler");
