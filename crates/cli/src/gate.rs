@@ -50,6 +50,36 @@ enum GateAction {
     /// Upload the kept taps to the platform in signed batches, then move them to
     /// FILE.uploaded.
     Upload(UploadArgs),
+    /// Make a ride code, as a rider's phone does, to try a gate with: from a saved pass and
+    /// the phone's key, or (with --url) signing a consumer in first to get the pass.
+    RideCode(RideCodeArgs),
+}
+
+#[derive(Debug, Args)]
+struct RideCodeArgs {
+    /// The rider's device key (64 hex digits; made here if the file does not exist). Its
+    /// public key is registered at sign-in: the pass is bound to it.
+    #[arg(long)]
+    key: PathBuf,
+    /// The pass (`POST /v1/me/transit/pass`'s answer, as JSON): read, or written with --url.
+    #[arg(long)]
+    pass: PathBuf,
+    /// Get the pass from this server first: sign in as --phone (the SMS code is read from
+    /// the operator's simulated outbox), register --key, ask for the pass, save it to --pass.
+    #[arg(long, requires_all = ["phone", "operator_token_file"])]
+    url: Option<String>,
+    /// The rider's phone (a consumer with a real name: the demo city's, say).
+    #[arg(long)]
+    phone: Option<String>,
+    /// The operator token file (`<data-dir>/operator-token`), to read the SMS outbox.
+    #[arg(long)]
+    operator_token_file: Option<PathBuf>,
+    /// The transit operator of the pass (1 Hangzhou Metro, 2 Hangzhou Bus).
+    #[arg(long, default_value_t = 1)]
+    operator: u16,
+    /// When the code is made (Unix seconds); now by default. Gates accept a code for 30 s.
+    #[arg(long)]
+    at: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -79,11 +109,14 @@ pub struct GateArgs {
     /// The transit operator whose gate this is.
     #[arg(long, default_value_t = 1)]
     operator: u16,
-    #[arg(long, default_value = "GATE-1")]
+    /// The gate's id, as registered (POST /v1/operator/transit/gates).
+    #[arg(long, default_value = "G-1")]
     gate_id: String,
-    #[arg(long, default_value = "Line 1")]
+    /// The line's id in the network (GET /v1/transit/network): `1`, `2`, `7`, `Y2` …
+    #[arg(long, default_value = "1")]
     line: String,
-    #[arg(long, default_value = "Wulin Square")]
+    /// The station's id in the network: `wulin-square`, `fengqi-road` …
+    #[arg(long, default_value = "wulin-square")]
     station: String,
     #[arg(long, value_enum, default_value_t = Way::Entry)]
     direction: Way,
@@ -108,6 +141,7 @@ pub fn run(command: GateCommand) -> anyhow::Result<()> {
             Ok(())
         }
         Some(GateAction::Upload(args)) => upload(&args),
+        Some(GateAction::RideCode(args)) => ride_code(&args),
         None => decide(command.decide),
     }
 }
@@ -135,6 +169,126 @@ fn gate_key(path: &std::path::Path, create: bool) -> anyhow::Result<SigningKey> 
         .and_then(|bytes| bytes.try_into().ok())
         .context("a gate key file holds 64 hex digits")?;
     Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Prints a ride code made from the pass in `args.pass` (fetched first with `--url`).
+fn ride_code(args: &RideCodeArgs) -> anyhow::Result<()> {
+    let key = gate_key(&args.key, true)?;
+    if let Some(url) = &args.url {
+        let pass = fetch_pass(url, args, &key)?;
+        std::fs::write(&args.pass, pass.to_string())
+            .with_context(|| format!("writing {}", args.pass.display()))?;
+    }
+    let pass: Value = serde_json::from_str(
+        &std::fs::read_to_string(&args.pass)
+            .with_context(|| format!("reading the pass {}", args.pass.display()))?,
+    )
+    .context("the pass file holds the JSON of POST /v1/me/transit/pass")?;
+    let certificate = pass["certificate"]
+        .as_str()
+        .and_then(decode_hex)
+        .context("the pass has no certificate")?;
+    let certificate = cashless_transit::Certificate::from_bytes(&certificate)
+        .map_err(|error| anyhow::anyhow!("the pass's certificate: {error}"))?;
+    if certificate.body().device_key != key.verifying_key().to_bytes() {
+        bail!(
+            "the pass is bound to another device key than {}: get it again with --url",
+            args.key.display()
+        );
+    }
+    let at = args.at.unwrap_or_else(unix_now);
+    let code = certificate.ride_code(&key, at).to_text();
+    println!(
+        "{}",
+        json!({ "code": code, "made_at": at, "operator": certificate.body().operator })
+    );
+    Ok(())
+}
+
+/// Signs `args.phone` in with `key` as the device and asks for a pass.
+fn fetch_pass(url: &str, args: &RideCodeArgs, key: &SigningKey) -> anyhow::Result<Value> {
+    let (Some(phone), Some(token_file)) = (&args.phone, &args.operator_token_file) else {
+        bail!("--url needs --phone and --operator-token-file");
+    };
+    let operator_token = std::fs::read_to_string(token_file)
+        .with_context(|| format!("reading {}", token_file.display()))?;
+    let operator_auth = format!("Bearer {}", operator_token.trim());
+    let authority = crate::http1::authority(url)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut client = crate::http1::Client::connect(&authority).await?;
+        let json = [("content-type", "application/json")];
+        let body = json!({ "phone": phone }).to_string();
+        client
+            .send("POST", "/v1/auth/sms-codes", &json, body.as_bytes())
+            .await?
+            .ok_json("the sign-in code")?;
+        let asked_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis())
+            .saturating_sub(1_000);
+        let mut code = None;
+        // The gateway may take a moment: look for a sign-in code sent since we asked.
+        for _ in 0..50 {
+            let outbox = client
+                .send(
+                    "GET",
+                    &format!("/v1/operator/sms?phone={}", phone.replace('+', "%2B")),
+                    &[("authorization", &operator_auth)],
+                    b"",
+                )
+                .await?
+                .ok_json("the SMS outbox")?;
+            // Newest first: the sign-in code just asked for.
+            code = outbox["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|message| {
+                    message["sent_at_ms"]
+                        .as_u64()
+                        .is_some_and(|sent| u128::from(sent) >= asked_ms)
+                })
+                .filter_map(|message| message["text"].as_str())
+                .find(|text| text.contains("sign-in code"))
+                .and_then(|text| {
+                    text.split(|c: char| !c.is_ascii_digit())
+                        .find(|digits| digits.len() == 6)
+                })
+                .map(str::to_owned);
+            if code.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let code = code.context("no sign-in code reached the SMS outbox")?;
+        let body = json!({
+            "phone": phone,
+            "code": code,
+            "device": { "name": "cashless gate ride-code", "public_key": hex(key.verifying_key().as_bytes()) },
+        })
+        .to_string();
+        let signed_in = client
+            .send("POST", "/v1/auth/sign-in", &json, body.as_bytes())
+            .await?
+            .ok_json("signing in")?;
+        let session = format!(
+            "Bearer {}",
+            signed_in["token"].as_str().context("no session token")?
+        );
+        let body = json!({ "operator": args.operator }).to_string();
+        client
+            .send(
+                "POST",
+                "/v1/me/transit/pass",
+                &[("content-type", "application/json"), ("authorization", &session)],
+                body.as_bytes(),
+            )
+            .await?
+            .ok_json("the transit pass")
+    })
 }
 
 /// Taps one batch carries (the platform's limit).

@@ -146,8 +146,33 @@ impl Payments {
         })
     }
 
-    /// The issuer keys gates should hold, newest first.
+    /// The issuer keys gates should hold, newest first. The first is made here if no pass was
+    /// issued yet, so a gate that fetches its configuration before the first rider does not
+    /// hold an empty key list (and refuse every code until it fetches again).
     pub async fn issuer_keys(&self) -> WalletResult<Vec<IssuerKeyView>> {
+        let keys = self.issuer_keys_stored().await?;
+        if !keys.is_empty() {
+            return Ok(keys);
+        }
+        let wallet = self.wallet.clone();
+        self.store
+            .write(move |tx| {
+                let now = tx.now_ns();
+                let conn = tx.conn()?;
+                // The writer is serial: a concurrent first fetch finds this one's key.
+                if conn
+                    .query_opt("SELECT 1 FROM transit_issuer_keys", &[])?
+                    .is_none()
+                {
+                    add_issuer_key(&wallet, conn, now)?;
+                }
+                Ok::<_, WalletError>(())
+            })
+            .await?;
+        self.issuer_keys_stored().await
+    }
+
+    async fn issuer_keys_stored(&self) -> WalletResult<Vec<IssuerKeyView>> {
         let rows = self
             .store
             .read(|conn| {

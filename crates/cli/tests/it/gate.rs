@@ -100,5 +100,49 @@ fn the_gate_command_decides_codes_from_stdin_and_keeps_the_taps() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("operator"));
+
+    // `gate ride-code` makes what the phone makes, from a saved pass and the phone's key; the
+    // gate opens for it, with the network's ids as its defaults.
+    let key = dir.join("rider.key");
+    std::fs::write(&key, format!("{}\n", hex(device.as_bytes()))).unwrap();
+    let pass = dir.join("pass.json");
+    let pass_json = json!({ "certificate": hex(certificate(b"RIDER002").as_bytes()) });
+    std::fs::write(&pass, pass_json.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cashless"))
+        .args(["gate", "ride-code", "--key"])
+        .arg(&key)
+        .arg("--pass")
+        .arg(&pass)
+        .args(["--at", &NOW.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let made: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let code = made["code"].as_str().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cashless"))
+        .args(["gate", "--config"])
+        .arg(&config)
+        .args(["--now", &(NOW + 1).to_string(), code])
+        .output()
+        .unwrap();
+    let decision: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(decision["open"], true, "{decision}");
+    assert_eq!(decision["tap"]["line"], "1");
+    assert_eq!(decision["tap"]["station"], "wulin-square");
+    // Another device's key is refused before a code is made.
+    std::fs::write(&key, format!("{}\n", hex(&[9; 32]))).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cashless"))
+        .args(["gate", "ride-code", "--key"])
+        .arg(&key)
+        .arg("--pass")
+        .arg(&pass)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("another device key"));
     let _ = std::fs::remove_dir_all(&dir);
 }

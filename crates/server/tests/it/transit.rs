@@ -103,6 +103,15 @@ async fn a_pass_makes_codes_the_gate_opens_for(db: TestDb) {
         (409, Some("device_key_required"))
     );
 
+    // A gate that fetched its configuration before anyone had a pass holds the key passes
+    // will be signed with.
+    let (status, early) = app.get("/v1/transit/gate-config?operator=1").await;
+    assert_eq!(status, 200, "{early}");
+    assert_eq!(
+        early["issuer_keys"].as_array().map(Vec::len),
+        Some(1),
+        "{early}"
+    );
     let (status, pass) = app
         .as_user(&token, "/v1/me/transit/pass", &json!({ "operator": 1 }))
         .await;
@@ -133,6 +142,8 @@ async fn a_pass_makes_codes_the_gate_opens_for(db: TestDb) {
     let code = certificate.ride_code(&device, now).to_text();
     assert!(matches!(gate.decide(&code, now), Decision::Open(_)));
     assert!(matches!(gate.decide(&code, now + 1), Decision::Refuse(r) if r.code() == "replay"));
+    let mut early_gate = gate_from(&early);
+    assert!(matches!(early_gate.decide(&code, now), Decision::Open(_)));
     // A bus gate refuses a metro pass.
     let (_, bus) = app.get("/v1/transit/gate-config?operator=2").await;
     let mut bus_gate = gate_from(&bus);
