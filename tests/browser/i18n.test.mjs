@@ -108,7 +108,8 @@ function* rustFiles(dir) {
 const NOT_FROM_PAGES = [/^crates\/(ledger|cli|store|testkit|transit)\//, /\/ledger_api\.rs$/, /emvqr\/src\/error\.rs$/];
 
 /** The stable error codes the server answers with, from the Rust sources: the `code` of
- * `ApiError`/`WalletError` constructors, and the `code()` of the parsers' error types. */
+ * `ApiError`/`WalletError` constructors (or of the (code, message) a match picks for one), and
+ * the `code()` of the parsers' error types. */
 function errorCodes() {
   const codes = new Map();
   for (const crate of readdirSync("crates")) {
@@ -122,6 +123,8 @@ function errorCodes() {
       const add = (code) => codes.set(code, [...(codes.get(code) || []), file]);
       for (const [, code] of text.matchAll(/(?:StatusCode|ErrorKind)::\w+,\s*"([a-z][a-z0-9_]*)"/g)) add(code);
       for (const [, code] of text.matchAll(/(?:WalletError::\w+|ApiError::\w+|SigningError::new|\bbad|\bnot_found|\bunauthorized)\(\s*"([a-z][a-z0-9_]*)"/g)) add(code);
+      // A code picked in a match as (code, message), then made into the error.
+      for (const [, code] of text.matchAll(/=>\s*\(\s*"([a-z][a-z0-9_]*)",\s*"/g)) add(code);
       for (const [, body] of text.matchAll(/fn code\([^)]*\)\s*->\s*&'static str\s*\{([\s\S]*?)\n {4}\}/g)) {
         for (const [, code] of body.matchAll(/"([a-z][a-z0-9_]*)"/g)) add(code);
       }
@@ -140,6 +143,16 @@ test("every refusal the pages can meet has words in both languages", () => {
   const missing = [...codes].filter(([code]) => !(`error.${code}` in en) || !(`error.${code}` in zh))
     .map(([code, files]) => `${code} (${[...new Set(files)].join(", ")})`);
   assert.deepEqual(missing, [], "add error.<code> to lang/en.js and lang/zh.js");
+});
+
+test("no words are kept for refusals the server no longer makes", () => {
+  const { en } = tables();
+  const codes = errorCodes();
+  // Made by the pages themselves: no connection; a refusal without a code.
+  const ours = new Set(["offline", "unknown"]);
+  const stale = [...new Set(Object.keys(en).filter((key) => key.startsWith("error.")).map((key) => key.split(".")[1]))]
+    .filter((code) => !codes.has(code) && !ours.has(code));
+  assert.deepEqual(stale, [], "drop error.<code> from lang/en.js and lang/zh.js");
 });
 
 test("every reason a gate refuses has words in both languages", () => {

@@ -561,7 +561,6 @@
   "error.passport_use_resident_id": "Chinese citizens verify with their resident ID card.",
   "error.paycode_guesses_limited": "Too many unknown payment codes this minute: wait a minute.",
   "error.paycode_invalid": "A payment code has 18 digits and starts with 28: ask the customer to open Pay in the app.",
-  "error.paycode_locked": "Too many wrong codes for this phone: the customer can pay by scanning the shop's code instead.",
   "error.paycode_unknown": "This payment code is not valid: ask the customer to refresh it.",
   "error.paycode_used": "This payment code was already used: ask the customer to refresh it.",
   "error.payer_account_closed": "The customer's account is closed: refund them another way.",

@@ -561,7 +561,6 @@
   "error.passport_use_resident_id": "中国公民请使用居民身份证认证。",
   "error.paycode_guesses_limited": "这一分钟内无效的付款码太多：请等一分钟。",
   "error.paycode_invalid": "付款码是以 28 开头的 18 位数字：请顾客在 App 中打开付款码。",
-  "error.paycode_locked": "这部手机的付款码错误次数太多：顾客可以改为扫商家的收款码付款。",
   "error.paycode_unknown": "付款码无效：请顾客刷新付款码。",
   "error.paycode_used": "这个付款码已使用过：请顾客刷新付款码。",
   "error.payer_account_closed": "顾客的账户已注销：请通过其他方式退款。",
