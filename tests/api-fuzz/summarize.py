@@ -266,8 +266,8 @@ def _excerpt(data: bytes) -> str:
     return text if len(text) <= example_text_max else text[:example_text_max] + "…"
 
 
-def read_events(path: Path, groups: dict[tuple, Group]) -> dict:
-    stats = {"cases": 0, "operations": set(), "phases": {}, "errors": 0}
+def read_events(path: Path, groups: dict[tuple, Group], known: list[KnownRefusal]) -> dict:
+    stats = {"cases": 0, "operations": set(), "phases": {}, "errors": 0, "known": known, "known_skipped": 0}
     with path.open() as events:
         for line in events:
             event = json.loads(line)
@@ -298,6 +298,43 @@ def _add_error(payload: dict, groups: dict[tuple, Group]) -> None:
     group.add(Example(label, {"method": _operation_of(label)[0], "uri": ""}, None, message))
 
 
+@dataclass
+class KnownRefusal:
+    operation: str  # "METHOD /path" or "*"
+    status: int
+    code: str
+    message: str
+
+    def matches(self, operation: str, status: int | None, code: str | None, message: str) -> bool:
+        return (self.operation in ("*", operation) and self.status == status and self.code == code
+                and self.message in message)
+
+
+def read_known(path: Path | None) -> list[KnownRefusal]:
+    known = []
+    if path is None or not path.exists():
+        return known
+    for line in path.read_text().splitlines():
+        line = line.split(" # ", 1)[0].split("  #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        words = line.split()
+        operation, words = (words[0], words[1:]) if words[0] == "*" else (" ".join(words[:2]), words[2:])
+        known.append(KnownRefusal(operation, int(words[0]), words[1], " ".join(words[2:])))
+    return known
+
+
+def _is_known(known: list[KnownRefusal], code: str, operation: str, response: dict | None) -> bool:
+    if code != "ST202" or not response:
+        return False
+    try:
+        error = json.loads(_decode(response.get("content")))["error"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return any(k.matches(operation, response.get("status_code"), error.get("code"), str(error.get("message", "")))
+               for k in known)
+
+
 def _add_scenario(recorder: dict, groups: dict[tuple, Group], stats: dict) -> None:
     interactions = recorder.get("interactions", {})
     stats["cases"] += len(recorder.get("cases", {}))
@@ -310,6 +347,9 @@ def _add_scenario(recorder: dict, groups: dict[tuple, Group], stats: dict) -> No
             operation = failure.get("operation") or recorder.get("label", "")
             interaction = interactions.get(case_id) or {}
             response = interaction.get("response")
+            if _is_known(stats["known"], failure.get("code", ""), operation, response):
+                stats["known_skipped"] += 1
+                continue
             category, title, key = _classify(failure.get("code", ""), failure, operation, response)
             group = groups.setdefault(key, Group(category, title, failure.get("code", "")))
             group.add(Example(operation, interaction.get("request", {}), response, failure.get("message", "")))
@@ -405,13 +445,14 @@ def main() -> int:
     parser.add_argument("--routes", type=Path)
     parser.add_argument("--refusals", type=Path)
     parser.add_argument("--issued", type=Path)
+    parser.add_argument("--known", type=Path, help="refusals no schema can foretell (known-refusals.txt)")
     parser.add_argument("--server-log", type=Path)
     parser.add_argument("--server-died", action="store_true")
     arguments = parser.parse_args()
 
     raw_schema = json.loads(arguments.openapi.read_text())
     groups: dict[tuple, Group] = {}
-    stats = read_events(arguments.ndjson, groups)
+    stats = read_events(arguments.ndjson, groups, read_known(arguments.known))
     notes: list[str] = []
     if arguments.refusals and arguments.refusals.exists():
         for line in arguments.refusals.read_text().splitlines():
@@ -449,7 +490,8 @@ def main() -> int:
     write_markdown(ordered, raw_schema, Issued.read(arguments.issued), stats, arguments.out, notes)
 
     print(f"api-fuzz: {stats['cases']} test cases, {len(stats['operations'])} operations, "
-          f"{len(ordered)} distinct findings")
+          f"{len(ordered)} distinct findings"
+          + (f" ({stats['known_skipped']} refusals listed in {arguments.known} not counted)" if stats["known_skipped"] else ""))
     for group in ordered[:25]:
         print(f"  [{group.category}] {group.title[:110]} ({len(group.operations)} op, {group.cases} cases)")
     if len(ordered) > 25:
