@@ -1,5 +1,6 @@
 //! `cashless`: the platform in one binary.
 
+mod audit;
 mod bench;
 mod bench_gate;
 mod bench_pay;
@@ -47,6 +48,10 @@ enum Command {
     /// blacklist the platform publishes, prints one JSON line per code, keeps the taps;
     /// `gate key` makes its key, `gate upload` sends the taps.
     Gate(gate::GateCommand),
+    /// Checks the books from storage: per currency debits equal credits, every balance equals
+    /// its transfers, no limit crossed, no pending transfer past its timeout, what the outbox
+    /// owes. Exits 1 on any break.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         Command::Qr(command) => return exit_on_error(qr::run(command)),
         Command::Merchant(command) => return exit_on_error(merchant::run(command)),
         Command::Gate(args) => return exit_on_error(gate::run(args)),
+        Command::Audit(args) => return exit_on_error(audit::run(&args)),
         other => other,
     };
     let _flush_logs = init_logging(&cli.log)?;
@@ -66,7 +72,7 @@ fn main() -> anyhow::Result<()> {
         match command {
             Command::Serve(args) => serve::run(args).await,
             Command::Bench(command) => bench::run(command).await,
-            Command::Qr(_) | Command::Merchant(_) | Command::Gate(_) => Ok(()),
+            Command::Qr(_) | Command::Merchant(_) | Command::Gate(_) | Command::Audit(_) => Ok(()),
         }
     })
 }

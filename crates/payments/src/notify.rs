@@ -126,6 +126,44 @@ pub struct EventPage {
     pub notify_url_set: bool,
 }
 
+/// What the outbox still owes merchants: events not yet acknowledged.
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct OutboxOwed {
+    /// Waiting for their next attempt.
+    pub pending: u64,
+    /// All attempts used (a merchant may retry them).
+    pub failed: u64,
+    /// Waiting for the merchant to set a notify URL.
+    pub no_notify_url: u64,
+    /// When the oldest of them was made.
+    pub oldest_at: Option<String>,
+}
+
+/// Counts what the outbox owes, from storage (the operator's audit).
+pub fn outbox_owed(conn: &mut cashless_store::Conn) -> Result<OutboxOwed, DbError> {
+    let row = conn.query_opt(
+        "SELECT \
+           COALESCE(SUM(CASE WHEN next_attempt_ns IS NOT NULL THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN next_attempt_ns IS NULL AND attempts > 0 THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN next_attempt_ns IS NULL AND attempts = 0 THEN 1 ELSE 0 END), 0), \
+           MIN(created_ns) \
+         FROM events WHERE delivered_ns IS NULL",
+        &[],
+    )?;
+    let Some(row) = row else {
+        return Ok(OutboxOwed::default());
+    };
+    let count = |index| row.int(index).map(|n| u64::try_from(n).unwrap_or(0));
+    Ok(OutboxOwed {
+        pending: count(0)?,
+        failed: count(1)?,
+        no_notify_url: count(2)?,
+        oldest_at: row
+            .opt_int(3)?
+            .map(|ns| rfc3339(u64::try_from(ns).unwrap_or(0))),
+    })
+}
+
 struct Due {
     id: String,
     url: String,

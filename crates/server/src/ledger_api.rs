@@ -553,3 +553,45 @@ pub async fn list_account_transfers(
         next_cursor: next.map(|n| n.to_string()),
     }))
 }
+
+/// What the audit found: the ledger (balanced per currency, every balance equal to its
+/// transfers, constraints kept, the log whole, nothing stuck) and what the outbox owes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditReport {
+    /// No break anywhere.
+    pub passed: bool,
+    /// Counts, per-currency totals and breaks by kind (see `cashless_store::audit`).
+    #[schema(value_type = Object)]
+    pub ledger: cashless_store::audit::LedgerAudit,
+    pub outbox: cashless_payments::notify::OutboxOwed,
+}
+
+/// Checks the books from storage, in one snapshot, as `cashless audit` does.
+#[utoipa::path(get, path = "/v1/operator/audit", tag = "operator", security(("operator" = [])),
+    responses((status = 200, body = AuditReport, description = "the audit ran: `passed` says whether it found a break")))]
+pub async fn audit(
+    State(state): State<AppState>,
+    _operator: Operator,
+) -> Result<Json<AuditReport>, ApiError> {
+    let location = state.store.location().clone();
+    let report = tokio::task::spawn_blocking(move || run_audit(&location, &mut |_, _| {}))
+        .await
+        .map_err(|error| StoreError::Internal(error.to_string()))??;
+    Ok(Json(report))
+}
+
+/// The audit over a connection of its own (the server's, or `cashless audit`'s).
+pub fn run_audit(
+    location: &cashless_store::Location,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<AuditReport, StoreError> {
+    let mut conn = location.open()?;
+    let now = cashless_wallet::now_ns();
+    let ledger = cashless_store::audit::audit_ledger(&mut conn, now, progress)?;
+    let outbox = cashless_payments::notify::outbox_owed(&mut conn)?;
+    Ok(AuditReport {
+        passed: ledger.passed(),
+        ledger,
+        outbox,
+    })
+}

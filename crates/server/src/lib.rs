@@ -131,6 +131,7 @@ fn ledger_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(l::list_account_transfers))
         .routes(routes!(l::create_transfers))
         .routes(routes!(l::get_transfer))
+        .routes(routes!(l::audit))
 }
 
 /// The operator's onboarding and transit administration, and the simulated SMS outbox.

@@ -5,6 +5,7 @@
 //! [`Store::write`]: operations are batched into one transaction per batch and answered only
 //! after it committed. Reads go straight to the database through [`Store::read`].
 
+pub mod audit;
 mod checkpoint;
 mod credentials;
 mod db;

@@ -2,5 +2,6 @@
 
 //! The `cashless` binary as people run it.
 
+mod audit;
 mod gate;
 mod serve;

@@ -14,6 +14,7 @@ cashless_testkit::both_backends!(
     a_batch_with_one_bad_transfer_writes_nothing,
     two_phase_transfers_over_http,
     history_pages_with_a_cursor,
+    the_operator_audits_the_books,
 );
 
 const BANK: &str = "00000000-0000-0000-0000-0000000000b1";
@@ -510,4 +511,33 @@ async fn declare_huge_body(app: &TestApp) -> String {
         .expect("the server answered without waiting for the body")
         .unwrap();
     String::from_utf8_lossy(&buffer[..read]).into_owned()
+}
+
+/// `GET /v1/operator/audit` checks the books from storage: here, a payment and a hold.
+async fn the_operator_audits_the_books(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Ids::new();
+    books(&app, &mut ids).await;
+    let mut hold = transfer(&id(&mut ids), ALICE, SHOP, "10.00");
+    hold["flags"] = json!(["pending"]);
+    let transfers = json!([transfer(&id(&mut ids), ALICE, SHOP, "25.00"), hold]);
+    assert_eq!(app.post("/v1/ledger/transfers", &transfers).await.0, 200);
+    let (status, report) = app.get("/v1/operator/audit").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(report["ledger"]["accounts"], 4);
+    assert_eq!(report["ledger"]["transfers"], 3);
+    assert_eq!(report["ledger"]["pending"], 1);
+    let cny = &report["ledger"]["currencies"][0];
+    assert_eq!(cny["currency"], "CNY");
+    assert_eq!(
+        (&cny["debits_posted"], &cny["credits_posted"]),
+        (&json!("12500"), &json!("12500"))
+    );
+    assert_eq!(
+        (&cny["debits_pending"], &cny["credits_pending"]),
+        (&json!("1000"), &json!("1000"))
+    );
+    assert_eq!(report["outbox"]["pending"], 0);
+    app.stop().await;
 }
