@@ -77,16 +77,25 @@ pub(crate) struct Scanned {
     pub amount: Option<u64>,
 }
 
-/// What a code that is no merchant code at all is, in words (the parser's reason goes in the
-/// error's details, for integrators).
-fn not_a_payment_code(payload: &str) -> &'static str {
+/// What a code that is no merchant code at all is (`web_link`, `transit_code` or `other`), and
+/// that in words (the parser's reason goes in the error's details, for integrators).
+fn not_a_payment_code(payload: &str) -> (&'static str, &'static str) {
     let lower = payload.get(..8).unwrap_or(payload).to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www.") {
-        "this code is a web link, not a payment code: scan the shop's payment QR code"
+        (
+            "web_link",
+            "this code is a web link, not a payment code: scan the shop's payment QR code",
+        )
     } else if payload.starts_with("CT1:") {
-        "this is a transit ride code: show it at the gate, it is not for paying a shop"
+        (
+            "transit_code",
+            "this is a transit ride code: show it at the gate, it is not for paying a shop",
+        )
     } else {
-        "this is not a payment code: scan the shop's payment QR code"
+        (
+            "other",
+            "this is not a payment code: scan the shop's payment QR code",
+        )
     }
 }
 
@@ -95,8 +104,10 @@ fn not_a_payment_code(payload: &str) -> &'static str {
 pub(crate) fn scan(payload: &str) -> Result<Scanned, WalletError> {
     let payload = payload.trim();
     let mpm = cashless_emvqr::parse(payload).map_err(|error| {
-        WalletError::unprocessable("qr_invalid", not_a_payment_code(payload))
-            .with_details(json!({ "reason": error.code(), "detail": error.to_string() }))
+        let (kind, message) = not_a_payment_code(payload);
+        WalletError::unprocessable("qr_invalid", message).with_details(
+            json!({ "kind": kind, "reason": error.code(), "detail": error.to_string() }),
+        )
     })?;
     let Some(target) = cashless_emvqr::cashless_target(&mpm) else {
         let schemes: Vec<&str> = mpm

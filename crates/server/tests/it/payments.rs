@@ -1233,14 +1233,30 @@ async fn static_codes_pins_and_bad_codes(db: TestDb) {
         (422, Some("qr_invalid"), Some("bad_crc")),
         "{error}"
     );
-    let (status, error) = app
-        .pay_code(&token, "hello", json!({ "amount": "1.00" }))
-        .await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (422, Some("qr_invalid")),
-        "{error}"
-    );
+    // What is not a payment code is said in words, with what it is instead.
+    for (payload, kind, words) in [
+        ("hello", "other", "not a payment code"),
+        ("https://example.com/menu", "web_link", "web link"),
+        ("CT1:V50:ABC", "transit_code", "ride code"),
+    ] {
+        let (status, error) = app
+            .pay_code(&token, payload, json!({ "amount": "1.00" }))
+            .await;
+        assert_eq!(
+            (
+                status,
+                error["error"]["code"].as_str(),
+                error["error"]["details"]["kind"].as_str()
+            ),
+            (422, Some("qr_invalid"), Some(kind)),
+            "{error}"
+        );
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(words) && !message.contains("character"),
+            "{message}"
+        );
+    }
     let (status, error) = app
         .pay_code(&token, &merchant.static_code, json!({ "amount": "98,73" }))
         .await;
