@@ -293,7 +293,23 @@ async fn sign_up_consumers(
         let (target, semaphore) = (Arc::clone(target), Arc::clone(&semaphore));
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await?;
-            sign_up_consumer(&target).await
+            // A data directory kept from an earlier run holds its phone and ID numbers: a
+            // collision with one of those (an ID taken, or a phone already verified) starts
+            // again with new ones.
+            let mut tries = 0;
+            loop {
+                match sign_up_consumer(&target).await {
+                    Err(error)
+                        if tries < SIGN_UP_TRIES_MAX
+                            && ["identity_already_used", "already_verified"]
+                                .iter()
+                                .any(|code| error.to_string().contains(code)) =>
+                    {
+                        tries += 1;
+                    }
+                    other => return other,
+                }
+            }
         });
     }
     let mut consumers = Vec::new();
@@ -319,13 +335,28 @@ async fn last_code(client: &mut Client, target: &Target, phone: &str) -> anyhow:
         .with_context(|| format!("no code in {text:?}"))
 }
 
-/// A resident ID number (Hangzhou, Xihu district) with a valid check character.
+/// Sign-ups tried again after a collision with an earlier run's consumer.
+const SIGN_UP_TRIES_MAX: u32 = 5;
+
+/// A resident ID number (Hangzhou, Xihu district) with a valid check character, unique in this
+/// run: the n-th from a random start picks the birth date (1950 to 2004) and the sequence
+/// number, so 20 million numbers pass before one repeats.
 fn resident_id() -> String {
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU64> = std::sync::OnceLock::new();
+    const DAYS: u64 = 20_000;
+    let n = NEXT
+        .get_or_init(|| std::sync::atomic::AtomicU64::new(rand::random::<u64>() % (DAYS * 1_000)))
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        % (DAYS * 1_000);
+    let born = cashless_consumer::Date::from_days_since_epoch(
+        -7_305 + i64::try_from(n / 1_000).unwrap_or(0), // 1950-01-01 is day -7,305
+    );
     let first = format!(
-        "3301061990{:02}{:02}{:03}",
-        rand::random::<u32>() % 12 + 1,
-        rand::random::<u32>() % 28 + 1,
-        rand::random::<u32>() % 1000
+        "330106{:04}{:02}{:02}{:03}",
+        born.year(),
+        born.month(),
+        born.day(),
+        n % 1_000
     );
     let check = cashless_consumer::resident_id::check_character(first.as_bytes());
     format!("{first}{}", check as char)
@@ -614,4 +645,23 @@ async fn healthz(
         total += joined.context("a /healthz task panicked")??;
     }
     Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resident_id;
+
+    #[test]
+    fn set_up_id_numbers_are_valid_and_never_repeat_in_a_run() {
+        let mut seen = std::collections::HashSet::new();
+        let today = cashless_consumer::Date::china_day(1_796_400_000_000_000_000);
+        for _ in 0..50_000 {
+            let number = resident_id();
+            assert!(
+                cashless_consumer::ResidentId::parse(&number, today).is_ok(),
+                "{number}"
+            );
+            assert!(seen.insert(number.clone()), "{number} twice");
+        }
+    }
 }

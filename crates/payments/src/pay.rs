@@ -176,7 +176,8 @@ pub struct PaycodeInput {
 #[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct PaycodeEnrolment {
     pub slot: u64,
-    /// The device's HMAC-SHA-256 key, 64 hex digits. Keep it in the device's secure storage.
+    /// The device's HMAC-SHA-256 key: 32 bytes, written as 64 hex digits. The key is the
+    /// bytes the hex decodes to, not the 64 characters. Keep it in the device's secure storage.
     pub secret: String,
     pub step_secs: u64,
     /// How to make a code: see the `paycode` module documentation.
@@ -937,7 +938,7 @@ impl Payments {
             secret: self.paycode_secret_hex(slot, &salt),
             step_secs: self.config.paycode_step.as_secs(),
             algorithm: "code = \"28\" + slot (8 digits) + variant (1 digit, 0-9) + otp (7 digits); \
-                        otp = first 8 bytes of HMAC-SHA-256(secret, \"cashless-paycode|<slot>|<unix_secs / step_secs>|<variant>\") \
+                        otp = first 8 bytes of HMAC-SHA-256(key = the 32 bytes secret decodes to from hex, \"cashless-paycode|<slot>|<unix_secs / step_secs>|<variant>\") \
                         as a big-endian u64, mod 10^7"
                 .to_owned(),
         })

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! `step` is Unix seconds / 60. The device learns its slot and 256-bit secret once, at
-//! enrolment (`POST /v1/me/paycode`), and needs no network afterwards. The platform keeps no
+//! enrolment (`POST /v1/me/paycode`), and needs no network afterwards. The enrolment gives the
+//! secret as 64 hex digits: the HMAC key is the 32 bytes they decode to, not the text. The platform keeps no
 //! copy of the secret: it is re-derived from the platform pepper and a per-enrolment salt.
 //!
 //! **Guessing.** Only a merchant can submit a code, and guessing costs the guesser, never the

@@ -105,7 +105,7 @@ fn schemes() -> Vec<(&'static str, SecurityScheme)> {
                 "`CASHLESS-ED25519 merchant_id=\"…\",key_id=\"…\",timestamp=\"…\",nonce=\"…\",\
                  signature=\"…\"`: an Ed25519 signature (hex) by one of the merchant's keys over \
                  `CASHLESS-ED25519\\nMETHOD\\n/path?query\\ntimestamp\\nnonce\\nhex(sha256(body))`; \
-                 timestamp in Unix seconds within 5 minutes of the platform's clock; nonce 16 to \
+                 timestamp in Unix seconds within 5 minutes of the platform's clock; nonce 8 to \
                  64 characters of [A-Za-z0-9_-], never reused (see the README)",
             ),
         ),
