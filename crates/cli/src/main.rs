@@ -27,8 +27,18 @@ struct Cli {
     /// Log filter, e.g. "info" or "info,cashless_store=debug".
     #[arg(long, env = "CASHLESS_LOG", default_value = "info", global = true)]
     log: String,
+    /// How log lines look: `text` (colours only on a terminal) or `json` (one object a line,
+    /// with the request id of the request that wrote it).
+    #[arg(long, env = "CASHLESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,7 +74,7 @@ fn main() -> anyhow::Result<()> {
         Command::Audit(args) => return exit_on_error(audit::run(&args)),
         other => other,
     };
-    let _flush_logs = init_logging(&cli.log)?;
+    let _flush_logs = init_logging(&cli.log, cli.log_format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -88,16 +98,33 @@ fn exit_on_error(result: anyhow::Result<()>) -> anyhow::Result<()> {
 }
 
 /// Logs to stderr from a thread of its own; the guard writes out what is queued when dropped.
-fn init_logging(filter: &str) -> anyhow::Result<log_writer::FlushGuard> {
+/// Colours only when stderr is a terminal (a log file gets plain text).
+fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<log_writer::FlushGuard> {
+    use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let targets: tracing_subscriber::filter::Targets = filter
         .parse()
         .map_err(|error| anyhow::anyhow!("bad --log filter {filter:?}: {error}"))?;
     let (writer, guard) = log_writer::start()?;
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(writer))
-        .with(targets)
-        .try_init()?;
+    let registry = tracing_subscriber::registry().with(targets);
+    match format {
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(writer),
+            )
+            .try_init()?,
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(writer),
+            )
+            .try_init()?,
+    }
     Ok(guard)
 }

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// process's file-descriptor limit less 256, at most 16,384.
     #[arg(long, env = "CASHLESS_CONNECTIONS_MAX")]
     connections_max: Option<usize>,
+    /// Which requests get an access-log line: `errors` (refusals, failures and requests
+    /// slower than a second), `sample:N` (those and one in N), `all`, or `off`.
+    #[arg(long, env = "CASHLESS_ACCESS_LOG", default_value = "errors")]
+    access_log: cashless_server::access_log::AccessLog,
     /// Connections open at once from one client address (behind a proxy, raise it).
     #[arg(
         long,
@@ -180,6 +184,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         sms_outbox: (!args.production).then_some(sms.clone()),
         demo: args.demo,
         production: args.production,
+        access_log: args.access_log,
         demo_city: Default::default(),
     };
     if args.demo {

@@ -283,7 +283,7 @@ pub fn uscc_check_character(first17: &str) -> Option<char> {
 }
 
 fn bad(code: &'static str, message: impl Into<String>) -> WalletError {
-    WalletError::bad_request(code, message)
+    WalletError::invalid(code, message)
 }
 
 /// A required text field: trimmed, 1 to `max` characters.
@@ -949,14 +949,35 @@ impl Payments {
     /// survive the retirement of a leaked one), but named in the answer (`successors`): if the
     /// rotation was the thief's, revoke them too. Revoking the last full key locks the
     /// merchant's API, staff included, until the operator registers a new one.
-    pub async fn revoke_key(&self, merchant_id: &str, key_id: &str) -> WalletResult<Revoked> {
+    pub async fn revoke_key(
+        &self,
+        merchant_id: &str,
+        key_id: &str,
+        mode: Revocation,
+    ) -> WalletResult<Revoked> {
         let merchant_id = self.existing_merchant(merchant_id).await?;
         let key_id = key_id.to_owned();
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                let revoked = conn.execute(
+                // A key past its overlap is revoked all the same: what it granted while it
+                // worked must still go (a thief's till keys never expire).
+                let known = conn.query_opt(
+                    "SELECT 1 FROM merchant_keys WHERE id = $1 AND merchant_id = $2",
+                    &[Param::Text(&key_id), Param::Text(&merchant_id)],
+                )?;
+                if known.is_none() {
+                    return Err(WalletError::not_found(
+                        "key_not_found",
+                        "this merchant has no key with this id",
+                    ));
+                }
+                let granted = grants_of(conn, &merchant_id, &key_id, now)?;
+                if mode == Revocation::DryRun {
+                    return Ok(granted);
+                }
+                conn.execute(
                     "UPDATE merchant_keys SET expires_ns = $3 \
                      WHERE id = $1 AND merchant_id = $2 AND (expires_ns IS NULL OR expires_ns > $3)",
                     &[
@@ -965,13 +986,7 @@ impl Payments {
                         Param::Int(now as i64),
                     ],
                 )?;
-                if revoked == 0 {
-                    return Err(WalletError::not_found(
-                        "key_not_found",
-                        "this merchant has no live key with this id",
-                    ));
-                }
-                let granted = revoke_grants(conn, &merchant_id, &key_id, now)?;
+                revoke_grants(conn, &merchant_id, &key_id, now)?;
                 conn.execute(
                     "UPDATE staff_sessions SET revoked_ns = $2 WHERE merchant_id = $1 AND revoked_ns IS NULL",
                     &[Param::Text(&merchant_id), Param::Int(now as i64)],
@@ -1164,41 +1179,46 @@ pub struct Revoked {
     pub successors: Vec<String>,
 }
 
-/// Revokes the till keys and removes the staff that `key_id` granted.
-fn revoke_grants(
-    conn: &mut Conn,
-    merchant_id: &str,
-    key_id: &str,
-    now: u64,
-) -> WalletResult<Revoked> {
-    let ids = |conn: &mut Conn, sql: &str| -> WalletResult<Vec<String>> {
-        conn.query(
-            sql,
-            &[
-                Param::Text(merchant_id),
-                Param::Text(key_id),
-                Param::Int(now as i64),
-            ],
-        )?
-        .iter()
-        .map(|row| Ok(row.text(0)?.to_owned()))
-        .collect()
+/// Whether a revocation happens or only says what it would take.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Revocation {
+    Revoke,
+    DryRun,
+}
+
+/// What `key_id` granted that is still live: its till keys, its staff, the keys it rotated in.
+fn grants_of(conn: &mut Conn, merchant_id: &str, key_id: &str, now: u64) -> WalletResult<Revoked> {
+    let ids = |conn: &mut Conn, sql: &str, params: &[Param<'_>]| -> WalletResult<Vec<String>> {
+        conn.query(sql, params)?
+            .iter()
+            .map(|row| Ok(row.text(0)?.to_owned()))
+            .collect()
     };
-    let till_keys = ids(
-        conn,
-        "SELECT id FROM merchant_keys WHERE merchant_id = $1 AND granted_by = $2 AND scope = 'till' \
-         AND (expires_ns IS NULL OR expires_ns > $3) ORDER BY id",
-    )?;
-    let successors = ids(
-        conn,
-        "SELECT id FROM merchant_keys WHERE merchant_id = $1 AND granted_by = $2 AND scope = 'full' \
-         AND (expires_ns IS NULL OR expires_ns > $3) ORDER BY id",
-    )?;
-    let staff = ids(
-        conn,
-        "SELECT id FROM merchant_staff WHERE merchant_id = $1 AND granted_by = $2 \
-         AND removed_ns IS NULL AND created_ns <= $3 ORDER BY id",
-    )?;
+    let live_keys = |scope: &str| {
+        format!(
+            "SELECT id FROM merchant_keys WHERE merchant_id = $1 AND granted_by = $2 \
+             AND scope = '{scope}' AND (expires_ns IS NULL OR expires_ns > $3) ORDER BY id"
+        )
+    };
+    let keyed = [
+        Param::Text(merchant_id),
+        Param::Text(key_id),
+        Param::Int(now as i64),
+    ];
+    Ok(Revoked {
+        till_keys: ids(conn, &live_keys("till"), &keyed)?,
+        successors: ids(conn, &live_keys("full"), &keyed)?,
+        staff: ids(
+            conn,
+            "SELECT id FROM merchant_staff WHERE merchant_id = $1 AND granted_by = $2 \
+             AND removed_ns IS NULL ORDER BY id",
+            &keyed[..2],
+        )?,
+    })
+}
+
+/// Revokes the till keys and removes the staff that `key_id` granted.
+fn revoke_grants(conn: &mut Conn, merchant_id: &str, key_id: &str, now: u64) -> WalletResult<()> {
     conn.execute(
         "UPDATE merchant_keys SET expires_ns = $3 WHERE merchant_id = $1 AND granted_by = $2 \
          AND scope = 'till' AND (expires_ns IS NULL OR expires_ns > $3)",
@@ -1217,11 +1237,7 @@ fn revoke_grants(
             Param::Int(now as i64),
         ],
     )?;
-    Ok(Revoked {
-        till_keys,
-        staff,
-        successors,
-    })
+    Ok(())
 }
 
 fn insert_key(

@@ -196,7 +196,7 @@ impl Payments {
                 "AND delivered_ns IS NULL AND next_attempt_ns IS NULL AND attempts = 0"
             }
             Some(_) => {
-                return Err(WalletError::bad_request(
+                return Err(WalletError::invalid(
                     "delivery_invalid",
                     "delivery is delivered, pending, failed or no_notify_url",
                 ));
@@ -209,7 +209,7 @@ impl Payments {
         };
         let limit = limit.unwrap_or(20);
         if !(1..=EVENTS_PAGE_MAX).contains(&limit) {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "limit_invalid",
                 format!("limit must be 1 to {EVENTS_PAGE_MAX}"),
             ));

@@ -354,7 +354,7 @@ pub(crate) fn check_out_no(value: &str, field: &'static str) -> WalletResult<Str
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
-        return Err(WalletError::bad_request(
+        return Err(WalletError::invalid(
             if field == "out_trade_no" {
                 "out_trade_no_invalid"
             } else {
@@ -374,7 +374,7 @@ pub(crate) fn check_subject(subject: &str) -> WalletResult<String> {
         || subject.chars().count() > SUBJECT_CHARS_MAX
         || subject.chars().any(char::is_control)
     {
-        return Err(WalletError::bad_request(
+        return Err(WalletError::invalid(
             "subject_invalid",
             format!("subject is 1 to {SUBJECT_CHARS_MAX} printable characters"),
         ));
@@ -462,7 +462,7 @@ impl Payments {
                 secs * 1_000_000_000
             }
             Some(_) => {
-                return Err(WalletError::bad_request(
+                return Err(WalletError::invalid(
                     "expires_in_invalid",
                     format!(
                         "expires_in_secs is 60 to {}",
@@ -674,7 +674,7 @@ impl Payments {
             .unwrap_or_default()
             .to_owned();
         if reason.chars().count() > REASON_CHARS_MAX {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "reason_invalid",
                 format!("reason is at most {REASON_CHARS_MAX} characters"),
             ));

@@ -544,7 +544,7 @@ impl Payments {
             (Some(_), _) => None,
             (None, Some(amount)) => Some(amount),
             (None, None) => {
-                return Err(WalletError::bad_request(
+                return Err(WalletError::invalid(
                     "amount_required",
                     "type the amount to pay this static code",
                 ));
@@ -1002,7 +1002,7 @@ impl Payments {
         let currency = orders::cny_only(input.currency.as_deref())?;
         let amount = wire::positive_amount(&input.amount, currency)?;
         let code = PayCode::parse(&input.auth_code).ok_or_else(|| {
-            WalletError::bad_request(
+            WalletError::invalid(
                 "paycode_invalid",
                 "that is not a Cashless payment code: it has 18 digits and starts with 28",
             )
@@ -1037,14 +1037,14 @@ impl Payments {
         }
         let now_secs = cashless_wallet::now_ns() / 1_000_000_000;
         let retry = verified.is_some();
-        let terminal = input.terminal_id.clone().unwrap_or_default();
+        let credential = caller.actor();
         if !retry {
             self.guesses
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take_guess(
                     &caller.merchant_id,
-                    &terminal,
+                    &credential,
                     now_secs,
                     &self.config.paycode_guesses,
                 )
@@ -1144,10 +1144,16 @@ impl Payments {
             Ok(Err(refusal)) if refusal.code == "paycode_unknown"
         );
         if !retry && !guessed_wrong {
-            self.guesses
+            let mut guesses = self
+                .guesses
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .give_back(&merchant_id, &terminal, now_secs);
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Only a code that matched its device grows the merchant's day.
+            if matches!(&result, Ok(Ok(_))) {
+                guesses.paid(&merchant_id, &credential, now_secs);
+            } else {
+                guesses.give_back(&merchant_id, &credential, now_secs);
+            }
         }
         result?
     }
@@ -1191,13 +1197,14 @@ fn paycode_refusal_for_merchant(error: WalletError) -> WalletError {
         | "amount_above_payment_max"
         | "key_scope"
         | "key_rotated_out" => error,
-        // The platform itself.
-        _ if matches!(error.kind, ErrorKind::Unavailable | ErrorKind::Internal) => error,
+        // The platform itself (not the payer's bank: that would say a card was involved).
+        "store_unavailable" | "shutting_down" | "internal" => error,
+        _ if error.kind == ErrorKind::Internal => error,
         // The payer.
         "insufficient_balance" | "card_payment_failed" => buyer_balance_not_enough(),
-        "card_payment_pending" => WalletError::conflict(
+        "card_payment_pending" | "bank_unavailable" => WalletError::conflict(
             "buyer_payment_pending",
-            "the payer's bank is still confirming; query the order or try again shortly",
+            "the payer's payment is still being confirmed; query the order or try again shortly",
         ),
         payer_side => {
             tracing::debug!(
@@ -1230,21 +1237,21 @@ fn paycode_unknown() -> WalletError {
 
 fn guesses_limited(limit: crate::paycode::GuessLimit) -> WalletError {
     use crate::paycode::GuessLimit;
-    let (code, message) = match limit {
-        GuessLimit::TerminalMinute => (
-            "paycode_guesses_limited",
-            "too many payment codes that did not pay from this terminal this minute; wait a minute",
-        ),
-        GuessLimit::MerchantMinute => (
-            "paycode_guesses_limited",
-            "too many payment codes that did not pay this minute; wait a minute",
-        ),
-        GuessLimit::MerchantDay => (
-            "paycode_guesses_limited",
-            "too many payment codes that did not pay today; ask payers to scan your code instead",
-        ),
+    let message = match limit {
+        GuessLimit::CredentialMinute => {
+            "too many payment codes that did not pay from this till this minute; wait a minute"
+        }
+        GuessLimit::CredentialDay => {
+            "too many payment codes that did not pay from this till today; ask the merchant to check it"
+        }
+        GuessLimit::MerchantMinute => {
+            "too many payment codes that did not pay this minute; wait a minute"
+        }
+        GuessLimit::MerchantDay => {
+            "too many payment codes that did not pay today; ask payers to scan your code instead"
+        }
     };
-    WalletError::too_many(code, message)
+    WalletError::too_many("paycode_guesses_limited", message)
 }
 
 /// The device whose code this is, if the code is one it made in the current or previous step

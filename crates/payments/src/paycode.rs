@@ -18,19 +18,21 @@
 //! payer: a device is never locked by wrong codes (anyone could otherwise lock anyone's codes,
 //! slots being small numbers), and every refusal of a code that does not pay (no such slot,
 //! a wrong value, an expired code, a signed-out device) is the same `paycode_unknown`, so a
-//! guesser cannot tell which slots exist. Each such refusal spends one of the merchant's
-//! guesses ([`GuessLimits`]): at most 5 a minute from one terminal, 20 a minute and 200 a China
-//! day across the merchant; past them the merchant gets `paycode_guesses_limited` (429)
-//! before any code is looked at. A code that pays spends none.
+//! guesser cannot tell which slots exist. Each such refusal spends a guess of the credential
+//! that sent it (a key, or a staff member's session: 5 a minute, 50 a China day) and of the
+//! merchant (30 a minute, 300 a day plus one for every 10 codes that paid today); past them
+//! the code is refused with `paycode_guesses_limited` (429) before it is looked at, and a
+//! warning is logged. One stolen till key or one cashier can so shut only itself, and honest
+//! misreads at a busy shop raise the merchant's day. A code that pays spends nothing.
 //!
 //! **What a guess is worth.** The slot is visible in every code, so a guesser who knows it
 //! must hit the 7-digit value: the platform accepts the current and the previous step, so one
-//! guess wins with probability 2 / 10^7. A merchant's 200 guesses a day win with odds of about
-//! 1 in 25,000 a day; a win charges the payer at most the password-free maximum (1,000 CNY,
-//! and only while the payer has password-free payments left today; above it the payer must
-//! confirm with the PIN), to a merchant the platform onboarded by licence and settles to a
-//! known bank account, and the payer sees it at once. Expected take: about 0.04 CNY a day per
-//! merchant.
+//! guess wins with probability 2 / 10^7. A credential's 50 guesses a day win with odds of about
+//! 1 in 100,000 a day, a merchant's 300 with about 1 in 17,000; a win charges the payer at
+//! most the password-free maximum (1,000 CNY, and only while the payer has password-free
+//! payments left today; above it the payer must confirm with the PIN), to a merchant the
+//! platform onboarded by licence and settles to a known bank account, and the payer sees it at
+//! once. Expected take: under 0.06 CNY a day per merchant.
 //! **Once only.** Each (slot, step, variant) is recorded when used, under a unique key, in
 //! the same transaction as the payment: a code scanned twice, or by two terminals at once,
 //! pays once.
@@ -108,91 +110,133 @@ pub fn matching_step(secret: &[u8], code: PayCode, unix_secs: u64, step_secs: u6
     })
 }
 
-/// How many codes that do not pay a merchant may submit (see the module docs).
+/// How many codes that do not pay one credential (a key or a staff member's session) and one
+/// merchant may submit (see the module docs). The merchant's day grows with its payments: one
+/// more guess for every [`GuessLimits::paid_per_extra_guess`] codes that paid today, so a
+/// busy supermarket's honest misreads do not shut its tills, and a guesser cannot raise it.
 #[derive(Clone, Copy, Debug)]
 pub struct GuessLimits {
-    pub per_terminal_minute_max: u32,
+    pub per_credential_minute_max: u32,
+    pub per_credential_day_max: u32,
     pub per_merchant_minute_max: u32,
     pub per_merchant_day_max: u32,
+    pub paid_per_extra_guess: u32,
 }
 
 impl Default for GuessLimits {
     fn default() -> GuessLimits {
         GuessLimits {
-            per_terminal_minute_max: 5,
-            per_merchant_minute_max: 20,
-            per_merchant_day_max: 200,
+            per_credential_minute_max: 5,
+            per_credential_day_max: 50,
+            per_merchant_minute_max: 30,
+            per_merchant_day_max: 300,
+            paid_per_extra_guess: 10,
         }
     }
 }
 
 /// Which limit a guess ran into.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) enum GuessLimit {
-    TerminalMinute,
+    CredentialMinute,
+    CredentialDay,
     MerchantMinute,
     MerchantDay,
 }
 
-/// Guesses spent in the current minute and China day, per merchant and per terminal (in
-/// memory: a restart forgets, which only ever gives a guesser a fresh minute and day; a
-/// guesser cannot restart the platform).
+/// One budget: spent this minute and this China day.
+#[derive(Clone, Copy, Debug, Default)]
+struct Spent {
+    minute: u32,
+    day: u32,
+}
+
+/// Guesses spent in the current minute and China day, per merchant and per credential, and
+/// the codes that paid today per merchant (in memory: a restart forgets, which only ever
+/// gives a guesser a fresh minute and day; a guesser cannot restart the platform).
 #[derive(Debug, Default)]
 pub(crate) struct Guesses {
     minute: u64,
     day: u64,
-    by_terminal: HashMap<(String, String), u32>,
-    by_merchant_minute: HashMap<String, u32>,
-    by_merchant_day: HashMap<String, u32>,
+    by_credential: HashMap<(String, String), Spent>,
+    by_merchant: HashMap<String, Spent>,
+    paid_today: HashMap<String, u32>,
+    /// Limits already logged this minute (one warning a minute per merchant and limit).
+    warned: std::collections::HashSet<(String, GuessLimit)>,
 }
 
 impl Guesses {
-    /// Takes one guess of the merchant's (and of its terminal's, `""` for none), if every
-    /// limit allows. Taken before the code is checked, so concurrent requests cannot all slip
-    /// under a limit; a code that pays gives its guess back ([`Guesses::give_back`]).
+    /// Takes one guess of the credential's and the merchant's, if every limit allows. Taken
+    /// before the code is checked, so concurrent requests cannot all slip under a limit; a
+    /// code that pays gives its guess back ([`Guesses::paid`]).
     pub(crate) fn take_guess(
         &mut self,
         merchant_id: &str,
-        terminal_id: &str,
+        credential: &str,
         unix_secs: u64,
         limits: &GuessLimits,
     ) -> Result<(), GuessLimit> {
         self.roll(unix_secs);
         let merchant = merchant_id.to_owned();
-        let terminal = (merchant.clone(), terminal_id.to_owned());
-        let get = |map: &HashMap<_, u32>, key| map.get(key).copied().unwrap_or(0);
-        if get(&self.by_merchant_day, &merchant) >= limits.per_merchant_day_max {
-            return Err(GuessLimit::MerchantDay);
+        let key = (merchant.clone(), credential.to_owned());
+        let mine = self.by_credential.get(&key).copied().unwrap_or_default();
+        let ours = self.by_merchant.get(&merchant).copied().unwrap_or_default();
+        let paid = self.paid_today.get(&merchant).copied().unwrap_or(0);
+        let day_max = limits
+            .per_merchant_day_max
+            .saturating_add(paid / limits.paid_per_extra_guess.max(1));
+        let refused = if mine.minute >= limits.per_credential_minute_max {
+            Some(GuessLimit::CredentialMinute)
+        } else if mine.day >= limits.per_credential_day_max {
+            Some(GuessLimit::CredentialDay)
+        } else if ours.minute >= limits.per_merchant_minute_max {
+            Some(GuessLimit::MerchantMinute)
+        } else if ours.day >= day_max {
+            Some(GuessLimit::MerchantDay)
+        } else {
+            None
+        };
+        if let Some(limit) = refused {
+            if self.warned.insert((merchant.clone(), limit)) {
+                tracing::warn!(merchant = %merchant, credential, ?limit, "payment-code guesses limited");
+            }
+            return Err(limit);
         }
-        if get(&self.by_merchant_minute, &merchant) >= limits.per_merchant_minute_max {
-            return Err(GuessLimit::MerchantMinute);
+        for spent in [
+            self.by_credential.entry(key).or_default(),
+            self.by_merchant.entry(merchant).or_default(),
+        ] {
+            spent.minute += 1;
+            spent.day += 1;
         }
-        if self.by_terminal.get(&terminal).copied().unwrap_or(0) >= limits.per_terminal_minute_max {
-            return Err(GuessLimit::TerminalMinute);
-        }
-        *self.by_merchant_day.entry(merchant.clone()).or_default() += 1;
-        *self.by_merchant_minute.entry(merchant).or_default() += 1;
-        *self.by_terminal.entry(terminal).or_default() += 1;
         Ok(())
     }
 
-    pub(crate) fn give_back(&mut self, merchant_id: &str, terminal_id: &str, unix_secs: u64) {
+    /// A code that paid: its guess given back, and the merchant's day grows.
+    pub(crate) fn paid(&mut self, merchant_id: &str, credential: &str, unix_secs: u64) {
+        if minute_and_day(unix_secs).1 == self.day {
+            *self.paid_today.entry(merchant_id.to_owned()).or_default() += 1;
+        }
+        self.give_back(merchant_id, credential, unix_secs);
+    }
+
+    /// A request refused for another reason than its code: its guess given back.
+    pub(crate) fn give_back(&mut self, merchant_id: &str, credential: &str, unix_secs: u64) {
         let (minute, day) = minute_and_day(unix_secs);
         let merchant = merchant_id.to_owned();
-        if day == self.day
-            && let Some(used) = self.by_merchant_day.get_mut(&merchant)
+        let key = (merchant.clone(), credential.to_owned());
+        for spent in [
+            self.by_credential.get_mut(&key),
+            self.by_merchant.get_mut(&merchant),
+        ]
+        .into_iter()
+        .flatten()
         {
-            *used = used.saturating_sub(1);
-        }
-        if minute == self.minute {
-            if let Some(used) = self.by_merchant_minute.get_mut(&merchant) {
-                *used = used.saturating_sub(1);
+            if day == self.day {
+                spent.day = spent.day.saturating_sub(1);
             }
-            if let Some(used) = self
-                .by_terminal
-                .get_mut(&(merchant, terminal_id.to_owned()))
-            {
-                *used = used.saturating_sub(1);
+            if minute == self.minute {
+                spent.minute = spent.minute.saturating_sub(1);
             }
         }
     }
@@ -201,12 +245,20 @@ impl Guesses {
         let (minute, day) = minute_and_day(unix_secs);
         if minute != self.minute {
             self.minute = minute;
-            self.by_merchant_minute.clear();
-            self.by_terminal.clear();
+            self.warned.clear();
+            for spent in self
+                .by_credential
+                .values_mut()
+                .chain(self.by_merchant.values_mut())
+            {
+                spent.minute = 0;
+            }
         }
         if day != self.day {
             self.day = day;
-            self.by_merchant_day.clear();
+            self.by_credential.clear();
+            self.by_merchant.clear();
+            self.paid_today.clear();
         }
     }
 }
@@ -253,38 +305,49 @@ mod tests {
     }
 
     #[test]
-    fn guesses_are_bounded_per_terminal_per_merchant_and_per_day() {
+    fn guesses_are_bounded_per_credential_and_per_merchant() {
         let limits = GuessLimits {
-            per_terminal_minute_max: 2,
-            per_merchant_minute_max: 3,
+            per_credential_minute_max: 2,
+            per_credential_day_max: 3,
+            per_merchant_minute_max: 4,
             per_merchant_day_max: 5,
+            paid_per_extra_guess: 2,
         };
         let mut guesses = Guesses::default();
         let t0 = 16 * 3600; // 00:00 in China
-        assert_eq!(guesses.take_guess("m", "till-1", t0, &limits), Ok(()));
-        assert_eq!(guesses.take_guess("m", "till-1", t0, &limits), Ok(()));
+        assert_eq!(guesses.take_guess("m", "key:a", t0, &limits), Ok(()));
+        assert_eq!(guesses.take_guess("m", "key:a", t0, &limits), Ok(()));
         assert_eq!(
-            guesses.take_guess("m", "till-1", t0 + 1, &limits),
-            Err(GuessLimit::TerminalMinute)
+            guesses.take_guess("m", "key:a", t0 + 1, &limits),
+            Err(GuessLimit::CredentialMinute)
         );
-        assert_eq!(guesses.take_guess("m", "till-2", t0 + 1, &limits), Ok(()));
+        // Another credential of the merchant is not shut by the first one's guesses.
+        assert_eq!(guesses.take_guess("m", "staff:b", t0 + 1, &limits), Ok(()));
+        assert_eq!(guesses.take_guess("m", "staff:c", t0 + 1, &limits), Ok(()));
         assert_eq!(
-            guesses.take_guess("m", "till-3", t0 + 2, &limits),
+            guesses.take_guess("m", "staff:d", t0 + 2, &limits),
             Err(GuessLimit::MerchantMinute)
         );
-        guesses.give_back("m", "till-2", t0 + 2);
-        assert_eq!(guesses.take_guess("m", "till-3", t0 + 3, &limits), Ok(()));
-        assert_eq!(guesses.take_guess("n", "till-1", t0 + 3, &limits), Ok(()));
-        // A new minute: the terminal and minute limits start over, the day's does not.
-        assert_eq!(guesses.take_guess("m", "till-1", t0 + 60, &limits), Ok(()));
-        assert_eq!(guesses.take_guess("m", "till-1", t0 + 61, &limits), Ok(()));
+        guesses.paid("m", "staff:c", t0 + 2);
+        assert_eq!(guesses.take_guess("m", "staff:d", t0 + 3, &limits), Ok(()));
+        assert_eq!(guesses.take_guess("n", "key:a", t0 + 3, &limits), Ok(()));
+        // A new minute: a's day runs out at 3; the merchant's day at 5 (4 spent).
+        assert_eq!(guesses.take_guess("m", "key:a", t0 + 60, &limits), Ok(()));
         assert_eq!(
-            guesses.take_guess("m", "till-2", t0 + 62, &limits),
+            guesses.take_guess("m", "key:a", t0 + 61, &limits),
+            Err(GuessLimit::CredentialDay)
+        );
+        assert_eq!(
+            guesses.take_guess("m", "staff:e", t0 + 62, &limits),
             Err(GuessLimit::MerchantDay)
         );
-        // The next China day.
+        // Codes that paid today grow the merchant's day: 2 more paid, one more guess.
+        guesses.paid("m", "staff:x", t0 + 62);
+        guesses.paid("m", "staff:x", t0 + 62);
+        assert_eq!(guesses.take_guess("m", "staff:e", t0 + 63, &limits), Ok(()));
+        // The next China day starts over.
         assert_eq!(
-            guesses.take_guess("m", "till-1", t0 + 86_400, &limits),
+            guesses.take_guess("m", "key:a", t0 + 86_400, &limits),
             Ok(())
         );
     }

@@ -53,7 +53,7 @@ pub struct Takings {
 
 fn day_range(day: Option<&str>) -> WalletResult<(Date, u64, u64)> {
     let invalid = || {
-        WalletError::bad_request(
+        WalletError::invalid(
             "day_invalid",
             "day is a date like 2026-11-24, from 1970 to 2200",
         )
@@ -78,7 +78,7 @@ impl Payments {
         self.claim_nonce(&mut caller).await?;
         let limit = filter.limit.unwrap_or(20);
         if !(1..=ORDERS_PAGE_MAX).contains(&limit) {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "limit_invalid",
                 format!("limit must be 1 to {ORDERS_PAGE_MAX}"),
             ));
@@ -88,7 +88,7 @@ impl Payments {
             Some(name) => OrderStatus::from_name(name)
                 .map(|status| status.name().to_owned())
                 .ok_or_else(|| {
-                    WalletError::bad_request(
+                    WalletError::invalid(
                         "status_invalid",
                         "status is WAIT_BUYER_PAY, USERPAYING, SUCCESS, CLOSED or FINISHED",
                     )
@@ -103,7 +103,7 @@ impl Payments {
         };
         let q = filter.q.as_deref().map(str::trim).unwrap_or_default();
         if q.chars().count() > orders::OUT_TRADE_NO_CHARS_MAX {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "q_invalid",
                 "q is at most 64 characters",
             ));

@@ -939,13 +939,13 @@ impl Payments {
     /// Registers a gate, or moves it and replaces its key (operator).
     pub async fn register_gate(&self, input: GateInput) -> WalletResult<(bool, GateView)> {
         if !is_name(&input.gate_id, 64) {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "gate_id_invalid",
                 "a gate id is 1–64 letters, digits, '-', '_' or '.'",
             ));
         }
         let key = signing::parse_public_key(&input.public_key)
-            .map_err(|error| WalletError::bad_request(error.code, error.message))?;
+            .map_err(|error| WalletError::invalid(error.code, error.message))?;
         let public_key = signing::hex(key.as_bytes());
         self.store
             .write(move |tx| {
@@ -979,7 +979,7 @@ impl Payments {
                         ));
                     }
                 } else if !is_name(&input.station, 64) {
-                    return Err(WalletError::bad_request(
+                    return Err(WalletError::invalid(
                         "station_invalid",
                         "a bus gate's station names its vehicle: 1–64 letters, digits, '-', '_' or '.'",
                     ));
@@ -1102,10 +1102,10 @@ impl Payments {
             .gate_row(gate_id, BATCH_DOMAIN, signature, body)
             .await?;
         let batch: TapBatch = serde_json::from_slice(body).map_err(|error| {
-            WalletError::bad_request("body_invalid", format!("the batch is not valid: {error}"))
+            WalletError::invalid("body_invalid", format!("the batch is not valid: {error}"))
         })?;
         if batch.gate_id != gate_id {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "gate_mismatch",
                 "the batch names another gate than Cashless-Gate-Id",
             ));
@@ -1114,13 +1114,13 @@ impl Payments {
             || batch.batch_id.len() > 64
             || !batch.batch_id.bytes().all(|b| b.is_ascii_graphic())
         {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "batch_id_invalid",
                 "a batch id is 1–64 printable characters without spaces",
             ));
         }
         if batch.taps.len() > BATCH_TAPS_MAX {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "batch_too_large",
                 format!("a batch carries at most {BATCH_TAPS_MAX} taps"),
             ));

@@ -127,7 +127,7 @@ pub struct StaffMe {
 }
 
 fn parse_phone(text: &str) -> WalletResult<Phone> {
-    Phone::parse(text).map_err(|error| WalletError::bad_request(error.code(), error.to_string()))
+    Phone::parse(text).map_err(|error| WalletError::invalid(error.code(), error.to_string()))
 }
 
 fn staff_view(row: &cashless_store::Row) -> Result<StaffView, DbError> {
@@ -146,7 +146,7 @@ fn staff_view(row: &cashless_store::Row) -> Result<StaffView, DbError> {
 const STAFF_COLUMNS: &str = "id, name, phone, role, created_ns, granted_by";
 
 fn code_refused() -> WalletError {
-    WalletError::bad_request(
+    WalletError::invalid(
         "staff_code_invalid",
         "the code is wrong or has expired; ask for a new one",
     )
@@ -189,7 +189,24 @@ impl Payments {
         let staff_id = staff_id.to_owned();
         self.store
             .write(move |tx| {
-                let confirmed = tx.conn()?.execute(
+                let conn = tx.conn()?;
+                let row = conn.query_opt(
+                    "SELECT granted_by FROM merchant_staff \
+                     WHERE id = $1 AND merchant_id = $2 AND removed_ns IS NULL",
+                    &[Param::Text(&staff_id), Param::Text(&caller.merchant_id)],
+                )?;
+                let Some(row) = row else {
+                    return Err(staff_not_found());
+                };
+                // The operator's grants stand on no key: a key confirming one would make a
+                // later revocation of that key take it.
+                if row.opt_text(0)?.is_none() {
+                    return Err(WalletError::conflict(
+                        "staff_granted_by_operator",
+                        "the operator added this member: they stand on no key and need no confirming",
+                    ));
+                }
+                conn.execute(
                     "UPDATE merchant_staff SET granted_by = $3 \
                      WHERE id = $1 AND merchant_id = $2 AND removed_ns IS NULL",
                     &[
@@ -198,9 +215,6 @@ impl Payments {
                         Param::Text(&granted_by),
                     ],
                 )?;
-                if confirmed == 0 {
-                    return Err(staff_not_found());
-                }
                 Ok(())
             })
             .await
@@ -220,7 +234,7 @@ impl Payments {
             || name.chars().count() > NAME_CHARS_MAX
             || name.chars().any(char::is_control)
         {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "field_invalid",
                 format!("name must be 1 to {NAME_CHARS_MAX} printable characters"),
             ));

@@ -52,8 +52,16 @@ impl ApiError {
         }
     }
 
+    /// The request is not shaped as the API document describes (not JSON, a field missing or
+    /// of the wrong type, a query string or path that does not parse): 400.
     pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A value breaks its field's rule (an id that is no id, a currency not known, a limit out
+    /// of range): 422.
+    pub fn invalid(code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
@@ -111,7 +119,7 @@ impl From<cashless_wallet::WalletError> for ApiError {
     fn from(error: cashless_wallet::WalletError) -> ApiError {
         use cashless_wallet::ErrorKind;
         let status = match error.kind {
-            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,

@@ -83,7 +83,7 @@ pub struct TransferInput {
 
 fn parse_id(field: &str, text: &str) -> Result<u128, ApiError> {
     cashless_ledger::parse_u128(text)
-        .map_err(|error| ApiError::bad_request("invalid_id", format!("{field}: {error}")))
+        .map_err(|error| ApiError::invalid("invalid_id", format!("{field}: {error}")))
 }
 
 fn parse_optional_id(field: &str, text: Option<&str>) -> Result<u128, ApiError> {
@@ -92,7 +92,7 @@ fn parse_optional_id(field: &str, text: Option<&str>) -> Result<u128, ApiError> 
 
 fn parse_currency(text: &str) -> Result<Currency, ApiError> {
     Currency::from_code(text).ok_or_else(|| {
-        ApiError::bad_request(
+        ApiError::invalid(
             "unknown_currency",
             format!("{text:?} is not a supported ISO 4217 currency code"),
         )
@@ -103,7 +103,7 @@ impl AccountInput {
     fn into_account(self) -> Result<Account, ApiError> {
         let kind = AccountKind::from_name(&self.kind).ok_or_else(|| {
             let known: Vec<&str> = AccountKind::ALL.iter().map(|k| k.name()).collect();
-            ApiError::bad_request(
+            ApiError::invalid(
                 "unknown_account_kind",
                 format!("kind must be one of {}", known.join(", ")),
             )
@@ -111,7 +111,7 @@ impl AccountInput {
         let mut flags = AccountFlags::NONE;
         for name in &self.flags {
             let flag = AccountFlags::from_name(name).ok_or_else(|| {
-                ApiError::bad_request("unknown_flag", format!("unknown account flag {name:?}"))
+                ApiError::invalid("unknown_flag", format!("unknown account flag {name:?}"))
             })?;
             flags = flags.union(flag);
         }
@@ -131,18 +131,18 @@ impl TransferInput {
         let mut flags = TransferFlags::NONE;
         for name in &self.flags {
             let flag = TransferFlags::from_name(name).ok_or_else(|| {
-                ApiError::bad_request("unknown_flag", format!("unknown transfer flag {name:?}"))
+                ApiError::invalid("unknown_flag", format!("unknown transfer flag {name:?}"))
             })?;
             flags = flags.union(flag);
         }
         let currency = parse_currency(&self.currency)?;
         let amount = match self.amount.as_deref() {
             Some(text) => parse_amount(text, currency).map_err(|error| {
-                ApiError::bad_request(error.code(), format!("amount {text:?}: {error}"))
+                ApiError::invalid(error.code(), format!("amount {text:?}: {error}"))
             })?,
             None if flags.contains(TransferFlags::VOID_PENDING) => 0,
             None => {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::invalid(
                     "amount_missing",
                     "amount is required, e.g. \"12.34\"",
                 ));
@@ -296,13 +296,10 @@ pub struct TransferPage {
 
 fn check_batch_size(len: usize) -> Result<(), ApiError> {
     if len == 0 {
-        return Err(ApiError::bad_request(
-            "batch_empty",
-            "send at least one item",
-        ));
+        return Err(ApiError::invalid("batch_empty", "send at least one item"));
     }
     if len > BATCH_EVENTS_MAX {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::invalid(
             "batch_too_large",
             format!("a batch holds at most {BATCH_EVENTS_MAX} items, not {len}"),
         ));
@@ -397,9 +394,8 @@ fn batch_response(
 #[utoipa::path(post, path = "/v1/ledger/accounts", tag = "ledger", security(("operator" = [])),
     request_body = Vec<AccountInput>,
     responses((status = 200, body = BatchResults),
-              (status = 400, body = ErrorBody, description = "batch_empty, batch_too_large, invalid_id, unknown_currency, unknown_account_kind, unknown_flag"),
               (status = 409, body = ErrorBody, description = "exists_with_different_*: the error carries `results`"),
-              (status = 422, body = ErrorBody, description = "an item refused for the ledger's state: the error carries `results`")))]
+              (status = 422, body = ErrorBody, description = "batch_empty, batch_too_large, invalid_id, unknown_currency, unknown_account_kind, unknown_flag; or an item refused for the ledger's state (the error carries `results`)")))]
 pub async fn create_accounts(
     State(state): State<AppState>,
     _operator: Operator,
@@ -431,9 +427,8 @@ pub async fn create_accounts(
 #[utoipa::path(post, path = "/v1/ledger/transfers", tag = "ledger", security(("operator" = [])),
     request_body = Vec<TransferInput>,
     responses((status = 200, body = BatchResults),
-              (status = 400, body = ErrorBody, description = "batch_empty, batch_too_large, invalid_id, unknown_currency, unknown_flag, amount_missing, amount_invalid"),
               (status = 409, body = ErrorBody, description = "exists_with_different_*, id_already_failed: the error carries `results`"),
-              (status = 422, body = ErrorBody, description = "exceeds_credits, exceeds_debits, … : the error carries `results`")))]
+              (status = 422, body = ErrorBody, description = "batch_empty, batch_too_large, invalid_id, unknown_currency, unknown_flag, amount_missing, amount_invalid; or exceeds_credits, exceeds_debits … for the ledger's state (the error carries `results`)")))]
 pub async fn create_transfers(
     State(state): State<AppState>,
     _operator: Operator,
@@ -469,7 +464,7 @@ pub async fn create_transfers(
 #[utoipa::path(get, path = "/v1/ledger/accounts/{id}", tag = "ledger", security(("operator" = [])),
     params(("id" = String, Path, description = "the account's id (a UUID or a decimal u128)")),
     responses((status = 200, body = AccountView),
-              (status = 400, body = ErrorBody, description = "invalid_id"),
+              (status = 422, body = ErrorBody, description = "invalid_id"),
               (status = 404, body = ErrorBody)))]
 pub async fn get_account(
     State(state): State<AppState>,
@@ -487,7 +482,7 @@ pub async fn get_account(
 #[utoipa::path(get, path = "/v1/ledger/transfers/{id}", tag = "ledger", security(("operator" = [])),
     params(("id" = String, Path, description = "the transfer's id (a UUID or a decimal u128)")),
     responses((status = 200, body = TransferView),
-              (status = 400, body = ErrorBody, description = "invalid_id"),
+              (status = 422, body = ErrorBody, description = "invalid_id"),
               (status = 404, body = ErrorBody)))]
 pub async fn get_transfer(
     State(state): State<AppState>,
@@ -515,7 +510,7 @@ pub struct PageQuery {
 #[utoipa::path(get, path = "/v1/ledger/accounts/{id}/transfers", tag = "ledger", security(("operator" = [])),
     params(("id" = String, Path, description = "the account's id"), PageQuery),
     responses((status = 200, body = TransferPage),
-              (status = 400, body = ErrorBody, description = "invalid_id, invalid_limit, invalid_cursor, invalid_query"),
+              (status = 422, body = ErrorBody, description = "invalid_id, invalid_limit, invalid_cursor"),
               (status = 404, body = ErrorBody)))]
 pub async fn list_account_transfers(
     State(state): State<AppState>,
@@ -526,7 +521,7 @@ pub async fn list_account_transfers(
     let id = AccountId(parse_id("account id", &id)?);
     let limit = query.limit.unwrap_or(PAGE_TRANSFERS_DEFAULT);
     if !(1..=PAGE_TRANSFERS_MAX).contains(&limit) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::invalid(
             "invalid_limit",
             format!("limit must be 1 to {PAGE_TRANSFERS_MAX}"),
         ));
@@ -537,7 +532,7 @@ pub async fn list_account_transfers(
                 .ok()
                 .filter(|&cursor| cursor > 0)
                 .ok_or_else(|| {
-                    ApiError::bad_request(
+                    ApiError::invalid(
                         "invalid_cursor",
                         "cursor must be a next_cursor from a previous page",
                     )

@@ -4,6 +4,7 @@
 //! decimal strings), call the store, and answer with JSON. Every error has one shape,
 //! `{"error": {"code", "message"}}` (see [`error::ApiError`]).
 
+pub mod access_log;
 pub mod auth;
 pub mod demo;
 pub mod error;
@@ -20,7 +21,6 @@ pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -56,6 +56,8 @@ pub struct AppState {
     pub demo: bool,
     /// Production mode (`--production`): answers carry HSTS (the platform is behind TLS).
     pub production: bool,
+    /// Which requests get an access-log line (`--access-log`).
+    pub access_log: access_log::AccessLog,
     /// The demo city, once seeded (demo mode only).
     pub demo_city: Arc<std::sync::OnceLock<demo::DemoCity>>,
 }
@@ -97,7 +99,10 @@ pub fn router(state: AppState) -> Router {
             state.production,
             security_headers,
         ))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(
+            state.access_log,
+            access_log::log_request,
+        ))
         .with_state(state)
 }
 
@@ -372,24 +377,4 @@ async fn json_errors(request: Request, next: Next) -> Response {
         _ => ("internal", "internal error"),
     };
     ApiError::new(status, code, message).into_response()
-}
-
-/// One structured log line per request: method, route (not the raw path), status, latency.
-/// Headers (and so tokens) are never logged.
-async fn log_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        route,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
 }

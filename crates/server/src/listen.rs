@@ -6,13 +6,14 @@
 //!
 //! - must send a request's headers within [`Limits::header_read`] of the server starting to
 //!   wait for them (hyper's header-read timeout, which also runs while a kept-alive connection
-//!   waits for its next request);
-//! - is closed after [`Limits::idle`] without a byte read or written (a body trickled in,
-//!   a client that stopped reading the answer);
+//!   waits for its next request: clients should let pooled connections go within 10 s);
+//! - is closed after [`Limits::idle`] without a byte read or written while the server waits
+//!   on the client (a body trickled in, a client that stopped reading the answer); not while a
+//!   handler works (hyper does not read mid-request: `half_close`);
 //! - counts against [`Limits::connections_max`] in all and
-//!   [`Limits::connections_per_address_max`] per client address: past either, the connection
-//!   is closed at once, unread, and a warning says so (at most once a second per cause, with
-//!   how many were refused).
+//!   [`Limits::connections_per_address_max`] per client address (an IPv6 client by its /64,
+//!   which one client holds): past either, the connection is closed at once, unread, and a
+//!   warning says so (at most once a second per cause, with how many were refused).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -76,7 +77,8 @@ struct Open {
     by_address: HashMap<IpAddr, usize>,
     refused_total: u64,
     refused_per_address: u64,
-    last_warned: Option<Instant>,
+    warned_total: Option<Instant>,
+    warned_per_address: Option<Instant>,
 }
 
 /// Why a connection was refused.
@@ -129,16 +131,19 @@ impl Gate {
             None
         };
         if let Some(refusal) = refusal {
-            match refusal {
-                Refusal::Total => open.refused_total += 1,
-                Refusal::PerAddress => open.refused_per_address += 1,
-            }
             let now = Instant::now();
-            if open
-                .last_warned
-                .is_none_or(|last| now.duration_since(last) >= Duration::from_secs(1))
-            {
-                open.last_warned = Some(now);
+            let warned = match refusal {
+                Refusal::Total => {
+                    open.refused_total += 1;
+                    &mut open.warned_total
+                }
+                Refusal::PerAddress => {
+                    open.refused_per_address += 1;
+                    &mut open.warned_per_address
+                }
+            };
+            if warned.is_none_or(|last| now.duration_since(last) >= Duration::from_secs(1)) {
+                *warned = Some(now);
                 tracing::warn!(
                     %address,
                     ?refusal,
@@ -193,7 +198,7 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(admitted) = gate.admit(peer.ip(), &limits) else {
+        let Ok(admitted) = gate.admit(client_of(peer.ip()), &limits) else {
             drop(stream);
             continue;
         };
@@ -207,6 +212,8 @@ pub async fn serve(
             closed.clone(),
         ));
     }
+    // No new connection waits in the backlog while the others finish.
+    drop(listener);
     let _ = closing.send(true);
     // In-flight requests finish (each connection closes after its current answer), for at
     // most the time a request may take to arrive.
@@ -231,6 +238,7 @@ async fn connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read)
+        .half_close(true)
         .keep_alive(true);
     let connection = builder.serve_connection(io, service);
     let mut connection = std::pin::pin!(connection);
@@ -246,6 +254,22 @@ async fn connection(
         }
     }
     drop(admitted);
+}
+
+/// Who a connection counts against: an IPv4 address, or an IPv6 client's /64 (an IPv4
+/// address mapped into IPv6 is that IPv4 address).
+fn client_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+    }
 }
 
 /// A stream that fails with `TimedOut` once `idle` passes without a byte read or written.
@@ -264,9 +288,13 @@ impl<T> Idle<T> {
         }
     }
 
+    /// Moves the deadline on, when it has come within half the idle time (a reset per read or
+    /// write of a large body would cost more than the timer is worth).
     fn progressed(&mut self) {
-        let next = tokio::time::Instant::now() + self.idle;
-        self.deadline.as_mut().reset(next);
+        let now = tokio::time::Instant::now();
+        if self.deadline.deadline().saturating_duration_since(now) < self.idle / 2 {
+            self.deadline.as_mut().reset(now + self.idle);
+        }
     }
 
     /// Pending, or an error once the deadline passed (the deadline's waker is registered, so
@@ -375,5 +403,16 @@ mod tests {
         assert_eq!(gate.open(), 2);
         let _again = gate.admit(c, &limits).unwrap();
         assert_eq!(gate.admit(a, &limits).unwrap_err(), Refusal::Total);
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_slash_64() {
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let same: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_of(one), client_of(same));
+        assert_ne!(client_of(one), client_of(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_of(mapped), IpAddr::from([192, 0, 2, 7]));
     }
 }

@@ -12,7 +12,8 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use cashless_payments::merchants::{
-    KeyView, MerchantCaller, MerchantInput, MerchantView, Revoked, StoreView, TerminalView,
+    KeyView, MerchantCaller, MerchantInput, MerchantView, Revocation, Revoked, StoreView,
+    TerminalView,
 };
 use cashless_payments::notify::EventPage;
 use cashless_payments::orders::{OrderView, PrecreateInput, RefundInput, RefundView};
@@ -162,7 +163,7 @@ pub struct OnboardRequest {
 
 /// Onboards a merchant (operator).
 #[utoipa::path(post, path = "/v1/operator/merchants", tag = "operator", request_body = OnboardRequest,
-    responses((status = 201, body = MerchantView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = MerchantView), (status = 422, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn onboard(
     State(state): State<AppState>,
     _operator: Operator,
@@ -305,20 +306,35 @@ pub async fn revoke_till_key(
 /// Revokes a merchant key at once (operator): for a key that leaked. The till keys and staff
 /// it granted go with it, unless the merchant's current key re-confirmed them; the answer
 /// lists them, and the keys it rotated in (not revoked: revoke them too if the rotation was
-/// not the merchant's).
-#[utoipa::path(delete, path = "/v1/operator/merchants/{id}/keys/{key_id}", tag = "operator",
+/// not the merchant's). A key past its overlap may be revoked too (what it granted goes).
+/// `?dry_run=true` answers what would go, and changes nothing.
+#[utoipa::path(delete, path = "/v1/operator/merchants/{id}/keys/{key_id}", tag = "operator", params(RevokeQuery),
     responses((status = 200, body = Revoked), (status = 404, body = ErrorBody, description = "merchant_not_found, key_not_found")))]
 pub async fn operator_revoke_key(
     State(state): State<AppState>,
     _operator: Operator,
     Path((id, key_id)): Path<(String, String)>,
+    Query(query): Query<RevokeQuery>,
 ) -> Result<Json<Revoked>, ApiError> {
-    Ok(Json(state.payments.revoke_key(&id, &key_id).await?))
+    let mode = if query.dry_run.unwrap_or(false) {
+        Revocation::DryRun
+    } else {
+        Revocation::Revoke
+    };
+    Ok(Json(state.payments.revoke_key(&id, &key_id, mode).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RevokeQuery {
+    /// `true`: answer what the revocation would take, and change nothing.
+    pub dry_run: Option<bool>,
 }
 
 /// Registers a merchant key (operator); older keys expire after the overlap period.
 #[utoipa::path(post, path = "/v1/operator/merchants/{id}/keys", tag = "operator", request_body = KeyRequest,
-    responses((status = 201, body = KeyView), (status = 400, body = ErrorBody),
+    responses((status = 201, body = KeyView),
               (status = 409, body = ErrorBody, description = "key_exists"),
               (status = 422, body = ErrorBody, description = "keys_max")))]
 pub async fn operator_add_key(
@@ -375,7 +391,7 @@ pub struct NotifyUrlRequest {
 
 /// Sets the URL notifications are POSTed to.
 #[utoipa::path(put, path = "/v1/merchant/notify-url", tag = "merchant", request_body = NotifyUrlRequest,
-    responses((status = 204), (status = 400, body = ErrorBody)))]
+    responses((status = 204), (status = 422, body = ErrorBody)))]
 pub async fn set_notify_url(
     State(state): State<AppState>,
     Signed(caller, Body(request)): Signed<Body<NotifyUrlRequest>>,
@@ -489,7 +505,7 @@ pub struct QrImageQuery {
 fn qr_image(payload: &str, query: &QrImageQuery) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let render_error = |error: cashless_emvqr::images::ImageError| {
-        ApiError::bad_request("qr_render_invalid", error.to_string())
+        ApiError::invalid("qr_render_invalid", error.to_string())
     };
     let headers = |content_type: &'static str| {
         [
@@ -507,7 +523,7 @@ fn qr_image(payload: &str, query: &QrImageQuery) -> Result<axum::response::Respo
                 .map_err(render_error)?;
             Ok((headers("image/png"), png).into_response())
         }
-        _ => Err(ApiError::bad_request(
+        _ => Err(ApiError::invalid(
             "qr_format_invalid",
             "format is svg or png",
         )),
@@ -576,7 +592,7 @@ pub struct OrderListQuery {
 
 /// The merchant's orders, newest first, filtered by status and day, searched by order number.
 #[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", params(OrderListQuery),
-    responses((status = 200, body = OrderPage), (status = 400, body = ErrorBody, description = "status_invalid, day_invalid, limit_invalid")))]
+    responses((status = 200, body = OrderPage), (status = 422, body = ErrorBody, description = "status_invalid, day_invalid, limit_invalid")))]
 pub async fn list_orders(
     State(state): State<AppState>,
     Query(query): Query<OrderListQuery>,
@@ -602,7 +618,7 @@ pub struct TakingsQuery {
 
 /// A day's takings: orders paid, gross, refunds, the platform's fees, net.
 #[utoipa::path(get, path = "/v1/merchant/takings", tag = "merchant", params(TakingsQuery),
-    responses((status = 200, body = Takings), (status = 400, body = ErrorBody, description = "day_invalid")))]
+    responses((status = 200, body = Takings), (status = 422, body = ErrorBody, description = "day_invalid")))]
 pub async fn takings(
     State(state): State<AppState>,
     Query(query): Query<TakingsQuery>,
@@ -710,7 +726,7 @@ pub struct EventsQuery {
     params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query),
            ("order" = Option<String>, Query, description = "oldest (default) or newest"),
            ("delivery" = Option<String>, Query, description = "delivered, pending, failed or no_notify_url")),
-    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody, description = "order_invalid, delivery_invalid, limit_invalid")))]
+    responses((status = 200, body = EventPage), (status = 422, body = ErrorBody, description = "order_invalid, delivery_invalid, limit_invalid")))]
 pub async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
@@ -720,7 +736,7 @@ pub async fn events(
         None | Some("oldest") => false,
         Some("newest") => true,
         Some(_) => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::invalid(
                 "order_invalid",
                 "order is oldest or newest",
             ));
@@ -1020,7 +1036,7 @@ pub async fn confirm(
     let confirmation =
         Confirmation::from_request(request.pin, request.device_signature, request.signed_at)?
             .ok_or_else(|| {
-                WalletError::bad_request(
+                WalletError::invalid(
                     "confirmation_required",
                     "confirm with the PIN or with the device's signature",
                 )

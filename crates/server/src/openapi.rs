@@ -262,7 +262,8 @@ fn add_common_responses(path: &str, operation: &mut Operation) {
     let mut common: Vec<(&str, &str)> = vec![
         (
             "400",
-            "invalid_query, invalid_path, invalid_json, invalid_request …: the request is not valid",
+            "invalid_query, invalid_path, invalid_json, invalid_request: the request is not shaped \
+             as this document describes",
         ),
         ("500", "internal: a bug; nothing was applied"),
         (
@@ -276,6 +277,12 @@ fn add_common_responses(path: &str, operation: &mut Operation) {
     }
     if has_path_params {
         common.push(("404", "not_found"));
+    }
+    if has_path_params || has_body || operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+        common.push((
+            "422",
+            "a value breaks its field's rule (the code says which)",
+        ));
     }
     if has_body {
         common.push(("413", "body_too_large"));

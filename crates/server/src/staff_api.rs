@@ -58,7 +58,8 @@ pub async fn list_staff(
 /// them no longer removes them.
 #[utoipa::path(post, path = "/v1/merchant/staff/{id}/confirm", tag = "staff",
     responses((status = 204), (status = 403, body = ErrorBody, description = "key_scope, key_rotated_out: only the current full key confirms"),
-              (status = 404, body = ErrorBody, description = "staff_not_found")))]
+              (status = 404, body = ErrorBody, description = "staff_not_found"),
+              (status = 409, body = ErrorBody, description = "staff_granted_by_operator")))]
 pub async fn confirm_staff(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -83,7 +84,7 @@ pub async fn remove_staff(
 /// Texts a till sign-in code to a staff member's phone. Answers the same whether or not the
 /// number is on a merchant's staff (a code goes out only if it is).
 #[utoipa::path(post, path = "/v1/staff/sms-codes", tag = "staff", request_body = SmsCodeRequest,
-    responses((status = 200, body = CodeSent), (status = 400, body = ErrorBody),
+    responses((status = 200, body = CodeSent), (status = 422, body = ErrorBody),
               (status = 429, body = ErrorBody, description = "sms_too_soon, sms_daily_limit")))]
 pub async fn send_code(
     State(state): State<AppState>,
@@ -124,7 +125,7 @@ impl std::fmt::Debug for StaffSignInRequest {
 /// Signs a staff member in to the till: a session for one shift (12 hours).
 #[utoipa::path(post, path = "/v1/staff/sessions", tag = "staff", request_body = StaffSignInRequest,
     responses((status = 201, body = StaffSignedIn),
-              (status = 400, body = ErrorBody, description = "sms_code_invalid, sms_code_expired, sms_code_used"),
+              (status = 422, body = ErrorBody, description = "sms_code_invalid, sms_code_expired, sms_code_used"),
               (status = 429, body = ErrorBody, description = "sms_code_attempts_exceeded")))]
 pub async fn sign_in(
     State(state): State<AppState>,

@@ -127,7 +127,7 @@ pub async fn network(
 #[utoipa::path(post, path = "/v1/transit/taps", tag = "transit", request_body = TapBatch,
     params(("Cashless-Gate-Id" = String, Header), ("Cashless-Gate-Signature" = String, Header)),
     responses((status = 200, body = BatchResult),
-              (status = 400, body = ErrorBody, description = "body_invalid, gate_mismatch, batch_id_invalid, batch_too_large"),
+              (status = 422, body = ErrorBody, description = "body_invalid, gate_mismatch, batch_id_invalid, batch_too_large"),
               (status = 401, body = ErrorBody, description = "gate_signature_invalid"),
               (status = 409, body = ErrorBody, description = "batch_mismatch: another body under this batch id")))]
 pub async fn upload_taps(

@@ -63,7 +63,7 @@ pub struct SmsCodeRequest {
 
 /// Texts a 6-digit sign-in code (valid 5 minutes; one per 60 s, 10 per day per number).
 #[utoipa::path(post, path = "/v1/auth/sms-codes", tag = "auth", request_body = SmsCodeRequest,
-    responses((status = 200, body = CodeSent), (status = 400, body = ErrorBody),
+    responses((status = 200, body = CodeSent), (status = 422, body = ErrorBody),
               (status = 429, body = ErrorBody, description = "sms_too_soon, sms_daily_limit")))]
 pub async fn send_sms_code(
     State(state): State<AppState>,
@@ -102,7 +102,7 @@ pub struct SignInRequest {
 /// Signs in with the SMS code, creating the account on first use, and opens a session.
 #[utoipa::path(post, path = "/v1/auth/sign-in", tag = "auth", request_body = SignInRequest,
     responses((status = 200, body = SignedIn),
-              (status = 400, body = ErrorBody, description = "sms_code_invalid, sms_code_expired, sms_code_used"),
+              (status = 422, body = ErrorBody, description = "sms_code_invalid, sms_code_expired, sms_code_used"),
               (status = 429, body = ErrorBody, description = "sms_code_attempts_exceeded")))]
 pub async fn sign_in(
     State(state): State<AppState>,
@@ -320,7 +320,7 @@ pub async fn change_pin(
         (Some(old), None) => PinProof::OldPin(old),
         (None, Some(code)) => PinProof::SmsCode(code),
         _ => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::invalid(
                 "pin_proof_required",
                 "send exactly one of old_pin and sms_code",
             ));
@@ -436,9 +436,8 @@ pub struct LinkCardRequest {
 #[utoipa::path(post, path = "/v1/me/cards", tag = "cards", security(("consumer" = [])),
     request_body = LinkCardRequest,
     responses((status = 200, body = CardBinding),
-              (status = 400, body = ErrorBody, description = "card_number_luhn, card_number_syntax"),
               (status = 403, body = ErrorBody, description = "real_name_required"),
-              (status = 422, body = ErrorBody, description = "card_holder_mismatch")))]
+              (status = 422, body = ErrorBody, description = "card_holder_mismatch, card_number_luhn, card_number_syntax")))]
 pub async fn link_card(
     State(state): State<AppState>,
     Consumer(session): Consumer,
@@ -466,7 +465,7 @@ pub struct ConfirmCardRequest {
 /// Confirms a card with the bank's code; the first card raises the account to L2.
 #[utoipa::path(post, path = "/v1/me/cards/bindings/{id}/confirm", tag = "cards",
     security(("consumer" = [])), params(("id" = String, Path)), request_body = ConfirmCardRequest,
-    responses((status = 200, body = CardView), (status = 400, body = ErrorBody, description = "otp_invalid, otp_expired")))]
+    responses((status = 200, body = CardView), (status = 422, body = ErrorBody, description = "otp_invalid, otp_expired")))]
 pub async fn confirm_card(
     State(state): State<AppState>,
     Consumer(session): Consumer,
@@ -512,8 +511,7 @@ pub struct TopUpBody {
     params(("Idempotency-Key" = String, Header, description = "unique per top-up; a retry with the same key answers the same top-up")),
     request_body = TopUpBody,
     responses((status = 200, body = FundingView),
-              (status = 400, body = ErrorBody, description = "idempotency_key_required, amount_invalid"),
-              (status = 422, body = ErrorBody, description = "idempotency_key_reused, currency_not_supported_by_card")))]
+              (status = 422, body = ErrorBody, description = "idempotency_key_reused, currency_not_supported_by_card, idempotency_key_required, amount_invalid")))]
 pub async fn top_up(
     State(state): State<AppState>,
     Consumer(session): Consumer,
@@ -538,10 +536,9 @@ pub async fn top_up(
 #[utoipa::path(post, path = "/v1/me/topups/quote", tag = "money", security(("consumer" = [])),
     request_body = TopUpBody,
     responses((status = 200, body = TopUpQuote),
-              (status = 400, body = ErrorBody, description = "amount_invalid, currency_invalid"),
               (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody, description = "card_not_found"),
-              (status = 422, body = ErrorBody, description = "currency_not_supported_by_card, amount_too_small, top_up_limit_exceeded")))]
+              (status = 422, body = ErrorBody, description = "currency_not_supported_by_card, amount_too_small, top_up_limit_exceeded, amount_invalid, currency_invalid")))]
 pub async fn quote_top_up(
     State(state): State<AppState>,
     Consumer(session): Consumer,
@@ -645,7 +642,7 @@ pub struct StatementQuery {
 
 /// The statement: balance, today's remaining limit, transactions newest first.
 #[utoipa::path(get, path = "/v1/me/statement", tag = "money", security(("consumer" = [])),
-    params(StatementQuery), responses((status = 200, body = Statement), (status = 400, body = ErrorBody)))]
+    params(StatementQuery), responses((status = 200, body = Statement), (status = 422, body = ErrorBody)))]
 pub async fn statement(
     State(state): State<AppState>,
     Consumer(session): Consumer,
@@ -693,7 +690,7 @@ pub struct Outbox {
 #[utoipa::path(get, path = "/v1/operator/sms", tag = "operator", security(("operator" = [])),
     params(OutboxQuery),
     responses((status = 200, body = Outbox),
-              (status = 400, body = ErrorBody, description = "phone_invalid"),
+              (status = 422, body = ErrorBody, description = "phone_invalid"),
               (status = 404, body = ErrorBody, description = "production mode: no simulated outbox")))]
 pub async fn sms_outbox(
     State(state): State<AppState>,
@@ -706,7 +703,7 @@ pub async fn sms_outbox(
     let messages = match query.phone.as_deref() {
         Some(phone) => {
             let phone = cashless_consumer::Phone::parse(phone)
-                .map_err(|error| ApiError::bad_request(error.code(), error.to_string()))?;
+                .map_err(|error| ApiError::invalid(error.code(), error.to_string()))?;
             outbox.messages_to(phone.as_str())
         }
         None => outbox.recent(100),

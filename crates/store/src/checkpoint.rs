@@ -68,7 +68,16 @@ fn checkpoint(conn: &mut Conn) -> Result<(), crate::DbError> {
     let row = conn.query_opt("PRAGMA wal_checkpoint(PASSIVE)", &[])?;
     let log_frames = row.map(|row| row.int(1)).transpose()?.unwrap_or(0);
     if log_frames > WAL_FRAMES_RESTART {
-        conn.query_opt("PRAGMA wal_checkpoint(RESTART)", &[])?;
+        // Without waiting for readers: while RESTART waits it blocks new writers, and a long
+        // read (an audit's snapshot) would make every payment wait behind it. Busy now, it is
+        // tried again at the next tick.
+        conn.batch_execute("PRAGMA busy_timeout = 0")?;
+        let restarted = conn.query_opt("PRAGMA wal_checkpoint(RESTART)", &[]);
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {}",
+            crate::db::SQLITE_BUSY_TIMEOUT.as_millis()
+        ))?;
+        restarted?;
     }
     Ok(())
 }

@@ -438,7 +438,7 @@ fn writer_cache_kib(bytes: i64) -> i64 {
 }
 
 /// How long a SQLite connection waits for a lock before failing.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connection's page cache, in KiB (`PRAGMA cache_size` takes it negative).
 const SQLITE_CACHE_KIB: i64 = 64 * 1024;

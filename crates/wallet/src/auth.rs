@@ -552,7 +552,7 @@ pub fn check_code(
         &[Param::Text(phone), Param::Text(purpose.name())],
     )?;
     let Some(row) = row else {
-        return Ok(Err(WalletError::bad_request(
+        return Ok(Err(WalletError::invalid(
             "sms_code_invalid",
             "the code is wrong; ask for a code first",
         )));
@@ -560,13 +560,13 @@ pub fn check_code(
     let id = row.text(0)?;
     let attempts = row.int(3)?;
     if row.int(4)? != 0 {
-        return Ok(Err(WalletError::bad_request(
+        return Ok(Err(WalletError::invalid(
             "sms_code_used",
             "this code was already used; ask for a new one",
         )));
     }
     if now >= row.int(2)? as u64 {
-        return Ok(Err(WalletError::bad_request(
+        return Ok(Err(WalletError::invalid(
             "sms_code_expired",
             "the code has expired; ask for a new one",
         )));
@@ -583,7 +583,7 @@ pub fn check_code(
             &[Param::Text(id)],
         )?;
         let left = i64::from(attempts_max) - attempts - 1;
-        return Ok(Err(WalletError::bad_request(
+        return Ok(Err(WalletError::invalid(
             "sms_code_invalid",
             format!("the code is wrong; {left} attempts left"),
         )
@@ -597,7 +597,7 @@ pub fn check_code(
 }
 
 fn parse_phone(text: &str) -> WalletResult<Phone> {
-    Phone::parse(text).map_err(|error| WalletError::bad_request(error.code(), error.to_string()))
+    Phone::parse(text).map_err(|error| WalletError::invalid(error.code(), error.to_string()))
 }
 
 fn device_name(name: Option<&str>) -> WalletResult<String> {
@@ -606,7 +606,7 @@ fn device_name(name: Option<&str>) -> WalletResult<String> {
         .filter(|name| !name.is_empty())
         .unwrap_or("phone");
     if name.chars().count() > DEVICE_NAME_CHARS_MAX || name.chars().any(char::is_control) {
-        return Err(WalletError::bad_request(
+        return Err(WalletError::invalid(
             "device_name_invalid",
             format!("a device name has at most {DEVICE_NAME_CHARS_MAX} printable characters"),
         ));
@@ -621,7 +621,7 @@ fn device_public_key(text: &str) -> WalletResult<String> {
         .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok());
     // A small-order key would accept signatures anyone can make.
     if point.is_none_or(|point| point.is_weak()) {
-        return Err(WalletError::bad_request(
+        return Err(WalletError::invalid(
             "device_public_key_invalid",
             "the device public key must be a raw Ed25519 key (64 hex digits), not a weak one",
         ));

@@ -42,7 +42,7 @@ impl Wallet {
                 return Err(card_not_found());
             }
             let pin = pin.ok_or_else(|| {
-                WalletError::bad_request("pin_required", "choosing a payment card takes the PIN")
+                WalletError::invalid("pin_required", "choosing a payment card takes the PIN")
             })?;
             self.verify_pin(session, pin).await?;
         }

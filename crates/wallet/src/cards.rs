@@ -128,9 +128,9 @@ fn bank_error(error: BankError) -> WalletError {
             WalletError::unprocessable("bank_declined", format!("the bank declined: {reason}"))
         }
         BankError::InvalidOtp => {
-            WalletError::bad_request("otp_invalid", "the bank's verification code is wrong")
+            WalletError::invalid("otp_invalid", "the bank's verification code is wrong")
         }
-        BankError::BindingExpired => WalletError::bad_request(
+        BankError::BindingExpired => WalletError::invalid(
             "otp_expired",
             "the bank's verification code expired or was tried too often; link the card again",
         ),
@@ -147,7 +147,7 @@ impl Wallet {
         holder_name: &str,
     ) -> WalletResult<CardBinding> {
         let card = CardNumber::parse(number)
-            .map_err(|error| WalletError::bad_request(error.code(), error.to_string()))?;
+            .map_err(|error| WalletError::invalid(error.code(), error.to_string()))?;
         let user_id = session.user_id.clone();
         let fingerprint = self.secrets.fingerprint(&["card", card.expose()]);
         let lookup = fingerprint.clone();

@@ -70,11 +70,11 @@ impl Confirmation {
                     signature,
                 })))
             }
-            (None, Some(_), None) | (None, None, Some(_)) => Err(WalletError::bad_request(
+            (None, Some(_), None) | (None, None, Some(_)) => Err(WalletError::invalid(
                 "device_signature_incomplete",
                 "a device signature needs both `device_signature` and `signed_at`",
             )),
-            (Some(_), _, _) => Err(WalletError::bad_request(
+            (Some(_), _, _) => Err(WalletError::invalid(
                 "confirmation_ambiguous",
                 "confirm with the PIN or with the device, not both",
             )),

@@ -6,7 +6,11 @@ use serde_json::Value;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ErrorKind {
-    BadRequest,
+    /// A value breaks its field's rule (a phone or card number, an amount, a name too long,
+    /// a limit out of range, two proofs where one is wanted): 422 at the HTTP edge, where 400
+    /// is kept for a request not shaped as the API document describes (not JSON, a field
+    /// missing or of the wrong type).
+    Invalid,
     Unauthorized,
     Forbidden,
     NotFound,
@@ -46,8 +50,8 @@ impl WalletError {
         self
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> WalletError {
-        WalletError::new(ErrorKind::BadRequest, code, message)
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> WalletError {
+        WalletError::new(ErrorKind::Invalid, code, message)
     }
 
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> WalletError {

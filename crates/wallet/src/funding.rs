@@ -262,13 +262,13 @@ enum Outcome {
 pub fn idempotency_key(key: Option<&str>) -> WalletResult<String> {
     let key = key.map(str::trim).unwrap_or_default();
     if key.is_empty() {
-        return Err(WalletError::bad_request(
+        return Err(WalletError::invalid(
             "idempotency_key_required",
             "send an Idempotency-Key header (e.g. a UUID) with every request that moves money",
         ));
     }
     if key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(WalletError::bad_request(
+        return Err(WalletError::invalid(
             "idempotency_key_invalid",
             "an Idempotency-Key is 1 to 128 visible ASCII characters",
         ));

@@ -124,7 +124,7 @@ impl Wallet {
     ) -> WalletResult<()> {
         // Nothing typed is not a try: it neither counts nor reaches the hash.
         if pin.trim().is_empty() {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "pin_missing",
                 "type the 6-digit payment PIN",
             ));

@@ -331,7 +331,7 @@ impl Wallet {
             Some(kind @ ("payment" | "refund" | "top_up" | "withdrawal")) => (kind.to_owned(), ""),
             Some("transit") => ("transit".to_owned(), "transit_refund"),
             Some(_) => {
-                return Err(WalletError::bad_request(
+                return Err(WalletError::invalid(
                     "kind_invalid",
                     "kind is payment, refund, top_up, withdrawal or transit",
                 ));
@@ -339,7 +339,7 @@ impl Wallet {
         };
         let limit = limit.unwrap_or(20);
         if !(1..=STATEMENT_PAGE_MAX).contains(&limit) {
-            return Err(WalletError::bad_request(
+            return Err(WalletError::invalid(
                 "limit_invalid",
                 format!("limit must be 1 to {STATEMENT_PAGE_MAX}"),
             ));

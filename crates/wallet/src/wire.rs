@@ -45,7 +45,7 @@ pub fn is_id(text: &str) -> bool {
 /// Parses a currency code from the wire.
 pub fn currency(code: &str) -> Result<Currency, WalletError> {
     Currency::from_code(code).ok_or_else(|| {
-        WalletError::bad_request(
+        WalletError::invalid(
             "currency_invalid",
             format!("{code:?} is not a currency this platform knows (ISO 4217, e.g. CNY)"),
         )
@@ -55,13 +55,13 @@ pub fn currency(code: &str) -> Result<Currency, WalletError> {
 /// Parses a positive amount such as `"100.00"` in `currency`.
 pub fn positive_amount(text: &str, currency: Currency) -> Result<u64, WalletError> {
     let minor = parse_amount(text, currency).map_err(|error: AmountError| {
-        WalletError::bad_request(
+        WalletError::invalid(
             "amount_invalid",
             format!("amount {text:?}: {error} (write it like \"100.00\")"),
         )
     })?;
     if minor == 0 {
-        return Err(WalletError::bad_request(
+        return Err(WalletError::invalid(
             "amount_invalid",
             "the amount must be greater than zero",
         ));
@@ -72,7 +72,7 @@ pub fn positive_amount(text: &str, currency: Currency) -> Result<u64, WalletErro
 /// A page cursor `<created_ns>.<id>` as this platform hands it out (`next_cursor`).
 pub fn parse_cursor(text: &str) -> Result<(i64, String), WalletError> {
     let invalid =
-        || WalletError::bad_request("cursor_invalid", "pass a next_cursor exactly as received");
+        || WalletError::invalid("cursor_invalid", "pass a next_cursor exactly as received");
     let (ns, id) = text.split_once('.').ok_or_else(invalid)?;
     let ns: i64 = ns.parse().map_err(|_| invalid())?;
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {

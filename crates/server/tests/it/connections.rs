@@ -121,3 +121,32 @@ async fn half_finished_connections_do_not_take_the_server_down() {
     assert!(closed_within(&mut trickle, Duration::from_secs(6)).await);
     app.stop().await;
 }
+
+/// The idle timeout is for a client that goes quiet, never for a handler that takes its time
+/// (here a sign-in code whose SMS gateway answers after 2.5 s, with a 1 s idle timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_handler_is_answered_past_the_idle_timeout() {
+    let setup = Setup {
+        limits: Limits {
+            header_read: Duration::from_secs(1),
+            idle: Duration::from_secs(1),
+            ..Limits::default()
+        },
+        sms_latency: Duration::from_millis(2_500),
+        ..Setup::default()
+    };
+    let app = TestApp::spawn_with(TestDb::sqlite(), setup).await;
+    let started = Instant::now();
+    let (status, body) = app
+        .post(
+            "/v1/auth/sms-codes",
+            &serde_json::json!({ "phone": "+8613700001111" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the gateway's latency was waited for"
+    );
+    app.stop().await;
+}

@@ -329,7 +329,7 @@ async fn every_route_answers_errors_as_json(db: TestDb) {
                 None,
             )
             .await;
-            assert_eq!(status, 400, "{what} (bad query): {body}");
+            assert!(matches!(status, 400 | 422), "{what} (bad query): {body}");
             assert_error_shape(&format!("{what} (bad query)"), status, &body);
         }
 
@@ -394,6 +394,27 @@ async fn answers_are_not_cached_nor_sniffed(db: TestDb) {
             "{path}"
         );
     }
+    // Every answer names its request; a client's own sensible id is kept.
+    let answer = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "till-7:order-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        headers(&answer, "x-request-id").as_deref(),
+        Some("till-7:order-42")
+    );
+    let answer = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "no spaces or { allowed }")
+        .send()
+        .await
+        .unwrap();
+    let made = headers(&answer, "x-request-id").unwrap();
+    assert!(made.len() > 8 && !made.contains(' '), "{made}");
     app.stop().await;
 }
 

@@ -21,6 +21,7 @@ async fn demo_city_is_seeded_once_and_usable(db: TestDb) {
         sms_outbox: Some(app.sms.clone()),
         demo: false,
         production: false,
+        access_log: cashless_server::access_log::AccessLog::All,
         demo_city: Default::default(),
     };
     let dir = std::env::temp_dir().join(format!("cashless_demo_{:016x}", rand::random::<u64>()));

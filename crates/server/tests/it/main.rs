@@ -54,6 +54,10 @@ pub struct Setup {
     pub limits: cashless_server::listen::Limits,
     /// Production mode (HSTS).
     pub production: bool,
+    /// Every request logged (with --nocapture, the log is there to read).
+    pub access_log: cashless_server::access_log::AccessLog,
+    /// How long the simulated SMS gateway takes to send.
+    pub sms_latency: Duration,
 }
 
 impl Default for Setup {
@@ -96,6 +100,8 @@ impl Default for Setup {
             platform_key: PlatformKey::generate(),
             limits: cashless_server::listen::Limits::default(),
             production: false,
+            access_log: cashless_server::access_log::AccessLog::All,
+            sms_latency: Duration::from_millis(1),
         }
     }
 }
@@ -110,7 +116,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let sms = Arc::new(SimulatedSms::new(SimulatedSmsConfig {
-            latency: Duration::from_millis(1),
+            latency: setup.sms_latency,
             failure_ppm: 0,
         }));
         let bank = Arc::new(SimulatedBank::open(setup.bank.clone(), sms.clone()).unwrap());
@@ -140,6 +146,7 @@ impl TestApp {
             sms_outbox: Some(sms.clone()),
             demo: false,
             production: setup.production,
+            access_log: setup.access_log,
             demo_city: Default::default(),
         };
         let limits = setup.limits;

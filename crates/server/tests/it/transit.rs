@@ -702,7 +702,7 @@ async fn uploaded_taps_are_checked_again(db: TestDb) {
         .await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
-        (400, Some("body_invalid"))
+        (422, Some("body_invalid"))
     );
     let (status, error) = app
         .upload(
@@ -713,7 +713,7 @@ async fn uploaded_taps_are_checked_again(db: TestDb) {
         .await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
-        (400, Some("gate_mismatch"))
+        (422, Some("gate_mismatch"))
     );
     // Registering a gate at a station its line does not serve is refused.
     let (status, error) = app
