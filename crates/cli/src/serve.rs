@@ -77,7 +77,10 @@ impl ServeArgs {
         cashless_server::listen::Limits {
             header_read: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
             idle: std::time::Duration::from_secs(self.idle_timeout.max(1)),
-            connections_max: self.connections_max.unwrap_or(defaults.connections_max),
+            connections_max: self
+                .connections_max
+                .unwrap_or(defaults.connections_max)
+                .max(1),
             connections_per_address_max: self.connections_per_address_max.max(1),
         }
     }

@@ -60,6 +60,10 @@ impl Phone {
         let national = match (international, digits.strip_prefix("86")) {
             (true, Some(national)) => national,
             (true, None) => return Phone::international(digits),
+            // A mainland number typed with its country code but no `+`.
+            (false, Some(national)) if national.len() == 11 && national.starts_with('1') => {
+                national
+            }
             (false, _) => digits,
         };
         let bytes = national.as_bytes();
@@ -146,6 +150,10 @@ mod tests {
             Err(PhoneError::NotMainlandMobile)
         );
         assert_eq!(Phone::parse("1381234567"), Err(PhoneError::Syntax));
+        assert_eq!(
+            Phone::parse("8613812345678").unwrap().as_str(),
+            "+8613812345678"
+        );
         // A visitor's number as dialled at home: the hint is the country code.
         for local in ["07911 123456", "0412 345 678", "91234567"] {
             assert_eq!(

@@ -506,6 +506,7 @@ impl Payments {
             self.config.fee_rate_bps_default,
             self.config.notify_private_allowed,
         )?;
+        self.check_order_amount_max(input.order_amount_max)?;
         let id = self.wallet.new_id_string();
         let account = AccountId(self.wallet.new_id());
         let merchant_id = id.clone();
@@ -681,6 +682,52 @@ impl Payments {
     /// limit), since no one could pay it.
     pub(crate) fn order_amount_max(&self, merchant: &MerchantRow) -> u64 {
         self.order_limits().max(merchant)
+    }
+
+    /// Refuses an order maximum no payer could ever reach.
+    fn check_order_amount_max(&self, max: Option<u64>) -> WalletResult<()> {
+        let payable = self.wallet.config().limits.largest_single();
+        match max {
+            Some(max) if max > payable => Err(WalletError::invalid(
+                "order_amount_max_invalid",
+                format!(
+                    "order_amount_max is at most {} CNY, the most any payer may pay at once",
+                    cashless_ledger::format_amount(payable, Currency::CNY)
+                ),
+            )
+            .with_details(serde_json::json!({
+                "limit": cashless_wallet::wire::Amount::new(payable, Currency::CNY)
+            }))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sets (or, with `None`, clears back to the platform's default) the largest order a
+    /// merchant may create (operator).
+    pub async fn set_order_amount_max(
+        &self,
+        merchant_id: &str,
+        max: Option<u64>,
+    ) -> WalletResult<MerchantView> {
+        self.check_order_amount_max(max)?;
+        let merchant_id = self.existing_merchant(merchant_id).await?;
+        let id = merchant_id.clone();
+        self.store
+            .write(move |tx| {
+                tx.conn()?.execute(
+                    "UPDATE merchants SET order_amount_max = $2 WHERE id = $1",
+                    &[
+                        Param::Text(&id),
+                        match max.map(i64::try_from) {
+                            Some(Ok(max)) => Param::Int(max),
+                            _ => Param::Null,
+                        },
+                    ],
+                )?;
+                Ok::<_, WalletError>(())
+            })
+            .await?;
+        self.merchant(&merchant_id).await
     }
 
     /// What bounds an order's amount, to carry into a write.

@@ -71,6 +71,7 @@ pub struct GateInput {
     /// The gate's own name, 1–64 letters, digits, `-`, `_` or `.`.
     #[schema(example = "HZM-1-WULIN-IN-01")]
     pub gate_id: String,
+    #[schema(maximum = 65535)]
     pub operator: u16,
     /// A line of the operator (`GET /v1/transit/network`).
     #[schema(example = "1")]

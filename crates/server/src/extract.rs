@@ -3,7 +3,7 @@
 //! plain words, never axum's plain-text answers or serde's jargon.
 //!
 //! They carry axum's names so a handler reads as usual (`Query(query): Query<T>`); handlers
-//! import them from here, never from `axum::extract` (a test in `tests/it/errors.rs` walks
+//! import them from here, never from `axum::extract` (a test in `tests/it/contract.rs` walks
 //! every route with a bad query, a bad path and an oversized body). [`crate::json_errors`]
 //! catches whatever answers outside these (and logs it), so no plain-text error escapes.
 

@@ -69,7 +69,9 @@ pub struct TransferInput {
     #[schema(example = "100.50")]
     amount: Option<String>,
     currency: String,
+    /// The caller's own kind of transfer, 0 to 65535.
     #[serde(default)]
+    #[schema(maximum = 65535)]
     code: u16,
     #[serde(default)]
     flags: Vec<String>,
@@ -561,7 +563,8 @@ pub struct AuditReport {
     pub outbox: cashless_payments::notify::OutboxOwed,
 }
 
-/// Checks the books from storage, in one snapshot, as `cashless audit` does.
+/// Checks the books from storage as `cashless audit` does: the ledger in one snapshot, then
+/// what the outbox owes.
 #[utoipa::path(get, path = "/v1/operator/audit", tag = "operator", security(("operator" = [])),
     responses((status = 200, body = AuditReport, description = "the audit ran: `passed` says whether it found a break")))]
 pub async fn audit(

@@ -147,6 +147,7 @@ fn operator_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(wallet_api::sms_outbox))
         .routes(routes!(m::onboard))
         .routes(routes!(m::operator_merchant))
+        .routes(routes!(m::set_order_amount_max))
         .routes(routes!(m::add_store))
         .routes(routes!(m::add_terminal))
         .routes(routes!(m::operator_add_key))

@@ -193,6 +193,35 @@ pub async fn onboard(
     ))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderAmountMaxRequest {
+    /// CNY, at most 20,000.00; `null` goes back to the platform's default.
+    #[schema(example = "500.00")]
+    pub order_amount_max: Option<String>,
+}
+
+/// Sets the largest order a merchant may create (operator); orders above it are refused
+/// before they exist.
+#[utoipa::path(put, path = "/v1/operator/merchants/{id}/order-amount-max", tag = "operator",
+    request_body = OrderAmountMaxRequest,
+    responses((status = 200, body = MerchantView),
+              (status = 404, body = ErrorBody, description = "merchant_not_found"),
+              (status = 422, body = ErrorBody, description = "amount_invalid, order_amount_max_invalid")))]
+pub async fn set_order_amount_max(
+    State(state): State<AppState>,
+    _operator: Operator,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<OrderAmountMaxRequest>,
+) -> Result<Json<MerchantView>, ApiError> {
+    let max = request
+        .order_amount_max
+        .as_deref()
+        .map(|max| cashless_wallet::wire::positive_amount(max, cashless_ledger::Currency::CNY))
+        .transpose()?;
+    Ok(Json(state.payments.set_order_amount_max(&id, max).await?))
+}
+
 /// A merchant with its stores, terminals, keys and static codes (operator).
 #[utoipa::path(get, path = "/v1/operator/merchants/{id}", tag = "operator",
     responses((status = 200, body = MerchantView), (status = 404, body = ErrorBody)))]
@@ -496,6 +525,7 @@ pub struct QrImageQuery {
     /// `svg` (the default) or `png`.
     pub format: Option<String>,
     /// PNG only: pixels per module, 1 to 32 (default 8).
+    #[param(minimum = 1, maximum = 32)]
     pub scale: Option<u32>,
     /// For the static code: the store's (default: the merchant's own).
     pub store_id: Option<String>,
@@ -513,6 +543,9 @@ fn qr_image(payload: &str, query: &QrImageQuery) -> Result<axum::response::Respo
             (axum::http::header::CACHE_CONTROL, "no-store"),
         ]
     };
+    if query.scale.is_some_and(|scale| !(1..=32).contains(&scale)) {
+        return Err(ApiError::invalid("qr_scale_invalid", "scale is 1 to 32"));
+    }
     match query.format.as_deref().unwrap_or("svg") {
         "svg" => {
             let svg = cashless_emvqr::images::render_svg(payload).map_err(render_error)?;
@@ -951,9 +984,11 @@ impl std::fmt::Debug for PayRequest {
 
 /// Pays a scanned static or dynamic code (needs an Idempotency-Key).
 #[utoipa::path(post, path = "/v1/me/payments", tag = "payments", request_body = PayRequest, security(("consumer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per payment; a retry with the same key answers the same payment")),
     responses((status = 200, body = PaymentView),
               (status = 403, body = ErrorBody, description = "pin_required, pin_incorrect, device_signature_invalid, device_signature_stale"),
-              (status = 409, body = ErrorBody, description = "device_pay_not_enabled, pin_locked"),
+              (status = 409, body = ErrorBody, description = "device_pay_not_enabled"),
+              (status = 423, body = ErrorBody, description = "pin_locked"),
               (status = 422, body = ErrorBody, description = "insufficient_balance, order_expired, order_closed, qr_foreign_scheme, daily_limit_exceeded")))]
 pub async fn pay(
     State(state): State<AppState>,

@@ -128,6 +128,7 @@ fn schemes() -> Vec<(&'static str, SecurityScheme)> {
 /// Completes the document made from the routes: the security each route needs, where its
 /// handler did not say, and the error answers every route can give.
 pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    close_variants(&mut document);
     for (path, item) in document.paths.paths.iter_mut() {
         for operation in operations(item) {
             if operation.security.is_none() {
@@ -154,7 +155,7 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
 }
 
 /// Who may call a route whose handler did not declare it, by where it lives (checked from
-/// outside by `tests/it/errors.rs`, which calls every secured route without credentials).
+/// outside by `tests/it/contract.rs`, which calls every secured route without credentials).
 fn security_of(path: &str) -> Option<Vec<SecurityRequirement>> {
     let one = |name: &str| SecurityRequirement::new(name, Vec::<String>::new());
     let public = Some(vec![SecurityRequirement::default()]);
@@ -185,6 +186,27 @@ fn security_of(path: &str) -> Option<Vec<SecurityRequirement>> {
         _ => {
             tracing::error!(path, "a route with no declared security");
             None
+        }
+    }
+}
+
+/// Request bodies refuse fields they do not know (`deny_unknown_fields` everywhere); utoipa
+/// says so of structs but not of the variants of a tagged enum (`IdentityRequest`): they are
+/// closed here too.
+fn close_variants(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let Some(components) = document.components.as_mut() else {
+        return;
+    };
+    for schema in components.schemas.values_mut() {
+        let RefOr::T(Schema::OneOf(one_of)) = schema else {
+            continue;
+        };
+        for variant in &mut one_of.items {
+            if let RefOr::T(Schema::Object(object)) = variant {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::wallet_api::Consumer;
 #[serde(deny_unknown_fields)]
 pub struct PassRequest {
     /// The transit operator: 1 Hangzhou Metro, 2 Hangzhou Bus.
-    #[schema(example = 1)]
+    #[schema(example = 1, maximum = 65535)]
     pub operator: u16,
 }
 
@@ -59,7 +59,7 @@ pub struct GateQuery {
 /// What an operator's gates download: the issuer public keys (current and previous) and the
 /// blacklist of account references. Public: none of it is secret.
 #[utoipa::path(get, path = "/v1/transit/gate-config", tag = "transit",
-    params(("operator" = u16, Query, description = "the transit operator")),
+    params(("operator" = u16, Query, description = "the transit operator", maximum = 65535)),
     responses((status = 200, body = GateConfig),
               (status = 404, body = ErrorBody, description = "transit_operator_unknown")))]
 pub async fn gate_config(
@@ -109,7 +109,7 @@ pub async fn pay_debts(
 
 /// An operator's lines, stations and fare rules. Public.
 #[utoipa::path(get, path = "/v1/transit/network", tag = "transit",
-    params(("operator" = u16, Query, description = "the transit operator")),
+    params(("operator" = u16, Query, description = "the transit operator", maximum = 65535)),
     responses((status = 200, body = NetworkView),
               (status = 404, body = ErrorBody, description = "transit_operator_unknown")))]
 pub async fn network(
@@ -245,7 +245,7 @@ pub async fn register_gate(
 
 /// Codes seen at two gates (operator): charged once, listed here to look into.
 #[utoipa::path(get, path = "/v1/operator/transit/flags", tag = "operator",
-    params(("operator" = u16, Query, description = "the transit operator")),
+    params(("operator" = u16, Query, description = "the transit operator", maximum = 65535)),
     responses((status = 200, body = Vec<FlagView>)))]
 pub async fn flags(
     State(state): State<AppState>,

@@ -225,7 +225,8 @@ pub struct DevicePayRequest {
 #[utoipa::path(post, path = "/v1/me/device-pay", tag = "pin", security(("consumer" = [])),
     request_body = DevicePayRequest,
     responses((status = 204), (status = 403, body = ErrorBody, description = "pin_incorrect"),
-              (status = 409, body = ErrorBody, description = "device_key_missing, pin_not_set, pin_locked")))]
+              (status = 409, body = ErrorBody, description = "device_key_missing, pin_not_set"),
+              (status = 423, body = ErrorBody, description = "pin_locked")))]
 pub async fn enable_device_pay(
     State(state): State<AppState>,
     Consumer(session): Consumer,
@@ -511,6 +512,7 @@ pub struct TopUpBody {
     params(("Idempotency-Key" = String, Header, description = "unique per top-up; a retry with the same key answers the same top-up")),
     request_body = TopUpBody,
     responses((status = 200, body = FundingView),
+              (status = 404, body = ErrorBody, description = "card_not_found"),
               (status = 422, body = ErrorBody, description = "idempotency_key_reused, currency_not_supported_by_card, idempotency_key_required, amount_invalid")))]
 pub async fn top_up(
     State(state): State<AppState>,
@@ -568,6 +570,7 @@ pub struct WithdrawalBody {
     params(("Idempotency-Key" = String, Header)), request_body = WithdrawalBody,
     responses((status = 200, body = FundingView),
               (status = 403, body = ErrorBody, description = "pin_incorrect, real_name_required"),
+              (status = 404, body = ErrorBody, description = "card_not_found"),
               (status = 422, body = ErrorBody, description = "insufficient_balance, daily_limit_exceeded, single_limit_exceeded"),
               (status = 423, body = ErrorBody, description = "pin_locked")))]
 pub async fn withdraw(

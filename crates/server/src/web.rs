@@ -198,7 +198,7 @@ fn asset(content_type: &'static str, name: &'static str) -> Response {
                 HeaderValue::from_static("no-referrer"),
             ),
         ],
-        contents(body, name).into_owned(),
+        contents(body, name),
     )
         .into_response()
 }

@@ -11,7 +11,8 @@
 //! - **The log is whole**: every transfer names stored accounts of its currency; every post
 //!   or void names a pending transfer before it.
 //! - **Nothing is stuck**: no pending transfer is unresolved past its timeout (plus a minute
-//!   for the writer's sweep).
+//!   for the writer's sweep) while the ledger went on writing; with nothing written since (a
+//!   stopped server), it is counted as not swept yet instead.
 //!
 //! Every break is listed by kind (the first [`LISTED_PER_KIND_MAX`] of each with details), and
 //! the audit passes only with none. Reads go in pages of [`PAGE_TRANSFERS`] transfers, with a
@@ -59,6 +60,9 @@ pub struct LedgerAudit {
     pub expiries: u64,
     /// Pending transfers not yet posted, voided or expired.
     pub pending: u64,
+    /// Of those, past their timeout with nothing written since (a stopped server): swept by the
+    /// writer when it next runs, so not a break.
+    pub expired_unswept: u64,
     /// The ledger timestamp (ns) the account rows were last written at.
     pub checkpoint_ts: u64,
     pub currencies: Vec<CurrencyTotals>,
@@ -148,8 +152,34 @@ fn audit_in_snapshot(
         )?
         .map_or(Ok(0), |row| row.int(0))?;
     audit.checkpoint_ts = u64::try_from(checkpoint).unwrap_or(0);
-    let mut accounts = stored_accounts(conn)?;
-    audit.accounts = accounts.len() as u64;
+    let mut log = Log {
+        accounts: stored_accounts(conn)?,
+        pending: HashMap::new(),
+        newest_ts: 0,
+    };
+    audit.accounts = log.accounts.len() as u64;
+    read_transfers(conn, &mut audit, &mut log, progress)?;
+    expire(conn, &mut audit, &mut log)?;
+    find_stuck(&mut audit, &log, now_ns);
+    compare(&mut audit, &log.accounts);
+    Ok(audit)
+}
+
+/// What the audit keeps while it reads the log.
+struct Log {
+    accounts: HashMap<AccountId, StoredAccount>,
+    pending: HashMap<TransferId, Pending>,
+    /// The newest ledger timestamp seen (transfers and expiries).
+    newest_ts: u64,
+}
+
+/// Reads every successful transfer in pages, applying each to its accounts.
+fn read_transfers(
+    conn: &mut Conn,
+    audit: &mut LedgerAudit,
+    log: &mut Log,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), DbError> {
     let total = conn
         .query_opt(
             "SELECT COUNT(*) FROM ledger_transfers WHERE result = 0",
@@ -157,7 +187,6 @@ fn audit_in_snapshot(
         )?
         .map_or(Ok(0), |row| row.int(0))?;
     let total = u64::try_from(total).unwrap_or(0);
-    let mut pending: HashMap<TransferId, Pending> = HashMap::new();
     let mut after = -1i64;
     loop {
         let rows = conn.query(
@@ -169,102 +198,146 @@ fn audit_in_snapshot(
         for row in &rows {
             after = row.int(0)?;
             audit.transfers += 1;
-            let ts = u64::try_from(after).unwrap_or(0);
-            let id = TransferId(row.u128(1)?);
-            let (debit, credit) = (AccountId(row.u128(2)?), AccountId(row.u128(3)?));
-            let amount = i128::from(row.int(4)?);
-            let currency = u16::try_from(row.int(7)?).unwrap_or(0);
-            let flags = TransferFlags(u16::try_from(row.int(8)?).unwrap_or(0));
-            for account in [debit, credit] {
-                match accounts.get(&account) {
-                    None => audit.record("unknown_account", || {
-                        format!("transfer {id} names account {account}, which is not stored")
-                    }),
-                    Some(stored) if stored.currency != currency => audit
-                        .record("currency_mismatch", || {
-                            format!("transfer {id} in {currency} moves account {account}")
-                        }),
-                    Some(_) => {}
-                }
-            }
-            let movement = if flags.contains(TransferFlags::PENDING) {
-                pending.insert(
-                    id,
-                    Pending {
-                        ts,
-                        debit,
-                        credit,
-                        amount,
-                        timeout_secs: u64::try_from(row.int(6)?).unwrap_or(0),
-                        resolved: false,
-                    },
-                );
-                Movement {
-                    ts,
-                    debit,
-                    credit,
-                    pending: amount,
-                    posted: 0,
-                }
-            } else if flags.contains(TransferFlags::POST_PENDING)
-                || flags.contains(TransferFlags::VOID_PENDING)
-            {
-                let pending_id = TransferId(row.u128_or_zero(5)?);
-                let Some(reserved) = pending.get_mut(&pending_id).filter(|p| !p.resolved) else {
-                    audit.record("orphan_resolution", || {
-                        format!(
-                            "transfer {id} resolves {pending_id}, no pending transfer before it"
-                        )
-                    });
-                    continue;
-                };
-                reserved.resolved = true;
-                let posted = if flags.contains(TransferFlags::POST_PENDING) {
-                    amount
-                } else {
-                    0
-                };
-                Movement {
-                    ts,
-                    debit,
-                    credit,
-                    pending: -reserved.amount,
-                    posted,
-                }
-            } else {
-                Movement {
-                    ts,
-                    debit,
-                    credit,
-                    pending: 0,
-                    posted: amount,
-                }
+            let transfer = LoggedTransfer {
+                ts: u64::try_from(after).unwrap_or(0),
+                id: TransferId(row.u128(1)?),
+                debit: AccountId(row.u128(2)?),
+                credit: AccountId(row.u128(3)?),
+                amount: i128::from(row.int(4)?),
+                pending_id: TransferId(row.u128_or_zero(5)?),
+                timeout_secs: u64::try_from(row.int(6)?).unwrap_or(0),
+                currency: u16::try_from(row.int(7)?).unwrap_or(0),
+                flags: TransferFlags(u16::try_from(row.int(8)?).unwrap_or(0)),
             };
-            apply(&mut accounts, &movement, audit.checkpoint_ts);
+            log.newest_ts = log.newest_ts.max(transfer.ts);
+            check_accounts(audit, log, &transfer);
+            if let Some(movement) = movement_of(audit, log, &transfer) {
+                apply(&mut log.accounts, &movement, audit.checkpoint_ts);
+            }
         }
         progress(audit.transfers, total.max(audit.transfers));
         if (rows.len() as i64) < PAGE_TRANSFERS {
-            break;
+            return Ok(());
         }
     }
-    expire(conn, &mut audit, &mut accounts, &mut pending)?;
-    audit.pending = pending.values().filter(|p| !p.resolved).count() as u64;
-    for (id, stuck) in &pending {
+}
+
+/// One row of the log, as the audit reads it.
+struct LoggedTransfer {
+    ts: u64,
+    id: TransferId,
+    debit: AccountId,
+    credit: AccountId,
+    amount: i128,
+    pending_id: TransferId,
+    timeout_secs: u64,
+    currency: u16,
+    flags: TransferFlags,
+}
+
+/// The transfer names stored accounts of its currency.
+fn check_accounts(audit: &mut LedgerAudit, log: &Log, transfer: &LoggedTransfer) {
+    let id = transfer.id;
+    for account in [transfer.debit, transfer.credit] {
+        match log.accounts.get(&account) {
+            None => audit.record("unknown_account", || {
+                format!("transfer {id} names account {account}, which is not stored")
+            }),
+            Some(stored) if stored.currency != transfer.currency => {
+                audit.record("currency_mismatch", || {
+                    format!(
+                        "transfer {id} in {} moves account {account}",
+                        transfer.currency
+                    )
+                })
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// What a transfer does to its accounts' balances (none for a resolution that names no
+/// pending transfer, which is a break).
+fn movement_of(audit: &mut LedgerAudit, log: &mut Log, t: &LoggedTransfer) -> Option<Movement> {
+    let (ts, debit, credit) = (t.ts, t.debit, t.credit);
+    if t.flags.contains(TransferFlags::PENDING) {
+        let pending = Pending {
+            ts,
+            debit,
+            credit,
+            amount: t.amount,
+            timeout_secs: t.timeout_secs,
+            resolved: false,
+        };
+        log.pending.insert(t.id, pending);
+        return Some(Movement {
+            ts,
+            debit,
+            credit,
+            pending: t.amount,
+            posted: 0,
+        });
+    }
+    if !t.flags.contains(TransferFlags::POST_PENDING)
+        && !t.flags.contains(TransferFlags::VOID_PENDING)
+    {
+        return Some(Movement {
+            ts,
+            debit,
+            credit,
+            pending: 0,
+            posted: t.amount,
+        });
+    }
+    let Some(reserved) = log.pending.get_mut(&t.pending_id).filter(|p| !p.resolved) else {
+        let (id, pending_id) = (t.id, t.pending_id);
+        audit.record("orphan_resolution", || {
+            format!("transfer {id} resolves {pending_id}, no pending transfer before it")
+        });
+        return None;
+    };
+    reserved.resolved = true;
+    let posted = if t.flags.contains(TransferFlags::POST_PENDING) {
+        t.amount
+    } else {
+        0
+    };
+    Some(Movement {
+        ts,
+        debit,
+        credit,
+        pending: -reserved.amount,
+        posted,
+    })
+}
+
+/// Pending transfers past their timeout: a break if the ledger moved on past the deadline
+/// without expiring them (the writer's sweep missed them); else, with nothing written since,
+/// merely not swept yet (a stopped server sweeps them at its next start).
+fn find_stuck(audit: &mut LedgerAudit, log: &Log, now_ns: u64) {
+    audit.pending = log.pending.values().filter(|p| !p.resolved).count() as u64;
+    for (id, stuck) in &log.pending {
+        if stuck.resolved || stuck.timeout_secs == 0 {
+            continue;
+        }
         let deadline = stuck
             .ts
             .saturating_add(stuck.timeout_secs.saturating_mul(1_000_000_000))
             .saturating_add(EXPIRY_GRACE_NS);
-        if !stuck.resolved && stuck.timeout_secs > 0 && deadline < now_ns {
+        if deadline >= now_ns {
+            continue;
+        }
+        if log.newest_ts > deadline {
             audit.record("overdue_pending", || {
                 format!(
-                    "pending transfer {id} is past its {} s timeout",
+                    "pending transfer {id} is past its {} s timeout, and the ledger went on without expiring it",
                     stuck.timeout_secs
                 )
             });
+        } else {
+            audit.expired_unswept += 1;
         }
     }
-    compare(&mut audit, &accounts);
-    Ok(audit)
 }
 
 fn stored_accounts(conn: &mut Conn) -> Result<HashMap<AccountId, StoredAccount>, DbError> {
@@ -316,13 +389,8 @@ fn apply(accounts: &mut HashMap<AccountId, StoredAccount>, movement: &Movement, 
 }
 
 /// Releases the pending amounts the writer's sweep expired.
-fn expire(
-    conn: &mut Conn,
-    audit: &mut LedgerAudit,
-    accounts: &mut HashMap<AccountId, StoredAccount>,
-    pending: &mut HashMap<TransferId, Pending>,
-) -> Result<(), DbError> {
-    let by_ts: HashMap<u64, TransferId> = pending.iter().map(|(id, p)| (p.ts, *id)).collect();
+fn expire(conn: &mut Conn, audit: &mut LedgerAudit, log: &mut Log) -> Result<(), DbError> {
+    let by_ts: HashMap<u64, TransferId> = log.pending.iter().map(|(id, p)| (p.ts, *id)).collect();
     for row in conn.query(
         "SELECT ts, pending_ts FROM ledger_expiries ORDER BY ts",
         &[],
@@ -330,9 +398,10 @@ fn expire(
         audit.expiries += 1;
         let ts = u64::try_from(row.int(0)?).unwrap_or(0);
         let pending_ts = u64::try_from(row.int(1)?).unwrap_or(0);
+        log.newest_ts = log.newest_ts.max(ts);
         let Some(expired) = by_ts
             .get(&pending_ts)
-            .and_then(|id| pending.get_mut(id))
+            .and_then(|id| log.pending.get_mut(id))
             .filter(|p| !p.resolved)
         else {
             audit.record("orphan_resolution", || {
@@ -348,7 +417,7 @@ fn expire(
             pending: -expired.amount,
             posted: 0,
         };
-        apply(accounts, &movement, audit.checkpoint_ts);
+        apply(&mut log.accounts, &movement, audit.checkpoint_ts);
     }
     Ok(())
 }

@@ -775,6 +775,55 @@ async fn orders_are_bounded_before_they_exist(db: TestDb) {
         .signed(&stall, "GET", "/v1/merchant/profile", None)
         .await;
     assert_eq!(profile["order_amount_max"]["amount"], "500.00", "{profile}");
+    // More than anyone may pay is refused at onboarding; the operator changes it later.
+    let (status, error) = app
+        .post(
+            "/v1/operator/merchants",
+            &json!({ "legal_name": "Big Ltd", "display_name": "Big", "mcc": "5812",
+                     "city": "Hangzhou", "licence_number": licence(),
+                     "settlement_bank": "ICBC", "settlement_account": "6222020123456789",
+                     "order_amount_max": "50000.00" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("order_amount_max_invalid")),
+        "{error}"
+    );
+    let set = |max: Value| {
+        let url = format!(
+            "{}/v1/operator/merchants/{}/order-amount-max",
+            app.base, stall.id
+        );
+        let client = app.client.clone();
+        async move {
+            read(
+                client
+                    .put(url)
+                    .bearer_auth(crate::TOKEN)
+                    .json(&json!({ "order_amount_max": max }))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, view) = set(json!("100.00")).await;
+    assert_eq!(
+        (status, view["order_amount_max"]["amount"].as_str()),
+        (200, Some("100.00")),
+        "{view}"
+    );
+    assert_eq!(precreate(&app, &stall, "OK-3", "100.01").await.0, 422);
+    let (status, view) = set(Value::Null).await;
+    assert_eq!(
+        (status, view["order_amount_max"]["amount"].as_str()),
+        (200, Some("20000.00")),
+        "{view}"
+    );
+    assert_eq!(precreate(&app, &stall, "OK-4", "600.00").await.0, 200);
+    assert_eq!(set(json!("500.00")).await.0, 200);
 
     // A payer typing more than the stall takes is told at scan time, and paying is refused.
     let payer = app.payer("周敏", "1000.00").await;
@@ -2464,6 +2513,20 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
         .await;
     assert_eq!(oldest["notify_url_set"], false, "{oldest}");
     assert_eq!(oldest["events"][0]["delivery"], "no_notify_url", "{oldest}");
+    // The operator's audit counts them as owed, waiting for a URL, since the oldest.
+    let (status, audit) = app.get("/v1/operator/audit").await;
+    assert_eq!(status, 200, "{audit}");
+    let waiting = oldest["events"].as_array().unwrap().len() as u64;
+    assert!(
+        audit["outbox"]["no_notify_url"].as_u64() >= Some(waiting),
+        "{audit}"
+    );
+    assert_eq!(audit["outbox"]["failed"], 0, "{audit}");
+    let oldest_owed = audit["outbox"]["oldest_at"].as_str().unwrap();
+    assert!(
+        oldest_owed <= oldest["events"][0]["created_at"].as_str().unwrap(),
+        "{audit}"
+    );
     let (status, newest) = app
         .signed(
             &merchant,

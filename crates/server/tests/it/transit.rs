@@ -436,6 +436,25 @@ async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
     assert_eq!(line["amount"]["amount"], "-5.00", "{line}");
     assert_eq!(line["counterparty"], "Hangzhou Metro");
     assert_eq!(line["status"], "succeeded");
+    // The statement's Transit filter keeps the fares, and only them.
+    let (status, fares) = app
+        .get_as(&rider.token, "/v1/me/statement?kind=transit")
+        .await;
+    assert_eq!(status, 200, "{fares}");
+    let kinds: Vec<&str> = fares["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        !kinds.is_empty() && kinds.iter().all(|kind| kind.starts_with("transit")),
+        "{fares}"
+    );
+    assert!(
+        statement["items"].as_array().unwrap().len() > kinds.len(),
+        "the top-up is left out"
+    );
 
     // The same batch again answers the same and charges nothing; another body under its id
     // is refused; so is a batch signed with another key, or by an unknown gate.
