@@ -65,6 +65,14 @@ pub fn operator_payable(operator: u16) -> AccountId {
     AccountId(0x4_0000 + u128::from(operator))
 }
 
+/// `Direction` as the API document names it (the transit crate knows no OpenAPI).
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum GateDirection {
+    Entry,
+    Exit,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateInput {
@@ -79,7 +87,7 @@ pub struct GateInput {
     /// A station of that line (metro); a bus gate names its vehicle.
     #[schema(example = "wulin-square")]
     pub station: String,
-    #[schema(value_type = String, example = "entry")]
+    #[schema(value_type = GateDirection, example = "entry")]
     pub direction: Direction,
     /// The gate's Ed25519 public key, 64 hex digits: it signs the gate's tap uploads.
     pub public_key: String,
@@ -91,7 +99,7 @@ pub struct GateView {
     pub operator: u16,
     pub line: String,
     pub station: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = GateDirection)]
     pub direction: Direction,
     pub public_key: String,
     pub registered_at: String,
