@@ -566,15 +566,37 @@ pub struct AuditReport {
 /// Checks the books from storage as `cashless audit` does: the ledger in one snapshot, then
 /// what the outbox owes.
 #[utoipa::path(get, path = "/v1/operator/audit", tag = "operator", security(("operator" = [])),
-    responses((status = 200, body = AuditReport, description = "the audit ran: `passed` says whether it found a break")))]
+    responses((status = 200, body = AuditReport, description = "the audit ran: `passed` says whether it found a break"),
+              (status = 409, body = ErrorBody, description = "audit_running: one audit at a time")))]
 pub async fn audit(
     State(state): State<AppState>,
     _operator: Operator,
 ) -> Result<Json<AuditReport>, ApiError> {
+    // One at a time: each reads the whole ledger, and a retried request must not start a
+    // second scan beside the first.
+    static RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if RUNNING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "audit_running",
+            "an audit is running; ask again when it has answered",
+        ));
+    }
+    /// Lets the next audit run once this one ends, however it ends.
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            RUNNING.store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+    let done = Done;
     let location = state.store.location().clone();
-    let report = tokio::task::spawn_blocking(move || run_audit(&location, &mut |_, _| {}))
-        .await
-        .map_err(|error| StoreError::Internal(error.to_string()))??;
+    let report = tokio::task::spawn_blocking(move || {
+        let _done = done;
+        run_audit(&location, &mut |_, _| {})
+    })
+    .await
+    .map_err(|error| StoreError::Internal(error.to_string()))??;
     Ok(Json(report))
 }
 
