@@ -19,7 +19,7 @@ impl Date {
     /// Parses `YYYY-MM-DD`.
     pub fn parse_iso(text: &str) -> Option<Date> {
         let bytes = text.as_bytes();
-        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        if bytes.len() != 10 || !text.is_ascii() || bytes[4] != b'-' || bytes[7] != b'-' {
             return None;
         }
         Date::new(
@@ -31,7 +31,8 @@ impl Date {
 
     /// Parses `YYYYMMDD`, as in a resident ID number.
     pub fn parse_compact(text: &str) -> Option<Date> {
-        if text.len() != 8 {
+        // ASCII first: the byte offsets below must fall between characters.
+        if text.len() != 8 || !text.is_ascii() {
             return None;
         }
         Date::new(
@@ -205,6 +206,12 @@ mod tests {
             rfc3339(1_795_542_451_967_901_123),
             "2026-11-24T17:47:31.967901123Z"
         );
+    }
+
+    #[test]
+    fn multibyte_text_is_no_date() {
+        assert_eq!(Date::parse_compact("199é001"), None); // 8 bytes, é across byte 4
+        assert_eq!(Date::parse_iso("2026-é1-01"), None);
     }
 
     #[test]

@@ -350,8 +350,10 @@ fn check(
         ));
     }
     let licence = input.licence_number.trim().to_ascii_uppercase();
-    let licence_ok =
-        licence.len() == 18 && uscc_check_character(&licence[..17]) == licence.chars().nth(17);
+    // ASCII first: a multi-byte character would make byte 17 no place to cut.
+    let licence_ok = licence.len() == 18
+        && licence.is_ascii()
+        && uscc_check_character(&licence[..17]) == licence.chars().nth(17);
     if !licence_ok {
         return Err(bad(
             "licence_number_invalid",

@@ -1061,7 +1061,9 @@ impl std::fmt::Debug for ConfirmRequest {
 
 /// Confirms a `USERPAYING` payment with the PIN or the device.
 #[utoipa::path(post, path = "/v1/me/payments/{id}/confirm", tag = "payments", request_body = ConfirmRequest, security(("consumer" = [])),
-    responses((status = 200, body = PaymentView), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = PaymentView),
+              (status = 403, body = ErrorBody, description = "pin_incorrect, device_signature_invalid, device_signature_stale"),
+              (status = 423, body = ErrorBody, description = "pin_locked")))]
 pub async fn confirm(
     State(state): State<AppState>,
     Consumer(session): Consumer,

@@ -271,7 +271,10 @@ pub async fn payment_card(
 /// shortfall is debited from it as a top-up for that payment, then the payment goes through.
 #[utoipa::path(put, path = "/v1/me/payment-card", tag = "cards", security(("consumer" = [])),
     request_body = PaymentCardRequest,
-    responses((status = 200, body = PaymentCardView), (status = 404, body = ErrorBody, description = "card_not_found")))]
+    responses((status = 200, body = PaymentCardView),
+              (status = 403, body = ErrorBody, description = "pin_incorrect"),
+              (status = 404, body = ErrorBody, description = "card_not_found"),
+              (status = 423, body = ErrorBody, description = "pin_locked")))]
 pub async fn set_payment_card(
     State(state): State<AppState>,
     Consumer(session): Consumer,

@@ -251,6 +251,12 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
     });
     for (field, value, code) in [
         ("mcc", json!("58A2"), "mcc_invalid"),
+        // 18 bytes of 9 two-byte letters: byte 17 is no place to cut (it panicked once).
+        (
+            "licence_number",
+            json!("ÄÄÄÄÄÄÄÄÄ"),
+            "licence_number_invalid",
+        ),
         (
             "licence_number",
             json!("91330100799655058C"),
