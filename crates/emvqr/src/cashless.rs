@@ -11,7 +11,7 @@ use crate::fields::{
 use crate::mpm::Mpm;
 
 /// Sub-field 00 of our merchant account template: marks a code as one of ours.
-pub const CASHLESS_GUI: &str = "com.cashless";
+pub use crate::scheme::CASHLESS_GUI;
 /// The root id of our merchant account template (the first template id, 26).
 pub const CASHLESS_TEMPLATE_ID: u8 = 26;
 /// Sub-field of our template holding the merchant id.

@@ -13,7 +13,8 @@ use crate::limits::{
 };
 use crate::mpm::{CRC_HEADER, Mpm};
 use crate::parse::parse;
-use crate::tlv::{DataObject, FieldPath, Value, encode_objects};
+use crate::path::FieldPath;
+use crate::tlv::{DataObject, Value, encode_objects};
 
 /// Builds a merchant-presented payload. Mandatory fields are whatever [`crate::parse`]
 /// demands; `build` refuses (never panics on) anything that would not parse back.

@@ -1,6 +1,6 @@
 //! Rejections as values, each with a stable machine-readable code.
 
-use crate::tlv::FieldPath;
+use crate::path::FieldPath;
 
 /// Why a payload is not a valid merchant-presented QR payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

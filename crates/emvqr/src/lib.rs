@@ -25,6 +25,7 @@ pub mod images;
 pub mod limits;
 mod mpm;
 mod parse;
+mod path;
 mod scheme;
 mod tlv;
 
@@ -42,5 +43,6 @@ pub use fields::{
 };
 pub use mpm::Mpm;
 pub use parse::parse;
+pub use path::FieldPath;
 pub use scheme::{Scheme, scheme_for_gui, scheme_for_network_id};
-pub use tlv::{DataObject, FieldPath, Value};
+pub use tlv::{DataObject, Value};

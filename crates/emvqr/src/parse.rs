@@ -13,8 +13,9 @@ use crate::limits::{
     POSTAL_CODE_CHARS_MAX,
 };
 use crate::mpm::Mpm;
+use crate::path::FieldPath;
 use crate::scheme::{Omissions, Scheme};
-use crate::tlv::{DataObject, FieldPath, RawObject, tokenize};
+use crate::tlv::{DataObject, RawObject, tokenize};
 
 const FORMAT_INDICATOR_ID: u8 = 0;
 const CRC_ID: u8 = 63;

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::cashless::CASHLESS_GUI;
+/// The globally unique identifier of our own codes in their merchant account template.
+pub const CASHLESS_GUI: &str = "com.cashless";
 
 /// A payment scheme recognised from a template GUI or a root primitive id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -19,7 +19,7 @@ use cashless_ledger::{
 };
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use cashless_wallet::confirm::Confirmation;
-use cashless_wallet::funding::idempotency_key;
+use cashless_wallet::idempotency::idempotency_key;
 use cashless_wallet::payer::{self, Activity, Payer, PinUse};
 use cashless_wallet::wire::{self, Amount};
 use cashless_wallet::{ErrorKind, Session, WalletError, WalletResult, rfc3339};

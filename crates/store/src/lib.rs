@@ -11,6 +11,7 @@ mod credentials;
 mod db;
 mod idempotency;
 mod ledger_sql;
+mod published;
 mod schema;
 mod sync;
 mod writer;
@@ -32,7 +33,8 @@ pub use idempotency::{IdempotencyRecord, idempotency_record};
 pub use ledger_sql::{AccountRow, TransferRow};
 pub use writer::{CheckpointConfig, WriteTx};
 
-use writer::{Command, Completion, Job, Published, Shared, Stop, Writer};
+use published::Shared;
+use writer::{Command, Completion, Job, Published, Stop, Writer};
 
 /// Where the data lives.
 #[derive(Clone, PartialEq, Eq, Debug)]

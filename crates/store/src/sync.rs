@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use crate::StoreError;
-use crate::writer::{Deliver, Shared};
+use crate::published::{Deliver, Shared};
 
 #[derive(Debug)]
 pub(crate) struct Syncer {

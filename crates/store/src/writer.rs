@@ -9,7 +9,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -22,13 +22,11 @@ use tokio::sync::mpsc;
 use crate::db::{self, Backend, Conn, Guard};
 use crate::idempotency::{IdempotencyRecord, Recent};
 use crate::ledger_sql::{self, AccountRow, ColdLookup, SlotWriter, Slots};
+use crate::published::{Deliver, Shared};
 use crate::{Location, StoreError, now_ns};
 
 /// An operation run by the writer inside a batch; it answers its caller through `Completion`.
 pub(crate) type Job = Box<dyn FnOnce(&mut WriteTx<'_, '_>) -> Completion + Send>;
-
-/// Delivers an operation's answer once the batch's fate is known: `None` when it committed.
-pub(crate) type Deliver = Box<dyn FnOnce(Option<StoreError>) + Send>;
 
 pub(crate) struct Completion {
     /// The operation failed: roll back what it did, keep the rest of the batch.
@@ -40,38 +38,6 @@ pub(crate) enum Command {
     Job(Job),
     /// Finish what is queued before this, then stop.
     Shutdown(tokio::sync::oneshot::Sender<()>, Stop),
-}
-
-/// State the writer publishes for other threads.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    /// When the next pending transfer expires (ns), `u64::MAX` if none: the ticker wakes the
-    /// writer then, so expiries are persisted even when no one writes.
-    pub next_expiry_ns: AtomicU64,
-    pub batches_committed: AtomicU64,
-    pub batches_failed: AtomicU64,
-    /// Operations (`Store::write` calls) the writer ran.
-    pub operations: AtomicU64,
-    /// Nanoseconds the writer spent running operations (ledger rules and their own SQL).
-    pub apply_ns: AtomicU64,
-    /// Nanoseconds spent writing the ledger's changes.
-    pub persist_ns: AtomicU64,
-    /// Nanoseconds spent in COMMIT (with the fsync, unless a syncer does that).
-    pub commit_ns: AtomicU64,
-    /// Log syncs done by the syncer, and nanoseconds spent in them.
-    pub syncs: AtomicU64,
-    pub sync_ns: AtomicU64,
-    /// The disk failed to confirm a write: no more writes are accepted.
-    pub poisoned: AtomicBool,
-    /// The ledger timestamp up to which everything is durable: readers see nothing newer.
-    pub durable_ts: AtomicU64,
-    /// How many committed batches are durable (batches are numbered by `batches_committed`).
-    pub durable_batches: AtomicU64,
-    /// Woken whenever `durable_batches` advances.
-    pub durable_notify: tokio::sync::Notify,
-    /// Advances after every commit that may have changed or removed a credential: cached
-    /// credentials read before it are no longer served (see `credentials`).
-    pub credentials_epoch: AtomicU64,
 }
 
 /// What an operation sees: the ledger inside the current batch, and the open transaction.

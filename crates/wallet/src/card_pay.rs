@@ -23,7 +23,8 @@ use cashless_store::Param;
 use serde_json::json;
 
 use crate::cards::{active_card, card_not_found};
-use crate::funding::{TopUpRequest, idempotency_record};
+use crate::funding::TopUpRequest;
+use crate::idempotency::idempotency_record;
 use crate::users;
 use crate::wire::{self, Amount};
 use crate::{Session, Wallet, WalletError, WalletResult};

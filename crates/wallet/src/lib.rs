@@ -22,6 +22,7 @@ pub mod cards;
 pub mod confirm;
 pub mod error;
 pub mod funding;
+pub mod idempotency;
 pub mod identity;
 pub mod payer;
 pub mod pin;

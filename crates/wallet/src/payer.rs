@@ -194,8 +194,8 @@ pub fn replayed(
     key: &str,
     fingerprint: &str,
 ) -> WalletResult<Option<String>> {
-    crate::funding::replayed(
-        crate::funding::idempotency_record(conn, user_id, key)?,
+    crate::idempotency::replayed(
+        crate::idempotency::idempotency_record(conn, user_id, key)?,
         fingerprint,
     )
 }
@@ -207,8 +207,8 @@ pub fn replayed_in(
     key: &str,
     fingerprint: &str,
 ) -> WalletResult<Option<String>> {
-    crate::funding::replayed(
-        crate::funding::idempotency_record_in(tx, user_id, key)?,
+    crate::idempotency::replayed(
+        crate::idempotency::idempotency_record_in(tx, user_id, key)?,
         fingerprint,
     )
 }
