@@ -17,8 +17,8 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use cashless_kernel::secrets::decode_hex;
 use cashless_transit::{Blacklist, Decision, Direction, Freshness, Gate, GatePlace};
-use cashless_wallet::secrets::decode_hex;
 use clap::{Args, Subcommand, ValueEnum};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde_json::{Value, json};

@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use cashless_kernel::Secrets;
 use cashless_partners::{
     SimulatedBank, SimulatedBankConfig, SimulatedFx, SimulatedSms, SimulatedSmsConfig,
 };
 use cashless_payments::{Payments, PaymentsConfig, PlatformKey};
 use cashless_server::{AppState, OperatorToken};
 use cashless_store::{Location, Store, StoreConfig};
-use cashless_wallet::{Partners, Secrets, Wallet, WalletConfig};
+use cashless_wallet::{Partners, Wallet, WalletConfig};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -260,7 +261,7 @@ fn print_demo(city: &cashless_server::demo::DemoCity, data_dir: &Path) {
 /// signatures were verified per batch.
 async fn log_writer_stats(
     store: cashless_store::Store,
-    signatures: Arc<cashless_wallet::signatures::Verifier>,
+    signatures: Arc<cashless_kernel::signatures::Verifier>,
 ) {
     let mut last = store.writer_stats();
     let mut last_signatures = signatures.stats();
@@ -332,7 +333,7 @@ fn operator_token(given: Option<&str>, data_dir: &Path) -> anyhow::Result<(Opera
 fn random_token() -> String {
     use rand::RngExt;
     let bytes: [u8; 32] = rand::rng().random();
-    cashless_wallet::secrets::hex(&bytes)
+    cashless_kernel::secrets::hex(&bytes)
 }
 
 /// Writes a secret readable by its owner only.

@@ -32,11 +32,14 @@ pub mod transit;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cashless_kernel::ServiceError;
 use cashless_ledger::{AccountId, Currency};
 use cashless_store::{CredentialCache, Store};
-use cashless_wallet::{Wallet, WalletError};
+use cashless_wallet::Wallet;
 
-pub use cashless_wallet::{ErrorKind, WalletError as PaymentError, WalletResult as PaymentResult};
+pub use cashless_kernel::{
+    ErrorKind, ServiceError as PaymentError, ServiceResult as PaymentResult,
+};
 pub use signing::PlatformKey;
 
 /// The payments rules that are configuration rather than code. Tests shorten the clocks.
@@ -214,7 +217,7 @@ impl Payments {
 }
 
 pub(crate) fn duration_ns(duration: Duration) -> u64 {
-    cashless_wallet::duration_ns(duration)
+    cashless_kernel::duration_ns(duration)
 }
 
 pub(crate) fn id_string(id: u128) -> String {
@@ -222,6 +225,6 @@ pub(crate) fn id_string(id: u128) -> String {
 }
 
 /// The refusal for an id that names nothing of this merchant's.
-pub(crate) fn not_found(code: &'static str, what: &str) -> WalletError {
-    WalletError::not_found(code, format!("no such {what}"))
+pub(crate) fn not_found(code: &'static str, what: &str) -> ServiceError {
+    ServiceError::not_found(code, format!("no such {what}"))
 }

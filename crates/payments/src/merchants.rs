@@ -10,9 +10,9 @@
 //! every older key an expiry `key_overlap` away, so requests signed with the old key keep
 //! working while the merchant's servers move to the new one.
 
+use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
 use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency};
 use cashless_store::{Conn, DbError, Param, Row, WriteTx};
-use cashless_wallet::{WalletError, WalletResult, rfc3339};
 use serde::Serialize;
 
 use crate::nonces::SeenNonces;
@@ -139,7 +139,7 @@ pub struct MerchantView {
     pub keys: Vec<KeyView>,
     pub created_at: String,
     /// The largest order the merchant may create (see `order_amount_max` at onboarding).
-    pub order_amount_max: cashless_wallet::wire::Amount,
+    pub order_amount_max: cashless_kernel::wire::Amount,
 }
 
 /// What bounds an order's amount: the merchant's maximum (or the default), and the largest
@@ -160,11 +160,11 @@ impl OrderLimits {
 
     /// Refuses an order above the merchant's maximum or above what anyone may pay at once,
     /// before it is created.
-    pub(crate) fn check(self, merchant: &MerchantRow, amount: u64) -> WalletResult<()> {
+    pub(crate) fn check(self, merchant: &MerchantRow, amount: u64) -> ServiceResult<()> {
         let cny = |minor| cashless_ledger::format_amount(minor, Currency::CNY);
-        let details = |limit| serde_json::json!({ "limit": cashless_wallet::wire::Amount::new(limit, Currency::CNY) });
+        let details = |limit| serde_json::json!({ "limit": cashless_kernel::wire::Amount::new(limit, Currency::CNY) });
         if amount > self.payable {
-            return Err(WalletError::unprocessable(
+            return Err(ServiceError::unprocessable(
                 "amount_above_payment_max",
                 format!(
                     "no payer may pay more than {} CNY at once: split the order",
@@ -175,7 +175,7 @@ impl OrderLimits {
         }
         let max = self.max(merchant);
         if amount > max {
-            return Err(WalletError::unprocessable(
+            return Err(ServiceError::unprocessable(
                 "amount_above_order_max",
                 format!("one order may be at most {} CNY at this merchant", cny(max)),
             )
@@ -233,7 +233,7 @@ pub(crate) fn load_in(tx: &mut WriteTx<'_, '_>, id: &str) -> Result<Option<Merch
     tx.cached("merchants", id, |conn| load(conn, id))
 }
 
-pub(crate) fn merchant_not_found() -> WalletError {
+pub(crate) fn merchant_not_found() -> ServiceError {
     not_found("merchant_not_found", "merchant")
 }
 
@@ -282,12 +282,12 @@ pub fn uscc_check_character(first17: &str) -> Option<char> {
     ALPHABET.chars().nth(((31 - sum % 31) % 31) as usize)
 }
 
-fn bad(code: &'static str, message: impl Into<String>) -> WalletError {
-    WalletError::invalid(code, message)
+fn bad(code: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::invalid(code, message)
 }
 
 /// A required text field: trimmed, 1 to `max` characters.
-fn text_field(value: &str, field: &str, max: usize) -> WalletResult<String> {
+fn text_field(value: &str, field: &str, max: usize) -> ServiceResult<String> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
         return Err(bad(
@@ -301,7 +301,7 @@ fn text_field(value: &str, field: &str, max: usize) -> WalletResult<String> {
 /// A notify URL, checked and normalized: well formed, and (unless `private_allowed`) https to a
 /// public host (see [`crate::destination`]). The stored form is the parsed one, so what was
 /// checked is exactly what the HTTP client will call.
-pub(crate) fn check_notify_url(url: &str, private_allowed: bool) -> WalletResult<String> {
+pub(crate) fn check_notify_url(url: &str, private_allowed: bool) -> ServiceResult<String> {
     let text = url.trim();
     let parsed = (text.len() <= NOTIFY_URL_CHARS_MAX && !text.chars().any(char::is_whitespace))
         .then(|| reqwest::Url::parse(text).ok())
@@ -334,7 +334,7 @@ fn check(
     input: MerchantInput,
     default_fee_bps: u32,
     private_allowed: bool,
-) -> WalletResult<MerchantInput> {
+) -> ServiceResult<MerchantInput> {
     let mcc = input.mcc.trim();
     if mcc.len() != 4 || !mcc.bytes().all(|b| b.is_ascii_digit()) || mcc == "0000" {
         return Err(bad(
@@ -443,10 +443,10 @@ impl MerchantCaller {
     }
 
     /// Only the merchant's full key: keys, staff and notification settings.
-    pub fn require_full(&self) -> WalletResult<()> {
+    pub fn require_full(&self) -> ServiceResult<()> {
         match self.scope {
             KeyScope::Full => Ok(()),
-            KeyScope::Manager | KeyScope::Till => Err(WalletError::forbidden(
+            KeyScope::Manager | KeyScope::Till => Err(ServiceError::forbidden(
                 "key_scope",
                 "only the merchant's full key may do this: sign it with that key",
             )),
@@ -455,10 +455,10 @@ impl MerchantCaller {
     }
 
     /// The full key or a manager: refunds, cancels, notification retries.
-    pub fn require_back_office(&self) -> WalletResult<()> {
+    pub fn require_back_office(&self) -> ServiceResult<()> {
         match self.scope {
             KeyScope::Full | KeyScope::Manager => Ok(()),
-            KeyScope::Till => Err(WalletError::forbidden(
+            KeyScope::Till => Err(ServiceError::forbidden(
                 "key_scope",
                 "a till takes payments and looks them up; a manager or the merchant's full key may do this",
             )),
@@ -468,7 +468,7 @@ impl MerchantCaller {
 
     /// The key that signed this request, when it may grant (till keys, staff): the
     /// merchant's current full key.
-    pub(crate) fn granting_key(&self) -> WalletResult<String> {
+    pub(crate) fn granting_key(&self) -> ServiceResult<String> {
         self.require_full()?;
         Ok(self.key_id.clone())
     }
@@ -479,7 +479,7 @@ impl MerchantCaller {
         &mut self,
         tx: &mut WriteTx<'_, '_>,
         nonces: &SeenNonces,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         if !self.nonce_claimed {
             let now = tx.now_ns();
             nonces.claim(tx.conn_kept()?, &self.merchant_id, &self.nonce, now)?;
@@ -489,20 +489,20 @@ impl MerchantCaller {
     }
 }
 
-fn retired() -> WalletError {
-    WalletError::forbidden(
+fn retired() -> ServiceError {
+    ServiceError::forbidden(
         "key_rotated_out",
         "this key was rotated out: until it expires it only takes payments and looks them up; sign this with the merchant's current key",
     )
 }
 
-fn unauthorized(code: &'static str, message: impl Into<String>) -> WalletError {
-    WalletError::new(cashless_wallet::ErrorKind::Unauthorized, code, message)
+fn unauthorized(code: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::new(cashless_kernel::ErrorKind::Unauthorized, code, message)
 }
 
 impl Payments {
     /// Onboards a merchant (operator).
-    pub async fn onboard(&self, input: MerchantInput) -> WalletResult<MerchantView> {
+    pub async fn onboard(&self, input: MerchantInput) -> ServiceResult<MerchantView> {
         let input = check(
             input,
             self.config.fee_rate_bps_default,
@@ -520,7 +520,7 @@ impl Payments {
                     &[Param::Text(&input.licence_number)],
                 )?;
                 if taken.is_some() {
-                    return Err(WalletError::conflict(
+                    return Err(ServiceError::conflict(
                         "licence_number_taken",
                         "a merchant with this licence number is already onboarded",
                     ));
@@ -532,7 +532,7 @@ impl Payments {
                     AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
                 )]);
                 if !created.first().is_some_and(|result| result.is_success()) {
-                    return Err(WalletError::internal(format!("merchant account: {created:?}")));
+                    return Err(ServiceError::internal(format!("merchant account: {created:?}")));
                 }
                 let account_bytes = account.0.to_be_bytes();
                 tx.conn()?.execute(
@@ -570,8 +570,8 @@ impl Payments {
     }
 
     /// Everything about a merchant: stores, terminals, keys, static codes.
-    pub async fn merchant(&self, id: &str) -> WalletResult<MerchantView> {
-        if !cashless_wallet::wire::is_id(id) {
+    pub async fn merchant(&self, id: &str) -> ServiceResult<MerchantView> {
+        if !cashless_kernel::wire::is_id(id) {
             return Err(merchant_not_found());
         }
         let id = id.to_owned();
@@ -601,7 +601,7 @@ impl Payments {
             })
             .await?;
         let row = merchant.ok_or_else(merchant_not_found)?;
-        let now = cashless_wallet::now_ns();
+        let now = cashless_kernel::now_ns();
         let merchant_row = MerchantRow {
             id: row.text(0)?.to_owned(),
             display_name: row.text(2)?.to_owned(),
@@ -668,7 +668,7 @@ impl Payments {
             settlement_account: format!("••••{}", &account[account.len().saturating_sub(4)..]),
             fee_rate: format!("{}.{:02}%", bps / 100, bps % 100),
             fee_rate_bps: bps,
-            order_amount_max: cashless_wallet::wire::Amount::new(
+            order_amount_max: cashless_kernel::wire::Amount::new(
                 self.order_amount_max(&merchant_row),
                 Currency::CNY,
             ),
@@ -687,10 +687,10 @@ impl Payments {
     }
 
     /// Refuses an order maximum no payer could ever reach.
-    fn check_order_amount_max(&self, max: Option<u64>) -> WalletResult<()> {
+    fn check_order_amount_max(&self, max: Option<u64>) -> ServiceResult<()> {
         let payable = self.wallet.config().limits.largest_single();
         match max {
-            Some(max) if max > payable => Err(WalletError::invalid(
+            Some(max) if max > payable => Err(ServiceError::invalid(
                 "order_amount_max_invalid",
                 format!(
                     "order_amount_max is at most {} CNY, the most any payer may pay at once",
@@ -698,7 +698,7 @@ impl Payments {
                 ),
             )
             .with_details(serde_json::json!({
-                "limit": cashless_wallet::wire::Amount::new(payable, Currency::CNY)
+                "limit": cashless_kernel::wire::Amount::new(payable, Currency::CNY)
             }))),
             _ => Ok(()),
         }
@@ -710,7 +710,7 @@ impl Payments {
         &self,
         merchant_id: &str,
         max: Option<u64>,
-    ) -> WalletResult<MerchantView> {
+    ) -> ServiceResult<MerchantView> {
         self.check_order_amount_max(max)?;
         let merchant_id = self.existing_merchant(merchant_id).await?;
         let id = merchant_id.clone();
@@ -726,7 +726,7 @@ impl Payments {
                         },
                     ],
                 )?;
-                Ok::<_, WalletError>(())
+                Ok::<_, ServiceError>(())
             })
             .await?;
         self.merchant(&merchant_id).await
@@ -746,7 +746,7 @@ impl Payments {
         merchant_id: &str,
         name: &str,
         address: &str,
-    ) -> WalletResult<StoreView> {
+    ) -> ServiceResult<StoreView> {
         let name = text_field(name, "name", 64)?;
         let address = text_field(address, "address", 256)?;
         let merchant_id = self.existing_merchant(merchant_id).await?;
@@ -761,7 +761,7 @@ impl Payments {
                     .query_opt("SELECT COUNT(*) FROM stores WHERE merchant_id = $1", &[Param::Text(&merchant)])?
                     .map_or(Ok(0), |row| row.int(0))?;
                 if count >= STORES_MAX {
-                    return Err(WalletError::unprocessable("stores_max", format!("a merchant has at most {STORES_MAX} stores")));
+                    return Err(ServiceError::unprocessable("stores_max", format!("a merchant has at most {STORES_MAX} stores")));
                 }
                 conn.execute(
                     "INSERT INTO stores (id, merchant_id, name, address, created_ns) VALUES ($1,$2,$3,$4,$5)",
@@ -774,7 +774,7 @@ impl Payments {
         view.stores
             .into_iter()
             .find(|store| store.id == id)
-            .ok_or_else(|| WalletError::internal("store vanished"))
+            .ok_or_else(|| ServiceError::internal("store vanished"))
     }
 
     /// Adds a terminal (a POS, a cashier's scanner) to a store (operator).
@@ -783,7 +783,7 @@ impl Payments {
         merchant_id: &str,
         store_id: &str,
         label: &str,
-    ) -> WalletResult<TerminalView> {
+    ) -> ServiceResult<TerminalView> {
         let label = text_field(label, "label", 25)?;
         let merchant_id = self.existing_merchant(merchant_id).await?;
         let store_id = store_id.to_owned();
@@ -797,14 +797,14 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                if !cashless_wallet::wire::is_id(&store_id) || !store_of(conn, &merchant_id, &store_id)? {
+                if !cashless_kernel::wire::is_id(&store_id) || !store_of(conn, &merchant_id, &store_id)? {
                     return Err(not_found("store_not_found", "store of this merchant"));
                 }
                 let count = conn
                     .query_opt("SELECT COUNT(*) FROM terminals WHERE merchant_id = $1", &[Param::Text(&merchant_id)])?
                     .map_or(Ok(0), |row| row.int(0))?;
                 if count >= TERMINALS_MAX {
-                    return Err(WalletError::unprocessable("terminals_max", format!("a merchant has at most {TERMINALS_MAX} terminals")));
+                    return Err(ServiceError::unprocessable("terminals_max", format!("a merchant has at most {TERMINALS_MAX} terminals")));
                 }
                 conn.execute(
                     "INSERT INTO terminals (id, merchant_id, store_id, label, created_ns) VALUES ($1,$2,$3,$4,$5)",
@@ -823,7 +823,7 @@ impl Payments {
         merchant_id: &str,
         public_key: &str,
         caller: Option<MerchantCaller>,
-    ) -> WalletResult<KeyView> {
+    ) -> ServiceResult<KeyView> {
         let key = signing::parse_public_key(public_key)
             .map_err(|error| bad(error.code, error.message))?;
         let key_hex = signing::hex(key.as_bytes());
@@ -845,7 +845,7 @@ impl Payments {
                         &[Param::Text(&caller.key_id), Param::Text(&caller.merchant_id)],
                     )?;
                     if current.is_none() {
-                        return Err(WalletError::forbidden(
+                        return Err(ServiceError::forbidden(
                             "key_rotated_out",
                             "this key is being retired; sign key rotations with the current key",
                         ));
@@ -854,7 +854,7 @@ impl Payments {
                 let id = signing::key_id(&key);
                 let existing = conn.query_opt("SELECT 1 FROM merchant_keys WHERE id = $1", &[Param::Text(&id)])?;
                 if existing.is_some() {
-                    return Err(WalletError::conflict("key_exists", "this public key is already registered"));
+                    return Err(ServiceError::conflict("key_exists", "this public key is already registered"));
                 }
                 conn.execute(
                     "UPDATE merchant_keys SET expires_ns = $2 WHERE merchant_id = $1 AND expires_ns IS NULL AND scope = 'full'",
@@ -867,7 +867,7 @@ impl Payments {
                     )?
                     .map_or(Ok(0), |row| row.int(0))?;
                 if active as usize >= KEYS_ACTIVE_MAX {
-                    return Err(WalletError::unprocessable(
+                    return Err(ServiceError::unprocessable(
                         "keys_max",
                         format!("at most {KEYS_ACTIVE_MAX} keys may be active at once; wait for the overlap of the last rotation to end"),
                     ));
@@ -880,7 +880,7 @@ impl Payments {
             id,
             public_key: signing::hex(key.as_bytes()),
             scope: KeyScope::Full.name().to_owned(),
-            created_at: rfc3339(cashless_wallet::now_ns()),
+            created_at: rfc3339(cashless_kernel::now_ns()),
             expires_at: None,
             granted_by: granted,
         })
@@ -892,7 +892,7 @@ impl Payments {
         &self,
         caller: MerchantCaller,
         public_key: &str,
-    ) -> WalletResult<KeyView> {
+    ) -> ServiceResult<KeyView> {
         let granted_by = caller.granting_key()?;
         let granted = granted_by.clone();
         let key = signing::parse_public_key(public_key)
@@ -905,7 +905,7 @@ impl Payments {
                 let conn = tx.conn()?;
                 let id = signing::key_id(&key);
                 if conn.query_opt("SELECT 1 FROM merchant_keys WHERE id = $1", &[Param::Text(&id)])?.is_some() {
-                    return Err(WalletError::conflict("key_exists", "this public key is already registered"));
+                    return Err(ServiceError::conflict("key_exists", "this public key is already registered"));
                 }
                 let tills = conn
                     .query_opt(
@@ -915,7 +915,7 @@ impl Payments {
                     )?
                     .map_or(Ok(0), |row| row.int(0))?;
                 if tills >= TILL_KEYS_MAX {
-                    return Err(WalletError::unprocessable(
+                    return Err(ServiceError::unprocessable(
                         "keys_max",
                         format!("at most {TILL_KEYS_MAX} till keys; revoke unused ones first"),
                     ));
@@ -928,7 +928,7 @@ impl Payments {
             id,
             public_key: signing::hex(key.as_bytes()),
             scope: KeyScope::Till.name().to_owned(),
-            created_at: rfc3339(cashless_wallet::now_ns()),
+            created_at: rfc3339(cashless_kernel::now_ns()),
             expires_at: None,
             granted_by: Some(granted),
         })
@@ -936,7 +936,11 @@ impl Payments {
 
     /// Re-confirms a till key with the merchant's current key, which then stands behind it:
     /// revoking the key that made it no longer revokes it.
-    pub async fn confirm_till_key(&self, caller: MerchantCaller, key_id: &str) -> WalletResult<()> {
+    pub async fn confirm_till_key(
+        &self,
+        caller: MerchantCaller,
+        key_id: &str,
+    ) -> ServiceResult<()> {
         let granted_by = caller.granting_key()?;
         let key_id = key_id.to_owned();
         self.store
@@ -953,7 +957,7 @@ impl Payments {
                     ],
                 )?;
                 if confirmed == 0 {
-                    return Err(WalletError::not_found(
+                    return Err(ServiceError::not_found(
                         "key_not_found",
                         "no live till key with this id",
                     ));
@@ -964,7 +968,7 @@ impl Payments {
     }
 
     /// Revokes one of the merchant's till keys at once (a lost or stolen till).
-    pub async fn revoke_till_key(&self, caller: MerchantCaller, key_id: &str) -> WalletResult<()> {
+    pub async fn revoke_till_key(&self, caller: MerchantCaller, key_id: &str) -> ServiceResult<()> {
         caller.require_full()?;
         let key_id = key_id.to_owned();
         self.store
@@ -980,7 +984,7 @@ impl Payments {
                     ],
                 )?;
                 if revoked == 0 {
-                    return Err(WalletError::not_found(
+                    return Err(ServiceError::not_found(
                         "key_not_found",
                         "no live till key with this id",
                     ));
@@ -1003,7 +1007,7 @@ impl Payments {
         merchant_id: &str,
         key_id: &str,
         mode: Revocation,
-    ) -> WalletResult<Revoked> {
+    ) -> ServiceResult<Revoked> {
         let merchant_id = self.existing_merchant(merchant_id).await?;
         let key_id = key_id.to_owned();
         self.store
@@ -1017,7 +1021,7 @@ impl Payments {
                     &[Param::Text(&key_id), Param::Text(&merchant_id)],
                 )?;
                 if known.is_none() {
-                    return Err(WalletError::not_found(
+                    return Err(ServiceError::not_found(
                         "key_not_found",
                         "this merchant has no key with this id",
                     ));
@@ -1055,7 +1059,7 @@ impl Payments {
     /// Sets where notifications go (by the merchant, signed). Events still undelivered and
     /// not scheduled (made while there was no URL, or given up on) are sent to it: every
     /// event reaches the merchant at least once.
-    pub async fn set_notify_url(&self, caller: MerchantCaller, url: &str) -> WalletResult<()> {
+    pub async fn set_notify_url(&self, caller: MerchantCaller, url: &str) -> ServiceResult<()> {
         caller.require_full()?;
         let url = check_notify_url(url, self.config.notify_private_allowed)?;
         self.store
@@ -1079,7 +1083,7 @@ impl Payments {
     /// The calling merchant's own view.
     /// Tills (till keys, cashiers, managers) see the shop, not the business: no settlement
     /// account, notify URL or keys.
-    pub async fn merchant_profile(&self, caller: MerchantCaller) -> WalletResult<MerchantView> {
+    pub async fn merchant_profile(&self, caller: MerchantCaller) -> ServiceResult<MerchantView> {
         let mut view = self.merchant(&caller.merchant_id).await?;
         if caller.scope != KeyScope::Full {
             view.settlement_bank = String::new();
@@ -1092,7 +1096,7 @@ impl Payments {
 
     /// Uses up a signed request's nonce, in a write of its own before the request's work:
     /// a request that then fails cannot be replayed either.
-    pub async fn claim_nonce(&self, caller: &mut MerchantCaller) -> WalletResult<()> {
+    pub async fn claim_nonce(&self, caller: &mut MerchantCaller) -> ServiceResult<()> {
         if caller.nonce_claimed {
             return Ok(());
         }
@@ -1108,8 +1112,8 @@ impl Payments {
         Ok(())
     }
 
-    async fn existing_merchant(&self, merchant_id: &str) -> WalletResult<String> {
-        if !cashless_wallet::wire::is_id(merchant_id) {
+    async fn existing_merchant(&self, merchant_id: &str) -> ServiceResult<String> {
+        if !cashless_kernel::wire::is_id(merchant_id) {
             return Err(merchant_not_found());
         }
         let id = merchant_id.to_owned();
@@ -1128,7 +1132,7 @@ impl Payments {
         method: &str,
         path_and_query: &str,
         body: &[u8],
-    ) -> WalletResult<MerchantCaller> {
+    ) -> ServiceResult<MerchantCaller> {
         if let Some(token) = authorization.and_then(|header| header.strip_prefix("Bearer ")) {
             return self.staff_caller(token.trim()).await;
         }
@@ -1140,7 +1144,7 @@ impl Payments {
         })?;
         let auth = Authorization::parse(header)
             .map_err(|error| unauthorized(error.code, error.message))?;
-        let now_secs = (cashless_wallet::now_ns() / 1_000_000_000) as i64;
+        let now_secs = (cashless_kernel::now_ns() / 1_000_000_000) as i64;
         let skew = self.config.signature_skew.as_secs();
         if now_secs.abs_diff(auth.timestamp) > skew {
             return Err(unauthorized(
@@ -1187,7 +1191,7 @@ impl Payments {
             .await?
             .filter(|key| {
                 key.expires_ns
-                    .is_none_or(|expires| expires > cashless_wallet::now_ns() as i64)
+                    .is_none_or(|expires| expires > cashless_kernel::now_ns() as i64)
             })
             .ok_or_else(invalid)?;
         // A full key in its overlap after a rotation does what a till does, nothing more.
@@ -1197,7 +1201,7 @@ impl Payments {
         };
         let message =
             signing::string_to_sign(method, path_and_query, auth.timestamp, &auth.nonce, body);
-        let check = cashless_wallet::signatures::Check {
+        let check = cashless_kernel::signatures::Check {
             key: key.key,
             message: message.into_bytes(),
             signature: auth.signature,
@@ -1236,8 +1240,8 @@ pub enum Revocation {
 }
 
 /// What `key_id` granted that is still live: its till keys, its staff, the keys it rotated in.
-fn grants_of(conn: &mut Conn, merchant_id: &str, key_id: &str, now: u64) -> WalletResult<Revoked> {
-    let ids = |conn: &mut Conn, sql: &str, params: &[Param<'_>]| -> WalletResult<Vec<String>> {
+fn grants_of(conn: &mut Conn, merchant_id: &str, key_id: &str, now: u64) -> ServiceResult<Revoked> {
+    let ids = |conn: &mut Conn, sql: &str, params: &[Param<'_>]| -> ServiceResult<Vec<String>> {
         conn.query(sql, params)?
             .iter()
             .map(|row| Ok(row.text(0)?.to_owned()))
@@ -1267,7 +1271,7 @@ fn grants_of(conn: &mut Conn, merchant_id: &str, key_id: &str, now: u64) -> Wall
 }
 
 /// Revokes the till keys and removes the staff that `key_id` granted.
-fn revoke_grants(conn: &mut Conn, merchant_id: &str, key_id: &str, now: u64) -> WalletResult<()> {
+fn revoke_grants(conn: &mut Conn, merchant_id: &str, key_id: &str, now: u64) -> ServiceResult<()> {
     conn.execute(
         "UPDATE merchant_keys SET expires_ns = $3 WHERE merchant_id = $1 AND granted_by = $2 \
          AND scope = 'till' AND (expires_ns IS NULL OR expires_ns > $3)",
@@ -1296,7 +1300,7 @@ fn insert_key(
     scope: KeyScope,
     granted_by: Option<&str>,
     now: u64,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     let key = signing::parse_public_key(public_key_hex)
         .map_err(|error| bad(error.code, error.message))?;
     conn.execute(

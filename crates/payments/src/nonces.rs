@@ -18,8 +18,8 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
+use cashless_kernel::{ServiceError, ServiceResult};
 use cashless_store::{Conn, Param};
-use cashless_wallet::{WalletError, WalletResult};
 
 /// The nonces claimed in the last `keep_ns`.
 #[derive(Debug)]
@@ -76,7 +76,7 @@ impl SeenNonces {
         merchant_id: &str,
         nonce: &str,
         now_ns: u64,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         let mut state = self
             .state
             .lock()
@@ -97,8 +97,8 @@ impl SeenNonces {
         state.forget_before(cutoff);
         let digest = self.digest(merchant_id, nonce);
         if state.seen.contains(&digest) {
-            return Err(WalletError::new(
-                cashless_wallet::ErrorKind::Unauthorized,
+            return Err(ServiceError::new(
+                cashless_kernel::ErrorKind::Unauthorized,
                 "nonce_reused",
                 "this nonce was already used: sign every request with a fresh nonce",
             ));

@@ -15,8 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
 use cashless_store::{Conn, DbError, Param};
-use cashless_wallet::{WalletError, WalletResult, rfc3339};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -64,7 +64,7 @@ pub(crate) fn enqueue(
     kind: &str,
     details: Value,
     now: u64,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     let id = id_string(time_ordered_id(now));
     let details = match details {
         Value::Object(details) => details,
@@ -80,7 +80,7 @@ pub(crate) fn enqueue(
             details,
         },
     })
-    .map_err(|error| WalletError::internal(format!("cannot write an event: {error}")))?;
+    .map_err(|error| ServiceError::internal(format!("cannot write an event: {error}")))?;
     let next = merchant.notify_url.as_ref().map(|_| now as i64);
     conn.write(
         "INSERT INTO events (id, merchant_id, order_id, kind, payload, created_ns, attempts, next_attempt_ns) \
@@ -182,7 +182,7 @@ impl Payments {
         limit: Option<u32>,
         newest_first: bool,
         delivery: Option<&str>,
-    ) -> WalletResult<EventPage> {
+    ) -> ServiceResult<EventPage> {
         // Webhook payloads and delivery errors describe the merchant's back end.
         caller.require_back_office()?;
         let only = match delivery {
@@ -196,7 +196,7 @@ impl Payments {
                 "AND delivered_ns IS NULL AND next_attempt_ns IS NULL AND attempts = 0"
             }
             Some(_) => {
-                return Err(WalletError::invalid(
+                return Err(ServiceError::invalid(
                     "delivery_invalid",
                     "delivery is delivered, pending, failed or no_notify_url",
                 ));
@@ -209,12 +209,12 @@ impl Payments {
         };
         let limit = limit.unwrap_or(20);
         if !(1..=EVENTS_PAGE_MAX).contains(&limit) {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "limit_invalid",
                 format!("limit must be 1 to {EVENTS_PAGE_MAX}"),
             ));
         }
-        let cursor = after.map(cashless_wallet::wire::parse_cursor).transpose()?;
+        let cursor = after.map(cashless_kernel::wire::parse_cursor).transpose()?;
         let rows = self
             .store
             .read(move |conn| {
@@ -286,11 +286,11 @@ impl Payments {
         &self,
         mut caller: MerchantCaller,
         event_id: &str,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         caller.require_back_office()?;
         self.claim_nonce(&mut caller).await?;
-        let not_found = || WalletError::not_found("event_not_found", "no such event");
-        if !cashless_wallet::wire::is_id(event_id) {
+        let not_found = || ServiceError::not_found("event_not_found", "no such event");
+        if !cashless_kernel::wire::is_id(event_id) {
             return Err(not_found());
         }
         let event_id = event_id.to_owned();
@@ -307,13 +307,13 @@ impl Payments {
                     )?
                     .ok_or_else(not_found)?;
                 if row.opt_int(0)?.is_some() {
-                    return Err(WalletError::conflict(
+                    return Err(ServiceError::conflict(
                         "event_delivered",
                         "this event was already delivered",
                     ));
                 }
                 if row.opt_text(1)?.is_none() {
-                    return Err(WalletError::conflict(
+                    return Err(ServiceError::conflict(
                         "notify_url_missing",
                         "set a notify URL first: PUT /v1/merchant/notify-url",
                     ));
@@ -324,7 +324,7 @@ impl Payments {
                     &[Param::Text(&event_id), Param::Int(now as i64)],
                 )?;
                 if reset == 0 {
-                    return Err(WalletError::conflict(
+                    return Err(ServiceError::conflict(
                         "event_in_flight",
                         "this event is being delivered right now; look again in a moment",
                     ));
@@ -335,7 +335,7 @@ impl Payments {
     }
 
     /// Delivers the events that are due; answers how many were attempted.
-    pub async fn dispatch_once(self: &Arc<Self>) -> WalletResult<usize> {
+    pub async fn dispatch_once(self: &Arc<Self>) -> ServiceResult<usize> {
         let lease = duration_ns(self.config.notify_timeout + Duration::from_secs(5));
         let due = self
             .store
@@ -357,7 +357,7 @@ impl Payments {
                     let Some(url) = row.opt_text(1)?.map(str::to_owned) else { continue };
                     due.push(Due { id, url, payload: row.text(2)?.to_owned(), attempts: u32::try_from(row.int(3)?).unwrap_or(0) });
                 }
-                Ok::<_, WalletError>(due)
+                Ok::<_, ServiceError>(due)
             })
             .await?;
         let attempted = due.len();
@@ -386,7 +386,7 @@ impl Payments {
         {
             return Err(error.message);
         }
-        let timestamp = (cashless_wallet::now_ns() / 1_000_000_000) as i64;
+        let timestamp = (cashless_kernel::now_ns() / 1_000_000_000) as i64;
         let signature = self
             .platform_key
             .sign_notification(timestamp, &event.id, &event.payload);
@@ -417,7 +417,7 @@ impl Payments {
         }
     }
 
-    async fn record_delivery(&self, event: &Due, outcome: Result<(), String>) -> WalletResult<()> {
+    async fn record_delivery(&self, event: &Due, outcome: Result<(), String>) -> ServiceResult<()> {
         let id = event.id.clone();
         let attempts = event.attempts + 1;
         let backoff: Vec<u64> = self
@@ -448,7 +448,7 @@ impl Payments {
                         )?
                     }
                 };
-                Ok::<_, WalletError>(())
+                Ok::<_, ServiceError>(())
             })
             .await
     }
@@ -469,7 +469,7 @@ impl Payments {
 
     /// Closes orders whose time ran out, finishes paid orders whose refund period ended, and
     /// forgets nonces older than the signature window. Answers how many orders changed.
-    pub async fn sweep_once(&self) -> WalletResult<usize> {
+    pub async fn sweep_once(&self) -> ServiceResult<usize> {
         let nonce_keep = duration_ns(self.config.signature_skew).saturating_mul(2);
         self.store
             .write(move |tx| {
@@ -487,7 +487,7 @@ impl Payments {
                 for id in &ids {
                     let Some(mut order) = orders::by_id(conn, id)? else { continue };
                     let merchant = crate::merchants::load(conn, &order.merchant_id)?
-                        .ok_or_else(|| WalletError::internal("order without merchant"))?;
+                        .ok_or_else(|| ServiceError::internal("order without merchant"))?;
                     if order.status.is_open() {
                         orders::close(conn, &merchant, &mut order, now, "expired")?;
                     } else if order.status == OrderStatus::Success {
@@ -507,7 +507,7 @@ impl Payments {
                     "DELETE FROM staff_sessions WHERE expires_ns < $1 OR revoked_ns < $1",
                     &[Param::Int(day_ago)],
                 )?;
-                Ok::<_, WalletError>(ids.len())
+                Ok::<_, ServiceError>(ids.len())
             })
             .await
     }

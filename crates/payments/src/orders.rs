@@ -13,11 +13,11 @@
 //! returned in proportion: after refunds totalling `r`, the merchant has paid
 //! `fee(amount - r)`, where `fee(x) = round_half_up(x × rate)`.
 
+use cashless_kernel::wire::{self, Amount};
+use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
 use cashless_ledger::{Currency, Transfer, TransferFlags, TransferId, format_amount};
 use cashless_store::{Conn, DbError, Param, Row, WriteTx};
 use cashless_wallet::payer::{self, Activity};
-use cashless_wallet::wire::{self, Amount};
-use cashless_wallet::{WalletError, WalletResult, rfc3339};
 use serde::Serialize;
 use serde_json::json;
 
@@ -347,14 +347,14 @@ pub struct RefundInput {
     pub reason: Option<String>,
 }
 
-pub(crate) fn check_out_no(value: &str, field: &'static str) -> WalletResult<String> {
+pub(crate) fn check_out_no(value: &str, field: &'static str) -> ServiceResult<String> {
     let ok = !value.is_empty()
         && value.len() <= OUT_TRADE_NO_CHARS_MAX
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
-        return Err(WalletError::invalid(
+        return Err(ServiceError::invalid(
             if field == "out_trade_no" {
                 "out_trade_no_invalid"
             } else {
@@ -368,13 +368,13 @@ pub(crate) fn check_out_no(value: &str, field: &'static str) -> WalletResult<Str
     Ok(value.to_owned())
 }
 
-pub(crate) fn check_subject(subject: &str) -> WalletResult<String> {
+pub(crate) fn check_subject(subject: &str) -> ServiceResult<String> {
     let subject = subject.trim();
     if subject.is_empty()
         || subject.chars().count() > SUBJECT_CHARS_MAX
         || subject.chars().any(char::is_control)
     {
-        return Err(WalletError::invalid(
+        return Err(ServiceError::invalid(
             "subject_invalid",
             format!("subject is 1 to {SUBJECT_CHARS_MAX} printable characters"),
         ));
@@ -383,10 +383,10 @@ pub(crate) fn check_subject(subject: &str) -> WalletResult<String> {
 }
 
 /// Orders are in CNY: the wallets are.
-pub(crate) fn cny_only(code: Option<&str>) -> WalletResult<Currency> {
+pub(crate) fn cny_only(code: Option<&str>) -> ServiceResult<Currency> {
     let currency = wire::currency(code.unwrap_or("CNY"))?;
     if currency != Currency::CNY {
-        return Err(WalletError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "currency_not_supported",
             format!("orders are in CNY; {} is not accepted", currency.code()),
         ));
@@ -399,13 +399,13 @@ fn merchant_order(
     conn: &mut Conn,
     merchant_id: &str,
     out_trade_no: &str,
-) -> WalletResult<(MerchantRow, OrderRow)> {
+) -> ServiceResult<(MerchantRow, OrderRow)> {
     let merchant = merchants::load(conn, merchant_id)?.ok_or_else(merchants::merchant_not_found)?;
     let order = by_out_trade_no(conn, &merchant.id, out_trade_no)?.ok_or_else(order_not_found)?;
     Ok((merchant, order))
 }
 
-pub(crate) fn order_not_found() -> WalletError {
+pub(crate) fn order_not_found() -> ServiceError {
     not_found("order_not_found", "order of this merchant")
 }
 
@@ -416,7 +416,7 @@ pub(crate) fn check_place(
     merchant_id: &str,
     store_id: Option<&str>,
     terminal_id: Option<&str>,
-) -> WalletResult<Option<String>> {
+) -> ServiceResult<Option<String>> {
     let terminal_store = match terminal_id {
         None => None,
         Some(terminal) => Some(
@@ -429,7 +429,7 @@ pub(crate) fn check_place(
     };
     match (store_id, terminal_store) {
         (Some(store), Some(of_terminal)) if store != of_terminal => {
-            Err(WalletError::unprocessable(
+            Err(ServiceError::unprocessable(
                 "terminal_not_in_store",
                 "the terminal belongs to another store",
             ))
@@ -451,7 +451,7 @@ impl Payments {
         &self,
         mut caller: MerchantCaller,
         input: PrecreateInput,
-    ) -> WalletResult<OrderView> {
+    ) -> ServiceResult<OrderView> {
         let out_trade_no = check_out_no(&input.out_trade_no, "out_trade_no")?;
         let subject = check_subject(&input.subject)?;
         let currency = cny_only(input.currency.as_deref())?;
@@ -462,7 +462,7 @@ impl Payments {
                 secs * 1_000_000_000
             }
             Some(_) => {
-                return Err(WalletError::invalid(
+                return Err(ServiceError::invalid(
                     "expires_in_invalid",
                     format!(
                         "expires_in_secs is 60 to {}",
@@ -492,7 +492,7 @@ impl Payments {
                 let conn = tx.conn()?;
                 if let Some(existing) = by_out_trade_no(conn, &merchant.id, &out_trade_no)? {
                     if existing.fingerprint != fingerprint {
-                        return Err(WalletError::conflict(
+                        return Err(ServiceError::conflict(
                             "out_trade_no_conflict",
                             "an order with this out_trade_no exists with different fields",
                         ));
@@ -542,7 +542,7 @@ impl Payments {
         &self,
         caller: MerchantCaller,
         out_trade_no: &str,
-    ) -> WalletResult<OrderView> {
+    ) -> ServiceResult<OrderView> {
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
         let (merchant, order) = self
@@ -566,7 +566,7 @@ impl Payments {
         &self,
         caller: MerchantCaller,
         out_trade_no: &str,
-    ) -> WalletResult<OrderView> {
+    ) -> ServiceResult<OrderView> {
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
         let (order, merchant) = self
@@ -582,7 +582,7 @@ impl Payments {
                         close(conn, &merchant, &mut order, now, "closed by the merchant")?;
                     }
                     OrderStatus::Success | OrderStatus::Finished => {
-                        return Err(WalletError::unprocessable(
+                        return Err(ServiceError::unprocessable(
                             "order_paid",
                             "the order is paid: refund it (or cancel it within 24 hours) instead",
                         ));
@@ -600,7 +600,7 @@ impl Payments {
         &self,
         caller: MerchantCaller,
         out_trade_no: &str,
-    ) -> WalletResult<OrderView> {
+    ) -> ServiceResult<OrderView> {
         // Cancelling may refund: not for a till key.
         caller.require_back_office()?;
         let out_trade_no =
@@ -661,7 +661,7 @@ impl Payments {
         caller: MerchantCaller,
         out_trade_no: &str,
         input: RefundInput,
-    ) -> WalletResult<RefundView> {
+    ) -> ServiceResult<RefundView> {
         caller.require_back_office()?;
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
@@ -674,7 +674,7 @@ impl Payments {
             .unwrap_or_default()
             .to_owned();
         if reason.chars().count() > REASON_CHARS_MAX {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "reason_invalid",
                 format!("reason is at most {REASON_CHARS_MAX} characters"),
             ));
@@ -702,7 +702,7 @@ impl Payments {
                     existing_refund(conn, &order.id, &refund.out_request_no)?
                 {
                     if earlier_amount != refund.amount {
-                        return Err(WalletError::conflict(
+                        return Err(ServiceError::conflict(
                             "out_request_no_conflict",
                             "a refund with this out_request_no exists with a different amount",
                         ));
@@ -727,7 +727,7 @@ impl Payments {
         caller: MerchantCaller,
         out_trade_no: &str,
         out_request_no: &str,
-    ) -> WalletResult<RefundView> {
+    ) -> ServiceResult<RefundView> {
         let refund_not_found = || not_found("refund_not_found", "refund of this order");
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
@@ -747,7 +747,7 @@ impl Payments {
         self.refund_view(&refund_id).await
     }
 
-    async fn refund_view(&self, refund_id: &str) -> WalletResult<RefundView> {
+    async fn refund_view(&self, refund_id: &str) -> ServiceResult<RefundView> {
         let refund_id = refund_id.to_owned();
         let (row, mut order, merchant) = self
             .store
@@ -783,15 +783,15 @@ impl Payments {
     }
 }
 
-fn cancel_window_over() -> WalletError {
-    WalletError::unprocessable(
+fn cancel_window_over() -> ServiceError {
+    ServiceError::unprocessable(
         "cancel_window_over",
         "an order can be cancelled within 24 hours of payment; refund it instead",
     )
 }
 
-fn refund_window_over() -> WalletError {
-    WalletError::unprocessable(
+fn refund_window_over() -> ServiceError {
+    ServiceError::unprocessable(
         "refund_window_over",
         "the refund period of this order is over",
     )
@@ -828,7 +828,7 @@ pub(crate) fn close(
     order: &mut OrderRow,
     now: u64,
     reason: &str,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     debug_assert!(order.status.is_open());
     order.status = OrderStatus::Closed;
     order.updated_ns = now;
@@ -862,17 +862,17 @@ pub(crate) fn apply_refund(
     order: &mut OrderRow,
     refund: &NewRefund,
     now: u64,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     match order.status {
         OrderStatus::Success => {}
         OrderStatus::WaitBuyerPay | OrderStatus::UserPaying => {
-            return Err(WalletError::unprocessable(
+            return Err(ServiceError::unprocessable(
                 "order_not_paid",
                 "the order is not paid; close it instead",
             ));
         }
         OrderStatus::Closed => {
-            return Err(WalletError::unprocessable(
+            return Err(ServiceError::unprocessable(
                 "order_closed",
                 "the order is closed (refunded in full, or never paid)",
             ));
@@ -881,7 +881,7 @@ pub(crate) fn apply_refund(
     }
     let remaining = order.amount - order.refunded;
     if refund.amount > remaining {
-        return Err(WalletError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "refund_exceeds_paid",
             format!(
                 "at most {} {} is left to refund",
@@ -899,7 +899,7 @@ pub(crate) fn apply_refund(
         )?
         .map_or(Ok(0), |row| row.int(0))?;
     if count >= REFUNDS_PER_ORDER_MAX {
-        return Err(WalletError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "refunds_max",
             format!("an order takes at most {REFUNDS_PER_ORDER_MAX} refunds"),
         ));
@@ -907,11 +907,11 @@ pub(crate) fn apply_refund(
     let payer_id = order
         .payer_user_id
         .clone()
-        .ok_or_else(|| WalletError::internal("paid order without payer"))?;
+        .ok_or_else(|| ServiceError::internal("paid order without payer"))?;
     // Accounts are never deleted today; should one be, the merchant hears why, not "401".
     let payer = payer::payer(tx.conn()?, &payer_id).map_err(|error| {
-        if error.kind == cashless_wallet::ErrorKind::Unauthorized {
-            WalletError::unprocessable(
+        if error.kind == cashless_kernel::ErrorKind::Unauthorized {
+            ServiceError::unprocessable(
                 "payer_account_closed",
                 "the payer's account is closed: refund them outside the platform",
             )
@@ -947,7 +947,7 @@ pub(crate) fn apply_refund(
     ));
     let results = tx.create_transfers_atomically(&legs)?;
     if results.contains(&cashless_ledger::CreateTransferResult::ExceedsCredits) {
-        return Err(WalletError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "merchant_balance_insufficient",
             "the merchant's balance cannot cover this refund",
         ));

@@ -14,15 +14,16 @@
 
 use std::sync::Arc;
 
+use cashless_kernel::idempotency::idempotency_key;
+use cashless_kernel::wire::{self, Amount};
+use cashless_kernel::{ErrorKind, ServiceError, ServiceResult, rfc3339};
 use cashless_ledger::{
     AccountKind, CreateTransferResult, Currency, Transfer, TransferFlags, TransferId,
 };
 use cashless_store::{Conn, DbError, Param, WriteTx};
+use cashless_wallet::Session;
 use cashless_wallet::confirm::Confirmation;
-use cashless_wallet::idempotency::idempotency_key;
 use cashless_wallet::payer::{self, Activity, Payer, PinUse};
-use cashless_wallet::wire::{self, Amount};
-use cashless_wallet::{ErrorKind, Session, WalletError, WalletResult, rfc3339};
 use serde::Serialize;
 use serde_json::json;
 
@@ -57,16 +58,16 @@ pub(crate) fn new_qr_token() -> String {
 }
 
 /// A merchant's (or one store's) static code.
-pub(crate) fn static_code(merchant: &MerchantRow, store_id: Option<&str>) -> WalletResult<String> {
-    qr::encode(merchant, store_id, None).map_err(WalletError::internal)
+pub(crate) fn static_code(merchant: &MerchantRow, store_id: Option<&str>) -> ServiceResult<String> {
+    qr::encode(merchant, store_id, None).map_err(ServiceError::internal)
 }
 
 /// The dynamic code of an order waiting for payment.
-pub(crate) fn dynamic_code(merchant: &MerchantRow, order: &OrderRow) -> WalletResult<String> {
+pub(crate) fn dynamic_code(merchant: &MerchantRow, order: &OrderRow) -> ServiceResult<String> {
     let token = order
         .qr_token
         .as_deref()
-        .ok_or_else(|| WalletError::internal("dynamic code of an order without a token"))?;
+        .ok_or_else(|| ServiceError::internal("dynamic code of an order without a token"))?;
     qr::encode(
         merchant,
         order.store_id.as_deref(),
@@ -76,17 +77,17 @@ pub(crate) fn dynamic_code(merchant: &MerchantRow, order: &OrderRow) -> WalletRe
             terminal: order.terminal_id.as_deref(),
         }),
     )
-    .map_err(WalletError::internal)
+    .map_err(ServiceError::internal)
 }
 
-pub(crate) fn check_applied(results: &[CreateTransferResult]) -> WalletResult<()> {
+pub(crate) fn check_applied(results: &[CreateTransferResult]) -> ServiceResult<()> {
     if results
         .iter()
         .all(|result| *result == CreateTransferResult::Ok)
     {
         Ok(())
     } else {
-        Err(WalletError::internal(format!(
+        Err(ServiceError::internal(format!(
             "payment transfers refused: {results:?}"
         )))
     }
@@ -192,8 +193,8 @@ impl std::fmt::Debug for PaycodeEnrolment {
     }
 }
 
-fn pin_required(config: &PaymentsConfig, used: u32) -> WalletError {
-    WalletError::forbidden(
+fn pin_required(config: &PaymentsConfig, used: u32) -> ServiceError {
+    ServiceError::forbidden(
         "pin_required",
         format!(
             "confirm with the payment PIN: payments over {} CNY, or after {} password-free payments a day, need it",
@@ -242,7 +243,7 @@ fn take_payment(
     pin_verified: bool,
     transfer_ids: [TransferId; 2],
     now: u64,
-) -> WalletResult<Taken> {
+) -> ServiceResult<Taken> {
     debug_assert!(order.status.is_open());
     let today = payer::outflow_today(tx.conn()?, payer, now)?;
     let free = order.amount <= payments.config.password_free_max
@@ -308,7 +309,7 @@ fn record_payment(
     transfer_id: TransferId,
     write: OrderWrite,
     now: u64,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     payer::count_payment(conn, payer, &taken.today, order.amount, taken.pin)?;
     order.status = OrderStatus::Success;
     order.payer_user_id = Some(payer.user_id().to_owned());
@@ -353,7 +354,7 @@ fn charge(
     transfer_ids: [TransferId; 2],
     write: OrderWrite,
     now: u64,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     let taken = take_payment(
         tx,
         payments,
@@ -404,33 +405,33 @@ struct Target {
     amount: Option<u64>,
 }
 
-fn load_merchant(tx: &mut WriteTx<'_, '_>, id: &str) -> WalletResult<MerchantRow> {
+fn load_merchant(tx: &mut WriteTx<'_, '_>, id: &str) -> ServiceResult<MerchantRow> {
     if !wire::is_id(id) {
         return Err(qr_unknown());
     }
     merchants::load_in(tx, id)?.ok_or_else(qr_unknown)
 }
 
-fn qr_unknown() -> WalletError {
-    WalletError::not_found(
+fn qr_unknown() -> ServiceError {
+    ServiceError::not_found(
         "qr_unknown",
         "this code does not name a Cashless merchant or order",
     )
 }
 
-fn order_payable(order: &OrderRow, now: u64) -> WalletResult<()> {
+fn order_payable(order: &OrderRow, now: u64) -> ServiceResult<()> {
     match order.status {
         OrderStatus::WaitBuyerPay if order.expires_ns > now => Ok(()),
-        OrderStatus::WaitBuyerPay => Err(WalletError::unprocessable(
+        OrderStatus::WaitBuyerPay => Err(ServiceError::unprocessable(
             "order_expired",
             "this order's time to pay is over",
         )),
-        OrderStatus::Closed => Err(WalletError::unprocessable(
+        OrderStatus::Closed => Err(ServiceError::unprocessable(
             "order_closed",
             "this order is closed",
         )),
         OrderStatus::UserPaying | OrderStatus::Success | OrderStatus::Finished => {
-            Err(WalletError::conflict(
+            Err(ServiceError::conflict(
                 "order_already_paid",
                 "this order is already paid (or being paid)",
             ))
@@ -447,12 +448,12 @@ impl Payments {
         }
     }
 
-    fn target(&self, payload: &str, typed: Option<&str>) -> WalletResult<Target> {
+    fn target(&self, payload: &str, typed: Option<&str>) -> ServiceResult<Target> {
         let scanned = qr::scan(payload)?;
         let amount = match (&scanned.amount, typed) {
             (Some(in_code), Some(typed)) => {
                 if wire::positive_amount(typed, Currency::CNY)? != *in_code {
-                    return Err(WalletError::unprocessable(
+                    return Err(ServiceError::unprocessable(
                         "amount_mismatch",
                         "the amount differs from the one in the code",
                     ));
@@ -472,12 +473,12 @@ impl Payments {
         session: &Session,
         payload: &str,
         amount: Option<&str>,
-    ) -> WalletResult<ScanView> {
+    ) -> ServiceResult<ScanView> {
         let target = self.target(payload, amount)?;
         let config = self.config.clone();
         let limits = self.order_limits();
         let user_id = session.user_id.clone();
-        let now = cashless_wallet::now_ns();
+        let now = cashless_kernel::now_ns();
         self.store
             .read(move |conn| {
                 let merchant = match merchants::load(conn, &target.scanned.merchant_id)? {
@@ -537,14 +538,14 @@ impl Payments {
         session: &Session,
         key: Option<&str>,
         input: PayInput,
-    ) -> WalletResult<PaymentView> {
+    ) -> ServiceResult<PaymentView> {
         let key = idempotency_key(key)?;
         let target = self.target(&input.payload, input.amount.as_deref())?;
         let static_amount = match (&target.scanned.reference, target.amount) {
             (Some(_), _) => None,
             (None, Some(amount)) => Some(amount),
             (None, None) => {
-                return Err(WalletError::invalid(
+                return Err(ServiceError::invalid(
                     "amount_required",
                     "type the amount to pay this static code",
                 ));
@@ -626,7 +627,7 @@ impl Payments {
         session: &Session,
         key: &str,
         fingerprint: &str,
-    ) -> WalletResult<Option<String>> {
+    ) -> ServiceResult<Option<String>> {
         let (user_id, key, fingerprint) = (
             session.user_id.clone(),
             key.to_owned(),
@@ -639,7 +640,7 @@ impl Payments {
 
     /// One try at a scanned payment: the view of the payment made, or `Err(id)` of the one
     /// this key already made.
-    async fn pay_once(&self, attempt: PayAttempt) -> WalletResult<Result<PaymentView, String>> {
+    async fn pay_once(&self, attempt: PayAttempt) -> ServiceResult<Result<PaymentView, String>> {
         let PayAttempt {
             user_id,
             key,
@@ -670,7 +671,7 @@ impl Payments {
                             .filter(|order| order.merchant_id == merchant.id)
                             .ok_or_else(qr_unknown)?;
                         if target.amount.is_some_and(|amount| amount != order.amount) {
-                            return Err(WalletError::unprocessable(
+                            return Err(ServiceError::unprocessable(
                                 "qr_amount_mismatch",
                                 "the code's amount differs from the order's: the code was altered",
                             ));
@@ -736,8 +737,8 @@ impl Payments {
     }
 
     /// One of the caller's payments.
-    pub async fn payment(&self, session: &Session, id: &str) -> WalletResult<PaymentView> {
-        let not_found = || WalletError::not_found("payment_not_found", "no such payment");
+    pub async fn payment(&self, session: &Session, id: &str) -> ServiceResult<PaymentView> {
+        let not_found = || ServiceError::not_found("payment_not_found", "no such payment");
         if !wire::is_id(id) {
             return Err(not_found());
         }
@@ -759,9 +760,9 @@ impl Payments {
     }
 
     /// Payments waiting for the caller's PIN (payment codes above the password-free limit).
-    pub async fn pending_payments(&self, session: &Session) -> WalletResult<Vec<PaymentView>> {
+    pub async fn pending_payments(&self, session: &Session) -> ServiceResult<Vec<PaymentView>> {
         let user_id = session.user_id.clone();
-        let now = cashless_wallet::now_ns();
+        let now = cashless_kernel::now_ns();
         Ok(self
             .store
             .read(move |conn| {
@@ -792,7 +793,7 @@ impl Payments {
         session: &Session,
         id: &str,
         confirmation: &Confirmation,
-    ) -> WalletResult<PaymentView> {
+    ) -> ServiceResult<PaymentView> {
         let pending = self.payment(session, id).await?;
         self.wallet
             .confirm(session, confirmation, "confirm", &[id])
@@ -816,7 +817,7 @@ impl Payments {
     }
 
     /// Charges a `USERPAYING` payment whose payer has confirmed it.
-    async fn confirm_once(&self, session: &Session, id: &str) -> WalletResult<PaymentView> {
+    async fn confirm_once(&self, session: &Session, id: &str) -> ServiceResult<PaymentView> {
         let charge_config = self.charge_config();
         let transfer_ids = [
             TransferId(self.wallet.new_id()),
@@ -830,19 +831,19 @@ impl Payments {
                 let mut order = orders::by_id(conn, &id_w)?
                     .filter(|order| order.payer_user_id.as_deref() == Some(&user_id))
                     .ok_or_else(|| {
-                        WalletError::not_found("payment_not_found", "no such payment")
+                        ServiceError::not_found("payment_not_found", "no such payment")
                     })?;
                 match order.status {
                     OrderStatus::UserPaying if order.expires_ns > now => {}
                     OrderStatus::UserPaying => {
-                        return Err(WalletError::unprocessable(
+                        return Err(ServiceError::unprocessable(
                             "order_expired",
                             "the time to confirm this payment is over",
                         ));
                     }
                     OrderStatus::Success | OrderStatus::Finished => return Ok(()),
                     _ => {
-                        return Err(WalletError::unprocessable(
+                        return Err(ServiceError::unprocessable(
                             "order_closed",
                             "this payment was closed",
                         ));
@@ -868,7 +869,7 @@ impl Payments {
     }
 
     /// Declines a `USERPAYING` payment: the order closes.
-    pub async fn decline_payment(&self, session: &Session, id: &str) -> WalletResult<PaymentView> {
+    pub async fn decline_payment(&self, session: &Session, id: &str) -> ServiceResult<PaymentView> {
         self.payment(session, id).await?;
         let (id_w, user_id) = (id.to_owned(), session.user_id.clone());
         self.store
@@ -878,7 +879,7 @@ impl Payments {
                 let mut order = orders::by_id(conn, &id_w)?
                     .filter(|order| order.payer_user_id.as_deref() == Some(&user_id))
                     .ok_or_else(|| {
-                        WalletError::not_found("payment_not_found", "no such payment")
+                        ServiceError::not_found("payment_not_found", "no such payment")
                     })?;
                 if order.status == OrderStatus::UserPaying {
                     let merchant = merchants::load(conn, &order.merchant_id)?
@@ -886,7 +887,7 @@ impl Payments {
                     orders::close(conn, &merchant, &mut order, now, "declined by the payer")?;
                     return Ok(());
                 }
-                Err(WalletError::unprocessable(
+                Err(ServiceError::unprocessable(
                     "payment_not_waiting",
                     "this payment is not waiting for confirmation",
                 ))
@@ -896,8 +897,8 @@ impl Payments {
     }
 
     /// Enrols the caller's device for payment codes (again: a new secret, the same slot).
-    pub async fn enrol_paycode(&self, session: &Session) -> WalletResult<PaycodeEnrolment> {
-        let salt = cashless_wallet::secrets::random_hex(16);
+    pub async fn enrol_paycode(&self, session: &Session) -> ServiceResult<PaycodeEnrolment> {
+        let salt = cashless_kernel::secrets::random_hex(16);
         let (user_id, device_id, salt_w) = (
             session.user_id.clone(),
             session.device_id.clone(),
@@ -915,7 +916,7 @@ impl Payments {
                         "UPDATE paycode_devices SET secret = $2, failures = 0, locked_until_ns = 0, user_id = $3 WHERE slot = $1",
                         &[Param::Int(slot), Param::Text(&salt_w), Param::Text(&user_id)],
                     )?;
-                    return Ok::<_, WalletError>(slot as u64);
+                    return Ok::<_, ServiceError>(slot as u64);
                 }
                 let slot = conn
                     .query_opt("SELECT MAX(slot) FROM paycode_devices", &[])?
@@ -923,7 +924,7 @@ impl Payments {
                     .unwrap_or(0)
                     + 1;
                 if slot as u64 > paycode::SLOT_MAX {
-                    return Err(WalletError::internal("payment code slots exhausted"));
+                    return Err(ServiceError::internal("payment code slots exhausted"));
                 }
                 conn.execute(
                     "INSERT INTO paycode_devices (slot, user_id, device_id, secret, failures, locked_until_ns, created_ns) \
@@ -956,8 +957,8 @@ impl Payments {
         &self,
         caller: MerchantCaller,
         input: PaycodeInput,
-    ) -> WalletResult<OrderView> {
-        let merchant_view = |error: WalletError| paycode_refusal_for_merchant(error);
+    ) -> ServiceResult<OrderView> {
+        let merchant_view = |error: ServiceError| paycode_refusal_for_merchant(error);
         let device = match self
             .paycode_once(caller.clone(), input.clone(), None)
             .await
@@ -996,13 +997,13 @@ impl Payments {
         caller: MerchantCaller,
         input: PaycodeInput,
         verified: Option<FoundDevice>,
-    ) -> WalletResult<PaycodeStep> {
+    ) -> ServiceResult<PaycodeStep> {
         let out_trade_no = orders::check_out_no(&input.out_trade_no, "out_trade_no")?;
         let subject = orders::check_subject(&input.subject)?;
         let currency = orders::cny_only(input.currency.as_deref())?;
         let amount = wire::positive_amount(&input.amount, currency)?;
         let code = PayCode::parse(&input.auth_code).ok_or_else(|| {
-            WalletError::invalid(
+            ServiceError::invalid(
                 "paycode_invalid",
                 "that is not a Cashless payment code: it has 18 digits and starts with 28",
             )
@@ -1028,14 +1029,14 @@ impl Payments {
             .await?;
         if let Some((order, merchant)) = existing {
             if order.fingerprint != fingerprint {
-                return Err(WalletError::conflict(
+                return Err(ServiceError::conflict(
                     "out_trade_no_conflict",
                     "an order with this out_trade_no exists with different fields",
                 ));
             }
             return Ok(PaycodeStep::Done(Box::new(order.view(Some(&merchant)))));
         }
-        let now_secs = cashless_wallet::now_ns() / 1_000_000_000;
+        let now_secs = cashless_kernel::now_ns() / 1_000_000_000;
         let retry = verified.is_some();
         let credential = caller.actor();
         if !retry {
@@ -1069,7 +1070,7 @@ impl Payments {
                 let merchant = merchants::load(conn, &caller.merchant_id)?.ok_or_else(merchants::merchant_not_found)?;
                 if let Some(existing) = orders::by_out_trade_no(conn, &merchant.id, &out_trade_no)? {
                     if existing.fingerprint != fingerprint {
-                        return Err(WalletError::conflict("out_trade_no_conflict", "an order with this out_trade_no exists with different fields"));
+                        return Err(ServiceError::conflict("out_trade_no_conflict", "an order with this out_trade_no exists with different fields"));
                     }
                     return Ok(Ok(PaycodeStep::Done(Box::new(existing.view(Some(&merchant))))));
                 }
@@ -1087,7 +1088,7 @@ impl Payments {
                     &[Param::Int(code.slot as i64), Param::Int(device.step as i64), Param::Int(i64::from(code.variant))],
                 )?;
                 if used.is_some() {
-                    return Ok(Err(WalletError::conflict("paycode_used", "this payment code was already used; ask the payer to refresh it")));
+                    return Ok(Err(ServiceError::conflict("paycode_used", "this payment code was already used; ask the payer to refresh it")));
                 }
                 let payer = payer::payer(conn, &device.user_id)?;
                 // The payer's limits, before an order is made for them.
@@ -1166,8 +1167,8 @@ enum PaycodeStep {
     NeedsCard(FoundDevice),
 }
 
-fn buyer_balance_not_enough() -> WalletError {
-    WalletError::unprocessable(
+fn buyer_balance_not_enough() -> ServiceError {
+    ServiceError::unprocessable(
         "buyer_balance_not_enough",
         "the payer cannot cover this payment: ask them to pay another way",
     )
@@ -1177,7 +1178,7 @@ fn buyer_balance_not_enough() -> WalletError {
 /// mistakes and the platform's state as they are; of the payer, only that they cannot pay
 /// (never their balance, limits, level, card or bank's reason). Fails closed: a refusal not
 /// named here reaches the merchant as `buyer_cannot_pay`.
-fn paycode_refusal_for_merchant(error: WalletError) -> WalletError {
+fn paycode_refusal_for_merchant(error: ServiceError) -> ServiceError {
     match error.code {
         // The merchant's request and the code it scanned.
         "out_trade_no_invalid"
@@ -1202,7 +1203,7 @@ fn paycode_refusal_for_merchant(error: WalletError) -> WalletError {
         _ if error.kind == ErrorKind::Internal => error,
         // The payer.
         "insufficient_balance" | "card_payment_failed" => buyer_balance_not_enough(),
-        "card_payment_pending" | "bank_unavailable" => WalletError::conflict(
+        "card_payment_pending" | "bank_unavailable" => ServiceError::conflict(
             "buyer_payment_pending",
             "the payer's payment is still being confirmed; query the order or try again shortly",
         ),
@@ -1211,7 +1212,7 @@ fn paycode_refusal_for_merchant(error: WalletError) -> WalletError {
                 code = payer_side,
                 "a payer's refusal shown to the merchant as buyer_cannot_pay"
             );
-            WalletError::unprocessable(
+            ServiceError::unprocessable(
                 "buyer_cannot_pay",
                 "the payer cannot pay this amount with Cashless now: ask them to pay another way",
             )
@@ -1227,15 +1228,15 @@ struct FoundDevice {
 
 /// A code that does not pay, whatever the reason (no such slot, a wrong or expired value, a
 /// signed-out device): one answer, so a guesser learns nothing about which slots exist.
-fn paycode_unknown() -> WalletError {
-    WalletError::new(
+fn paycode_unknown() -> ServiceError {
+    ServiceError::new(
         ErrorKind::NotFound,
         "paycode_unknown",
         "no valid payment code matches: ask the payer to refresh it",
     )
 }
 
-fn guesses_limited(limit: crate::paycode::GuessLimit) -> WalletError {
+fn guesses_limited(limit: crate::paycode::GuessLimit) -> ServiceError {
     use crate::paycode::GuessLimit;
     let message = match limit {
         GuessLimit::CredentialMinute => {
@@ -1251,18 +1252,18 @@ fn guesses_limited(limit: crate::paycode::GuessLimit) -> WalletError {
             "too many payment codes that did not pay today; ask payers to scan your code instead"
         }
     };
-    WalletError::too_many("paycode_guesses_limited", message)
+    ServiceError::too_many("paycode_guesses_limited", message)
 }
 
 /// The device whose code this is, if the code is one it made in the current or previous step
 /// and its device is still signed in.
 fn find_device(
     conn: &mut Conn,
-    secrets: &cashless_wallet::Secrets,
+    secrets: &cashless_kernel::Secrets,
     code: PayCode,
     now: u64,
     step_secs: u64,
-) -> WalletResult<Option<FoundDevice>> {
+) -> ServiceResult<Option<FoundDevice>> {
     let row = conn.query_opt(
         "SELECT p.user_id, p.secret FROM paycode_devices p \
          JOIN devices d ON d.id = p.device_id WHERE p.slot = $1 \

@@ -1,8 +1,8 @@
 //! Between orders and EMVCo payloads (`cashless_emvqr`): our codes out, scanned codes in.
 
 use cashless_emvqr::{CashlessMerchant, CashlessOrder, Scheme};
+use cashless_kernel::ServiceError;
 use cashless_ledger::Currency;
-use cashless_wallet::WalletError;
 use serde_json::json;
 
 use crate::merchants::MerchantRow;
@@ -101,11 +101,11 @@ fn not_a_payment_code(payload: &str) -> (&'static str, &'static str) {
 
 /// Parses a scanned payload: one of ours, or a precise refusal (malformed, or another
 /// scheme's code that this platform cannot pay).
-pub(crate) fn scan(payload: &str) -> Result<Scanned, WalletError> {
+pub(crate) fn scan(payload: &str) -> Result<Scanned, ServiceError> {
     let payload = payload.trim();
     let mpm = cashless_emvqr::parse(payload).map_err(|error| {
         let (kind, message) = not_a_payment_code(payload);
-        WalletError::unprocessable("qr_invalid", message).with_details(
+        ServiceError::unprocessable("qr_invalid", message).with_details(
             json!({ "kind": kind, "reason": error.code(), "detail": error.to_string() }),
         )
     })?;
@@ -121,14 +121,14 @@ pub(crate) fn scan(payload: &str) -> Result<Scanned, WalletError> {
         } else {
             schemes.join(" / ")
         };
-        return Err(WalletError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "qr_foreign_scheme",
             format!("this is a {named} code; Cashless cannot pay it — pay with that scheme's app"),
         )
         .with_details(json!({ "schemes": schemes })));
     };
     if target.currency != Currency::CNY.numeric() {
-        return Err(WalletError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "currency_not_supported",
             format!(
                 "the code asks for currency {}; Cashless codes are in CNY",
@@ -141,7 +141,7 @@ pub(crate) fn scan(payload: &str) -> Result<Scanned, WalletError> {
         .map(|amount| amount.to_minor_units(Currency::CNY.exponent()))
         .transpose()
         .map_err(|error| {
-            WalletError::unprocessable("qr_invalid", format!("the code's amount: {error}"))
+            ServiceError::unprocessable("qr_invalid", format!("the code's amount: {error}"))
         })?;
     Ok(Scanned {
         merchant_id: target.merchant_id,

@@ -2,10 +2,10 @@
 //! takings, in China days.
 
 use cashless_consumer::Date;
+use cashless_kernel::wire::{self, Amount};
+use cashless_kernel::{ServiceError, ServiceResult};
 use cashless_ledger::Currency;
 use cashless_store::{DbError, Param};
-use cashless_wallet::wire::{self, Amount};
-use cashless_wallet::{WalletError, WalletResult};
 use serde::Serialize;
 
 use crate::Payments;
@@ -51,15 +51,15 @@ pub struct Takings {
     pub net: Amount,
 }
 
-fn day_range(day: Option<&str>) -> WalletResult<(Date, u64, u64)> {
+fn day_range(day: Option<&str>) -> ServiceResult<(Date, u64, u64)> {
     let invalid = || {
-        WalletError::invalid(
+        ServiceError::invalid(
             "day_invalid",
             "day is a date like 2026-11-24, from 1970 to 2200",
         )
     };
     let day = match day {
-        None => Date::china_day(cashless_wallet::now_ns()),
+        None => Date::china_day(cashless_kernel::now_ns()),
         Some(text) => Date::parse_iso(text.trim())
             .filter(|day| (1970..=2200).contains(&day.year()))
             .ok_or_else(invalid)?,
@@ -74,11 +74,11 @@ impl Payments {
         &self,
         mut caller: MerchantCaller,
         filter: OrderFilter,
-    ) -> WalletResult<OrderPage> {
+    ) -> ServiceResult<OrderPage> {
         self.claim_nonce(&mut caller).await?;
         let limit = filter.limit.unwrap_or(20);
         if !(1..=ORDERS_PAGE_MAX).contains(&limit) {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "limit_invalid",
                 format!("limit must be 1 to {ORDERS_PAGE_MAX}"),
             ));
@@ -88,7 +88,7 @@ impl Payments {
             Some(name) => OrderStatus::from_name(name)
                 .map(|status| status.name().to_owned())
                 .ok_or_else(|| {
-                    WalletError::invalid(
+                    ServiceError::invalid(
                         "status_invalid",
                         "status is WAIT_BUYER_PAY, USERPAYING, SUCCESS, CLOSED or FINISHED",
                     )
@@ -103,7 +103,7 @@ impl Payments {
         };
         let q = filter.q.as_deref().map(str::trim).unwrap_or_default();
         if q.chars().count() > orders::OUT_TRADE_NO_CHARS_MAX {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "q_invalid",
                 "q is at most 64 characters",
             ));
@@ -181,7 +181,7 @@ impl Payments {
         &self,
         mut caller: MerchantCaller,
         day: Option<&str>,
-    ) -> WalletResult<Takings> {
+    ) -> ServiceResult<Takings> {
         self.claim_nonce(&mut caller).await?;
         let (day, from, to) = day_range(day)?;
         let merchant_id = caller.merchant_id.clone();

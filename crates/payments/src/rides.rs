@@ -26,6 +26,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use cashless_consumer::rfc3339;
+use cashless_kernel::wire::Amount;
+use cashless_kernel::{ServiceError, ServiceResult, secrets};
 use cashless_ledger::{
     AccountId, AccountKind, CreateTransferResult, Currency, Transfer, TransferId,
 };
@@ -33,8 +35,7 @@ use cashless_store::{Conn, DbError, Param, WriteTx};
 use cashless_transit::fares::{FareTable, Line, Network, Pairing, RiderTap, pair};
 use cashless_transit::{Direction, Freshness, RideCode, Tap, verify_certificate, verify_code};
 use cashless_wallet::payer::{self, Activity};
-use cashless_wallet::wire::Amount;
-use cashless_wallet::{Session, Wallet, WalletError, WalletResult, secrets};
+use cashless_wallet::{Session, Wallet};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -52,9 +53,9 @@ pub const BATCH_TAPS_MAX: usize = 1_000;
 const SETTLE_RIDERS_MAX: i64 = 200;
 
 /// The answer to a gate request without a valid signature of a registered gate.
-pub fn gate_refused() -> WalletError {
-    WalletError::new(
-        cashless_wallet::ErrorKind::Unauthorized,
+pub fn gate_refused() -> ServiceError {
+    ServiceError::new(
+        cashless_kernel::ErrorKind::Unauthorized,
         "gate_signature_invalid",
         "sign with the gate's registered key: Cashless-Gate-Id and Cashless-Gate-Signature",
     )
@@ -270,7 +271,7 @@ struct Pricing {
 }
 
 /// How `operator` prices rides, or `unknown_operator`.
-fn pricing(conn: &mut Conn, operator: u16) -> WalletResult<Pricing> {
+fn pricing(conn: &mut Conn, operator: u16) -> ServiceResult<Pricing> {
     load_pricing(conn, operator)?.ok_or_else(unknown_operator)
 }
 
@@ -367,13 +368,13 @@ struct JourneyRow {
     charged: i64,
 }
 
-fn journey_row(conn: &mut Conn, id: &str) -> WalletResult<JourneyRow> {
+fn journey_row(conn: &mut Conn, id: &str) -> ServiceResult<JourneyRow> {
     let row = conn
         .query_opt(
             "SELECT id, user_id, fare, charged FROM transit_journeys WHERE id = $1",
             &[Param::Text(id)],
         )?
-        .ok_or_else(|| WalletError::internal("tap names a missing journey"))?;
+        .ok_or_else(|| ServiceError::internal("tap names a missing journey"))?;
     Ok(JourneyRow {
         id: row.text(0)?.to_owned(),
         user_id: row.text(1)?.to_owned(),
@@ -394,7 +395,7 @@ struct Pricer<'w> {
 }
 
 impl Pricer<'_> {
-    fn pricing(&mut self, conn: &mut Conn, operator: u16) -> WalletResult<&Pricing> {
+    fn pricing(&mut self, conn: &mut Conn, operator: u16) -> ServiceResult<&Pricing> {
         match self.pricing.entry(operator) {
             std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
             std::collections::hash_map::Entry::Vacant(entry) => {
@@ -404,7 +405,7 @@ impl Pricer<'_> {
     }
 
     /// Prices whatever of the rider's taps can be priced now.
-    fn price_rider(&mut self, tx: &mut WriteTx<'_, '_>, rider: &Rider) -> WalletResult<()> {
+    fn price_rider(&mut self, tx: &mut WriteTx<'_, '_>, rider: &Rider) -> ServiceResult<()> {
         let conn = tx.conn()?;
         let Some(user_id) = conn
             .query_opt(
@@ -417,7 +418,7 @@ impl Pricer<'_> {
             .map(|row| row.text(0).map(str::to_owned))
             .transpose()?
         else {
-            return Err(WalletError::internal(
+            return Err(ServiceError::internal(
                 "a tap for an account the platform never issued",
             ));
         };
@@ -539,11 +540,11 @@ impl Pricer<'_> {
         exit: Option<&TapRow>,
         fare: i64,
         distance: Option<u32>,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         let id = self.wallet.new_id_string();
         let first = entry
             .or(exit)
-            .ok_or_else(|| WalletError::internal("a journey without taps"))?;
+            .ok_or_else(|| ServiceError::internal("a journey without taps"))?;
         let conn = tx.conn()?;
         conn.execute(
             "INSERT INTO transit_journeys (id, operator, account_ref, user_id, kind, line, entry_tap, exit_tap, \
@@ -635,7 +636,7 @@ impl Pricer<'_> {
         exit: &TapRow,
         fare: i64,
         distance: Option<u32>,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         let description = self.describe(rider.operator, "paired", Some(entry), Some(exit));
         let conn = tx.conn()?;
         conn.execute(
@@ -675,7 +676,7 @@ impl Pricer<'_> {
     }
 
     /// A journey that turned out to be half of another: it costs nothing.
-    fn void(&mut self, tx: &mut WriteTx<'_, '_>, rider: &Rider, id: &str) -> WalletResult<()> {
+    fn void(&mut self, tx: &mut WriteTx<'_, '_>, rider: &Rider, id: &str) -> ServiceResult<()> {
         let conn = tx.conn()?;
         conn.execute(
             "UPDATE transit_journeys SET kind = 'void', updated_ns = $2 WHERE id = $1",
@@ -696,7 +697,7 @@ fn reprice(
     mut journey: JourneyRow,
     fare: i64,
     now: u64,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     if journey.charged > fare {
         let back = journey.charged - fare;
         let payer = payer::payer(tx.conn()?, &journey.user_id)?;
@@ -796,7 +797,7 @@ fn collect(
     rider: &Rider,
     journey: &JourneyRow,
     now: u64,
-) -> WalletResult<bool> {
+) -> ServiceResult<bool> {
     let due = journey.fare - journey.charged;
     let paid = due > 0;
     if paid {
@@ -859,7 +860,7 @@ fn collect(
 }
 
 /// Puts the rider on the operator's blacklist (a new version of it) unless already there.
-fn blacklist(conn: &mut Conn, rider: &Rider, now: u64) -> WalletResult<()> {
+fn blacklist(conn: &mut Conn, rider: &Rider, now: u64) -> ServiceResult<()> {
     let params = [
         Param::Int(i64::from(rider.operator)),
         Param::Blob(&rider.account_ref),
@@ -946,15 +947,15 @@ impl Payments {
     }
 
     /// Registers a gate, or moves it and replaces its key (operator).
-    pub async fn register_gate(&self, input: GateInput) -> WalletResult<(bool, GateView)> {
+    pub async fn register_gate(&self, input: GateInput) -> ServiceResult<(bool, GateView)> {
         if !is_name(&input.gate_id, 64) {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "gate_id_invalid",
                 "a gate id is 1–64 letters, digits, '-', '_' or '.'",
             ));
         }
         let key = signing::parse_public_key(&input.public_key)
-            .map_err(|error| WalletError::invalid(error.code, error.message))?;
+            .map_err(|error| ServiceError::invalid(error.code, error.message))?;
         let public_key = signing::hex(key.as_bytes());
         self.store
             .write(move |tx| {
@@ -968,7 +969,7 @@ impl Payments {
                     )?
                     .is_some();
                 if !line_known {
-                    return Err(WalletError::unprocessable("transit_line_unknown", "no such line at this operator"));
+                    return Err(ServiceError::unprocessable("transit_line_unknown", "no such line at this operator"));
                 }
                 if pricing.distance {
                     let on_line = conn
@@ -982,13 +983,13 @@ impl Payments {
                         )?
                         .is_some();
                     if !on_line {
-                        return Err(WalletError::unprocessable(
+                        return Err(ServiceError::unprocessable(
                             "transit_station_unknown",
                             "no such station on this line",
                         ));
                     }
                 } else if !is_name(&input.station, 64) {
-                    return Err(WalletError::invalid(
+                    return Err(ServiceError::invalid(
                         "station_invalid",
                         "a bus gate's station names its vehicle: 1–64 letters, digits, '-', '_' or '.'",
                     ));
@@ -1045,7 +1046,7 @@ impl Payments {
         domain: &[u8],
         signature: &str,
         body: &[u8],
-    ) -> WalletResult<GateInput> {
+    ) -> ServiceResult<GateInput> {
         let gate = self.gate_row(gate_id, domain, signature, body).await?;
         Ok(GateInput {
             gate_id: gate_id.to_owned(),
@@ -1063,7 +1064,7 @@ impl Payments {
         domain: &[u8],
         signature: &str,
         body: &[u8],
-    ) -> WalletResult<GateRow> {
+    ) -> ServiceResult<GateRow> {
         let refused = gate_refused;
         let gate_key = gate_id.to_owned();
         let gate = self
@@ -1087,7 +1088,7 @@ impl Payments {
             .await?
             .ok_or_else(refused)?;
         let key = signing::parse_public_key(&gate.public_key)
-            .map_err(|_| WalletError::internal("a gate's stored key does not parse"))?;
+            .map_err(|_| ServiceError::internal("a gate's stored key does not parse"))?;
         let signature: [u8; 64] = secrets::decode_hex(signature.trim())
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or_else(refused)?;
@@ -1106,15 +1107,15 @@ impl Payments {
         gate_id: &str,
         signature: &str,
         body: &[u8],
-    ) -> WalletResult<BatchResult> {
+    ) -> ServiceResult<BatchResult> {
         let gate = self
             .gate_row(gate_id, BATCH_DOMAIN, signature, body)
             .await?;
         let batch: TapBatch = serde_json::from_slice(body).map_err(|error| {
-            WalletError::invalid("body_invalid", format!("the batch is not valid: {error}"))
+            ServiceError::invalid("body_invalid", format!("the batch is not valid: {error}"))
         })?;
         if batch.gate_id != gate_id {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "gate_mismatch",
                 "the batch names another gate than Cashless-Gate-Id",
             ));
@@ -1123,13 +1124,13 @@ impl Payments {
             || batch.batch_id.len() > 64
             || !batch.batch_id.bytes().all(|b| b.is_ascii_graphic())
         {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "batch_id_invalid",
                 "a batch id is 1–64 printable characters without spaces",
             ));
         }
         if batch.taps.len() > BATCH_TAPS_MAX {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "batch_too_large",
                 format!("a batch carries at most {BATCH_TAPS_MAX} taps"),
             ));
@@ -1137,7 +1138,7 @@ impl Payments {
         let body_sha256 = signing::sha256_hex(body);
         // The signatures of every code, outside the writer.
         let issuer_keys = self.all_issuer_keys().await?;
-        let now_secs = secs(cashless_wallet::now_ns());
+        let now_secs = secs(cashless_kernel::now_ns());
         let window = self.config.transit_upload_window.as_secs() as i64;
         let freshness = Freshness::default();
         let mut checked = Vec::new();
@@ -1174,13 +1175,13 @@ impl Payments {
                     &[Param::Text(&gate_id), Param::Text(&batch.batch_id)],
                 )? {
                     if row.text(0)? != body_sha256 {
-                        return Err(WalletError::conflict(
+                        return Err(ServiceError::conflict(
                             "batch_mismatch",
                             "this gate uploaded another batch under this batch id",
                         ));
                     }
                     return serde_json::from_str(row.text(1)?)
-                        .map_err(|error| WalletError::internal(format!("a stored batch result: {error}")));
+                        .map_err(|error| ServiceError::internal(format!("a stored batch result: {error}")));
                 }
                 let mut result = BatchResult {
                     gate_id: gate_id.clone(),
@@ -1213,7 +1214,7 @@ impl Payments {
                 }
                 result.journeys_priced = pricer.priced;
                 let stored = serde_json::to_string(&result)
-                    .map_err(|error| WalletError::internal(format!("a batch result: {error}")))?;
+                    .map_err(|error| ServiceError::internal(format!("a batch result: {error}")))?;
                 tx.conn()?.execute(
                     "INSERT INTO transit_batches (gate_id, batch_id, body_sha256, result, created_ns) VALUES ($1, $2, $3, $4, $5)",
                     &[
@@ -1231,7 +1232,7 @@ impl Payments {
     }
 
     /// Every issuer key ever made, by id: an uploaded tap may be days old.
-    async fn all_issuer_keys(&self) -> WalletResult<HashMap<u16, VerifyingKey>> {
+    async fn all_issuer_keys(&self) -> ServiceResult<HashMap<u16, VerifyingKey>> {
         let rows = self
             .store
             .read(|conn| {
@@ -1244,9 +1245,9 @@ impl Payments {
         rows.into_iter()
             .map(|(id, key)| {
                 let id = u16::try_from(id)
-                    .map_err(|_| WalletError::internal("issuer key id out of range"))?;
+                    .map_err(|_| ServiceError::internal("issuer key id out of range"))?;
                 let key = signing::parse_public_key(&key)
-                    .map_err(|_| WalletError::internal("a stored issuer key does not parse"))?;
+                    .map_err(|_| ServiceError::internal("a stored issuer key does not parse"))?;
                 Ok((id, key))
             })
             .collect()
@@ -1255,7 +1256,7 @@ impl Payments {
     /// Prices taps left alone long enough and collects what riders owe, as far as their
     /// balances allow. The settler runs it every `poll_every`; `now_ns` is a parameter so
     /// tests can look ahead. Answers how many journeys it priced or collected.
-    pub async fn settle_transit(&self, now_ns: u64) -> WalletResult<usize> {
+    pub async fn settle_transit(&self, now_ns: u64) -> ServiceResult<usize> {
         let rules = self.ride_rules();
         let settle_after = rules.settle_after;
         let wallet = self.wallet.clone();
@@ -1292,7 +1293,7 @@ impl Payments {
     }
 
     /// The rider pays what they owe for rides now, as far as the balance allows.
-    pub async fn pay_transit_debts(&self, session: &Session) -> WalletResult<Journeys> {
+    pub async fn pay_transit_debts(&self, session: &Session) -> ServiceResult<Journeys> {
         let user_id = session.user_id.clone();
         let wallet = self.wallet.clone();
         let owed_after = self
@@ -1311,7 +1312,7 @@ impl Payments {
                     )?
                     .map_or(Ok(0), |row| row.int(0))?;
                 let wallet_account = payer::payer(tx.conn()?, &user_id)?.wallet();
-                Ok::<_, WalletError>((left, (left > 0).then(|| payer::insufficient_balance(tx, wallet_account))))
+                Ok::<_, ServiceError>((left, (left > 0).then(|| payer::insufficient_balance(tx, wallet_account))))
             })
             .await?;
         if let (owed, Some(error)) = owed_after {
@@ -1321,7 +1322,7 @@ impl Payments {
     }
 
     /// The rider's journeys, newest first, and what they owe.
-    pub async fn journeys(&self, session: &Session) -> WalletResult<Journeys> {
+    pub async fn journeys(&self, session: &Session) -> ServiceResult<Journeys> {
         let user_id = session.user_id.clone();
         self.store
             .read(move |conn| {
@@ -1377,11 +1378,11 @@ impl Payments {
                 Ok(Journeys { journeys, owed: cny(owed) })
             })
             .await
-            .map_err(WalletError::from)
+            .map_err(ServiceError::from)
     }
 
     /// Codes seen at two gates, newest first (operator).
-    pub async fn transit_flags(&self, operator: u16) -> WalletResult<Vec<FlagView>> {
+    pub async fn transit_flags(&self, operator: u16) -> ServiceResult<Vec<FlagView>> {
         self.store
             .read(move |conn| {
                 conn.query(
@@ -1407,11 +1408,11 @@ impl Payments {
                 .collect::<Result<Vec<_>, DbError>>()
             })
             .await
-            .map_err(WalletError::from)
+            .map_err(ServiceError::from)
     }
 
     /// An operator's lines, stations and fare rules.
-    pub async fn transit_network(&self, operator: u16) -> WalletResult<NetworkView> {
+    pub async fn transit_network(&self, operator: u16) -> ServiceResult<NetworkView> {
         let journey_max_secs = self.config.transit_journey_max.as_secs();
         self.store
             .read(move |conn| {
@@ -1468,7 +1469,7 @@ impl Payments {
         let payments = std::sync::Arc::clone(self);
         tokio::spawn(async move {
             loop {
-                if let Err(error) = payments.settle_transit(cashless_wallet::now_ns()).await {
+                if let Err(error) = payments.settle_transit(cashless_kernel::now_ns()).await {
                     tracing::warn!(%error, "transit settlement failed");
                 }
                 tokio::time::sleep(
@@ -1549,7 +1550,7 @@ fn record_tap(
     batch_id: &str,
     checked: &CheckedTap,
     now: u64,
-) -> WalletResult<Recorded> {
+) -> ServiceResult<Recorded> {
     let tap = &checked.tap;
     let known = conn
         .query_opt(

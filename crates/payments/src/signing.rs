@@ -32,7 +32,7 @@ use std::path::Path;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-pub use cashless_wallet::secrets::{decode_hex, hex};
+pub use cashless_kernel::secrets::{decode_hex, hex};
 
 pub const SCHEME: &str = "CASHLESS-ED25519";
 pub const NONCE_CHARS_MIN: usize = 8;

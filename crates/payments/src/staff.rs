@@ -20,10 +20,10 @@
 use std::time::Duration;
 
 use cashless_consumer::{Phone, rfc3339};
+use cashless_kernel::secrets::random_hex;
+use cashless_kernel::{ServiceError, ServiceResult, duration_ns, wire};
 use cashless_store::{Conn, DbError, Param};
 use cashless_wallet::auth::{CodePurpose, CodeSent, Delivery, check_code};
-use cashless_wallet::secrets::random_hex;
-use cashless_wallet::{WalletError, WalletResult, duration_ns, wire};
 use serde::{Deserialize, Serialize};
 
 use crate::Payments;
@@ -126,8 +126,8 @@ pub struct StaffMe {
     pub merchant_name: String,
 }
 
-fn parse_phone(text: &str) -> WalletResult<Phone> {
-    Phone::parse(text).map_err(|error| WalletError::invalid(error.code(), error.to_string()))
+fn parse_phone(text: &str) -> ServiceResult<Phone> {
+    Phone::parse(text).map_err(|error| ServiceError::invalid(error.code(), error.to_string()))
 }
 
 fn staff_view(row: &cashless_store::Row) -> Result<StaffView, DbError> {
@@ -145,15 +145,15 @@ fn staff_view(row: &cashless_store::Row) -> Result<StaffView, DbError> {
 
 const STAFF_COLUMNS: &str = "id, name, phone, role, created_ns, granted_by";
 
-fn code_refused() -> WalletError {
-    WalletError::invalid(
+fn code_refused() -> ServiceError {
+    ServiceError::invalid(
         "staff_code_invalid",
         "the code is wrong or has expired; ask for a new one",
     )
 }
 
-fn staff_not_found() -> WalletError {
-    WalletError::not_found("staff_not_found", "no such staff member")
+fn staff_not_found() -> ServiceError {
+    ServiceError::not_found("staff_not_found", "no such staff member")
 }
 
 fn merchant_name(conn: &mut Conn, merchant_id: &str) -> Result<String, DbError> {
@@ -173,7 +173,7 @@ impl Payments {
         &self,
         caller: MerchantCaller,
         input: StaffInput,
-    ) -> WalletResult<StaffView> {
+    ) -> ServiceResult<StaffView> {
         let granted_by = caller.granting_key()?;
         self.add_staff_to(caller.merchant_id, input, Some(granted_by))
             .await
@@ -181,7 +181,7 @@ impl Payments {
 
     /// Re-confirms a staff member with the merchant's current key, which then stands behind
     /// them: revoking the key that added them no longer removes them.
-    pub async fn confirm_staff(&self, caller: MerchantCaller, staff_id: &str) -> WalletResult<()> {
+    pub async fn confirm_staff(&self, caller: MerchantCaller, staff_id: &str) -> ServiceResult<()> {
         let granted_by = caller.granting_key()?;
         if !wire::is_id(staff_id) {
             return Err(staff_not_found());
@@ -201,7 +201,7 @@ impl Payments {
                 // The operator's grants stand on no key: a key confirming one would make a
                 // later revocation of that key take it.
                 if row.opt_text(0)?.is_none() {
-                    return Err(WalletError::conflict(
+                    return Err(ServiceError::conflict(
                         "staff_granted_by_operator",
                         "the operator added this member: they stand on no key and need no confirming",
                     ));
@@ -227,14 +227,14 @@ impl Payments {
         merchant_id: String,
         input: StaffInput,
         granted_by: Option<String>,
-    ) -> WalletResult<StaffView> {
+    ) -> ServiceResult<StaffView> {
         let phone = parse_phone(&input.phone)?;
         let name = input.name.trim().to_owned();
         if name.is_empty()
             || name.chars().count() > NAME_CHARS_MAX
             || name.chars().any(char::is_control)
         {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "field_invalid",
                 format!("name must be 1 to {NAME_CHARS_MAX} printable characters"),
             ));
@@ -251,12 +251,12 @@ impl Payments {
                 )?;
                 if let Some(row) = taken {
                     return Err(if row.text(0)? == merchant_id {
-                        WalletError::conflict(
+                        ServiceError::conflict(
                             "staff_exists",
                             "this number is already on your staff; remove it first to change the role",
                         )
                     } else {
-                        WalletError::conflict(
+                        ServiceError::conflict(
                             "staff_phone_taken",
                             "this number is on another merchant's staff; they must be removed there first",
                         )
@@ -269,7 +269,7 @@ impl Payments {
                     )?
                     .map_or(Ok(0), |row| row.int(0))?;
                 if count >= STAFF_MAX {
-                    return Err(WalletError::unprocessable(
+                    return Err(ServiceError::unprocessable(
                         "staff_max",
                         format!("at most {STAFF_MAX} staff; remove those who left first"),
                     ));
@@ -289,7 +289,7 @@ impl Payments {
                 );
                 match inserted {
                     Err(error) if error.is_unique_violation() => {
-                        return Err(WalletError::conflict(
+                        return Err(ServiceError::conflict(
                             "staff_phone_taken",
                             "this number is on another merchant's staff; they must be removed there first",
                         ));
@@ -309,7 +309,7 @@ impl Payments {
     }
 
     /// The merchant's staff, oldest first.
-    pub async fn staff(&self, caller: MerchantCaller) -> WalletResult<Vec<StaffView>> {
+    pub async fn staff(&self, caller: MerchantCaller) -> ServiceResult<Vec<StaffView>> {
         caller.require_back_office()?;
         self.store
             .read(move |conn| {
@@ -325,11 +325,11 @@ impl Payments {
                 .collect()
             })
             .await
-            .map_err(WalletError::from)
+            .map_err(ServiceError::from)
     }
 
     /// Removes a staff member (the merchant's full key): their sessions end at once.
-    pub async fn remove_staff(&self, caller: MerchantCaller, staff_id: &str) -> WalletResult<()> {
+    pub async fn remove_staff(&self, caller: MerchantCaller, staff_id: &str) -> ServiceResult<()> {
         caller.require_full()?;
         if !wire::is_id(staff_id) {
             return Err(staff_not_found());
@@ -368,7 +368,7 @@ impl Payments {
         &self,
         phone: &str,
         wait_for_delivery: bool,
-    ) -> WalletResult<(CodeSent, bool)> {
+    ) -> ServiceResult<(CodeSent, bool)> {
         let phone = parse_phone(phone)?;
         let number = phone.as_str().to_owned();
         let on_staff = self
@@ -397,7 +397,7 @@ impl Payments {
     }
 
     /// Signs a staff member in with the code texted to them: a session for one shift.
-    pub async fn staff_sign_in(&self, phone: &str, code: &str) -> WalletResult<StaffSignedIn> {
+    pub async fn staff_sign_in(&self, phone: &str, code: &str) -> ServiceResult<StaffSignedIn> {
         let phone = parse_phone(phone)?;
         let hash = self
             .wallet
@@ -445,7 +445,7 @@ impl Payments {
                     &[Param::Text(&merchant_id), Param::Int(now as i64)],
                 )?;
                 if unlocked.is_none() {
-                    return Ok(Err(WalletError::forbidden(
+                    return Ok(Err(ServiceError::forbidden(
                         "merchant_locked",
                         "this merchant's access is suspended: ask the merchant to contact Cashless",
                     )));
@@ -464,7 +464,7 @@ impl Payments {
                     ],
                 )?;
                 let merchant_name = merchant_name(conn, &merchant_id)?;
-                Ok::<_, WalletError>(Ok(StaffSignedIn {
+                Ok::<_, ServiceError>(Ok(StaffSignedIn {
                     token,
                     expires_at: rfc3339(expires_ns),
                     staff,
@@ -480,15 +480,15 @@ impl Payments {
     }
 
     /// The caller a live staff session token stands for.
-    pub(crate) async fn staff_caller(&self, token: &str) -> WalletResult<MerchantCaller> {
+    pub(crate) async fn staff_caller(&self, token: &str) -> ServiceResult<MerchantCaller> {
         let well_formed = token.strip_prefix(TOKEN_PREFIX).is_some_and(|rest| {
             rest.len() == TOKEN_HEX_LEN && rest.bytes().all(|b| b.is_ascii_hexdigit())
         });
         if !well_formed {
-            return Err(WalletError::unauthorized());
+            return Err(ServiceError::unauthorized());
         }
         let token_hash = self.staff_token_hash(token);
-        let now = cashless_wallet::now_ns();
+        let now = cashless_kernel::now_ns();
         let row = self
             .store
             .read_credentials(move |conn| {
@@ -511,15 +511,15 @@ impl Payments {
                 .transpose()
             })
             .await?;
-        let (merchant_id, staff_id, role) = row.ok_or_else(WalletError::unauthorized)?;
-        let role = StaffRole::parse(&role).ok_or_else(WalletError::unauthorized)?;
+        let (merchant_id, staff_id, role) = row.ok_or_else(ServiceError::unauthorized)?;
+        let role = StaffRole::parse(&role).ok_or_else(ServiceError::unauthorized)?;
         Ok(MerchantCaller::staff(merchant_id, staff_id, role.scope()))
     }
 
     /// Who the staff session is.
-    pub async fn staff_me(&self, caller: MerchantCaller) -> WalletResult<StaffMe> {
+    pub async fn staff_me(&self, caller: MerchantCaller) -> ServiceResult<StaffMe> {
         let staff_id = caller.staff_id.clone().ok_or_else(|| {
-            WalletError::forbidden("not_staff", "this is a staff session endpoint")
+            ServiceError::forbidden("not_staff", "this is a staff session endpoint")
         })?;
         self.store
             .read(move |conn| {
@@ -541,7 +541,7 @@ impl Payments {
     }
 
     /// Ends a staff session (signing out of the till).
-    pub async fn staff_sign_out(&self, token: &str) -> WalletResult<()> {
+    pub async fn staff_sign_out(&self, token: &str) -> ServiceResult<()> {
         let token_hash = self.staff_token_hash(token);
         self.store
             .write(move |tx| {
@@ -550,7 +550,7 @@ impl Payments {
                     "UPDATE staff_sessions SET revoked_ns = $2 WHERE token_hash = $1 AND revoked_ns IS NULL",
                     &[Param::Text(&token_hash), Param::Int(now as i64)],
                 )?;
-                Ok::<_, WalletError>(())
+                Ok::<_, ServiceError>(())
             })
             .await
     }

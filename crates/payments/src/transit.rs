@@ -15,9 +15,10 @@
 use std::time::Duration;
 
 use cashless_consumer::rfc3339;
+use cashless_kernel::{ServiceError, ServiceResult, secrets};
 use cashless_store::{Conn, DbError, Param};
 use cashless_transit::{Certificate, CertificateBody};
-use cashless_wallet::{Session, Wallet, WalletError, WalletResult, secrets};
+use cashless_wallet::{Session, Wallet};
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
 
@@ -39,7 +40,7 @@ pub struct TransitPass {
     pub operator_name: String,
     pub issuer_key_id: u16,
     /// CNY the operator lets the rider owe before the fare is debited.
-    pub credit_limit: cashless_wallet::wire::Amount,
+    pub credit_limit: cashless_kernel::wire::Amount,
     pub valid_from: String,
     pub valid_until: String,
 }
@@ -62,8 +63,8 @@ pub struct GateConfig {
     pub blacklist: Vec<String>,
 }
 
-pub(crate) fn unknown_operator() -> WalletError {
-    WalletError::not_found("transit_operator_unknown", "no such transit operator")
+pub(crate) fn unknown_operator() -> ServiceError {
+    ServiceError::not_found("transit_operator_unknown", "no such transit operator")
 }
 
 pub(crate) fn operator_name(conn: &mut Conn, operator: u16) -> Result<Option<String>, DbError> {
@@ -93,25 +94,25 @@ fn seal(wallet: &Wallet, id: i64, seed: &[u8; 32]) -> String {
     crate::signing::hex(&sealed)
 }
 
-fn unseal(wallet: &Wallet, id: i64, sealed: &str) -> WalletResult<SigningKey> {
+fn unseal(wallet: &Wallet, id: i64, sealed: &str) -> ServiceResult<SigningKey> {
     let bytes = secrets::decode_hex(sealed)
-        .ok_or_else(|| WalletError::internal("sealed issuer key is not hex"))?;
+        .ok_or_else(|| ServiceError::internal("sealed issuer key is not hex"))?;
     let stream = issuer_seal(wallet, id);
     let seed: Vec<u8> = bytes.iter().zip(stream).map(|(a, b)| a ^ b).collect();
     let seed: [u8; 32] = seed
         .try_into()
-        .map_err(|_| WalletError::internal("sealed issuer key of the wrong size"))?;
+        .map_err(|_| ServiceError::internal("sealed issuer key of the wrong size"))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
 /// Makes the next issuer key. Answers its id and key.
-fn add_issuer_key(wallet: &Wallet, conn: &mut Conn, now: u64) -> WalletResult<(i64, SigningKey)> {
+fn add_issuer_key(wallet: &Wallet, conn: &mut Conn, now: u64) -> ServiceResult<(i64, SigningKey)> {
     let id = conn
         .query_opt("SELECT COALESCE(MAX(id), 0) FROM transit_issuer_keys", &[])?
         .map_or(Ok(0), |row| row.int(0))?
         + 1;
     if id > i64::from(u16::MAX) {
-        return Err(WalletError::internal("transit issuer key ids are used up"));
+        return Err(ServiceError::internal("transit issuer key ids are used up"));
     }
     let seed: [u8; 32] = rand::random();
     let key = SigningKey::from_bytes(&seed);
@@ -130,7 +131,7 @@ fn add_issuer_key(wallet: &Wallet, conn: &mut Conn, now: u64) -> WalletResult<(i
 impl Payments {
     /// Rotates the transit issuer key (operator): new passes are signed with a new key;
     /// gates keep accepting the previous one, so passes already issued still work.
-    pub async fn rotate_issuer_key(&self) -> WalletResult<IssuerKeyView> {
+    pub async fn rotate_issuer_key(&self) -> ServiceResult<IssuerKeyView> {
         let wallet = self.wallet.clone();
         let (id, key) = self
             .store
@@ -141,7 +142,7 @@ impl Payments {
             .await?;
         Ok(IssuerKeyView {
             id: u16::try_from(id)
-                .map_err(|_| WalletError::internal("issuer key id out of range"))?,
+                .map_err(|_| ServiceError::internal("issuer key id out of range"))?,
             public_key: crate::signing::hex(key.verifying_key().as_bytes()),
         })
     }
@@ -149,7 +150,7 @@ impl Payments {
     /// The issuer keys gates should hold, newest first. The first is made here if no pass was
     /// issued yet, so a gate that fetches its configuration before the first rider does not
     /// hold an empty key list (and refuse every code until it fetches again).
-    pub async fn issuer_keys(&self) -> WalletResult<Vec<IssuerKeyView>> {
+    pub async fn issuer_keys(&self) -> ServiceResult<Vec<IssuerKeyView>> {
         let keys = self.issuer_keys_stored().await?;
         if !keys.is_empty() {
             return Ok(keys);
@@ -166,13 +167,13 @@ impl Payments {
                 {
                     add_issuer_key(&wallet, conn, now)?;
                 }
-                Ok::<_, WalletError>(())
+                Ok::<_, ServiceError>(())
             })
             .await?;
         self.issuer_keys_stored().await
     }
 
-    async fn issuer_keys_stored(&self) -> WalletResult<Vec<IssuerKeyView>> {
+    async fn issuer_keys_stored(&self) -> ServiceResult<Vec<IssuerKeyView>> {
         let rows = self
             .store
             .read(|conn| {
@@ -189,7 +190,7 @@ impl Payments {
             .map(|(id, public_key)| {
                 Ok(IssuerKeyView {
                     id: u16::try_from(id)
-                        .map_err(|_| WalletError::internal("issuer key id out of range"))?,
+                        .map_err(|_| ServiceError::internal("issuer key id out of range"))?,
                     public_key,
                 })
             })
@@ -201,7 +202,7 @@ impl Payments {
         &self,
         session: &Session,
         operator: u16,
-    ) -> WalletResult<TransitPass> {
+    ) -> ServiceResult<TransitPass> {
         let (user_id, device_id) = (session.user_id.clone(), session.device_id.clone());
         let serial: u64 = rand::random();
         let fresh_ref: [u8; 8] = rand::random();
@@ -215,7 +216,7 @@ impl Payments {
                     .query_opt("SELECT kyc_level FROM users WHERE id = $1", &[Param::Text(&user_id)])?
                     .map_or(Ok(0), |row| row.int(0))?;
                 if level < 1 {
-                    return Err(WalletError::forbidden(
+                    return Err(ServiceError::forbidden(
                         "kyc_required",
                         "verify your real name first: the transit code needs it",
                     ));
@@ -229,7 +230,7 @@ impl Payments {
                     .and_then(|hex| secrets::decode_hex(&hex))
                     .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
                     .ok_or_else(|| {
-                        WalletError::conflict(
+                        ServiceError::conflict(
                             "device_key_required",
                             "this phone has no key: sign in again from the app, which registers one",
                         )
@@ -241,7 +242,7 @@ impl Payments {
                 )?;
                 let account_ref = match existing {
                     Some(row) => <[u8; 8]>::try_from(row.blob(0)?)
-                        .map_err(|_| WalletError::internal("account reference of the wrong size"))?,
+                        .map_err(|_| ServiceError::internal("account reference of the wrong size"))?,
                     None => {
                         conn.execute(
                             "INSERT INTO transit_accounts (user_id, operator, account_ref, created_ns) VALUES ($1, $2, $3, $4)",
@@ -267,10 +268,10 @@ impl Payments {
                     None => add_issuer_key(&wallet, conn, now)?,
                 };
                 let not_before = u32::try_from(now / 1_000_000_000)
-                    .map_err(|_| WalletError::internal("the clock is past 2106"))?;
+                    .map_err(|_| ServiceError::internal("the clock is past 2106"))?;
                 let body = CertificateBody {
                     issuer_key_id: u16::try_from(key_id)
-                        .map_err(|_| WalletError::internal("issuer key id out of range"))?,
+                        .map_err(|_| ServiceError::internal("issuer key id out of range"))?,
                     serial,
                     account_ref,
                     device_key,
@@ -301,7 +302,7 @@ impl Payments {
                     operator,
                     operator_name,
                     issuer_key_id: body.issuer_key_id,
-                    credit_limit: cashless_wallet::wire::Amount::new(
+                    credit_limit: cashless_kernel::wire::Amount::new(
                         u64::from(CREDIT_LIMIT),
                         cashless_ledger::Currency::CNY,
                     ),
@@ -313,7 +314,7 @@ impl Payments {
     }
 
     /// What a gate of `operator` downloads.
-    pub async fn gate_config(&self, operator: u16) -> WalletResult<GateConfig> {
+    pub async fn gate_config(&self, operator: u16) -> ServiceResult<GateConfig> {
         let (known, version, blacklist) = self
             .store
             .read(move |conn| {

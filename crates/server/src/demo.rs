@@ -12,13 +12,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use cashless_kernel::{ServiceError, ServiceResult};
 use cashless_partners::SimulatedSms;
 use cashless_payments::merchants::{MerchantInput, uscc_check_character};
 use cashless_payments::signing::MerchantSigner;
 use cashless_payments::staff::{StaffInput, StaffRole};
+use cashless_wallet::DeviceInput;
 use cashless_wallet::funding::TopUpRequest;
 use cashless_wallet::identity::IdentityInput;
-use cashless_wallet::{DeviceInput, WalletError, WalletResult};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -196,17 +197,17 @@ pub async fn seed(
     state: &AppState,
     sms: &Arc<SimulatedSms>,
     data_dir: &Path,
-) -> WalletResult<DemoCity> {
+) -> ServiceResult<DemoCity> {
     let marker = data_dir.join("demo-city.json");
     if let Ok(text) = std::fs::read_to_string(&marker) {
         return serde_json::from_str(&text)
-            .map_err(|error| WalletError::internal(format!("{}: {error}", marker.display())));
+            .map_err(|error| ServiceError::internal(format!("{}: {error}", marker.display())));
     }
     let mut merchants = Vec::new();
     for (n, plan) in MERCHANTS.iter().enumerate() {
         merchants.push(seed_merchant(state, n, plan).await.map_err(|error| {
             if error.code == "licence_number_taken" {
-                WalletError::conflict(
+                ServiceError::conflict(
                     "demo_city_incomplete",
                     format!(
                         "the demo merchants exist but {} is missing: start with an empty data directory",
@@ -271,9 +272,9 @@ pub async fn seed(
         staff,
     };
     let text = serde_json::to_string_pretty(&city)
-        .map_err(|error| WalletError::internal(error.to_string()))?;
+        .map_err(|error| ServiceError::internal(error.to_string()))?;
     write_private(&marker, &text)
-        .map_err(|error| WalletError::internal(format!("{}: {error}", marker.display())))?;
+        .map_err(|error| ServiceError::internal(format!("{}: {error}", marker.display())))?;
     Ok(city)
 }
 
@@ -290,10 +291,10 @@ async fn seed_merchant(
     state: &AppState,
     n: usize,
     plan: &MerchantPlan,
-) -> WalletResult<DemoMerchant> {
+) -> ServiceResult<DemoMerchant> {
     let first = format!("9133010{:010}", 7_100_000_000 + n as u64);
-    let check =
-        uscc_check_character(&first).ok_or_else(|| WalletError::internal("demo licence number"))?;
+    let check = uscc_check_character(&first)
+        .ok_or_else(|| ServiceError::internal("demo licence number"))?;
     let (secret_key, public_key) = MerchantSigner::generate_key();
     let merchant = state
         .payments
@@ -316,7 +317,7 @@ async fn seed_merchant(
         .keys
         .first()
         .map(|key| key.id.clone())
-        .ok_or_else(|| WalletError::internal("a demo merchant without a key"))?;
+        .ok_or_else(|| ServiceError::internal("a demo merchant without a key"))?;
     let mut stores = Vec::new();
     for (name, address) in plan.stores {
         let store = state
@@ -397,9 +398,9 @@ fn card_number(prefix: &str, n: u32) -> String {
 }
 
 /// The newest 6-digit code texted to `phone`.
-fn code_for(sms: &SimulatedSms, phone: &str) -> WalletResult<String> {
+fn code_for(sms: &SimulatedSms, phone: &str) -> ServiceResult<String> {
     sms.newest_code_to(phone)
-        .ok_or_else(|| WalletError::internal(format!("no code texted to {phone}")))
+        .ok_or_else(|| ServiceError::internal(format!("no code texted to {phone}")))
 }
 
 async fn seed_consumer(
@@ -407,7 +408,7 @@ async fn seed_consumer(
     sms: &Arc<SimulatedSms>,
     person: Person,
     top_up: &str,
-) -> WalletResult<DemoConsumer> {
+) -> ServiceResult<DemoConsumer> {
     let wallet = &state.wallet;
     wallet.send_sign_in_code(person.phone).await?;
     let code = code_for(sms, person.phone)?;

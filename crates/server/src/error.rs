@@ -115,9 +115,9 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<cashless_wallet::WalletError> for ApiError {
-    fn from(error: cashless_wallet::WalletError) -> ApiError {
-        use cashless_wallet::ErrorKind;
+impl From<cashless_kernel::ServiceError> for ApiError {
+    fn from(error: cashless_kernel::ServiceError) -> ApiError {
+        use cashless_kernel::ErrorKind;
         let status = match error.kind {
             ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -606,7 +606,7 @@ pub fn run_audit(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<AuditReport, StoreError> {
     let mut conn = location.open()?;
-    let now = cashless_wallet::now_ns();
+    let now = cashless_kernel::now_ns();
     let ledger = cashless_store::audit::audit_ledger(&mut conn, now, progress)?;
     let outbox = cashless_payments::notify::outbox_owed(&mut conn)?;
     Ok(AuditReport {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
-use cashless_wallet::WalletError;
+use cashless_kernel::ServiceError;
 use cashless_wallet::confirm::Confirmation;
 
 use crate::AppState;
@@ -184,7 +184,7 @@ pub async fn onboard(
         order_amount_max: request
             .order_amount_max
             .as_deref()
-            .map(|max| cashless_wallet::wire::positive_amount(max, cashless_ledger::Currency::CNY))
+            .map(|max| cashless_kernel::wire::positive_amount(max, cashless_ledger::Currency::CNY))
             .transpose()?,
     };
     Ok((
@@ -217,7 +217,7 @@ pub async fn set_order_amount_max(
     let max = request
         .order_amount_max
         .as_deref()
-        .map(|max| cashless_wallet::wire::positive_amount(max, cashless_ledger::Currency::CNY))
+        .map(|max| cashless_kernel::wire::positive_amount(max, cashless_ledger::Currency::CNY))
         .transpose()?;
     Ok(Json(state.payments.set_order_amount_max(&id, max).await?))
 }
@@ -1073,7 +1073,7 @@ pub async fn confirm(
     let confirmation =
         Confirmation::from_request(request.pin, request.device_signature, request.signed_at)?
             .ok_or_else(|| {
-                WalletError::invalid(
+                ServiceError::invalid(
                     "confirmation_required",
                     "confirm with the PIN or with the device's signature",
                 )

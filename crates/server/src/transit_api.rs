@@ -140,8 +140,8 @@ pub async fn upload_taps(
         header("cashless-gate-id"),
         header("cashless-gate-signature"),
     ) else {
-        return Err(cashless_wallet::WalletError::new(
-            cashless_wallet::ErrorKind::Unauthorized,
+        return Err(cashless_kernel::ServiceError::new(
+            cashless_kernel::ErrorKind::Unauthorized,
             "gate_signature_invalid",
             "sign the batch with the gate's registered key: Cashless-Gate-Id and Cashless-Gate-Signature",
         )

@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for Consumer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Consumer, ApiError> {
         let token = bearer(&parts.headers)
-            .ok_or_else(|| ApiError::from(cashless_wallet::WalletError::unauthorized()))?;
+            .ok_or_else(|| ApiError::from(cashless_kernel::ServiceError::unauthorized()))?;
         state
             .wallet
             .authenticate(token)

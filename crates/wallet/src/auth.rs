@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::secrets::{random_digits, random_hex, same};
 use crate::users::{self, int};
-use crate::{Wallet, WalletError, WalletResult, duration_ns, secs_ceil};
+use crate::{ServiceError, ServiceResult, Wallet, duration_ns, secs_ceil};
 
 /// Why a code was sent: a code for one purpose never works for another.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -141,14 +141,14 @@ const DEVICE_NAME_CHARS_MAX: usize = 64;
 
 impl Wallet {
     /// Texts a sign-in code to `phone`.
-    pub async fn send_sign_in_code(&self, phone: &str) -> WalletResult<CodeSent> {
+    pub async fn send_sign_in_code(&self, phone: &str) -> ServiceResult<CodeSent> {
         let phone = parse_phone(phone)?;
         self.send_code(phone, CodePurpose::SignIn).await
     }
 
     /// Texts a code for `purpose` to `phone`: at most one a minute and a few a day per phone
     /// and purpose.
-    pub async fn send_code(&self, phone: Phone, purpose: CodePurpose) -> WalletResult<CodeSent> {
+    pub async fn send_code(&self, phone: Phone, purpose: CodePurpose) -> ServiceResult<CodeSent> {
         self.send_code_by(phone, purpose, Delivery::Now).await
     }
 
@@ -158,7 +158,7 @@ impl Wallet {
         phone: Phone,
         purpose: CodePurpose,
         delivery: Delivery,
-    ) -> WalletResult<CodeSent> {
+    ) -> ServiceResult<CodeSent> {
         let code = random_digits(6);
         let hash = self.code_hash(phone.as_str(), purpose, &code);
         let id = self.new_id_string();
@@ -182,7 +182,7 @@ impl Wallet {
                     let next_allowed = (last.int(0)? as u64).saturating_add(resend_ns);
                     if now < next_allowed {
                         let wait = secs_ceil(next_allowed - now);
-                        return Err(WalletError::too_many(
+                        return Err(ServiceError::too_many(
                             "sms_too_soon",
                             format!("a code was just sent; ask again in {wait} s"),
                         )
@@ -201,7 +201,7 @@ impl Wallet {
                     )?
                     .map_or(Ok(0), |row| row.int(0))?;
                 if sent_today >= daily_max {
-                    return Err(WalletError::too_many(
+                    return Err(ServiceError::too_many(
                         "sms_daily_limit",
                         format!("this number received {daily_max} codes today; try again tomorrow"),
                     ));
@@ -225,7 +225,7 @@ impl Wallet {
                         int(now.saturating_add(validity_ns)),
                     ],
                 )?;
-                Ok::<_, WalletError>(())
+                Ok::<_, ServiceError>(())
             })
             .await?;
         let minutes = self.config.sms_code_validity.as_secs().div_ceil(60);
@@ -240,7 +240,7 @@ impl Wallet {
                     .write(move |tx| {
                         tx.conn()?
                             .execute("DELETE FROM sms_codes WHERE id = $1", &[Param::Text(&id)])?;
-                        Ok::<_, WalletError>(())
+                        Ok::<_, ServiceError>(())
                     })
                     .await;
             }
@@ -249,7 +249,7 @@ impl Wallet {
         match delivery {
             Delivery::Now => {
                 if !send.await {
-                    return Err(WalletError::unavailable(
+                    return Err(ServiceError::unavailable(
                         "sms_unavailable",
                         "the text message could not be sent; try again in a moment",
                     ));
@@ -280,7 +280,7 @@ impl Wallet {
         phone: &str,
         code: &str,
         device: DeviceInput,
-    ) -> WalletResult<SignedIn> {
+    ) -> ServiceResult<SignedIn> {
         let phone = parse_phone(phone)?;
         let device_name = device_name(device.name.as_deref())?;
         let public_key = device
@@ -315,7 +315,7 @@ impl Wallet {
                         wallet.reference = new_wallet.0;
                         let created = tx.create_accounts(&[wallet]);
                         if !created.first().is_some_and(|result| result.is_success()) {
-                            return Err(WalletError::internal(format!(
+                            return Err(ServiceError::internal(format!(
                                 "cannot create a wallet account: {created:?}"
                             )));
                         }
@@ -406,12 +406,12 @@ impl Wallet {
     }
 
     /// The session a bearer token opens, if it is live.
-    pub async fn authenticate(&self, token: &str) -> WalletResult<Session> {
+    pub async fn authenticate(&self, token: &str) -> ServiceResult<Session> {
         let well_formed = token.strip_prefix(TOKEN_PREFIX).is_some_and(|rest| {
             rest.len() == TOKEN_HEX_LEN && rest.bytes().all(|b| b.is_ascii_hexdigit())
         });
         if !well_formed {
-            return Err(WalletError::unauthorized());
+            return Err(ServiceError::unauthorized());
         }
         let token_hash = self.token_hash(token);
         let lookup = token_hash.clone();
@@ -434,7 +434,7 @@ impl Wallet {
             })
             .await?
             .filter(|live| live.expires_ns > crate::now_ns() as i64)
-            .ok_or_else(WalletError::unauthorized)?;
+            .ok_or_else(ServiceError::unauthorized)?;
         Ok(Session {
             user_id: live.user_id,
             device_id: live.device_id,
@@ -443,7 +443,7 @@ impl Wallet {
     }
 
     /// Ends this session.
-    pub async fn sign_out(&self, session: &Session) -> WalletResult<()> {
+    pub async fn sign_out(&self, session: &Session) -> ServiceResult<()> {
         let token_hash = session.token_hash.clone();
         self.store
             .write(move |tx| {
@@ -452,13 +452,13 @@ impl Wallet {
                     "UPDATE sessions SET revoked_ns = $2 WHERE token_hash = $1 AND revoked_ns IS NULL",
                     &[Param::Text(&token_hash), int(now)],
                 )?;
-                Ok::<_, WalletError>(())
+                Ok::<_, ServiceError>(())
             })
             .await
     }
 
     /// Ends every session of the user, on every device. Answers how many were open.
-    pub async fn sign_out_everywhere(&self, session: &Session) -> WalletResult<u64> {
+    pub async fn sign_out_everywhere(&self, session: &Session) -> ServiceResult<u64> {
         let user_id = session.user_id.clone();
         self.store
             .write(move |tx| {
@@ -467,12 +467,12 @@ impl Wallet {
                     "UPDATE sessions SET revoked_ns = $2 WHERE user_id = $1 AND revoked_ns IS NULL",
                     &[Param::Text(&user_id), int(now)],
                 )?;
-                Ok::<_, WalletError>(revoked)
+                Ok::<_, ServiceError>(revoked)
             })
             .await
     }
 
-    pub async fn devices(&self, session: &Session) -> WalletResult<Vec<DeviceView>> {
+    pub async fn devices(&self, session: &Session) -> ServiceResult<Vec<DeviceView>> {
         let user_id = session.user_id.clone();
         let rows = self
             .store
@@ -497,13 +497,13 @@ impl Wallet {
                 })
             })
             .collect::<Result<_, cashless_store::DbError>>()
-            .map_err(WalletError::from)
+            .map_err(ServiceError::from)
     }
 
     /// Forgets a device and ends its sessions (a lost phone).
-    pub async fn remove_device(&self, session: &Session, device_id: &str) -> WalletResult<()> {
+    pub async fn remove_device(&self, session: &Session, device_id: &str) -> ServiceResult<()> {
         if !crate::wire::is_id(device_id) {
-            return Err(WalletError::not_found(
+            return Err(ServiceError::not_found(
                 "device_not_found",
                 "no such device on this account",
             ));
@@ -519,7 +519,7 @@ impl Wallet {
                     &[Param::Text(&device_id), Param::Text(&user_id)],
                 )?;
                 if removed == 0 {
-                    return Err(WalletError::not_found(
+                    return Err(ServiceError::not_found(
                         "device_not_found",
                         "no such device on this account",
                     ));
@@ -545,14 +545,14 @@ pub fn check_code(
     hash: &str,
     now: u64,
     attempts_max: u32,
-) -> WalletResult<Result<(), WalletError>> {
+) -> ServiceResult<Result<(), ServiceError>> {
     let row = conn.query_opt(
         "SELECT id, code_hash, expires_ns, attempts, consumed FROM sms_codes \
          WHERE phone = $1 AND purpose = $2 ORDER BY created_ns DESC LIMIT 1",
         &[Param::Text(phone), Param::Text(purpose.name())],
     )?;
     let Some(row) = row else {
-        return Ok(Err(WalletError::invalid(
+        return Ok(Err(ServiceError::invalid(
             "sms_code_invalid",
             "the code is wrong; ask for a code first",
         )));
@@ -560,19 +560,19 @@ pub fn check_code(
     let id = row.text(0)?;
     let attempts = row.int(3)?;
     if row.int(4)? != 0 {
-        return Ok(Err(WalletError::invalid(
+        return Ok(Err(ServiceError::invalid(
             "sms_code_used",
             "this code was already used; ask for a new one",
         )));
     }
     if now >= row.int(2)? as u64 {
-        return Ok(Err(WalletError::invalid(
+        return Ok(Err(ServiceError::invalid(
             "sms_code_expired",
             "the code has expired; ask for a new one",
         )));
     }
     if attempts >= i64::from(attempts_max) {
-        return Ok(Err(WalletError::too_many(
+        return Ok(Err(ServiceError::too_many(
             "sms_code_attempts_exceeded",
             "too many wrong codes; ask for a new one",
         )));
@@ -583,7 +583,7 @@ pub fn check_code(
             &[Param::Text(id)],
         )?;
         let left = i64::from(attempts_max) - attempts - 1;
-        return Ok(Err(WalletError::invalid(
+        return Ok(Err(ServiceError::invalid(
             "sms_code_invalid",
             format!("the code is wrong; {left} attempts left"),
         )
@@ -596,17 +596,17 @@ pub fn check_code(
     Ok(Ok(()))
 }
 
-fn parse_phone(text: &str) -> WalletResult<Phone> {
-    Phone::parse(text).map_err(|error| WalletError::invalid(error.code(), error.to_string()))
+fn parse_phone(text: &str) -> ServiceResult<Phone> {
+    Phone::parse(text).map_err(|error| ServiceError::invalid(error.code(), error.to_string()))
 }
 
-fn device_name(name: Option<&str>) -> WalletResult<String> {
+fn device_name(name: Option<&str>) -> ServiceResult<String> {
     let name = name
         .map(str::trim)
         .filter(|name| !name.is_empty())
         .unwrap_or("phone");
     if name.chars().count() > DEVICE_NAME_CHARS_MAX || name.chars().any(char::is_control) {
-        return Err(WalletError::invalid(
+        return Err(ServiceError::invalid(
             "device_name_invalid",
             format!("a device name has at most {DEVICE_NAME_CHARS_MAX} printable characters"),
         ));
@@ -614,14 +614,14 @@ fn device_name(name: Option<&str>) -> WalletResult<String> {
     Ok(name.to_owned())
 }
 
-fn device_public_key(text: &str) -> WalletResult<String> {
+fn device_public_key(text: &str) -> ServiceResult<String> {
     let key = text.trim().to_ascii_lowercase();
     let point = crate::secrets::decode_hex(&key)
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok());
     // A small-order key would accept signatures anyone can make.
     if point.is_none_or(|point| point.is_weak()) {
-        return Err(WalletError::invalid(
+        return Err(ServiceError::invalid(
             "device_public_key_invalid",
             "the device public key must be a raw Ed25519 key (64 hex digits), not a weak one",
         ));

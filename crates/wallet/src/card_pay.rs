@@ -27,7 +27,7 @@ use crate::funding::TopUpRequest;
 use crate::idempotency::idempotency_record;
 use crate::users;
 use crate::wire::{self, Amount};
-use crate::{Session, Wallet, WalletError, WalletResult};
+use crate::{ServiceError, ServiceResult, Session, Wallet};
 
 impl Wallet {
     /// Chooses the card a payment falls back to when the balance is short (`None`: no card).
@@ -37,13 +37,13 @@ impl Wallet {
         session: &Session,
         card_id: Option<&str>,
         pin: Option<&str>,
-    ) -> WalletResult<Option<String>> {
+    ) -> ServiceResult<Option<String>> {
         if let Some(card_id) = card_id {
             if !wire::is_id(card_id) {
                 return Err(card_not_found());
             }
             let pin = pin.ok_or_else(|| {
-                WalletError::invalid("pin_required", "choosing a payment card takes the PIN")
+                ServiceError::invalid("pin_required", "choosing a payment card takes the PIN")
             })?;
             self.verify_pin(session, pin).await?;
         }
@@ -68,13 +68,13 @@ impl Wallet {
 
     /// What the user's CNY wallet can spend now, and what is on its way in (top-ups the bank
     /// has not confirmed yet).
-    pub async fn balance_cny(&self, user_id: &str) -> WalletResult<(u64, u64)> {
+    pub async fn balance_cny(&self, user_id: &str) -> ServiceResult<(u64, u64)> {
         let id = user_id.to_owned();
         let user = self
             .store
             .read(move |conn| users::by_id(conn, &id))
             .await?
-            .ok_or_else(WalletError::unauthorized)?;
+            .ok_or_else(ServiceError::unauthorized)?;
         let balances = self
             .store
             .account(user.wallet)
@@ -86,7 +86,7 @@ impl Wallet {
     }
 
     /// The card payments fall back to, if it is still linked.
-    pub async fn payment_card(&self, user_id: &str) -> WalletResult<Option<String>> {
+    pub async fn payment_card(&self, user_id: &str) -> ServiceResult<Option<String>> {
         let user_id = user_id.to_owned();
         self.store
             .read(move |conn| {
@@ -99,7 +99,7 @@ impl Wallet {
                 }
             })
             .await
-            .map_err(WalletError::from)
+            .map_err(ServiceError::from)
     }
 
     /// Makes sure the wallet can cover a payment of `amount` (CNY) named `payment_key` (unique
@@ -114,7 +114,7 @@ impl Wallet {
         user_id: &str,
         payment_key: &str,
         amount: u64,
-    ) -> WalletResult<bool> {
+    ) -> ServiceResult<bool> {
         let Some(card_id) = self.payment_card(user_id).await? else {
             return Ok(false);
         };
@@ -150,7 +150,7 @@ impl Wallet {
             match funding.status.as_str() {
                 "succeeded" => return Ok(true),
                 "failed" => {
-                    return Err(WalletError::unprocessable(
+                    return Err(ServiceError::unprocessable(
                         "card_payment_failed",
                         format!(
                             "the balance is short and the bank declined the card: {}",
@@ -193,8 +193,8 @@ const CARD_POLL_FIRST: std::time::Duration = std::time::Duration::from_millis(50
 const CARD_POLL_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The bank has not confirmed yet; nothing was paid.
-fn pending(incoming: Amount) -> WalletError {
-    WalletError::conflict(
+fn pending(incoming: Amount) -> ServiceError {
+    ServiceError::conflict(
         "card_payment_pending",
         "the bank has not confirmed the card debit yet: the money reaches the balance when it does; pay again then",
     )

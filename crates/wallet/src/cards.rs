@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::auth::Session;
 use crate::users::{self, int};
-use crate::{Wallet, WalletError, WalletResult};
+use crate::{ServiceError, ServiceResult, Wallet};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CardView {
@@ -107,34 +107,34 @@ pub(crate) fn active_card(
         .transpose()
 }
 
-fn already_linked() -> WalletError {
-    WalletError::conflict(
+fn already_linked() -> ServiceError {
+    ServiceError::conflict(
         "card_already_linked",
         "this card is already linked to your account",
     )
 }
 
-pub(crate) fn card_not_found() -> WalletError {
-    WalletError::not_found("card_not_found", "no such card linked to this account")
+pub(crate) fn card_not_found() -> ServiceError {
+    ServiceError::not_found("card_not_found", "no such card linked to this account")
 }
 
-fn bank_error(error: BankError) -> WalletError {
+fn bank_error(error: BankError) -> ServiceError {
     match error {
-        BankError::Unavailable => WalletError::unavailable(
+        BankError::Unavailable => ServiceError::unavailable(
             "bank_unavailable",
             "the bank did not answer; try again in a moment",
         ),
         BankError::Declined(reason) => {
-            WalletError::unprocessable("bank_declined", format!("the bank declined: {reason}"))
+            ServiceError::unprocessable("bank_declined", format!("the bank declined: {reason}"))
         }
         BankError::InvalidOtp => {
-            WalletError::invalid("otp_invalid", "the bank's verification code is wrong")
+            ServiceError::invalid("otp_invalid", "the bank's verification code is wrong")
         }
-        BankError::BindingExpired => WalletError::invalid(
+        BankError::BindingExpired => ServiceError::invalid(
             "otp_expired",
             "the bank's verification code expired or was tried too often; link the card again",
         ),
-        BankError::Conflict => WalletError::internal("bank request id reused"),
+        BankError::Conflict => ServiceError::internal("bank request id reused"),
     }
 }
 
@@ -145,9 +145,9 @@ impl Wallet {
         session: &Session,
         number: &str,
         holder_name: &str,
-    ) -> WalletResult<CardBinding> {
+    ) -> ServiceResult<CardBinding> {
         let card = CardNumber::parse(number)
-            .map_err(|error| WalletError::invalid(error.code(), error.to_string()))?;
+            .map_err(|error| ServiceError::invalid(error.code(), error.to_string()))?;
         let user_id = session.user_id.clone();
         let fingerprint = self.secrets.fingerprint(&["card", card.expose()]);
         let lookup = fingerprint.clone();
@@ -165,19 +165,19 @@ impl Wallet {
                 Ok((user, linked))
             })
             .await?;
-        let user = user.ok_or_else(WalletError::unauthorized)?;
+        let user = user.ok_or_else(ServiceError::unauthorized)?;
         let Some(real_name) = user
             .real_name
             .as_deref()
             .filter(|_| user.kyc_level >= KycLevel::L1)
         else {
-            return Err(WalletError::forbidden(
+            return Err(ServiceError::forbidden(
                 "real_name_required",
                 "verify your real name before linking a card",
             ));
         };
         if !names_match(holder_name, real_name) {
-            return Err(WalletError::unprocessable(
+            return Err(ServiceError::unprocessable(
                 "card_holder_mismatch",
                 "the cardholder's name must be the account's verified real name",
             ));
@@ -226,7 +226,7 @@ impl Wallet {
                         int(now),
                     ],
                 )?;
-                Ok::<_, WalletError>(())
+                Ok::<_, ServiceError>(())
             })
             .await?;
         Ok(binding)
@@ -239,9 +239,9 @@ impl Wallet {
         session: &Session,
         binding_id: &str,
         otp: &str,
-    ) -> WalletResult<CardView> {
+    ) -> ServiceResult<CardView> {
         if !crate::wire::is_id(binding_id) {
-            return Err(WalletError::not_found(
+            return Err(ServiceError::not_found(
                 "binding_not_found",
                 "no such card binding on this account",
             ));
@@ -258,7 +258,7 @@ impl Wallet {
             })
             .await?
             .ok_or_else(|| {
-                WalletError::not_found("binding_not_found", "no such card binding on this account")
+                ServiceError::not_found("binding_not_found", "no such card binding on this account")
             })?;
         if let Some(card_id) = binding.opt_text(1)? {
             return self.card(session, card_id).await;
@@ -318,7 +318,7 @@ impl Wallet {
         Ok(card.view)
     }
 
-    pub async fn cards(&self, session: &Session) -> WalletResult<Vec<CardView>> {
+    pub async fn cards(&self, session: &Session) -> ServiceResult<Vec<CardView>> {
         let user_id = session.user_id.clone();
         let rows = self
             .store
@@ -336,7 +336,7 @@ impl Wallet {
         Ok(rows.into_iter().map(|card| card.view).collect())
     }
 
-    pub async fn card(&self, session: &Session, card_id: &str) -> WalletResult<CardView> {
+    pub async fn card(&self, session: &Session, card_id: &str) -> ServiceResult<CardView> {
         if !crate::wire::is_id(card_id) {
             return Err(card_not_found());
         }
@@ -350,7 +350,7 @@ impl Wallet {
     }
 
     /// Unlinks a card. Refused while a top-up or withdrawal on it is in flight.
-    pub async fn remove_card(&self, session: &Session, card_id: &str) -> WalletResult<()> {
+    pub async fn remove_card(&self, session: &Session, card_id: &str) -> ServiceResult<()> {
         if !crate::wire::is_id(card_id) {
             return Err(card_not_found());
         }
@@ -370,7 +370,7 @@ impl Wallet {
                     )?
                     .is_some();
                 if in_flight {
-                    return Err(WalletError::conflict(
+                    return Err(ServiceError::conflict(
                         "card_in_use",
                         "a top-up or withdrawal with this card is still in progress",
                     ));

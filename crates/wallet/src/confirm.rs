@@ -24,7 +24,7 @@ use cashless_store::Param;
 use ed25519_dalek::VerifyingKey;
 
 use crate::users::int;
-use crate::{Session, Wallet, WalletError, WalletResult};
+use crate::{ServiceError, ServiceResult, Session, Wallet};
 
 /// How far a device's clock may be from ours.
 pub const DEVICE_SIGNATURE_SKEW_SECS: u64 = 300;
@@ -60,7 +60,7 @@ impl Confirmation {
         pin: Option<String>,
         device_signature: Option<String>,
         signed_at: Option<i64>,
-    ) -> WalletResult<Option<Confirmation>> {
+    ) -> ServiceResult<Option<Confirmation>> {
         match (pin, device_signature, signed_at) {
             (None, None, None) => Ok(None),
             (Some(pin), None, None) => Ok(Some(Confirmation::Pin(pin))),
@@ -70,11 +70,11 @@ impl Confirmation {
                     signature,
                 })))
             }
-            (None, Some(_), None) | (None, None, Some(_)) => Err(WalletError::invalid(
+            (None, Some(_), None) | (None, None, Some(_)) => Err(ServiceError::invalid(
                 "device_signature_incomplete",
                 "a device signature needs both `device_signature` and `signed_at`",
             )),
-            (Some(_), _, _) => Err(WalletError::invalid(
+            (Some(_), _, _) => Err(ServiceError::invalid(
                 "confirmation_ambiguous",
                 "confirm with the PIN or with the device, not both",
             )),
@@ -122,15 +122,15 @@ pub fn device_message(purpose: &str, device_id: &str, signed_at: i64, fields: &[
     message
 }
 
-fn signature_invalid() -> WalletError {
-    WalletError::forbidden(
+fn signature_invalid() -> ServiceError {
+    ServiceError::forbidden(
         "device_signature_invalid",
         "the device signature does not verify: sign the exact text in the API documentation with this device's key",
     )
 }
 
-fn not_enabled() -> WalletError {
-    WalletError::conflict(
+fn not_enabled() -> ServiceError {
+    ServiceError::conflict(
         "device_pay_not_enabled",
         "paying with this device is not turned on: turn it on with the PIN first",
     )
@@ -142,7 +142,7 @@ impl Wallet {
         self: &std::sync::Arc<Self>,
         session: &Session,
         pin: &str,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         self.verify_pin(session, pin).await?;
         let (user_id, device_id) = (session.user_id.clone(), session.device_id.clone());
         self.store
@@ -166,7 +166,7 @@ impl Wallet {
                     0
                 };
                 if changed == 0 {
-                    return Err(WalletError::conflict(
+                    return Err(ServiceError::conflict(
                         "device_key_missing",
                         "this device registered no usable public key when it signed in",
                     ));
@@ -177,7 +177,7 @@ impl Wallet {
     }
 
     /// Turns off paying with this device's key.
-    pub async fn disable_device_pay(&self, session: &Session) -> WalletResult<()> {
+    pub async fn disable_device_pay(&self, session: &Session) -> ServiceResult<()> {
         let (user_id, device_id) = (session.user_id.clone(), session.device_id.clone());
         self.store
             .write(move |tx| {
@@ -185,7 +185,7 @@ impl Wallet {
                     "UPDATE devices SET pay_enabled_ns = NULL WHERE id = $1 AND user_id = $2",
                     &[Param::Text(&device_id), Param::Text(&user_id)],
                 )?;
-                Ok::<_, WalletError>(())
+                Ok::<_, ServiceError>(())
             })
             .await
     }
@@ -197,7 +197,7 @@ impl Wallet {
         purpose: &str,
         fields: &[&str],
         signature: &DeviceSignature,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         // Lines are the message's separators: a field holding one could shift the others.
         if fields.iter().any(|field| field.contains(['\n', '\r'])) {
             return Err(signature_invalid());
@@ -206,7 +206,7 @@ impl Wallet {
         if signature.signed_at < 0
             || signature.signed_at.unsigned_abs().abs_diff(now_secs) > DEVICE_SIGNATURE_SKEW_SECS
         {
-            return Err(WalletError::forbidden(
+            return Err(ServiceError::forbidden(
                 "device_signature_stale",
                 "the device signature's time is more than 5 minutes from ours: check the phone's clock",
             ));
@@ -251,7 +251,7 @@ impl Wallet {
         confirmation: &Confirmation,
         purpose: &str,
         fields: &[&str],
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         match confirmation {
             Confirmation::Pin(pin) => self.verify_pin(session, pin).await,
             Confirmation::Device(signature) => {

@@ -34,7 +34,7 @@ use crate::idempotency::{idempotency_key, idempotency_record, idempotency_record
 use crate::statement::{release_outflow, reserve_outflow};
 use crate::users::{self, int};
 use crate::wire::{self, Amount};
-use crate::{Wallet, WalletError, WalletResult, codes, duration_ns, ensure_account, platform};
+use crate::{ServiceError, ServiceResult, Wallet, codes, duration_ns, ensure_account, platform};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum FundingKind {
@@ -268,13 +268,13 @@ impl Wallet {
         card_id: &str,
         amount: u64,
         currency: Currency,
-    ) -> WalletResult<TopUpTerms> {
+    ) -> ServiceResult<TopUpTerms> {
         let card = self.active_card(user_id, card_id).await?;
         let (cny, rate_micros) = if currency == Currency::CNY {
             (amount, None)
         } else {
             if !card.view.foreign_currency_top_up {
-                return Err(WalletError::unprocessable(
+                return Err(ServiceError::unprocessable(
                     "currency_not_supported_by_card",
                     format!("{} cards top up in CNY only", card.view.network),
                 ));
@@ -285,12 +285,12 @@ impl Wallet {
                 .quote(currency, Currency::CNY)
                 .await
                 .map_err(|error| {
-                    WalletError::unprocessable("currency_not_supported", error.to_string())
+                    ServiceError::unprocessable("currency_not_supported", error.to_string())
                 })?;
             let cny = convert_minor(amount, currency, Currency::CNY, quote.rate_micros)
                 .filter(|&cny| cny > 0)
                 .ok_or_else(|| {
-                    WalletError::unprocessable(
+                    ServiceError::unprocessable(
                         "amount_too_small",
                         "the amount converts to less than 0.01 CNY",
                     )
@@ -299,7 +299,7 @@ impl Wallet {
         };
         let max = self.config.top_up_single_max;
         if cny > max {
-            return Err(WalletError::unprocessable(
+            return Err(ServiceError::unprocessable(
                 "top_up_limit_exceeded",
                 format!(
                     "one top-up may be at most {} CNY",
@@ -323,7 +323,7 @@ impl Wallet {
         card_id: &str,
         amount: &str,
         currency: &str,
-    ) -> WalletResult<TopUpQuote> {
+    ) -> ServiceResult<TopUpQuote> {
         let currency = wire::currency(currency)?;
         let amount = wire::positive_amount(amount, currency)?;
         let terms = self
@@ -346,7 +346,7 @@ impl Wallet {
         session: &Session,
         key: Option<&str>,
         request: TopUpRequest,
-    ) -> WalletResult<FundingView> {
+    ) -> ServiceResult<FundingView> {
         self.top_up_for(&session.user_id, key, request).await
     }
 
@@ -355,7 +355,7 @@ impl Wallet {
         user_id: &str,
         key: Option<&str>,
         request: TopUpRequest,
-    ) -> WalletResult<FundingView> {
+    ) -> ServiceResult<FundingView> {
         let key = idempotency_key(key)?;
         let currency = wire::currency(&request.currency)?;
         let amount = wire::positive_amount(&request.amount, currency)?;
@@ -420,7 +420,7 @@ impl Wallet {
                 }
                 apply(tx, &movement.pending_legs(user.wallet))?;
                 record(tx, &movement, &key, &fingerprint, &counterparty)?;
-                Ok::<_, WalletError>(movement.id.clone())
+                Ok::<_, ServiceError>(movement.id.clone())
             })
             .await?;
         self.drive(&id).await;
@@ -433,7 +433,7 @@ impl Wallet {
         session: &Session,
         key: Option<&str>,
         request: WithdrawalRequest,
-    ) -> WalletResult<FundingView> {
+    ) -> ServiceResult<FundingView> {
         let key = idempotency_key(key)?;
         let amount = wire::positive_amount(&request.amount, Currency::CNY)?;
         let fingerprint =
@@ -487,7 +487,7 @@ impl Wallet {
                 }
                 check_applied(&legs, &results)?;
                 record(tx, &movement, &key, &fingerprint, &counterparty)?;
-                Ok::<_, WalletError>(movement.id.clone())
+                Ok::<_, ServiceError>(movement.id.clone())
             })
             .await?;
         self.drive(&id).await;
@@ -500,7 +500,7 @@ impl Wallet {
         user_id: &str,
         key: &str,
         fingerprint: &str,
-    ) -> WalletResult<Option<String>> {
+    ) -> ServiceResult<Option<String>> {
         let user_id = user_id.to_owned();
         let key = key.to_owned();
         let record = self
@@ -514,7 +514,7 @@ impl Wallet {
         &self,
         user_id: &str,
         card_id: &str,
-    ) -> WalletResult<crate::cards::CardRow> {
+    ) -> ServiceResult<crate::cards::CardRow> {
         if !wire::is_id(card_id) {
             return Err(card_not_found());
         }
@@ -527,13 +527,13 @@ impl Wallet {
     }
 
     /// A top-up or withdrawal of the caller.
-    pub async fn funding(&self, session: &Session, id: &str) -> WalletResult<FundingView> {
+    pub async fn funding(&self, session: &Session, id: &str) -> ServiceResult<FundingView> {
         self.funding_of(&session.user_id, id).await
     }
 
-    pub(crate) async fn funding_of(&self, user_id: &str, id: &str) -> WalletResult<FundingView> {
+    pub(crate) async fn funding_of(&self, user_id: &str, id: &str) -> ServiceResult<FundingView> {
         if !wire::is_id(id) {
-            return Err(WalletError::not_found(
+            return Err(ServiceError::not_found(
                 "funding_not_found",
                 "no such top-up or withdrawal",
             ));
@@ -553,7 +553,7 @@ impl Wallet {
             })
             .await?
             .ok_or_else(|| {
-                WalletError::not_found("funding_not_found", "no such top-up or withdrawal")
+                ServiceError::not_found("funding_not_found", "no such top-up or withdrawal")
             })
     }
 
@@ -635,7 +635,7 @@ impl Wallet {
 
     /// Posts (success) or voids (failure) a movement's pending transfers and records the
     /// outcome. Settling a settled movement does nothing.
-    async fn settle(&self, id: &str, outcome: Outcome) -> WalletResult<()> {
+    async fn settle(&self, id: &str, outcome: Outcome) -> ServiceResult<()> {
         let id = id.to_owned();
         let post_ids: Vec<TransferId> = (0..2).map(|_| TransferId(self.new_id())).collect();
         self.store
@@ -716,7 +716,7 @@ impl Wallet {
     /// again next time, however old: voiding it while the bank may still move the money would
     /// charge a card without crediting the wallet, or pay a withdrawal out twice. A payout the
     /// bank never received is sent again (the bank is idempotent by request id).
-    pub async fn reconcile_once(&self) -> WalletResult<usize> {
+    pub async fn reconcile_once(&self) -> ServiceResult<usize> {
         let timeout_ns = duration_ns(self.config.funding_timeout);
         let mut after: (i64, String) = (-1, String::new());
         let mut acted = 0;
@@ -797,16 +797,16 @@ fn already_resolved(results: &[CreateTransferResult]) -> Option<&'static str> {
 }
 
 /// Applies transfers all or nothing, or fails the operation.
-fn apply(tx: &mut WriteTx<'_, '_>, transfers: &[Transfer]) -> WalletResult<()> {
+fn apply(tx: &mut WriteTx<'_, '_>, transfers: &[Transfer]) -> ServiceResult<()> {
     let results = tx.create_transfers_atomically(transfers)?;
     check_applied(transfers, &results)
 }
 
-fn check_applied(transfers: &[Transfer], results: &[CreateTransferResult]) -> WalletResult<()> {
+fn check_applied(transfers: &[Transfer], results: &[CreateTransferResult]) -> ServiceResult<()> {
     if results.iter().all(|result| result.is_success()) {
         return Ok(());
     }
-    Err(WalletError::internal(format!(
+    Err(ServiceError::internal(format!(
         "ledger refused {:?}: {results:?}",
         transfers.iter().map(|t| t.id).collect::<Vec<_>>()
     )))
@@ -819,7 +819,7 @@ fn record(
     key: &str,
     fingerprint: &str,
     counterparty: &str,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     let now = tx.now_ns();
     let ids = movement
         .transfer_ids

@@ -7,7 +7,7 @@ use cashless_store::Param;
 
 use crate::auth::Session;
 use crate::users::{self, int};
-use crate::{Wallet, WalletError, WalletResult};
+use crate::{ServiceError, ServiceResult, Wallet};
 
 /// A document as the consumer typed it. `Debug` shows the kind only.
 #[derive(Clone)]
@@ -48,13 +48,14 @@ impl Wallet {
         &self,
         session: &Session,
         input: IdentityInput,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         let today = Date::china_day(crate::now_ns());
         let verified = match input {
             IdentityInput::ResidentId { name, number } => {
                 let name = real_name(&name)?;
-                let id = ResidentId::parse(&number, today)
-                    .map_err(|error| WalletError::unprocessable(error.code(), error.to_string()))?;
+                let id = ResidentId::parse(&number, today).map_err(|error| {
+                    ServiceError::unprocessable(error.code(), error.to_string())
+                })?;
                 Verified {
                     name,
                     kind: "resident_id",
@@ -76,7 +77,7 @@ impl Wallet {
                 let passport =
                     Passport::parse(&country, &number, &nationality, &date_of_birth, today)
                         .map_err(|error| {
-                            WalletError::unprocessable(error.code(), error.to_string())
+                            ServiceError::unprocessable(error.code(), error.to_string())
                         })?;
                 Verified {
                     name,
@@ -99,7 +100,7 @@ impl Wallet {
                 let conn = tx.conn()?;
                 let user = users::require(conn, &user_id)?;
                 if user.kyc_level >= KycLevel::L1 {
-                    return Err(WalletError::conflict(
+                    return Err(ServiceError::conflict(
                         "already_verified",
                         "this account's real name is already verified",
                     ));
@@ -111,7 +112,7 @@ impl Wallet {
                 match inserted {
                     Ok(_) => {}
                     Err(error) if error.is_unique_violation() => {
-                        return Err(WalletError::conflict(
+                        return Err(ServiceError::conflict(
                             "identity_already_used",
                             "this identity document already verifies another account",
                         ));
@@ -136,10 +137,10 @@ impl Wallet {
     }
 }
 
-fn real_name(name: &str) -> WalletResult<String> {
+fn real_name(name: &str) -> ServiceResult<String> {
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
     if !is_plausible_name(&name) {
-        return Err(WalletError::unprocessable(
+        return Err(ServiceError::unprocessable(
             "name_invalid",
             "write the name exactly as on the document",
         ));

@@ -20,30 +20,24 @@ pub mod auth;
 pub mod card_pay;
 pub mod cards;
 pub mod confirm;
-pub mod error;
 pub mod funding;
-pub mod idempotency;
 pub mod identity;
 pub mod payer;
 pub mod pin;
-pub mod secrets;
-pub mod signatures;
 pub mod statement;
 mod users;
-pub mod wire;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cashless_consumer::Limits;
-use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency, TimeOrderedIds};
+use cashless_kernel::{ErrorKind, ServiceError, ServiceResult, now_ns, secs_ceil};
+use cashless_kernel::{Ids, Secrets, duration_ns, idempotency, secrets, signatures, wire};
+use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency};
 use cashless_partners::{Bank, FxRates, SmsGateway};
 use cashless_store::{CredentialCache, Store, WriteTx};
 
 pub use auth::{CodeSent, DeviceInput, DeviceView, Session, SignedIn};
-pub use cashless_consumer::rfc3339;
-pub use error::{ErrorKind, WalletError, WalletResult};
-pub use secrets::Secrets;
 
 /// The wallet's rules that are configuration rather than code. Tests shorten the clocks.
 #[derive(Clone, Debug)]
@@ -119,7 +113,7 @@ pub struct Wallet {
     config: WalletConfig,
     secrets: Secrets,
     partners: Partners,
-    ids: Mutex<TimeOrderedIds>,
+    ids: Ids,
     /// PIN hashes in progress at once: each takes `pin_hash_memory_kib`, so a burst of
     /// requests must queue rather than exhaust memory.
     pin_hashing: tokio::sync::Semaphore,
@@ -167,7 +161,7 @@ impl Wallet {
             config,
             secrets,
             partners,
-            ids: Mutex::new(TimeOrderedIds::new()),
+            ids: Ids::default(),
             pin_hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             ),
@@ -191,12 +185,7 @@ impl Wallet {
 
     /// A fresh, unguessable, time-ordered id.
     pub fn new_id(&self) -> u128 {
-        let entropy: u128 = rand::random();
-        let mut ids = self
-            .ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ids.next(cashless_partners::unix_ms(), entropy)
+        self.ids.new_id()
     }
 
     /// The Ed25519 verifier shared by every signed request (see [`signatures`]).
@@ -206,12 +195,8 @@ impl Wallet {
 
     /// [`Wallet::new_id`] as a UUID string (the form ids take in rows and on the wire).
     pub fn new_id_string(&self) -> String {
-        id_string(self.new_id())
+        self.ids.new_id_string()
     }
-}
-
-pub(crate) fn id_string(id: u128) -> String {
-    AccountId(id).to_string()
 }
 
 /// Creates a platform account the first time it is needed.
@@ -220,35 +205,15 @@ pub fn ensure_account(
     id: AccountId,
     currency: Currency,
     kind: AccountKind,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     if tx.account(id).is_some() {
         return Ok(());
     }
     let result = tx.create_accounts(&[Account::new(id, currency, kind, AccountFlags::NONE)]);
     match result.first() {
         Some(result) if result.is_success() => Ok(()),
-        other => Err(WalletError::internal(format!(
+        other => Err(ServiceError::internal(format!(
             "cannot create platform account {id}: {other:?}"
         ))),
     }
-}
-
-/// Nanoseconds since the Unix epoch.
-pub fn now_ns() -> u64 {
-    // Full precision, like the writer's batch clock: a key revoked at `t` must already be
-    // refused by a check a microsecond later, not only from the next millisecond.
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
-        })
-}
-
-/// Seconds in `duration`, rounded up (for "retry after" hints).
-pub(crate) fn secs_ceil(ns: u64) -> u64 {
-    ns.div_ceil(1_000_000_000)
-}
-
-pub fn duration_ns(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

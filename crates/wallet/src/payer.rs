@@ -12,7 +12,7 @@ pub use crate::statement::{OutflowDay, PinUse};
 use crate::statement::{check_limits, release_outflow};
 use crate::users::{self, UserRow, int};
 use crate::wire::Amount;
-use crate::{WalletConfig, WalletError, WalletResult};
+use crate::{ServiceError, ServiceResult, WalletConfig};
 
 /// A signed-in consumer about to pay.
 #[derive(Clone, Debug)]
@@ -54,16 +54,16 @@ impl Payer {
 }
 
 /// The payer, or `unauthorized` if the account is gone.
-pub fn payer(conn: &mut Conn, user_id: &str) -> WalletResult<Payer> {
+pub fn payer(conn: &mut Conn, user_id: &str) -> ServiceResult<Payer> {
     users::require(conn, user_id).map(Payer)
 }
 
 /// [`payer`] inside a writer operation, through the writer's row cache (see
 /// [`WriteTx::cached`]).
-pub fn payer_in(tx: &mut WriteTx<'_, '_>, user_id: &str) -> WalletResult<Payer> {
+pub fn payer_in(tx: &mut WriteTx<'_, '_>, user_id: &str) -> ServiceResult<Payer> {
     tx.cached("users", user_id, |conn| users::by_id(conn, user_id))?
         .map(Payer)
-        .ok_or_else(WalletError::unauthorized)
+        .ok_or_else(ServiceError::unauthorized)
 }
 
 /// The payer's outflow row for today: read before a payment's checks, written after them
@@ -79,7 +79,7 @@ pub fn check_outflow(
     amount: u64,
     today: &OutflowDay,
     config: &WalletConfig,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     check_limits(&payer.0, amount, today.total, &config.limits)
 }
 
@@ -117,12 +117,12 @@ pub fn password_free_today(conn: &mut Conn, user_id: &str, now_ns: u64) -> Resul
 }
 
 /// The refusal for a payment the balance cannot cover, with what is available.
-pub fn insufficient_balance(tx: &WriteTx<'_, '_>, wallet: AccountId) -> WalletError {
+pub fn insufficient_balance(tx: &WriteTx<'_, '_>, wallet: AccountId) -> ServiceError {
     let available = tx.account(wallet).map_or(0, |account| {
         account.balances.credit_balance_available().max(0)
     });
     let available = u64::try_from(available).unwrap_or(0);
-    WalletError::unprocessable(
+    ServiceError::unprocessable(
         "insufficient_balance",
         format!(
             "the balance is not enough: {} CNY available",
@@ -193,7 +193,7 @@ pub fn replayed(
     user_id: &str,
     key: &str,
     fingerprint: &str,
-) -> WalletResult<Option<String>> {
+) -> ServiceResult<Option<String>> {
     crate::idempotency::replayed(
         crate::idempotency::idempotency_record(conn, user_id, key)?,
         fingerprint,
@@ -206,7 +206,7 @@ pub fn replayed_in(
     user_id: &str,
     key: &str,
     fingerprint: &str,
-) -> WalletResult<Option<String>> {
+) -> ServiceResult<Option<String>> {
     crate::idempotency::replayed(
         crate::idempotency::idempotency_record_in(tx, user_id, key)?,
         fingerprint,

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::auth::{CodePurpose, CodeSent, Session, check_code};
 use crate::users::{self, int};
-use crate::{ErrorKind, Wallet, WalletError, WalletResult, duration_ns};
+use crate::{ErrorKind, ServiceError, ServiceResult, Wallet, duration_ns};
 
 /// How the caller proves they may change the PIN. `Debug` never shows the secret.
 #[derive(Clone)]
@@ -33,46 +33,46 @@ impl std::fmt::Debug for PinProof {
 }
 
 impl Wallet {
-    fn argon2(&self) -> WalletResult<Argon2<'_>> {
+    fn argon2(&self) -> ServiceResult<Argon2<'_>> {
         let params = Params::new(
             self.config.pin_hash_memory_kib,
             self.config.pin_hash_passes,
             1,
             None,
         )
-        .map_err(|error| WalletError::internal(format!("argon2 parameters: {error}")))?;
+        .map_err(|error| ServiceError::internal(format!("argon2 parameters: {error}")))?;
         Argon2::new_with_secret(
             self.secrets.pepper(),
             Algorithm::Argon2id,
             Version::V0x13,
             params,
         )
-        .map_err(|error| WalletError::internal(format!("argon2 secret: {error}")))
+        .map_err(|error| ServiceError::internal(format!("argon2 secret: {error}")))
     }
 
-    async fn hash_pin(self: &std::sync::Arc<Self>, pin: String) -> WalletResult<String> {
+    async fn hash_pin(self: &std::sync::Arc<Self>, pin: String) -> ServiceResult<String> {
         let _permit = self.pin_hashing.acquire().await.map_err(|_| {
-            WalletError::unavailable("shutting_down", "the service is shutting down")
+            ServiceError::unavailable("shutting_down", "the service is shutting down")
         })?;
         let wallet = std::sync::Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let hash = wallet
                 .argon2()?
                 .hash_password(pin.as_bytes())
-                .map_err(|error| WalletError::internal(format!("argon2: {error}")))?;
+                .map_err(|error| ServiceError::internal(format!("argon2: {error}")))?;
             Ok(hash.to_string())
         })
         .await
-        .map_err(|error| WalletError::internal(error.to_string()))?
+        .map_err(|error| ServiceError::internal(error.to_string()))?
     }
 
     async fn pin_matches(
         self: &std::sync::Arc<Self>,
         pin: String,
         hash: String,
-    ) -> WalletResult<bool> {
+    ) -> ServiceResult<bool> {
         let _permit = self.pin_hashing.acquire().await.map_err(|_| {
-            WalletError::unavailable("shutting_down", "the service is shutting down")
+            ServiceError::unavailable("shutting_down", "the service is shutting down")
         })?;
         let wallet = std::sync::Arc::clone(self);
         tokio::task::spawn_blocking(move || {
@@ -82,11 +82,11 @@ impl Wallet {
             {
                 Ok(()) => Ok(true),
                 Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-                Err(error) => Err(WalletError::internal(format!("argon2: {error}"))),
+                Err(error) => Err(ServiceError::internal(format!("argon2: {error}"))),
             }
         })
         .await
-        .map_err(|error| WalletError::internal(error.to_string()))?
+        .map_err(|error| ServiceError::internal(error.to_string()))?
     }
 
     /// Sets the first PIN.
@@ -94,7 +94,7 @@ impl Wallet {
         self: &std::sync::Arc<Self>,
         session: &Session,
         pin: &str,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         new_pin(pin)?;
         let hash = self.hash_pin(pin.to_owned()).await?;
         let user_id = session.user_id.clone();
@@ -106,7 +106,7 @@ impl Wallet {
                     &[Param::Text(&user_id), Param::Text(&hash)],
                 )?;
                 if changed == 0 {
-                    return Err(WalletError::conflict(
+                    return Err(ServiceError::conflict(
                         "pin_already_set",
                         "a PIN is already set; change it with the old PIN or an SMS code",
                     ));
@@ -121,10 +121,10 @@ impl Wallet {
         self: &std::sync::Arc<Self>,
         session: &Session,
         pin: &str,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         // Nothing typed is not a try: it neither counts nor reaches the hash.
         if pin.trim().is_empty() {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "pin_missing",
                 "type the 6-digit payment PIN",
             ));
@@ -133,7 +133,7 @@ impl Wallet {
         let hash = user
             .pin_hash
             .clone()
-            .ok_or_else(|| WalletError::conflict("pin_not_set", "set a payment PIN first"))?;
+            .ok_or_else(|| ServiceError::conflict("pin_not_set", "set a payment PIN first"))?;
         let now = crate::now_ns();
         if user.pin_locked_until_ns > now {
             return Err(locked(user.pin_locked_until_ns));
@@ -176,7 +176,7 @@ impl Wallet {
                     &[Param::Text(&user_id), Param::Int(failures)],
                 )?;
                 let left = attempts_max - failures;
-                Ok::<_, WalletError>(Err(WalletError::forbidden(
+                Ok::<_, ServiceError>(Err(ServiceError::forbidden(
                     "pin_incorrect",
                     format!("the PIN is wrong; {left} attempts left before PIN payments lock"),
                 )
@@ -187,10 +187,10 @@ impl Wallet {
 
     /// Texts a code that allows changing the PIN without the old one; answers where it went
     /// too (E.164), for demo mode to show it.
-    pub async fn send_pin_reset_code(&self, session: &Session) -> WalletResult<(CodeSent, Phone)> {
+    pub async fn send_pin_reset_code(&self, session: &Session) -> ServiceResult<(CodeSent, Phone)> {
         let user = self.user(session).await?;
         let phone = Phone::parse(&user.phone)
-            .map_err(|error| WalletError::internal(format!("stored phone: {error}")))?;
+            .map_err(|error| ServiceError::internal(format!("stored phone: {error}")))?;
         let sent = self.send_code(phone.clone(), CodePurpose::ResetPin).await?;
         Ok((sent, phone))
     }
@@ -201,13 +201,13 @@ impl Wallet {
         session: &Session,
         proof: PinProof,
         new: &str,
-    ) -> WalletResult<()> {
+    ) -> ServiceResult<()> {
         new_pin(new)?;
         let code_hash = match &proof {
             PinProof::OldPin(old) => {
                 self.verify_pin(session, old).await?;
                 if old == new {
-                    return Err(WalletError::unprocessable(
+                    return Err(ServiceError::unprocessable(
                         "pin_unchanged",
                         "the new PIN must differ from the old one",
                     ));
@@ -231,7 +231,7 @@ impl Wallet {
                 let conn = tx.conn()?;
                 let user = users::require(conn, &user_id)?;
                 if user.pin_hash.is_none() {
-                    return Ok(Err(WalletError::conflict(
+                    return Ok(Err(ServiceError::conflict(
                         "pin_not_set",
                         "set a payment PIN first",
                     )));
@@ -253,18 +253,18 @@ impl Wallet {
                      WHERE id = $1",
                     &[Param::Text(&user_id), Param::Text(&hash)],
                 )?;
-                Ok::<_, WalletError>(Ok(()))
+                Ok::<_, ServiceError>(Ok(()))
             })
             .await?
     }
 }
 
-fn new_pin(pin: &str) -> WalletResult<()> {
-    check_new_pin(pin).map_err(|error| WalletError::unprocessable(error.code(), error.to_string()))
+fn new_pin(pin: &str) -> ServiceResult<()> {
+    check_new_pin(pin).map_err(|error| ServiceError::unprocessable(error.code(), error.to_string()))
 }
 
-fn locked(until_ns: u64) -> WalletError {
-    WalletError::new(
+fn locked(until_ns: u64) -> ServiceError {
+    ServiceError::new(
         ErrorKind::Locked,
         "pin_locked",
         format!(

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::auth::Session;
 use crate::users::{self, UserRow, int};
 use crate::wire::Amount;
-use crate::{Wallet, WalletError, WalletResult};
+use crate::{ServiceError, ServiceResult, Wallet};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Balance {
@@ -103,7 +103,7 @@ pub(crate) fn reserve_outflow(
     amount: u64,
     now_ns: u64,
     limits: &Limits,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     let day = day_key(now_ns);
     let spent = spent_on(conn, &user.id, &day)?;
     check_limits(user, amount, spent, limits)?;
@@ -127,7 +127,7 @@ pub(crate) fn check_limits(
     amount: u64,
     spent: u64,
     limits: &Limits,
-) -> WalletResult<()> {
+) -> ServiceResult<()> {
     let Err(refused) = limits.check_outflow(user.kyc_level, amount, spent) else {
         return Ok(());
     };
@@ -146,9 +146,9 @@ pub(crate) fn check_limits(
         }),
     };
     let error = if refused == cashless_consumer::LimitError::NotVerified {
-        WalletError::forbidden(refused.code(), refused.to_string())
+        ServiceError::forbidden(refused.code(), refused.to_string())
     } else {
-        WalletError::unprocessable(refused.code(), refused.to_string())
+        ServiceError::unprocessable(refused.code(), refused.to_string())
     };
     Err(error.with_details(details))
 }
@@ -246,9 +246,9 @@ pub(crate) fn release_outflow(
 }
 
 impl Wallet {
-    async fn balance_and_limits(&self, user: &UserRow) -> WalletResult<(Balance, LimitsView)> {
+    async fn balance_and_limits(&self, user: &UserRow) -> ServiceResult<(Balance, LimitsView)> {
         let account = self.store.account(user.wallet).await?.ok_or_else(|| {
-            WalletError::internal(format!("wallet account {} missing", user.wallet))
+            ServiceError::internal(format!("wallet account {} missing", user.wallet))
         })?;
         let balances = account.account.balances;
         let available = u64::try_from(balances.credit_balance_available().max(0)).unwrap_or(0);
@@ -278,21 +278,21 @@ impl Wallet {
     }
 
     /// The signed-in user's row.
-    pub(crate) async fn user(&self, session: &Session) -> WalletResult<UserRow> {
+    pub(crate) async fn user(&self, session: &Session) -> ServiceResult<UserRow> {
         let user_id = session.user_id.clone();
         self.store
             .read(move |conn| users::by_id(conn, &user_id))
             .await?
-            .ok_or_else(WalletError::unauthorized)
+            .ok_or_else(ServiceError::unauthorized)
     }
 
     /// The signed-in user's full phone number (E.164), for the platform's own use: the API
     /// shows it masked.
-    pub async fn phone_number(&self, session: &Session) -> WalletResult<String> {
+    pub async fn phone_number(&self, session: &Session) -> ServiceResult<String> {
         Ok(self.user(session).await?.phone)
     }
 
-    pub async fn profile(&self, session: &Session) -> WalletResult<Profile> {
+    pub async fn profile(&self, session: &Session) -> ServiceResult<Profile> {
         let user = self.user(session).await?;
         let (balance, limits) = self.balance_and_limits(&user).await?;
         let now = crate::now_ns();
@@ -324,14 +324,14 @@ impl Wallet {
         cursor: Option<&str>,
         limit: Option<u32>,
         kind: Option<&str>,
-    ) -> WalletResult<Statement> {
+    ) -> ServiceResult<Statement> {
         // The kinds of line one filter keeps (the second is "" when there is only one).
         let (kind, also) = match kind.map(str::trim) {
             None | Some("") => (String::new(), ""),
             Some(kind @ ("payment" | "refund" | "top_up" | "withdrawal")) => (kind.to_owned(), ""),
             Some("transit") => ("transit".to_owned(), "transit_refund"),
             Some(_) => {
-                return Err(WalletError::invalid(
+                return Err(ServiceError::invalid(
                     "kind_invalid",
                     "kind is payment, refund, top_up, withdrawal or transit",
                 ));
@@ -339,7 +339,7 @@ impl Wallet {
         };
         let limit = limit.unwrap_or(20);
         if !(1..=STATEMENT_PAGE_MAX).contains(&limit) {
-            return Err(WalletError::invalid(
+            return Err(ServiceError::invalid(
                 "limit_invalid",
                 format!("limit must be 1 to {STATEMENT_PAGE_MAX}"),
             ));
@@ -382,7 +382,7 @@ impl Wallet {
         for row in rows.iter().take(limit as usize) {
             let currency = row.text(4)?;
             let currency = Currency::from_code(currency)
-                .ok_or_else(|| WalletError::internal(format!("currency {currency}")))?;
+                .ok_or_else(|| ServiceError::internal(format!("currency {currency}")))?;
             items.push(StatementItem {
                 id: row.text(0)?.to_owned(),
                 kind: row.text(1)?.to_owned(),

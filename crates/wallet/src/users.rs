@@ -4,7 +4,7 @@ use cashless_consumer::KycLevel;
 use cashless_ledger::AccountId;
 use cashless_store::{Conn, DbError, Param, Row};
 
-use crate::{WalletError, WalletResult};
+use crate::{ServiceError, ServiceResult};
 
 #[derive(Clone, Debug)]
 pub(crate) struct UserRow {
@@ -63,8 +63,8 @@ pub(crate) fn by_phone(conn: &mut Conn, phone: &str) -> Result<Option<UserRow>, 
 }
 
 /// The signed-in user's row; a session whose user is gone is no session.
-pub(crate) fn require(conn: &mut Conn, id: &str) -> WalletResult<UserRow> {
-    by_id(conn, id)?.ok_or_else(WalletError::unauthorized)
+pub(crate) fn require(conn: &mut Conn, id: &str) -> ServiceResult<UserRow> {
+    by_id(conn, id)?.ok_or_else(ServiceError::unauthorized)
 }
 
 pub(crate) fn set_kyc_level(conn: &mut Conn, id: &str, level: KycLevel) -> Result<(), DbError> {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use cashless_kernel::Secrets;
 use cashless_partners::{
     SimulatedBank, SimulatedBankConfig, SimulatedFx, SimulatedSms, SimulatedSmsConfig,
 };
@@ -22,7 +23,7 @@ use cashless_payments::{Payments, PaymentsConfig, PlatformKey};
 use cashless_server::{AppState, OperatorToken};
 use cashless_store::Store;
 use cashless_testkit::TestDb;
-use cashless_wallet::{Partners, Secrets, Wallet, WalletConfig};
+use cashless_wallet::{Partners, Wallet, WalletConfig};
 use serde_json::Value;
 
 pub const TOKEN: &str = "test-operator-token-0123456789abcdef";

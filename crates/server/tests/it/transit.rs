@@ -11,7 +11,7 @@ use crate::TestApp;
 use crate::wallet::phone;
 
 fn unhex(text: &str) -> Vec<u8> {
-    cashless_wallet::secrets::decode_hex(text).unwrap()
+    cashless_kernel::secrets::decode_hex(text).unwrap()
 }
 
 /// A gate of `operator` holding exactly what the platform publishes.

@@ -69,7 +69,7 @@ impl Secrets {
     }
 
     /// The pepper itself, for keyed hashes (argon2's secret input).
-    pub(crate) fn pepper(&self) -> &[u8] {
+    pub fn pepper(&self) -> &[u8] {
         &self.pepper
     }
 

@@ -4,7 +4,7 @@
 use cashless_ledger::{AmountError, Currency, format_amount, parse_amount};
 use serde::Serialize;
 
-use crate::WalletError;
+use crate::ServiceError;
 
 /// An amount of money: `{"amount": "-12.50", "currency": "CNY"}`.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, utoipa::ToSchema)]
@@ -43,9 +43,9 @@ pub fn is_id(text: &str) -> bool {
 }
 
 /// Parses a currency code from the wire.
-pub fn currency(code: &str) -> Result<Currency, WalletError> {
+pub fn currency(code: &str) -> Result<Currency, ServiceError> {
     Currency::from_code(code).ok_or_else(|| {
-        WalletError::invalid(
+        ServiceError::invalid(
             "currency_invalid",
             format!("{code:?} is not a currency this platform knows (ISO 4217, e.g. CNY)"),
         )
@@ -53,15 +53,15 @@ pub fn currency(code: &str) -> Result<Currency, WalletError> {
 }
 
 /// Parses a positive amount such as `"100.00"` in `currency`.
-pub fn positive_amount(text: &str, currency: Currency) -> Result<u64, WalletError> {
+pub fn positive_amount(text: &str, currency: Currency) -> Result<u64, ServiceError> {
     let minor = parse_amount(text, currency).map_err(|error: AmountError| {
-        WalletError::invalid(
+        ServiceError::invalid(
             "amount_invalid",
             format!("amount {text:?}: {error} (write it like \"100.00\")"),
         )
     })?;
     if minor == 0 {
-        return Err(WalletError::invalid(
+        return Err(ServiceError::invalid(
             "amount_invalid",
             "the amount must be greater than zero",
         ));
@@ -70,9 +70,9 @@ pub fn positive_amount(text: &str, currency: Currency) -> Result<u64, WalletErro
 }
 
 /// A page cursor `<created_ns>.<id>` as this platform hands it out (`next_cursor`).
-pub fn parse_cursor(text: &str) -> Result<(i64, String), WalletError> {
+pub fn parse_cursor(text: &str) -> Result<(i64, String), ServiceError> {
     let invalid =
-        || WalletError::invalid("cursor_invalid", "pass a next_cursor exactly as received");
+        || ServiceError::invalid("cursor_invalid", "pass a next_cursor exactly as received");
     let (ns, id) = text.split_once('.').ok_or_else(invalid)?;
     let ns: i64 = ns.parse().map_err(|_| invalid())?;
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {

@@ -4,19 +4,19 @@
 
 use cashless_store::{Conn, DbError, WriteTx};
 
-use crate::{WalletError, WalletResult};
+use crate::{ServiceError, ServiceResult};
 
 /// Idempotency keys: 1 to 128 visible ASCII characters, e.g. a UUID.
-pub fn idempotency_key(key: Option<&str>) -> WalletResult<String> {
+pub fn idempotency_key(key: Option<&str>) -> ServiceResult<String> {
     let key = key.map(str::trim).unwrap_or_default();
     if key.is_empty() {
-        return Err(WalletError::invalid(
+        return Err(ServiceError::invalid(
             "idempotency_key_required",
             "send an Idempotency-Key header (e.g. a UUID) with every request that moves money",
         ));
     }
     if key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(WalletError::invalid(
+        return Err(ServiceError::invalid(
             "idempotency_key_invalid",
             "an Idempotency-Key is 1 to 128 visible ASCII characters",
         ));
@@ -26,7 +26,7 @@ pub fn idempotency_key(key: Option<&str>) -> WalletResult<String> {
 
 /// The idempotency record of the user's `key`, for a reader outside the writer: the
 /// request's fingerprint and the movement it made.
-pub(crate) fn idempotency_record(
+pub fn idempotency_record(
     conn: &mut Conn,
     user_id: &str,
     key: &str,
@@ -36,7 +36,7 @@ pub(crate) fn idempotency_record(
 }
 
 /// The idempotency record of the user's `key`, in a write operation (this batch's included).
-pub(crate) fn idempotency_record_in(
+pub fn idempotency_record_in(
     tx: &mut WriteTx<'_, '_>,
     user_id: &str,
     key: &str,
@@ -48,14 +48,14 @@ pub(crate) fn idempotency_record_in(
 
 /// The movement an earlier request with the same key made, if any; an error if that request
 /// asked for something else.
-pub(crate) fn replayed(
+pub fn replayed(
     record: Option<(String, String)>,
     fingerprint: &str,
-) -> WalletResult<Option<String>> {
+) -> ServiceResult<Option<String>> {
     match record {
         None => Ok(None),
         Some((earlier, id)) if earlier == fingerprint => Ok(Some(id)),
-        Some(_) => Err(WalletError::unprocessable(
+        Some(_) => Err(ServiceError::unprocessable(
             "idempotency_key_reused",
             "this Idempotency-Key was already used for a different request",
         )),

@@ -26,18 +26,18 @@ pub enum ErrorKind {
 }
 
 #[derive(Clone, Debug)]
-pub struct WalletError {
+pub struct ServiceError {
     pub kind: ErrorKind,
     pub code: &'static str,
     pub message: String,
     pub details: Option<Value>,
 }
 
-pub type WalletResult<T> = Result<T, WalletError>;
+pub type ServiceResult<T> = Result<T, ServiceError>;
 
-impl WalletError {
-    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> WalletError {
-        WalletError {
+impl ServiceError {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError {
             kind,
             code,
             message: message.into(),
@@ -45,79 +45,79 @@ impl WalletError {
         }
     }
 
-    pub fn with_details(mut self, details: Value) -> WalletError {
+    pub fn with_details(mut self, details: Value) -> ServiceError {
         self.details = Some(details);
         self
     }
 
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> WalletError {
-        WalletError::new(ErrorKind::Invalid, code, message)
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorKind::Invalid, code, message)
     }
 
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> WalletError {
-        WalletError::new(ErrorKind::Unprocessable, code, message)
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorKind::Unprocessable, code, message)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> WalletError {
-        WalletError::new(ErrorKind::NotFound, code, message)
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorKind::NotFound, code, message)
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> WalletError {
-        WalletError::new(ErrorKind::Conflict, code, message)
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorKind::Conflict, code, message)
     }
 
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> WalletError {
-        WalletError::new(ErrorKind::Unavailable, code, message)
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorKind::Unavailable, code, message)
     }
 
-    pub fn unauthorized() -> WalletError {
-        WalletError::new(
+    pub fn unauthorized() -> ServiceError {
+        ServiceError::new(
             ErrorKind::Unauthorized,
             "unauthorized",
             "sign in first: send Authorization: Bearer <session token>",
         )
     }
 
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> WalletError {
-        WalletError::new(ErrorKind::Forbidden, code, message)
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorKind::Forbidden, code, message)
     }
 
-    pub fn too_many(code: &'static str, message: impl Into<String>) -> WalletError {
-        WalletError::new(ErrorKind::TooManyRequests, code, message)
+    pub fn too_many(code: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorKind::TooManyRequests, code, message)
     }
 
-    pub fn internal(message: impl Into<String>) -> WalletError {
+    pub fn internal(message: impl Into<String>) -> ServiceError {
         let message = message.into();
         tracing::error!(%message, "internal error");
-        WalletError::new(ErrorKind::Internal, "internal", "internal error")
+        ServiceError::new(ErrorKind::Internal, "internal", "internal error")
     }
 }
 
-impl std::fmt::Display for WalletError {
+impl std::fmt::Display for ServiceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code, self.message)
     }
 }
 
-impl std::error::Error for WalletError {}
+impl std::error::Error for ServiceError {}
 
-impl From<StoreError> for WalletError {
-    fn from(error: StoreError) -> WalletError {
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> ServiceError {
         match error {
             StoreError::Database(_) | StoreError::Closed | StoreError::NotApplied(_) => {
                 tracing::error!(%error, "store unavailable");
-                WalletError::unavailable(
+                ServiceError::unavailable(
                     "store_unavailable",
                     "the service could not confirm the operation; retry with the same Idempotency-Key",
                 )
             }
-            other => WalletError::internal(other.to_string()),
+            other => ServiceError::internal(other.to_string()),
         }
     }
 }
 
-impl From<cashless_store::DbError> for WalletError {
-    fn from(error: cashless_store::DbError) -> WalletError {
-        WalletError::from(StoreError::from(error))
+impl From<cashless_store::DbError> for ServiceError {
+    fn from(error: cashless_store::DbError) -> ServiceError {
+        ServiceError::from(StoreError::from(error))
     }
 }
