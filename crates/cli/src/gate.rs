@@ -335,7 +335,7 @@ fn upload(args: &UploadArgs) -> anyhow::Result<()> {
                 "batch_id": batch_id,
                 "taps": taps,
             }))?;
-            let mut signed = cashless_payments::rides::BATCH_DOMAIN.to_vec();
+            let mut signed = cashless_rides::rides::BATCH_DOMAIN.to_vec();
             signed.extend_from_slice(&body);
             let signature = hex(&key.sign(&signed).to_bytes());
             let response = client

@@ -179,12 +179,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let payments = Payments::new(wallet.clone(), payments_config, platform_key)
         .context("building the notification client")?;
-    let background = payments.spawn_background();
+    let rides = cashless_rides::Rides::new(wallet.clone(), cashless_rides::RidesConfig::default());
+    let mut background = payments.spawn_background();
+    background.extend(rides.spawn_background());
     let state = AppState {
         store: store.clone(),
         operator_token: Arc::new(token.0),
         wallet,
         payments,
+        rides,
         sms_outbox: (!args.production).then_some(sms.clone()),
         demo: args.demo,
         production: args.production,

@@ -13,6 +13,7 @@
 
 pub mod error;
 pub mod idempotency;
+pub mod keys;
 pub mod secrets;
 pub mod signatures;
 pub mod wire;

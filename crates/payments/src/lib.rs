@@ -24,10 +24,8 @@ pub mod pay;
 pub mod paycode;
 mod qr;
 pub mod reports;
-pub mod rides;
 pub mod signing;
 pub mod staff;
-pub mod transit;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -81,13 +79,6 @@ pub struct PaymentsConfig {
     /// Whether notify URLs may be plain http and point at private or loopback addresses.
     /// Off in production (see `destination`); on for development and tests.
     pub notify_private_allowed: bool,
-    /// How long a metro journey may take: an entry pairs with an exit within this.
-    pub transit_journey_max: Duration,
-    /// How long past that a lone tap waits for its pair's gate to upload before it pays the
-    /// maximum fare (a pair arriving later still is repriced and the difference given back).
-    pub transit_upload_grace: Duration,
-    /// How old an uploaded tap may be.
-    pub transit_upload_window: Duration,
 }
 
 impl Default for PaymentsConfig {
@@ -121,9 +112,6 @@ impl Default for PaymentsConfig {
             notify_timeout: Duration::from_secs(10),
             poll_every: Duration::from_millis(500),
             notify_private_allowed: false,
-            transit_journey_max: Duration::from_secs(4 * 3600),
-            transit_upload_grace: Duration::from_secs(2 * 3600),
-            transit_upload_window: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -149,10 +137,6 @@ pub mod codes {
     pub const FEE: u16 = 21;
     pub const REFUND: u16 = 22;
     pub const FEE_REFUND: u16 = 23;
-    /// A transit fare, wallet to the operator's payable account.
-    pub const TRANSIT_FARE: u16 = 30;
-    /// A fare given back after a journey was repriced.
-    pub const TRANSIT_REFUND: u16 = 31;
 }
 
 /// The platform's fee income account per currency: `0x3_0000 + ISO numeric`.
@@ -206,13 +190,9 @@ impl Payments {
         &self.platform_key
     }
 
-    /// Starts the notification dispatcher, the order sweeper and the transit settler.
+    /// Starts the notification dispatcher and the order sweeper.
     pub fn spawn_background(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![
-            self.spawn_dispatcher(),
-            self.spawn_sweeper(),
-            self.spawn_transit_settler(),
-        ]
+        vec![self.spawn_dispatcher(), self.spawn_sweeper()]
     }
 }
 

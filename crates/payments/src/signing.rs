@@ -29,8 +29,7 @@
 use std::fmt;
 use std::path::Path;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
 pub use cashless_kernel::secrets::{decode_hex, hex};
 
@@ -62,10 +61,7 @@ impl fmt::Display for SigningError {
 
 impl std::error::Error for SigningError {}
 
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
+pub use cashless_kernel::keys::{key_id, sha256_hex, verify};
 
 /// The exact text a merchant signs for a request.
 pub fn string_to_sign(
@@ -255,33 +251,12 @@ impl MerchantSigner {
     }
 }
 
-/// A raw Ed25519 public key from 64 hex digits, refusing weak (small-order) keys.
+/// [`cashless_kernel::keys::parse_public_key`], its refusal as a [`SigningError`].
 pub fn parse_public_key(text: &str) -> Result<VerifyingKey, SigningError> {
-    let invalid = || {
-        SigningError::new(
-            "public_key_invalid",
-            "a public key is a raw Ed25519 key as 64 hex digits",
-        )
-    };
-    let bytes = decode_hex(text.trim())
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        .ok_or_else(invalid)?;
-    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| invalid())?;
-    if key.is_weak() {
-        return Err(invalid());
-    }
-    Ok(key)
-}
-
-/// Verifies with the strict rules (no malleable signatures, no small-order points).
-pub fn verify(key: &VerifyingKey, message: &[u8], signature: &[u8; 64]) -> bool {
-    key.verify_strict(message, &Signature::from_bytes(signature))
-        .is_ok()
-}
-
-/// A key id: the first 16 hex digits of the SHA-256 of the public key.
-pub fn key_id(public_key: &VerifyingKey) -> String {
-    sha256_hex(public_key.as_bytes())[..16].to_owned()
+    cashless_kernel::keys::parse_public_key(text).map_err(|error| SigningError {
+        code: error.code,
+        message: error.message,
+    })
 }
 
 /// The text the platform signs for a notification.

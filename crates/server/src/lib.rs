@@ -49,6 +49,7 @@ pub struct AppState {
     pub operator_token: Arc<OperatorToken>,
     pub wallet: Arc<Wallet>,
     pub payments: Arc<Payments>,
+    pub rides: Arc<cashless_rides::Rides>,
     /// The simulated SMS gateway, when its outbox may be read over the operator API (never in
     /// production mode).
     pub sms_outbox: Option<Arc<SimulatedSms>>,

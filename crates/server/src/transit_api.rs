@@ -8,10 +8,10 @@ use axum::extract::State;
 
 use crate::extract::{Bytes, Query};
 use axum::http::{HeaderMap, StatusCode};
-use cashless_payments::rides::{
+use cashless_rides::passes::{GateConfig, IssuerKeyView, TransitPass};
+use cashless_rides::rides::{
     BatchResult, FlagView, GateInput, GateView, Journeys, NetworkView, TapBatch,
 };
-use cashless_payments::transit::{GateConfig, IssuerKeyView, TransitPass};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -44,10 +44,7 @@ pub async fn pass(
     ApiJson(request): ApiJson<PassRequest>,
 ) -> Result<Json<TransitPass>, ApiError> {
     Ok(Json(
-        state
-            .payments
-            .transit_pass(&session, request.operator)
-            .await?,
+        state.rides.transit_pass(&session, request.operator).await?,
     ))
 }
 
@@ -66,7 +63,7 @@ pub async fn gate_config(
     State(state): State<AppState>,
     Query(query): Query<GateQuery>,
 ) -> Result<Json<GateConfig>, ApiError> {
-    Ok(Json(state.payments.gate_config(query.operator).await?))
+    Ok(Json(state.rides.gate_config(query.operator).await?))
 }
 
 /// Rotates the transit issuer key (operator): new passes are signed with a new key; gates
@@ -79,7 +76,7 @@ pub async fn rotate_issuer_key(
 ) -> Result<(StatusCode, Json<IssuerKeyView>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(state.payments.rotate_issuer_key().await?),
+        Json(state.rides.rotate_issuer_key().await?),
     ))
 }
 
@@ -91,7 +88,7 @@ pub async fn journeys(
     State(state): State<AppState>,
     Consumer(session): Consumer,
 ) -> Result<Json<Journeys>, ApiError> {
-    Ok(Json(state.payments.journeys(&session).await?))
+    Ok(Json(state.rides.journeys(&session).await?))
 }
 
 /// Pays the fares the rider owes from the balance. Paying clears the rider from the gates'
@@ -104,7 +101,7 @@ pub async fn pay_debts(
     State(state): State<AppState>,
     Consumer(session): Consumer,
 ) -> Result<Json<Journeys>, ApiError> {
-    Ok(Json(state.payments.pay_transit_debts(&session).await?))
+    Ok(Json(state.rides.pay_transit_debts(&session).await?))
 }
 
 /// An operator's lines, stations and fare rules. Public.
@@ -116,7 +113,7 @@ pub async fn network(
     State(state): State<AppState>,
     Query(query): Query<GateQuery>,
 ) -> Result<Json<NetworkView>, ApiError> {
-    Ok(Json(state.payments.transit_network(query.operator).await?))
+    Ok(Json(state.rides.transit_network(query.operator).await?))
 }
 
 /// A gate uploads the taps it opened for. Authenticated by the gate's own key:
@@ -148,10 +145,7 @@ pub async fn upload_taps(
         .into());
     };
     Ok(Json(
-        state
-            .payments
-            .upload_taps(gate_id, signature, &body)
-            .await?,
+        state.rides.upload_taps(gate_id, signature, &body).await?,
     ))
 }
 
@@ -163,7 +157,7 @@ fn gate_headers(headers: &HeaderMap) -> Result<(&str, &str), ApiError> {
         header("cashless-gate-signature"),
     ) {
         (Some(id), Some(signature)) => Ok((id, signature)),
-        _ => Err(cashless_payments::rides::gate_refused().into()),
+        _ => Err(cashless_rides::rides::gate_refused().into()),
     }
 }
 
@@ -186,10 +180,10 @@ pub async fn scan_image(
 ) -> Result<Json<crate::merchant_api::PictureText>, ApiError> {
     let (gate_id, signature) = gate_headers(&headers)?;
     state
-        .payments
+        .rides
         .authenticate_gate(
             gate_id,
-            cashless_payments::rides::SCAN_DOMAIN,
+            cashless_rides::rides::SCAN_DOMAIN,
             signature,
             &body,
         )
@@ -212,13 +206,8 @@ pub async fn whoami(
     let (gate_id, signature) = gate_headers(&headers)?;
     Ok(Json(
         state
-            .payments
-            .authenticate_gate(
-                gate_id,
-                cashless_payments::rides::SCAN_DOMAIN,
-                signature,
-                b"",
-            )
+            .rides
+            .authenticate_gate(gate_id, cashless_rides::rides::SCAN_DOMAIN, signature, b"")
             .await?,
     ))
 }
@@ -234,7 +223,7 @@ pub async fn register_gate(
     _operator: Operator,
     ApiJson(input): ApiJson<GateInput>,
 ) -> Result<(StatusCode, Json<GateView>), ApiError> {
-    let (created, view) = state.payments.register_gate(input).await?;
+    let (created, view) = state.rides.register_gate(input).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -252,5 +241,5 @@ pub async fn flags(
     _operator: Operator,
     Query(query): Query<GateQuery>,
 ) -> Result<Json<Vec<FlagView>>, ApiError> {
-    Ok(Json(state.payments.transit_flags(query.operator).await?))
+    Ok(Json(state.rides.transit_flags(query.operator).await?))
 }

@@ -18,6 +18,7 @@ async fn demo_city_is_seeded_once_and_usable(db: TestDb) {
         operator_token: Arc::new(OperatorToken::new(TOKEN).unwrap()),
         wallet: app.wallet.clone(),
         payments: app.payments.clone(),
+        rides: app.rides.clone(),
         sms_outbox: Some(app.sms.clone()),
         demo: false,
         production: false,

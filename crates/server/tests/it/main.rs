@@ -35,6 +35,7 @@ pub struct TestApp {
     pub store: Store,
     pub wallet: Arc<Wallet>,
     pub payments: Arc<Payments>,
+    pub rides: Arc<cashless_rides::Rides>,
     pub sms: Arc<SimulatedSms>,
     pub bank: Arc<SimulatedBank>,
     server: tokio::task::JoinHandle<()>,
@@ -51,6 +52,7 @@ pub struct Setup {
     pub bank: SimulatedBankConfig,
     pub secrets: Secrets,
     pub payments: PaymentsConfig,
+    pub rides: cashless_rides::RidesConfig,
     pub platform_key: PlatformKey,
     pub limits: cashless_server::listen::Limits,
     /// Production mode (HSTS).
@@ -98,6 +100,7 @@ impl Default for Setup {
                 notify_private_allowed: true,
                 ..PaymentsConfig::default()
             },
+            rides: cashless_rides::RidesConfig::default(),
             platform_key: PlatformKey::generate(),
             limits: cashless_server::listen::Limits::default(),
             production: false,
@@ -138,12 +141,15 @@ impl TestApp {
             setup.platform_key.clone(),
         )
         .unwrap();
-        let background = payments.spawn_background();
+        let rides = cashless_rides::Rides::new(wallet.clone(), setup.rides.clone());
+        let mut background = payments.spawn_background();
+        background.extend(rides.spawn_background());
         let state = AppState {
             store: store.clone(),
             operator_token: Arc::new(OperatorToken::new(TOKEN).unwrap()),
             wallet: wallet.clone(),
             payments: payments.clone(),
+            rides: rides.clone(),
             sms_outbox: Some(sms.clone()),
             demo: false,
             production: setup.production,
@@ -162,6 +168,7 @@ impl TestApp {
             store,
             wallet,
             payments,
+            rides,
             sms,
             bank,
             server,

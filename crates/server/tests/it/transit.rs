@@ -524,9 +524,9 @@ async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
     let batch = entry.batch(&[&lone]);
     let (status, _) = app.upload("HZM-XIANGHU-IN-1", &entry.key, &batch).await;
     assert_eq!(status, 200);
-    assert_eq!(app.payments.settle_transit(ns(now + 60)).await.unwrap(), 0);
+    assert_eq!(app.rides.settle_transit(ns(now + 60)).await.unwrap(), 0);
     let later = ns(now + 8 + 6 * 3600 + 1);
-    assert_eq!(app.payments.settle_transit(later).await.unwrap(), 1);
+    assert_eq!(app.rides.settle_transit(later).await.unwrap(), 1);
     assert_eq!(app.balance(&rider.token).await, "5.00");
     let journeys = app.journeys(&rider.token).await;
     assert_eq!(
@@ -557,7 +557,7 @@ async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
         "{statement}"
     );
     // Settling again changes nothing.
-    assert_eq!(app.payments.settle_transit(later).await.unwrap(), 0);
+    assert_eq!(app.rides.settle_transit(later).await.unwrap(), 0);
     assert_eq!(app.balance(&rider.token).await, "11.00");
     app.stop().await;
 }

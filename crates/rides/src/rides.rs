@@ -14,8 +14,8 @@
 //!   operator, and never priced: the ride is charged once.
 //! - **Journeys.** Bus boardings pay their line's flat fare at once. Metro taps are paired
 //!   (see `cashless_transit::fares::pair`): an entry and the exit right after it within
-//!   `transit_journey_max` pay the fare for the distance between them; a tap left alone for
-//!   `transit_journey_max + transit_upload_grace` pays the maximum fare. If the missing tap
+//!   `journey_max` pay the fare for the distance between them; a tap left alone for
+//!   `journey_max + upload_grace` pays the maximum fare. If the missing tap
 //!   arrives later still, the journey is repriced and the difference given back.
 //! - **Debits.** A fare moves from the rider's wallet to the operator's payable account as a
 //!   ledger transfer, once per journey (the journey row records what was charged). If the
@@ -40,8 +40,10 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::transit::{operator_name, unknown_operator};
-use crate::{Payments, codes, signing};
+use cashless_kernel::keys;
+
+use crate::passes::{operator_name, unknown_operator};
+use crate::{Rides, check_applied, codes};
 
 /// What a gate's batch signature covers before the body.
 pub const BATCH_DOMAIN: &[u8] = b"cashless-gate-batch-v1\n";
@@ -709,7 +711,7 @@ fn reprice(
             Currency::CNY,
             codes::TRANSIT_REFUND,
         );
-        crate::pay::check_applied(&tx.create_transfers_atomically(&[transfer])?)?;
+        check_applied(&tx.create_transfers_atomically(&[transfer])?)?;
         journey.charged = fare;
         let conn = tx.conn()?;
         let name = operator_name(conn, rider.operator)?.unwrap_or_default();
@@ -830,7 +832,7 @@ fn collect(
             blacklist(tx.conn()?, rider, now)?;
             return Ok(false);
         }
-        crate::pay::check_applied(&results)?;
+        check_applied(&results)?;
         let conn = tx.conn()?;
         conn.execute(
             "UPDATE transit_journeys SET charged = fare, updated_ns = $2 WHERE id = $1",
@@ -936,13 +938,13 @@ impl RideRules {
     }
 }
 
-impl Payments {
+impl Rides {
     fn ride_rules(&self) -> RideRules {
-        let journey_max = self.config.transit_journey_max.as_secs() as i64;
+        let journey_max = self.config.journey_max.as_secs() as i64;
         RideRules {
             journey_max,
-            settle_after: journey_max + self.config.transit_upload_grace.as_secs() as i64,
-            window: self.config.transit_upload_window.as_secs() as i64,
+            settle_after: journey_max + self.config.upload_grace.as_secs() as i64,
+            window: self.config.upload_window.as_secs() as i64,
         }
     }
 
@@ -954,9 +956,8 @@ impl Payments {
                 "a gate id is 1–64 letters, digits, '-', '_' or '.'",
             ));
         }
-        let key = signing::parse_public_key(&input.public_key)
-            .map_err(|error| ServiceError::invalid(error.code, error.message))?;
-        let public_key = signing::hex(key.as_bytes());
+        let key = keys::parse_public_key(&input.public_key)?;
+        let public_key = secrets::hex(key.as_bytes());
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
@@ -1087,7 +1088,7 @@ impl Payments {
             })
             .await?
             .ok_or_else(refused)?;
-        let key = signing::parse_public_key(&gate.public_key)
+        let key = keys::parse_public_key(&gate.public_key)
             .map_err(|_| ServiceError::internal("a gate's stored key does not parse"))?;
         let signature: [u8; 64] = secrets::decode_hex(signature.trim())
             .and_then(|bytes| bytes.try_into().ok())
@@ -1095,7 +1096,7 @@ impl Payments {
         let mut signed = Vec::with_capacity(domain.len() + body.len());
         signed.extend_from_slice(domain);
         signed.extend_from_slice(body);
-        if !signing::verify(&key, &signed, &signature) {
+        if !keys::verify(&key, &signed, &signature) {
             return Err(refused());
         }
         Ok(gate)
@@ -1135,11 +1136,11 @@ impl Payments {
                 format!("a batch carries at most {BATCH_TAPS_MAX} taps"),
             ));
         }
-        let body_sha256 = signing::sha256_hex(body);
+        let body_sha256 = keys::sha256_hex(body);
         // The signatures of every code, outside the writer.
         let issuer_keys = self.all_issuer_keys().await?;
         let now_secs = secs(cashless_kernel::now_ns());
-        let window = self.config.transit_upload_window.as_secs() as i64;
+        let window = self.config.upload_window.as_secs() as i64;
         let freshness = Freshness::default();
         let mut checked = Vec::new();
         let mut rejected = Vec::new();
@@ -1246,7 +1247,7 @@ impl Payments {
             .map(|(id, key)| {
                 let id = u16::try_from(id)
                     .map_err(|_| ServiceError::internal("issuer key id out of range"))?;
-                let key = signing::parse_public_key(&key)
+                let key = keys::parse_public_key(&key)
                     .map_err(|_| ServiceError::internal("a stored issuer key does not parse"))?;
                 Ok((id, key))
             })
@@ -1254,7 +1255,7 @@ impl Payments {
     }
 
     /// Prices taps left alone long enough and collects what riders owe, as far as their
-    /// balances allow. The settler runs it every `poll_every`; `now_ns` is a parameter so
+    /// balances allow. The settler runs it every `settle_every`; `now_ns` is a parameter so
     /// tests can look ahead. Answers how many journeys it priced or collected.
     pub async fn settle_transit(&self, now_ns: u64) -> ServiceResult<usize> {
         let rules = self.ride_rules();
@@ -1397,7 +1398,7 @@ impl Payments {
                         id: row.text(0)?.to_owned(),
                         operator: u16::try_from(row.int(1)?).unwrap_or(0),
                         kind: row.text(2)?.to_owned(),
-                        account_ref: signing::hex(row.blob(3)?),
+                        account_ref: secrets::hex(row.blob(3)?),
                         tap_id: row.text(4)?.to_owned(),
                         gate_id: row.text(5)?.to_owned(),
                         first_tap_id: row.text(6)?.to_owned(),
@@ -1413,7 +1414,7 @@ impl Payments {
 
     /// An operator's lines, stations and fare rules.
     pub async fn transit_network(&self, operator: u16) -> ServiceResult<NetworkView> {
-        let journey_max_secs = self.config.transit_journey_max.as_secs();
+        let journey_max_secs = self.config.journey_max.as_secs();
         self.store
             .read(move |conn| {
                 let Some(pricing) = load_pricing(conn, operator)? else {
@@ -1463,22 +1464,14 @@ impl Payments {
             .ok_or_else(unknown_operator)
     }
 
-    pub(crate) fn spawn_transit_settler(
-        self: &std::sync::Arc<Self>,
-    ) -> tokio::task::JoinHandle<()> {
-        let payments = std::sync::Arc::clone(self);
+    pub fn spawn_settler(self: &std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let rides = std::sync::Arc::clone(self);
         tokio::spawn(async move {
             loop {
-                if let Err(error) = payments.settle_transit(cashless_kernel::now_ns()).await {
+                if let Err(error) = rides.settle_transit(cashless_kernel::now_ns()).await {
                     tracing::warn!(%error, "transit settlement failed");
                 }
-                tokio::time::sleep(
-                    payments
-                        .config
-                        .poll_every
-                        .max(std::time::Duration::from_secs(1)),
-                )
-                .await;
+                tokio::time::sleep(rides.config.settle_every).await;
             }
         })
     }

@@ -22,7 +22,7 @@ use cashless_wallet::{Session, Wallet};
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
 
-use crate::Payments;
+use crate::Rides;
 
 /// How long a pass lasts.
 pub const PASS_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -91,7 +91,7 @@ fn issuer_seal(wallet: &Wallet, id: i64) -> [u8; 32] {
 fn seal(wallet: &Wallet, id: i64, seed: &[u8; 32]) -> String {
     let stream = issuer_seal(wallet, id);
     let sealed: Vec<u8> = seed.iter().zip(stream).map(|(a, b)| a ^ b).collect();
-    crate::signing::hex(&sealed)
+    secrets::hex(&sealed)
 }
 
 fn unseal(wallet: &Wallet, id: i64, sealed: &str) -> ServiceResult<SigningKey> {
@@ -120,7 +120,7 @@ fn add_issuer_key(wallet: &Wallet, conn: &mut Conn, now: u64) -> ServiceResult<(
         "INSERT INTO transit_issuer_keys (id, public_key, sealed_seed, created_ns) VALUES ($1, $2, $3, $4)",
         &[
             Param::Int(id),
-            Param::Text(&crate::signing::hex(key.verifying_key().as_bytes())),
+            Param::Text(&secrets::hex(key.verifying_key().as_bytes())),
             Param::Text(&seal(wallet, id, &seed)),
             Param::Int(now as i64),
         ],
@@ -128,7 +128,7 @@ fn add_issuer_key(wallet: &Wallet, conn: &mut Conn, now: u64) -> ServiceResult<(
     Ok((id, key))
 }
 
-impl Payments {
+impl Rides {
     /// Rotates the transit issuer key (operator): new passes are signed with a new key;
     /// gates keep accepting the previous one, so passes already issued still work.
     pub async fn rotate_issuer_key(&self) -> ServiceResult<IssuerKeyView> {
@@ -143,7 +143,7 @@ impl Payments {
         Ok(IssuerKeyView {
             id: u16::try_from(id)
                 .map_err(|_| ServiceError::internal("issuer key id out of range"))?,
-            public_key: crate::signing::hex(key.verifying_key().as_bytes()),
+            public_key: secrets::hex(key.verifying_key().as_bytes()),
         })
     }
 
@@ -297,7 +297,7 @@ impl Payments {
                     ],
                 )?;
                 Ok(TransitPass {
-                    certificate: crate::signing::hex(certificate.as_bytes()),
+                    certificate: secrets::hex(certificate.as_bytes()),
                     serial: serial.to_string(),
                     operator,
                     operator_name,
@@ -332,7 +332,7 @@ impl Payments {
                         &[Param::Int(i64::from(operator))],
                     )?
                     .iter()
-                    .map(|row| row.blob(0).map(crate::signing::hex))
+                    .map(|row| row.blob(0).map(secrets::hex))
                     .collect::<Result<Vec<_>, DbError>>()?;
                 Ok((known, version, listed))
             })
