@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cashless_kernel::Secrets;
+use cashless_outbox::{Outbox, OutboxConfig, PlatformKey};
 use cashless_partners::{
     SimulatedBank, SimulatedBankConfig, SimulatedFx, SimulatedSms, SimulatedSmsConfig,
 };
-use cashless_payments::{Payments, PaymentsConfig, PlatformKey};
+use cashless_payments::{MerchantRecipients, Payments, PaymentsConfig};
 use cashless_server::{AppState, OperatorToken};
 use cashless_store::{Location, Store, StoreConfig};
 use cashless_wallet::{Partners, Wallet, WalletConfig};
@@ -173,14 +174,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 args.data_dir.display()
             )
         })?;
-    let payments_config = PaymentsConfig {
-        notify_private_allowed: !args.production,
-        ..PaymentsConfig::default()
+    let outbox_config = OutboxConfig {
+        private_allowed: !args.production,
+        ..OutboxConfig::default()
     };
-    let payments = Payments::new(wallet.clone(), payments_config, platform_key)
-        .context("building the notification client")?;
+    let outbox = Outbox::new(
+        store.clone(),
+        outbox_config,
+        platform_key,
+        Arc::new(MerchantRecipients),
+    )
+    .context("building the notification client")?;
+    let payments = Payments::new(wallet.clone(), PaymentsConfig::default(), outbox.clone());
     let rides = cashless_rides::Rides::new(wallet.clone(), cashless_rides::RidesConfig::default());
-    let mut background = payments.spawn_background();
+    let mut background = outbox.spawn_background();
+    background.extend(payments.spawn_background());
     background.extend(rides.spawn_background());
     let state = AppState {
         store: store.clone(),

@@ -8,17 +8,17 @@
 //!   `USERPAYING` while the payer confirms), precreate, query, close, cancel, refund.
 //! - [`pay`]: the consumer pays a static or dynamic EMVCo code, or the cashier scans the
 //!   consumer's payment code ([`paycode`]).
-//! - [`notify`]: the transactional outbox and the dispatcher that delivers signed webhooks.
+//! - [`events`]: what an order change tells the merchant, through the outbox
+//!   (`cashless_outbox`), and the merchant's look at its events; [`sweeper`]: expiry.
 //!
 //! Every change of an order, its ledger transfers, the payer's limits and statement line, and
 //! the outbox event describing it commit in one writer operation (`Store::write`). The
 //! consumer's side of a payment (limits, balance, statement) is the wallet's
 //! (`cashless_wallet::payer`); this crate never touches a wallet's rows directly.
 
-pub mod destination;
+pub mod events;
 pub mod merchants;
 mod nonces;
-pub mod notify;
 pub mod orders;
 pub mod pay;
 pub mod paycode;
@@ -26,19 +26,22 @@ mod qr;
 pub mod reports;
 pub mod signing;
 pub mod staff;
+pub mod sweeper;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cashless_kernel::ServiceError;
 use cashless_ledger::{AccountId, Currency};
+use cashless_outbox::Outbox;
 use cashless_store::{CredentialCache, Store};
 use cashless_wallet::Wallet;
 
 pub use cashless_kernel::{
     ErrorKind, ServiceError as PaymentError, ServiceResult as PaymentResult,
 };
-pub use signing::PlatformKey;
+pub use cashless_outbox::PlatformKey;
+pub use events::MerchantRecipients;
 
 /// The payments rules that are configuration rather than code. Tests shorten the clocks.
 #[derive(Clone, Debug)]
@@ -70,15 +73,8 @@ pub struct PaymentsConfig {
     pub signature_skew: Duration,
     /// How long a rotated-out merchant key keeps working.
     pub key_overlap: Duration,
-    /// Waits before each notification attempt: the first is immediate, the rest are retries.
-    pub notify_backoff: Vec<Duration>,
-    /// How long one delivery may take.
-    pub notify_timeout: Duration,
-    /// How often the dispatcher and the sweeper look for work.
-    pub poll_every: Duration,
-    /// Whether notify URLs may be plain http and point at private or loopback addresses.
-    /// Off in production (see `destination`); on for development and tests.
-    pub notify_private_allowed: bool,
+    /// How often the sweeper looks for expired orders.
+    pub sweep_every: Duration,
 }
 
 impl Default for PaymentsConfig {
@@ -98,20 +94,7 @@ impl Default for PaymentsConfig {
             refund_window: Duration::from_secs(365 * 86_400),
             signature_skew: minutes(5),
             key_overlap: Duration::from_secs(86_400),
-            // Alipay's schedule: at once, then 4m, 10m, 10m, 1h, 2h, 6h, 15h.
-            notify_backoff: vec![
-                Duration::ZERO,
-                minutes(4),
-                minutes(10),
-                minutes(10),
-                minutes(60),
-                minutes(120),
-                minutes(360),
-                minutes(900),
-            ],
-            notify_timeout: Duration::from_secs(10),
-            poll_every: Duration::from_millis(500),
-            notify_private_allowed: false,
+            sweep_every: Duration::from_millis(500),
         }
     }
 }
@@ -122,8 +105,7 @@ pub struct Payments {
     wallet: Arc<Wallet>,
     store: Store,
     config: PaymentsConfig,
-    platform_key: PlatformKey,
-    http: reqwest::Client,
+    outbox: Arc<Outbox>,
     guesses: Mutex<paycode::Guesses>,
     /// Merchants' API keys by (merchant, key id): see [`CredentialCache`].
     merchant_keys: CredentialCache<(String, String), merchants::ApiKey>,
@@ -145,37 +127,17 @@ pub fn fee_account(currency: Currency) -> AccountId {
 }
 
 impl Payments {
-    /// Fails only if the HTTP client for notifications cannot be built (its TLS backend):
-    /// never silently with a client that lacks the destination guard.
-    pub fn new(
-        wallet: Arc<Wallet>,
-        config: PaymentsConfig,
-        platform_key: PlatformKey,
-    ) -> Result<Arc<Payments>, reqwest::Error> {
-        // Webhooks go out over TLS with rustls and the `ring` provider (no C toolchain
-        // beyond cc); installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        // No redirects and no proxy from the environment: either would let a delivery go
-        // somewhere the destination guard never judged.
-        let mut http = reqwest::Client::builder()
-            .timeout(config.notify_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy();
-        if !config.notify_private_allowed {
-            http = http.dns_resolver(Arc::new(destination::PublicOnly));
-        }
-        let http = http.build()?;
+    pub fn new(wallet: Arc<Wallet>, config: PaymentsConfig, outbox: Arc<Outbox>) -> Arc<Payments> {
         let nonces = nonces::SeenNonces::new(duration_ns(config.signature_skew).saturating_mul(2));
-        Ok(Arc::new(Payments {
+        Arc::new(Payments {
             store: wallet.store().clone(),
             wallet,
             config,
-            platform_key,
-            http,
+            outbox,
             guesses: Mutex::new(paycode::Guesses::default()),
             merchant_keys: CredentialCache::new(),
             nonces: Arc::new(nonces),
-        }))
+        })
     }
 
     pub fn config(&self) -> &PaymentsConfig {
@@ -186,22 +148,19 @@ impl Payments {
         &self.wallet
     }
 
-    pub fn platform_key(&self) -> &PlatformKey {
-        &self.platform_key
+    /// Where order changes are told (and the platform's signing key).
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
     }
 
-    /// Starts the notification dispatcher and the order sweeper.
+    /// Starts the order sweeper (the outbox's dispatcher is the outbox's).
     pub fn spawn_background(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![self.spawn_dispatcher(), self.spawn_sweeper()]
+        vec![self.spawn_sweeper()]
     }
 }
 
 pub(crate) fn duration_ns(duration: Duration) -> u64 {
     cashless_kernel::duration_ns(duration)
-}
-
-pub(crate) fn id_string(id: u128) -> String {
-    AccountId(id).to_string()
 }
 
 /// The refusal for an id that names nothing of this merchant's.

@@ -25,7 +25,6 @@ pub const TERMINALS_MAX: i64 = 10_000;
 /// EMVCo's limits for the merchant name (ID 59) and city (ID 60) in a QR code.
 pub const DISPLAY_NAME_CHARS_MAX: usize = 25;
 pub const CITY_CHARS_MAX: usize = 15;
-pub const NOTIFY_URL_CHARS_MAX: usize = 512;
 /// The highest fee rate the platform will set: 10%.
 pub const FEE_RATE_BPS_MAX: u32 = 1_000;
 
@@ -298,37 +297,6 @@ fn text_field(value: &str, field: &str, max: usize) -> ServiceResult<String> {
     Ok(value.to_owned())
 }
 
-/// A notify URL, checked and normalized: well formed, and (unless `private_allowed`) https to a
-/// public host (see [`crate::destination`]). The stored form is the parsed one, so what was
-/// checked is exactly what the HTTP client will call.
-pub(crate) fn check_notify_url(url: &str, private_allowed: bool) -> ServiceResult<String> {
-    let text = url.trim();
-    let parsed = (text.len() <= NOTIFY_URL_CHARS_MAX && !text.chars().any(char::is_whitespace))
-        .then(|| reqwest::Url::parse(text).ok())
-        .flatten()
-        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
-    let Some(parsed) = parsed else {
-        return Err(bad(
-            "notify_url_invalid",
-            format!("notify_url is an http(s) URL of at most {NOTIFY_URL_CHARS_MAX} characters"),
-        ));
-    };
-    if !private_allowed && let Some(why) = crate::destination::refusal(&parsed) {
-        return Err(if why == "not https" {
-            bad(
-                "notify_url_insecure",
-                "notify_url must be https: notifications carry payment details",
-            )
-        } else {
-            bad(
-                "notify_url_private",
-                format!("notify_url must point at a public host, not {why}"),
-            )
-        });
-    }
-    Ok(parsed.as_str().to_owned())
-}
-
 /// The input, checked and normalized.
 fn check(
     input: MerchantInput,
@@ -398,7 +366,7 @@ fn check(
         notify_url: input
             .notify_url
             .as_deref()
-            .map(|url| check_notify_url(url, private_allowed))
+            .map(|url| cashless_outbox::destination::check_url(url, private_allowed))
             .transpose()?,
         public_key,
         order_amount_max: input.order_amount_max,
@@ -506,7 +474,7 @@ impl Payments {
         let input = check(
             input,
             self.config.fee_rate_bps_default,
-            self.config.notify_private_allowed,
+            self.outbox.config().private_allowed,
         )?;
         self.check_order_amount_max(input.order_amount_max)?;
         let id = self.wallet.new_id_string();
@@ -1061,7 +1029,7 @@ impl Payments {
     /// event reaches the merchant at least once.
     pub async fn set_notify_url(&self, caller: MerchantCaller, url: &str) -> ServiceResult<()> {
         caller.require_full()?;
-        let url = check_notify_url(url, self.config.notify_private_allowed)?;
+        let url = self.outbox.check_url(url)?;
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
@@ -1070,11 +1038,7 @@ impl Payments {
                     "UPDATE merchants SET notify_url = $2 WHERE id = $1",
                     &[Param::Text(&caller.merchant_id), Param::Text(&url)],
                 )?;
-                conn.execute(
-                    "UPDATE events SET next_attempt_ns = $2 \
-                     WHERE merchant_id = $1 AND delivered_ns IS NULL AND next_attempt_ns IS NULL",
-                    &[Param::Text(&caller.merchant_id), Param::Int(now as i64)],
-                )?;
+                cashless_outbox::release_waiting(conn, &caller.merchant_id, now)?;
                 Ok(())
             })
             .await

@@ -19,10 +19,10 @@ use cashless_ledger::{Currency, Transfer, TransferFlags, TransferId, format_amou
 use cashless_store::{Conn, DbError, Param, Row, WriteTx};
 use cashless_wallet::payer::{self, Activity};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::merchants::{self, MerchantCaller, MerchantRow};
-use crate::{Payments, codes, duration_ns, fee_account, not_found, notify};
+use crate::{Payments, codes, duration_ns, fee_account, not_found};
 
 pub const OUT_TRADE_NO_CHARS_MAX: usize = 64;
 pub const SUBJECT_CHARS_MAX: usize = 256;
@@ -250,6 +250,46 @@ pub(crate) fn update(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
             Param::Int(order.updated_ns as i64),
             Param::Int(order.expires_ns as i64),
         ],
+    )?;
+    Ok(())
+}
+
+/// The `data` of an order's event: the order as it now is, and what the change adds.
+#[derive(Serialize)]
+struct EventData {
+    order: OrderView,
+    #[serde(flatten)]
+    details: serde_json::Map<String, Value>,
+}
+
+/// Writes the event describing an order change (`order.paid`, …) to the outbox, in the writer
+/// operation of the change.
+pub(crate) fn enqueue_event(
+    conn: &mut Conn,
+    merchant: &MerchantRow,
+    order: &OrderRow,
+    kind: &str,
+    details: Value,
+    now: u64,
+) -> ServiceResult<()> {
+    let details = match details {
+        Value::Object(details) => details,
+        _ => serde_json::Map::new(),
+    };
+    let data = EventData {
+        order: order.view(None),
+        details,
+    };
+    cashless_outbox::enqueue(
+        conn,
+        cashless_outbox::NewEvent {
+            recipient: &merchant.id,
+            subject: &order.id,
+            kind,
+            data: &data,
+            deliver: merchant.notify_url.is_some(),
+        },
+        now,
     )?;
     Ok(())
 }
@@ -833,7 +873,7 @@ pub(crate) fn close(
     order.status = OrderStatus::Closed;
     order.updated_ns = now;
     update(conn, order)?;
-    notify::enqueue(
+    enqueue_event(
         conn,
         merchant,
         order,
@@ -998,7 +1038,7 @@ pub(crate) fn apply_refund(
         "refund_amount": Amount::new(refund.amount, currency),
         "fee_returned": Amount::new(fee_returned, currency),
     });
-    notify::enqueue(conn, merchant, order, "order.refunded", details, now)?;
+    enqueue_event(conn, merchant, order, "order.refunded", details, now)?;
     Ok(())
 }
 

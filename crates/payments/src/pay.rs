@@ -30,7 +30,7 @@ use serde_json::json;
 use crate::merchants::{self, MerchantCaller, MerchantRow};
 use crate::orders::{self, OrderKind, OrderRow, OrderStatus, OrderView, fee_of};
 use crate::paycode::{self, PayCode};
-use crate::{Payments, PaymentsConfig, codes, duration_ns, fee_account, notify, qr};
+use crate::{Payments, PaymentsConfig, codes, duration_ns, fee_account, qr};
 
 /// Dynamic codes name their order by an unguessable token (the reference label, EMVCo ID 62
 /// sub-ID 05, holds at most 25 characters: a UUID does not fit): 24 characters of 0-9A-Z, the
@@ -337,7 +337,7 @@ fn record_payment(
         },
         now,
     )?;
-    notify::enqueue(conn, merchant, order, "order.paid", json!({}), now)?;
+    orders::enqueue_event(conn, merchant, order, "order.paid", json!({}), now)?;
     Ok(())
 }
 

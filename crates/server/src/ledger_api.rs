@@ -560,7 +560,7 @@ pub struct AuditReport {
     /// Counts, per-currency totals and breaks by kind (see `cashless_store::audit`).
     #[schema(value_type = Object)]
     pub ledger: cashless_store::audit::LedgerAudit,
-    pub outbox: cashless_payments::notify::OutboxOwed,
+    pub outbox: cashless_outbox::OutboxOwed,
 }
 
 /// Checks the books from storage as `cashless audit` does: the ledger in one snapshot, then
@@ -608,7 +608,7 @@ pub fn run_audit(
     let mut conn = location.open()?;
     let now = cashless_kernel::now_ns();
     let ledger = cashless_store::audit::audit_ledger(&mut conn, now, progress)?;
-    let outbox = cashless_payments::notify::outbox_owed(&mut conn)?;
+    let outbox = cashless_outbox::owed(&mut conn)?;
     Ok(AuditReport {
         passed: ledger.passed(),
         ledger,

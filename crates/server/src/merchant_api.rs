@@ -11,11 +11,11 @@ use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
+use cashless_outbox::EventPage;
 use cashless_payments::merchants::{
     KeyView, MerchantCaller, MerchantInput, MerchantView, Revocation, Revoked, StoreView,
     TerminalView,
 };
-use cashless_payments::notify::EventPage;
 use cashless_payments::orders::{OrderView, PrecreateInput, RefundInput, RefundView};
 use cashless_payments::pay::{PayInput, PaycodeEnrolment, PaycodeInput, PaymentView, ScanView};
 use cashless_payments::reports::{OrderFilter, OrderPage, Takings};
@@ -780,10 +780,12 @@ pub async fn events(
             .payments
             .events(
                 caller,
-                query.after.as_deref(),
-                query.limit,
-                newest_first,
-                query.delivery.as_deref(),
+                cashless_outbox::EventsQuery {
+                    after: query.after,
+                    limit: query.limit,
+                    newest_first,
+                    delivery: query.delivery,
+                },
             )
             .await?,
     ))
@@ -792,7 +794,7 @@ pub async fn events(
 /// The platform's notification-signing keys (public).
 #[utoipa::path(get, path = "/v1/platform/keys", tag = "merchant", responses((status = 200, body = PlatformKeys)))]
 pub async fn platform_keys(State(state): State<AppState>) -> Json<PlatformKeys> {
-    let key = state.payments.platform_key();
+    let key = state.payments.outbox().platform_key();
     Json(PlatformKeys {
         keys: vec![PlatformKeyView {
             id: key.key_id(),

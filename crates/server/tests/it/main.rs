@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cashless_kernel::Secrets;
+use cashless_outbox::{Outbox, OutboxConfig, PlatformKey};
 use cashless_partners::{
     SimulatedBank, SimulatedBankConfig, SimulatedFx, SimulatedSms, SimulatedSmsConfig,
 };
-use cashless_payments::{Payments, PaymentsConfig, PlatformKey};
+use cashless_payments::{MerchantRecipients, Payments, PaymentsConfig};
 use cashless_server::{AppState, OperatorToken};
 use cashless_store::Store;
 use cashless_testkit::TestDb;
@@ -53,6 +54,7 @@ pub struct Setup {
     pub secrets: Secrets,
     pub payments: PaymentsConfig,
     pub rides: cashless_rides::RidesConfig,
+    pub outbox: OutboxConfig,
     pub platform_key: PlatformKey,
     pub limits: cashless_server::listen::Limits,
     /// Production mode (HSTS).
@@ -88,17 +90,20 @@ impl Default for Setup {
             },
             secrets: Secrets::random(),
             payments: PaymentsConfig {
-                notify_backoff: vec![
+                sweep_every: Duration::from_millis(25),
+                ..PaymentsConfig::default()
+            },
+            outbox: OutboxConfig {
+                backoff: vec![
                     Duration::ZERO,
                     Duration::from_millis(100),
                     Duration::from_millis(200),
                     Duration::from_millis(300),
                 ],
-                notify_timeout: Duration::from_secs(2),
+                timeout: Duration::from_secs(2),
                 poll_every: Duration::from_millis(25),
                 // The merchants' notification servers listen on 127.0.0.1 here.
-                notify_private_allowed: true,
-                ..PaymentsConfig::default()
+                private_allowed: true,
             },
             rides: cashless_rides::RidesConfig::default(),
             platform_key: PlatformKey::generate(),
@@ -135,14 +140,17 @@ impl TestApp {
             },
         );
         let reconciler = wallet.spawn_reconciler();
-        let payments = Payments::new(
-            wallet.clone(),
-            setup.payments.clone(),
+        let outbox = Outbox::new(
+            store.clone(),
+            setup.outbox.clone(),
             setup.platform_key.clone(),
+            Arc::new(MerchantRecipients),
         )
         .unwrap();
+        let payments = Payments::new(wallet.clone(), setup.payments.clone(), outbox.clone());
         let rides = cashless_rides::Rides::new(wallet.clone(), setup.rides.clone());
-        let mut background = payments.spawn_background();
+        let mut background = outbox.spawn_background();
+        background.extend(payments.spawn_background());
         background.extend(rides.spawn_background());
         let state = AppState {
             store: store.clone(),

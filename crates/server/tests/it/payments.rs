@@ -1192,7 +1192,7 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     assert_eq!(&kinds[..3], ["refund", "refund", "payment"], "{statement}");
 
     // Notifications: paid, refunded twice, closed — signed, each with its own stable id.
-    let key = app.payments.platform_key().public_key();
+    let key = app.payments.outbox().platform_key().public_key();
     let (_, keys) = app
         .call(reqwest::Method::GET, "/v1/platform/keys", None, None, None)
         .await;
@@ -1232,10 +1232,10 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
             .parse()
             .unwrap();
         let signature = headers["cashless-signature"].to_str().unwrap();
-        assert!(signing::verify_notification(
+        assert!(cashless_outbox::signature::verify_notification(
             &key, signature, timestamp, event_id, body
         ));
-        assert!(!signing::verify_notification(
+        assert!(!cashless_outbox::signature::verify_notification(
             &key,
             signature,
             timestamp,
@@ -2285,7 +2285,7 @@ async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
 
 async fn production_notify_urls_are_https_to_public_hosts(db: TestDb) {
     let mut setup = Setup::default();
-    setup.payments.notify_private_allowed = false;
+    setup.outbox.private_allowed = false;
     let app = TestApp::spawn_with(db, setup).await;
     let merchant = app.merchant(None).await;
     for (url, code) in [

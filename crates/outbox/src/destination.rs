@@ -2,8 +2,8 @@
 //! request forgery.
 //!
 //! A notify URL is the merchant's to choose, and the platform POSTs to it from inside its own
-//! network. Unless the operator allows private destinations (`PaymentsConfig::
-//! notify_private_allowed`, for development and tests), a notify URL must be `https`, and its
+//! network. Unless the operator allows private destinations (`OutboxConfig::
+//! private_allowed`, for development and tests), a notify URL must be `https`, and its
 //! host must be public: no `localhost`, no loopback, private, link-local (cloud metadata at
 //! 169.254.169.254), carrier-grade NAT, unique-local, multicast or reserved address. Names are
 //! checked when the URL is set, and again at every delivery by the HTTP client's resolver, so
@@ -11,6 +11,11 @@
 //! are never followed.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use cashless_kernel::{ServiceError, ServiceResult};
+
+/// The longest notify URL.
+pub const URL_CHARS_MAX: usize = 512;
 
 /// Whether `ip` is an address on the public internet.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -88,6 +93,37 @@ pub fn refusal(url: &reqwest::Url) -> Option<&'static str> {
             (lower == "localhost" || lower.ends_with(".localhost")).then_some("localhost")
         }
     }
+}
+
+/// A notify URL, checked and normalized: well formed, and (unless `private_allowed`) https to a
+/// public host. The stored form is the parsed one, so what was checked is exactly what the
+/// HTTP client will call.
+pub fn check_url(url: &str, private_allowed: bool) -> ServiceResult<String> {
+    let text = url.trim();
+    let parsed = (text.len() <= URL_CHARS_MAX && !text.chars().any(char::is_whitespace))
+        .then(|| reqwest::Url::parse(text).ok())
+        .flatten()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+    let Some(parsed) = parsed else {
+        return Err(ServiceError::invalid(
+            "notify_url_invalid",
+            format!("notify_url is an http(s) URL of at most {URL_CHARS_MAX} characters"),
+        ));
+    };
+    if !private_allowed && let Some(why) = refusal(&parsed) {
+        return Err(if why == "not https" {
+            ServiceError::invalid(
+                "notify_url_insecure",
+                "notify_url must be https: notifications carry payment details",
+            )
+        } else {
+            ServiceError::invalid(
+                "notify_url_private",
+                format!("notify_url must point at a public host, not {why}"),
+            )
+        });
+    }
+    Ok(parsed.as_str().to_owned())
 }
 
 /// The HTTP client's resolver when private destinations are not allowed: resolves as usual,
