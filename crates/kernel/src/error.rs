@@ -1,4 +1,4 @@
-//! The wallet's errors: a kind (which the HTTP edge turns into a status), a stable code, a
+//! The service error: a kind (which the HTTP edge turns into a status), a stable code, a
 //! message in plain words, and optional machine-readable details.
 
 use cashless_store::StoreError;
@@ -43,6 +43,12 @@ impl ServiceError {
             message: message.into(),
             details: None,
         }
+    }
+
+    /// Whether the platform itself failed (storage, shutting down, a bug) rather than a rule
+    /// refusing: what callers that classify refusals by whose side they are pass through.
+    pub fn is_platform(&self) -> bool {
+        matches!(self.kind, ErrorKind::Internal | ErrorKind::Unavailable)
     }
 
     pub fn with_details(mut self, details: Value) -> ServiceError {

@@ -23,6 +23,7 @@ pub mod orders;
 pub mod pay;
 pub mod paycode;
 mod qr;
+pub mod refusals;
 pub mod reports;
 pub mod signing;
 pub mod staff;

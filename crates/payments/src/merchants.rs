@@ -538,6 +538,22 @@ impl Payments {
     }
 
     /// Everything about a merchant: stores, terminals, keys, static codes.
+    /// Whether a merchant with this business licence number is onboarded.
+    pub async fn licence_onboarded(&self, licence_number: &str) -> ServiceResult<bool> {
+        let licence_number = licence_number.to_owned();
+        Ok(self
+            .store
+            .read(move |conn| {
+                Ok(conn
+                    .query_opt(
+                        "SELECT 1 FROM merchants WHERE licence_number = $1",
+                        &[Param::Text(&licence_number)],
+                    )?
+                    .is_some())
+            })
+            .await?)
+    }
+
     pub async fn merchant(&self, id: &str) -> ServiceResult<MerchantView> {
         if !cashless_kernel::wire::is_id(id) {
             return Err(merchant_not_found());

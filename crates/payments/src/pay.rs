@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use cashless_kernel::idempotency::idempotency_key;
 use cashless_kernel::wire::{self, Amount};
-use cashless_kernel::{ErrorKind, ServiceError, ServiceResult, rfc3339};
+use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
 use cashless_ledger::{
     AccountKind, CreateTransferResult, Currency, Transfer, TransferFlags, TransferId,
 };
@@ -30,6 +30,7 @@ use serde_json::json;
 use crate::merchants::{self, MerchantCaller, MerchantRow};
 use crate::orders::{self, OrderKind, OrderRow, OrderStatus, OrderView, fee_of};
 use crate::paycode::{self, PayCode};
+use crate::refusals::{self, PayError, buyer_balance_not_enough};
 use crate::{Payments, PaymentsConfig, codes, duration_ns, fee_account, qr};
 
 /// Dynamic codes name their order by an unguessable token (the reference label, EMVCo ID 62
@@ -243,17 +244,21 @@ fn take_payment(
     pin_verified: bool,
     transfer_ids: [TransferId; 2],
     now: u64,
-) -> ServiceResult<Taken> {
+) -> Result<Taken, PayError> {
     debug_assert!(order.status.is_open());
     let today = payer::outflow_today(tx.conn()?, payer, now)?;
     let free = order.amount <= payments.config.password_free_max
         && today.password_free < payments.config.password_free_daily_max;
     if !pin_verified && !free {
-        return Err(pin_required(&payments.config, today.password_free));
+        return Err(PayError::Payer(pin_required(
+            &payments.config,
+            today.password_free,
+        )));
     }
-    payer::check_outflow(payer, order.amount, &today, &payments.wallet)?;
+    payer::check_outflow(payer, order.amount, &today, &payments.wallet).map_err(PayError::payer)?;
     let currency = order.currency;
-    cashless_wallet::ensure_account(tx, fee_account(currency), currency, AccountKind::Fee)?;
+    cashless_wallet::ensure_account(tx, fee_account(currency), currency, AccountKind::Fee)
+        .map_err(PayError::platform)?;
     let fee = fee_of(order.amount, merchant.fee_rate_bps);
     let mut legs = vec![Transfer::new(
         transfer_ids[0],
@@ -276,9 +281,12 @@ fn take_payment(
     }
     let results = tx.create_transfers_atomically(&legs)?;
     if results.first() == Some(&CreateTransferResult::ExceedsCredits) {
-        return Err(payer::insufficient_balance(tx, payer.wallet()));
+        return Err(PayError::InsufficientBalance(payer::insufficient_balance(
+            tx,
+            payer.wallet(),
+        )));
     }
-    check_applied(&results)?;
+    check_applied(&results).map_err(PayError::platform)?;
     let pin = if pin_verified {
         PinUse::Confirmed
     } else {
@@ -354,7 +362,7 @@ fn charge(
     transfer_ids: [TransferId; 2],
     write: OrderWrite,
     now: u64,
-) -> ServiceResult<()> {
+) -> Result<(), PayError> {
     let taken = take_payment(
         tx,
         payments,
@@ -377,6 +385,7 @@ fn charge(
         write,
         now,
     )
+    .map_err(PayError::platform)
 }
 
 /// A scanned payment, as [`Payments::pay_once`] tries it (again after a card top-up).
@@ -600,7 +609,7 @@ impl Payments {
         };
         let paid = match self.pay_once(attempt.clone()).await {
             // Short of money: the card the payer chose for this covers the difference.
-            Err(error) if error.code == "insufficient_balance" => {
+            Err(PayError::InsufficientBalance(error)) => {
                 let amount = attempt.target.amount.unwrap_or(0);
                 let key = format!("pay:{}", attempt.key);
                 if !self
@@ -640,7 +649,7 @@ impl Payments {
 
     /// One try at a scanned payment: the view of the payment made, or `Err(id)` of the one
     /// this key already made.
-    async fn pay_once(&self, attempt: PayAttempt) -> ServiceResult<Result<PaymentView, String>> {
+    async fn pay_once(&self, attempt: PayAttempt) -> Result<Result<PaymentView, String>, PayError> {
         let PayAttempt {
             user_id,
             key,
@@ -659,28 +668,33 @@ impl Payments {
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
-                if let Some(id) = payer::replayed_in(tx, &user_id, &key, &fingerprint)? {
+                if let Some(id) = payer::replayed_in(tx, &user_id, &key, &fingerprint)
+                    .map_err(PayError::request)?
+                {
                     return Ok(Err(id));
                 }
-                let payer = payer::payer_in(tx, &user_id)?;
-                let merchant = load_merchant(tx, &target.scanned.merchant_id)?;
+                let payer = payer::payer_in(tx, &user_id).map_err(PayError::payer)?;
+                let merchant =
+                    load_merchant(tx, &target.scanned.merchant_id).map_err(PayError::request)?;
                 let conn = tx.conn()?;
                 let (mut order, write) = match &target.scanned.reference {
                     Some(token) => {
                         let order = orders::by_qr_token(conn, token)?
                             .filter(|order| order.merchant_id == merchant.id)
-                            .ok_or_else(qr_unknown)?;
+                            .ok_or_else(|| PayError::Request(qr_unknown()))?;
                         if target.amount.is_some_and(|amount| amount != order.amount) {
-                            return Err(ServiceError::unprocessable(
+                            return Err(PayError::Request(ServiceError::unprocessable(
                                 "qr_amount_mismatch",
                                 "the code's amount differs from the order's: the code was altered",
-                            ));
+                            )));
                         }
-                        order_payable(&order, now)?;
+                        order_payable(&order, now).map_err(PayError::Request)?;
                         (order, OrderWrite::Update)
                     }
                     None => {
-                        limits.check(&merchant, static_amount.unwrap_or(0))?;
+                        limits
+                            .check(&merchant, static_amount.unwrap_or(0))
+                            .map_err(PayError::request)?;
                         let store_id = match target.scanned.store_id.as_deref() {
                             Some(store)
                                 if wire::is_id(store)
@@ -688,7 +702,7 @@ impl Payments {
                             {
                                 Some(store.to_owned())
                             }
-                            Some(_) => return Err(qr_unknown()),
+                            Some(_) => return Err(PayError::Request(qr_unknown())),
                             None => None,
                         };
                         let order = OrderRow {
@@ -730,7 +744,8 @@ impl Payments {
                 )?;
                 // Every check was made before the writes: this one needs no savepoint either.
                 tx.conn_final()?;
-                payer::remember(tx, &user_id, &key, &fingerprint, &order.id)?;
+                payer::remember(tx, &user_id, &key, &fingerprint, &order.id)
+                    .map_err(PayError::platform)?;
                 Ok(Ok(payment_view(&order, &merchant)))
             })
             .await
@@ -800,7 +815,7 @@ impl Payments {
             .await?;
         match self.confirm_once(session, id).await {
             // Short of money: the card the payer chose covers the difference.
-            Err(error) if error.code == "insufficient_balance" => {
+            Err(PayError::InsufficientBalance(error)) => {
                 let amount = wire::positive_amount(&pending.amount.amount, Currency::CNY)?;
                 let key = format!("confirm:{id}");
                 if !self
@@ -810,14 +825,15 @@ impl Payments {
                 {
                     return Err(error);
                 }
-                self.confirm_once(session, id).await
+                self.confirm_once(session, id).await?;
             }
-            other => other,
+            other => other?,
         }
+        self.payment(session, id).await
     }
 
     /// Charges a `USERPAYING` payment whose payer has confirmed it.
-    async fn confirm_once(&self, session: &Session, id: &str) -> ServiceResult<PaymentView> {
+    async fn confirm_once(&self, session: &Session, id: &str) -> Result<(), PayError> {
         let charge_config = self.charge_config();
         let transfer_ids = [
             TransferId(self.wallet.new_id()),
@@ -831,27 +847,30 @@ impl Payments {
                 let mut order = orders::by_id(conn, &id_w)?
                     .filter(|order| order.payer_user_id.as_deref() == Some(&user_id))
                     .ok_or_else(|| {
-                        ServiceError::not_found("payment_not_found", "no such payment")
+                        PayError::Request(ServiceError::not_found(
+                            "payment_not_found",
+                            "no such payment",
+                        ))
                     })?;
                 match order.status {
                     OrderStatus::UserPaying if order.expires_ns > now => {}
                     OrderStatus::UserPaying => {
-                        return Err(ServiceError::unprocessable(
+                        return Err(PayError::Request(ServiceError::unprocessable(
                             "order_expired",
                             "the time to confirm this payment is over",
-                        ));
+                        )));
                     }
                     OrderStatus::Success | OrderStatus::Finished => return Ok(()),
                     _ => {
-                        return Err(ServiceError::unprocessable(
+                        return Err(PayError::Request(ServiceError::unprocessable(
                             "order_closed",
                             "this payment was closed",
-                        ));
+                        )));
                     }
                 }
-                let payer = payer::payer_in(tx, &user_id)?;
+                let payer = payer::payer_in(tx, &user_id).map_err(PayError::payer)?;
                 let merchant = merchants::load_in(tx, &order.merchant_id)?
-                    .ok_or_else(merchants::merchant_not_found)?;
+                    .ok_or_else(|| PayError::Request(merchants::merchant_not_found()))?;
                 charge(
                     tx,
                     &charge_config,
@@ -864,8 +883,7 @@ impl Payments {
                     now,
                 )
             })
-            .await?;
-        self.payment(session, id).await
+            .await
     }
 
     /// Declines a `USERPAYING` payment: the order closes.
@@ -958,7 +976,7 @@ impl Payments {
         caller: MerchantCaller,
         input: PaycodeInput,
     ) -> ServiceResult<OrderView> {
-        let merchant_view = |error: ServiceError| paycode_refusal_for_merchant(error);
+        let merchant_view = refusals::for_merchant;
         let device = match self
             .paycode_once(caller.clone(), input.clone(), None)
             .await
@@ -976,7 +994,7 @@ impl Payments {
             .wallet
             .fund_from_payment_card(&device.user_id, &key, amount)
             .await
-            .map_err(merchant_view)?
+            .map_err(|error| merchant_view(PayError::Card(error)))?
         {
             return Err(buyer_balance_not_enough());
         }
@@ -997,16 +1015,17 @@ impl Payments {
         caller: MerchantCaller,
         input: PaycodeInput,
         verified: Option<FoundDevice>,
-    ) -> ServiceResult<PaycodeStep> {
-        let out_trade_no = orders::check_out_no(&input.out_trade_no, "out_trade_no")?;
-        let subject = orders::check_subject(&input.subject)?;
-        let currency = orders::cny_only(input.currency.as_deref())?;
-        let amount = wire::positive_amount(&input.amount, currency)?;
+    ) -> Result<PaycodeStep, PayError> {
+        let out_trade_no =
+            orders::check_out_no(&input.out_trade_no, "out_trade_no").map_err(PayError::Request)?;
+        let subject = orders::check_subject(&input.subject).map_err(PayError::Request)?;
+        let currency = orders::cny_only(input.currency.as_deref()).map_err(PayError::Request)?;
+        let amount = wire::positive_amount(&input.amount, currency).map_err(PayError::Request)?;
         let code = PayCode::parse(&input.auth_code).ok_or_else(|| {
-            ServiceError::invalid(
+            PayError::Request(ServiceError::invalid(
                 "paycode_invalid",
                 "that is not a Cashless payment code: it has 18 digits and starts with 28",
-            )
+            ))
         })?;
         let fingerprint = format!(
             "paycode|{}|{amount}|{subject}|{:?}|{:?}",
@@ -1029,10 +1048,7 @@ impl Payments {
             .await?;
         if let Some((order, merchant)) = existing {
             if order.fingerprint != fingerprint {
-                return Err(ServiceError::conflict(
-                    "out_trade_no_conflict",
-                    "an order with this out_trade_no exists with different fields",
-                ));
+                return Err(PayError::Request(out_trade_no_conflict()));
             }
             return Ok(PaycodeStep::Done(Box::new(order.view(Some(&merchant)))));
         }
@@ -1049,7 +1065,7 @@ impl Payments {
                     now_secs,
                     &self.config.paycode_guesses,
                 )
-                .map_err(guesses_limited)?;
+                .map_err(|limit| PayError::Request(guesses_limited(limit)))?;
         }
         let secrets = self.wallet.secrets().clone();
         let charge_config = self.charge_config();
@@ -1067,20 +1083,22 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                let merchant = merchants::load(conn, &caller.merchant_id)?.ok_or_else(merchants::merchant_not_found)?;
+                let merchant = merchants::load(conn, &caller.merchant_id)?
+                    .ok_or_else(|| PayError::Request(merchants::merchant_not_found()))?;
                 if let Some(existing) = orders::by_out_trade_no(conn, &merchant.id, &out_trade_no)? {
                     if existing.fingerprint != fingerprint {
-                        return Err(ServiceError::conflict("out_trade_no_conflict", "an order with this out_trade_no exists with different fields"));
+                        return Err(PayError::Request(out_trade_no_conflict()));
                     }
                     return Ok(Ok(PaycodeStep::Done(Box::new(existing.view(Some(&merchant))))));
                 }
-                limits.check(&merchant, amount)?;
-                let store_id = orders::check_place(conn, &merchant.id, input.store_id.as_deref(), input.terminal_id.as_deref())?;
+                limits.check(&merchant, amount).map_err(PayError::request)?;
+                let store_id = orders::check_place(conn, &merchant.id, input.store_id.as_deref(), input.terminal_id.as_deref())
+                    .map_err(PayError::request)?;
                 let device = match verified {
                     Some(device) => device,
                     None => match find_device(conn, &secrets, code, now, step_secs)? {
                         Some(device) => device,
-                        None => return Ok(Err(paycode_unknown())),
+                        None => return Ok(Err(PayError::CodeUnknown)),
                     },
                 };
                 let used = conn.query_opt(
@@ -1088,12 +1106,12 @@ impl Payments {
                     &[Param::Int(code.slot as i64), Param::Int(device.step as i64), Param::Int(i64::from(code.variant))],
                 )?;
                 if used.is_some() {
-                    return Ok(Err(ServiceError::conflict("paycode_used", "this payment code was already used; ask the payer to refresh it")));
+                    return Ok(Err(PayError::Request(ServiceError::conflict("paycode_used", "this payment code was already used; ask the payer to refresh it"))));
                 }
-                let payer = payer::payer(conn, &device.user_id)?;
+                let payer = payer::payer(conn, &device.user_id).map_err(PayError::payer)?;
                 // The payer's limits, before an order is made for them.
                 let today = payer::outflow_today(conn, &payer, now)?;
-                payer::check_outflow(&payer, amount, &today, &charge_config.wallet)?;
+                payer::check_outflow(&payer, amount, &today, &charge_config.wallet).map_err(PayError::payer)?;
                 let (free, _) = password_free(conn, &charge_config.config, payer.user_id(), amount, now)?;
                 // Short, with a card to cover it: nothing written yet; the card first.
                 if free && !retry && payer.has_payment_card() {
@@ -1140,10 +1158,7 @@ impl Payments {
             })
             .await;
         // Only codes that do not pay spend a guess.
-        let guessed_wrong = matches!(
-            &result,
-            Ok(Err(refusal)) if refusal.code == "paycode_unknown"
-        );
+        let guessed_wrong = matches!(&result, Ok(Err(PayError::CodeUnknown)));
         if !retry && !guessed_wrong {
             let mut guesses = self
                 .guesses
@@ -1160,6 +1175,13 @@ impl Payments {
     }
 }
 
+fn out_trade_no_conflict() -> ServiceError {
+    ServiceError::conflict(
+        "out_trade_no_conflict",
+        "an order with this out_trade_no exists with different fields",
+    )
+}
+
 /// Where a payment-code charge stands after one try.
 enum PaycodeStep {
     Done(Box<OrderView>),
@@ -1167,73 +1189,10 @@ enum PaycodeStep {
     NeedsCard(FoundDevice),
 }
 
-fn buyer_balance_not_enough() -> ServiceError {
-    ServiceError::unprocessable(
-        "buyer_balance_not_enough",
-        "the payer cannot cover this payment: ask them to pay another way",
-    )
-}
-
-/// What the merchant may learn of a refusal while charging a payment code: the merchant's own
-/// mistakes and the platform's state as they are; of the payer, only that they cannot pay
-/// (never their balance, limits, level, card or bank's reason). Fails closed: a refusal not
-/// named here reaches the merchant as `buyer_cannot_pay`.
-fn paycode_refusal_for_merchant(error: ServiceError) -> ServiceError {
-    match error.code {
-        // The merchant's request and the code it scanned.
-        "out_trade_no_invalid"
-        | "out_trade_no_conflict"
-        | "subject_invalid"
-        | "amount_invalid"
-        | "currency_not_supported"
-        | "paycode_invalid"
-        | "paycode_unknown"
-        | "paycode_used"
-        | "paycode_guesses_limited"
-        | "store_not_found"
-        | "terminal_not_found"
-        | "terminal_not_in_store"
-        | "merchant_not_found"
-        | "amount_above_order_max"
-        | "amount_above_payment_max"
-        | "key_scope"
-        | "key_rotated_out" => error,
-        // The platform itself (not the payer's bank: that would say a card was involved).
-        "store_unavailable" | "shutting_down" | "internal" => error,
-        _ if error.kind == ErrorKind::Internal => error,
-        // The payer.
-        "insufficient_balance" | "card_payment_failed" => buyer_balance_not_enough(),
-        "card_payment_pending" | "bank_unavailable" => ServiceError::conflict(
-            "buyer_payment_pending",
-            "the payer's payment is still being confirmed; query the order or try again shortly",
-        ),
-        payer_side => {
-            tracing::debug!(
-                code = payer_side,
-                "a payer's refusal shown to the merchant as buyer_cannot_pay"
-            );
-            ServiceError::unprocessable(
-                "buyer_cannot_pay",
-                "the payer cannot pay this amount with Cashless now: ask them to pay another way",
-            )
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 struct FoundDevice {
     user_id: String,
     step: u64,
-}
-
-/// A code that does not pay, whatever the reason (no such slot, a wrong or expired value, a
-/// signed-out device): one answer, so a guesser learns nothing about which slots exist.
-fn paycode_unknown() -> ServiceError {
-    ServiceError::new(
-        ErrorKind::NotFound,
-        "paycode_unknown",
-        "no valid payment code matches: ask the payer to refresh it",
-    )
 }
 
 fn guesses_limited(limit: crate::paycode::GuessLimit) -> ServiceError {
@@ -1263,7 +1222,7 @@ fn find_device(
     code: PayCode,
     now: u64,
     step_secs: u64,
-) -> ServiceResult<Option<FoundDevice>> {
+) -> Result<Option<FoundDevice>, DbError> {
     let row = conn.query_opt(
         "SELECT p.user_id, p.secret FROM paycode_devices p \
          JOIN devices d ON d.id = p.device_id WHERE p.slot = $1 \

@@ -203,21 +203,22 @@ pub async fn seed(
         return serde_json::from_str(&text)
             .map_err(|error| ServiceError::internal(format!("{}: {error}", marker.display())));
     }
+    if state
+        .payments
+        .licence_onboarded(&demo_licence_number(0)?)
+        .await?
+    {
+        return Err(ServiceError::conflict(
+            "demo_city_incomplete",
+            format!(
+                "the demo merchants exist but {} is missing: start with an empty data directory",
+                marker.display()
+            ),
+        ));
+    }
     let mut merchants = Vec::new();
     for (n, plan) in MERCHANTS.iter().enumerate() {
-        merchants.push(seed_merchant(state, n, plan).await.map_err(|error| {
-            if error.code == "licence_number_taken" {
-                ServiceError::conflict(
-                    "demo_city_incomplete",
-                    format!(
-                        "the demo merchants exist but {} is missing: start with an empty data directory",
-                        marker.display()
-                    ),
-                )
-            } else {
-                error
-            }
-        })?);
+        merchants.push(seed_merchant(state, n, plan).await?);
     }
     let consumers = vec![
         seed_consumer(
@@ -287,14 +288,20 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
+/// The business licence number of the `n`th demo merchant (a valid unified social credit code).
+fn demo_licence_number(n: usize) -> ServiceResult<String> {
+    let serial = 7_100_000_000_u64.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+    let first = format!("9133010{serial:010}");
+    let check = uscc_check_character(&first)
+        .ok_or_else(|| ServiceError::internal("demo licence number"))?;
+    Ok(format!("{first}{check}"))
+}
+
 async fn seed_merchant(
     state: &AppState,
     n: usize,
     plan: &MerchantPlan,
 ) -> ServiceResult<DemoMerchant> {
-    let first = format!("9133010{:010}", 7_100_000_000 + n as u64);
-    let check = uscc_check_character(&first)
-        .ok_or_else(|| ServiceError::internal("demo licence number"))?;
     let (secret_key, public_key) = MerchantSigner::generate_key();
     let merchant = state
         .payments
@@ -304,7 +311,7 @@ async fn seed_merchant(
             chinese_name: Some(plan.chinese_name.to_owned()),
             mcc: plan.mcc.to_owned(),
             city: "Hangzhou".to_owned(),
-            licence_number: format!("{first}{check}"),
+            licence_number: demo_licence_number(n)?,
             settlement_bank: "ICBC Hangzhou".to_owned(),
             settlement_account: format!("62220201{:011}", 10_000 + n),
             fee_rate_bps: None,

@@ -10,8 +10,9 @@ use axum::extract::State;
 use crate::extract::{Path, Query};
 use axum::http::StatusCode;
 use cashless_ledger::{
-    Account, AccountFlags, AccountId, AccountKind, Balances, Currency, Transfer, TransferFlags,
-    TransferId, format_amount, parse_amount,
+    Account, AccountFlags, AccountId, AccountKind, Balances, CreateAccountResult,
+    CreateTransferResult, Currency, Transfer, TransferFlags, TransferId, format_amount,
+    parse_amount,
 };
 use cashless_store::{AccountRow, StoreError, TransferRow};
 use serde::{Deserialize, Serialize};
@@ -329,7 +330,56 @@ fn parse_all<I, T>(
 /// A batch rejected as a whole, or a store failure.
 enum BatchError {
     Store(StoreError),
-    Rejected(Vec<(u128, &'static str, bool)>),
+    Rejected(Vec<(u128, &'static str, Verdict)>),
+}
+
+/// What one item's result says, read from the ledger's typed result.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Verdict {
+    /// In the ledger as asked.
+    Applied,
+    /// Refused only because another item of its linked chain was.
+    NotApplied,
+    /// Its id exists with other fields, or was refused before: 409.
+    Conflict,
+    /// Refused by a rule of the ledger: 422.
+    Refused,
+}
+
+fn account_verdict(result: CreateAccountResult) -> Verdict {
+    use CreateAccountResult as R;
+    match result {
+        R::Ok | R::Exists => Verdict::Applied,
+        R::ExistsWithDifferentFlags
+        | R::ExistsWithDifferentCurrency
+        | R::ExistsWithDifferentKind
+        | R::ExistsWithDifferentReference => Verdict::Conflict,
+        R::TimestampMustBeZero
+        | R::IdMustNotBeZero
+        | R::IdMustNotBeIntMax
+        | R::FlagsAreMutuallyExclusive
+        | R::ReservedFlag
+        | R::BalancesMustBeZero => Verdict::Refused,
+    }
+}
+
+fn transfer_verdict(result: CreateTransferResult) -> Verdict {
+    use CreateTransferResult as R;
+    match result {
+        _ if result.is_success() => Verdict::Applied,
+        R::LinkedEventFailed => Verdict::NotApplied,
+        R::IdAlreadyFailed
+        | R::ExistsWithDifferentFlags
+        | R::ExistsWithDifferentDebitAccountId
+        | R::ExistsWithDifferentCreditAccountId
+        | R::ExistsWithDifferentAmount
+        | R::ExistsWithDifferentPendingId
+        | R::ExistsWithDifferentTimeout
+        | R::ExistsWithDifferentCurrency
+        | R::ExistsWithDifferentCode
+        | R::ExistsWithDifferentReference => Verdict::Conflict,
+        _ => Verdict::Refused,
+    }
 }
 
 impl From<StoreError> for BatchError {
@@ -357,22 +407,25 @@ fn batch_response(
         Err(BatchError::Rejected(rejected)) => rejected,
     };
     // The cause is the rejected item itself, not the ones that failed along with it.
-    let not_applied = |code: &str, success: bool| success || code == "linked_event_failed";
+    let not_applied = |verdict: Verdict| matches!(verdict, Verdict::Applied | Verdict::NotApplied);
     let index = rejected
         .iter()
-        .position(|(_, code, success)| !not_applied(code, *success))
+        .position(|(_, _, verdict)| !not_applied(*verdict))
         .unwrap_or(0);
-    let first = rejected.get(index).map_or("rejected", |(_, code, _)| *code);
-    let conflict = first.starts_with("exists_with_different") || first == "id_already_failed";
-    let status = if conflict {
+    let (first, verdict) = rejected
+        .get(index)
+        .map_or(("rejected", Verdict::Refused), |(_, code, verdict)| {
+            (*code, *verdict)
+        });
+    let status = if verdict == Verdict::Conflict {
         StatusCode::CONFLICT
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let results: Vec<ItemResult> = rejected
         .iter()
-        .map(|(id, code, success)| {
-            let result = if not_applied(code, *success) {
+        .map(|(id, code, verdict)| {
+            let result = if not_applied(*verdict) {
                 "not_applied"
             } else {
                 code
@@ -412,7 +465,7 @@ pub async fn create_accounts(
             let items = accounts
                 .iter()
                 .zip(&results)
-                .map(|(a, r)| (a.id.0, r.code(), r.is_success()));
+                .map(|(a, r)| (a.id.0, r.code(), account_verdict(*r)));
             if results.iter().all(|r| r.is_success()) {
                 Ok(items.map(|(id, code, _)| (id, code)).collect())
             } else {
@@ -444,16 +497,20 @@ pub async fn create_transfers(
         .store
         .write(move |tx| {
             let results = tx.create_transfers_atomically(&transfers)?;
-            let items: Vec<(u128, &'static str, bool)> = transfers
+            let items: Vec<(u128, &'static str, Verdict)> = transfers
                 .iter()
                 .zip(&results)
-                .map(|(t, r)| (t.id.0, r.code(), r.is_success()))
+                .map(|(t, r)| (t.id.0, r.code(), transfer_verdict(*r)))
                 .collect();
             Ok::<_, StoreError>(items)
         })
         .await;
     let outcome = match outcome {
-        Ok(items) if items.iter().all(|(_, _, success)| *success) => {
+        Ok(items)
+            if items
+                .iter()
+                .all(|(_, _, verdict)| *verdict == Verdict::Applied) =>
+        {
             Ok(items.into_iter().map(|(id, code, _)| (id, code)).collect())
         }
         Ok(items) => Err(BatchError::Rejected(items)),

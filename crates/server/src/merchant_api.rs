@@ -907,9 +907,10 @@ pub(crate) async fn read_qr_picture(body: Vec<u8>, live: bool) -> Result<String,
             )
         })?;
     let payloads = decoded.map_err(|error| {
-        let message = match error.code() {
+        use cashless_emvqr::images::ImageError;
+        let message = match &error {
             // The decoder's own words about a broken file help no one.
-            "bad_image" => {
+            ImageError::Image(_) | ImageError::Io(_) => {
                 "this picture could not be read: send a PNG or JPEG photo or screenshot".to_owned()
             }
             _ => error.to_string(),

@@ -29,6 +29,46 @@ use crate::users;
 use crate::wire::{self, Amount};
 use crate::{ServiceError, ServiceResult, Session, Wallet};
 
+/// Why a payment card could not cover a payment's shortfall, by whose side it is (a merchant
+/// charging a payment code learns only that the payer cannot pay, or must wait).
+#[derive(Debug, thiserror::Error)]
+pub enum CardFundingError {
+    /// The bank declined the debit (`card_payment_failed`); nothing moved.
+    #[error("{0}")]
+    Declined(ServiceError),
+    /// The bank has not confirmed yet (`card_payment_pending`): the money may still arrive.
+    #[error("{0}")]
+    Pending(ServiceError),
+    /// A rule refused the top-up (the card, the wallet's limits, the account).
+    #[error("{0}")]
+    Refused(ServiceError),
+    /// The platform itself: storage, shutting down.
+    #[error("{0}")]
+    Platform(ServiceError),
+}
+
+impl CardFundingError {
+    /// A refusal from a step of the top-up, or the platform failing under it.
+    fn refused(error: ServiceError) -> CardFundingError {
+        if error.is_platform() {
+            CardFundingError::Platform(error)
+        } else {
+            CardFundingError::Refused(error)
+        }
+    }
+}
+
+impl From<CardFundingError> for ServiceError {
+    fn from(error: CardFundingError) -> ServiceError {
+        match error {
+            CardFundingError::Declined(error)
+            | CardFundingError::Pending(error)
+            | CardFundingError::Refused(error)
+            | CardFundingError::Platform(error) => error,
+        }
+    }
+}
+
 impl Wallet {
     /// Chooses the card a payment falls back to when the balance is short (`None`: no card).
     /// Choosing one takes the PIN: it lets payments reach beyond the balance.
@@ -114,8 +154,9 @@ impl Wallet {
         user_id: &str,
         payment_key: &str,
         amount: u64,
-    ) -> ServiceResult<bool> {
-        let Some(card_id) = self.payment_card(user_id).await? else {
+    ) -> Result<bool, CardFundingError> {
+        let refused = CardFundingError::refused;
+        let Some(card_id) = self.payment_card(user_id).await.map_err(refused)? else {
             return Ok(false);
         };
         let key = format!(
@@ -126,22 +167,28 @@ impl Wallet {
         let earlier = self
             .store
             .read(move |conn| idempotency_record(conn, &user, &key_r))
-            .await?;
+            .await
+            .map_err(|error| refused(error.into()))?;
         let mut funding = match earlier {
-            Some((_, id)) => self.funding_of(user_id, &id).await?,
+            Some((_, id)) => self.funding_of(user_id, &id).await.map_err(refused)?,
             None => {
-                let (available, incoming) = self.balance_cny(user_id).await?;
+                let (available, incoming) = self.balance_cny(user_id).await.map_err(refused)?;
                 let shortfall = amount.saturating_sub(available).saturating_sub(incoming);
                 if shortfall == 0 {
                     // Enough is on its way in already: do not debit the card again for it.
-                    return Err(pending(Amount::new(incoming, Currency::CNY)));
+                    return Err(CardFundingError::Pending(pending(Amount::new(
+                        incoming,
+                        Currency::CNY,
+                    ))));
                 }
                 let request = TopUpRequest {
                     card_id,
                     amount: format_amount(shortfall, Currency::CNY),
                     currency: "CNY".to_owned(),
                 };
-                self.top_up_for(user_id, Some(&key), request).await?
+                self.top_up_for(user_id, Some(&key), request)
+                    .await
+                    .map_err(refused)?
             }
         };
         let deadline = Instant::now() + self.config.card_fallback_wait;
@@ -150,24 +197,31 @@ impl Wallet {
             match funding.status.as_str() {
                 "succeeded" => return Ok(true),
                 "failed" => {
-                    return Err(ServiceError::unprocessable(
-                        "card_payment_failed",
-                        format!(
-                            "the balance is short and the bank declined the card: {}",
-                            funding
-                                .failure_reason
-                                .as_deref()
-                                .unwrap_or("no reason given")
-                        ),
-                    )
-                    .with_details(json!({ "card": funding.card, "funding_id": funding.id })));
+                    return Err(CardFundingError::Declined(
+                        ServiceError::unprocessable(
+                            "card_payment_failed",
+                            format!(
+                                "the balance is short and the bank declined the card: {}",
+                                funding
+                                    .failure_reason
+                                    .as_deref()
+                                    .unwrap_or("no reason given")
+                            ),
+                        )
+                        .with_details(json!({ "card": funding.card, "funding_id": funding.id })),
+                    ));
                 }
-                _ if Instant::now() >= deadline => return Err(pending(funding.amount)),
+                _ if Instant::now() >= deadline => {
+                    return Err(CardFundingError::Pending(pending(funding.amount)));
+                }
                 _ => {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(CARD_POLL_MAX);
                     self.ask_bank(&funding.id).await;
-                    funding = self.funding_of(user_id, &funding.id).await?;
+                    funding = self
+                        .funding_of(user_id, &funding.id)
+                        .await
+                        .map_err(refused)?;
                 }
             }
         }

@@ -38,6 +38,7 @@ use cashless_partners::{Bank, FxRates, SmsGateway};
 use cashless_store::{CredentialCache, Store, WriteTx};
 
 pub use auth::{CodeSent, DeviceInput, DeviceView, Session, SignedIn};
+pub use card_pay::CardFundingError;
 
 /// The wallet's rules that are configuration rather than code. Tests shorten the clocks.
 #[derive(Clone, Debug)]
