@@ -17,6 +17,7 @@
 //! (`cashless_wallet::payer`); this crate never touches a wallet's rows directly.
 
 pub mod events;
+mod lifecycle;
 pub mod merchants;
 mod nonces;
 pub mod orders;

@@ -19,8 +19,9 @@ use cashless_ledger::{Currency, Transfer, TransferFlags, TransferId, format_amou
 use cashless_store::{Conn, DbError, Param, Row, WriteTx};
 use cashless_wallet::payer::{self, Activity};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::lifecycle::{self, Change};
 use crate::merchants::{self, MerchantCaller, MerchantRow};
 use crate::{Payments, codes, duration_ns, fee_account, not_found};
 
@@ -199,99 +200,6 @@ pub(crate) fn by_qr_token(conn: &mut Conn, token: &str) -> Result<Option<OrderRo
     .as_ref()
     .map(decode)
     .transpose()
-}
-
-pub(crate) fn insert(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
-    let transfer = order.transfer_id.map(|id| id.0.to_be_bytes());
-    conn.write(
-        &format!("INSERT INTO orders ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"),
-        &[
-            Param::Text(&order.id),
-            Param::Text(&order.merchant_id),
-            Param::opt_text(order.store_id.as_deref()),
-            Param::opt_text(order.terminal_id.as_deref()),
-            Param::Text(&order.out_trade_no),
-            Param::opt_text(order.qr_token.as_deref()),
-            Param::Text(order.kind.name()),
-            Param::Text(order.status.name()),
-            Param::Int(order.amount as i64),
-            Param::Text(order.currency.code()),
-            Param::Text(&order.subject),
-            Param::Int(order.fee as i64),
-            Param::Int(order.refunded as i64),
-            Param::opt_text(order.payer_user_id.as_deref()),
-            Param::Text(&order.fingerprint),
-            Param::opt_blob(transfer.as_ref().map(|bytes| &bytes[..])),
-            Param::Int(order.expires_ns as i64),
-            order.paid_ns.map_or(Param::Null, |ns| Param::Int(ns as i64)),
-            Param::Int(order.created_ns as i64),
-            Param::Int(order.updated_ns as i64),
-        ],
-    )?;
-    Ok(())
-}
-
-/// Writes back what a state change touches.
-pub(crate) fn update(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
-    let transfer = order.transfer_id.map(|id| id.0.to_be_bytes());
-    conn.write(
-        "UPDATE orders SET status = $2, fee = $3, refunded = $4, payer_user_id = $5, \
-         transfer_id = $6, paid_ns = $7, updated_ns = $8, expires_ns = $9 WHERE id = $1",
-        &[
-            Param::Text(&order.id),
-            Param::Text(order.status.name()),
-            Param::Int(order.fee as i64),
-            Param::Int(order.refunded as i64),
-            Param::opt_text(order.payer_user_id.as_deref()),
-            Param::opt_blob(transfer.as_ref().map(|bytes| &bytes[..])),
-            order
-                .paid_ns
-                .map_or(Param::Null, |ns| Param::Int(ns as i64)),
-            Param::Int(order.updated_ns as i64),
-            Param::Int(order.expires_ns as i64),
-        ],
-    )?;
-    Ok(())
-}
-
-/// The `data` of an order's event: the order as it now is, and what the change adds.
-#[derive(Serialize)]
-struct EventData {
-    order: OrderView,
-    #[serde(flatten)]
-    details: serde_json::Map<String, Value>,
-}
-
-/// Writes the event describing an order change (`order.paid`, …) to the outbox, in the writer
-/// operation of the change.
-pub(crate) fn enqueue_event(
-    conn: &mut Conn,
-    merchant: &MerchantRow,
-    order: &OrderRow,
-    kind: &str,
-    details: Value,
-    now: u64,
-) -> ServiceResult<()> {
-    let details = match details {
-        Value::Object(details) => details,
-        _ => serde_json::Map::new(),
-    };
-    let data = EventData {
-        order: order.view(None),
-        details,
-    };
-    cashless_outbox::enqueue(
-        conn,
-        cashless_outbox::NewEvent {
-            recipient: &merchant.id,
-            subject: &order.id,
-            kind,
-            data: &data,
-            deliver: merchant.notify_url.is_some(),
-        },
-        now,
-    )?;
-    Ok(())
 }
 
 /// An order as the merchant (and the notification) sees it.
@@ -570,7 +478,7 @@ impl Payments {
                     updated_ns: now,
                 };
                 // Every check is made: the insert needs no savepoint.
-                insert(tx.conn_final()?, &order)?;
+                lifecycle::create(tx.conn_final()?, &order)?;
                 Ok((order, merchant))
             })
             .await?;
@@ -869,19 +777,8 @@ pub(crate) fn close(
     now: u64,
     reason: &str,
 ) -> ServiceResult<()> {
-    debug_assert!(order.status.is_open());
-    order.status = OrderStatus::Closed;
-    order.updated_ns = now;
-    update(conn, order)?;
-    enqueue_event(
-        conn,
-        merchant,
-        order,
-        "order.closed",
-        json!({ "reason": reason }),
-        now,
-    )?;
-    Ok(())
+    let reason = reason.to_owned();
+    lifecycle::transition(conn, merchant, order, Change::Closed { reason }, now)
 }
 
 pub(crate) struct NewRefund {
@@ -1010,14 +907,19 @@ pub(crate) fn apply_refund(
             Param::Text(&refund.actor),
         ],
     )?;
-    order.refunded = refunded_after;
-    order.fee = fee_after;
-    order.updated_ns = now;
-    if order.refunded == order.amount {
-        order.status = OrderStatus::Closed;
-    }
-    order.payer_name = Some(payer.masked_name());
-    update(conn, order)?;
+    let details = json!({
+        "refund_id": refund.id,
+        "out_request_no": refund.out_request_no,
+        "refund_amount": Amount::new(refund.amount, currency),
+        "fee_returned": Amount::new(fee_returned, currency),
+    });
+    let change = Change::Refunded {
+        refunded: refunded_after,
+        fee: fee_after,
+        payer_name: payer.masked_name(),
+        details,
+    };
+    lifecycle::transition(conn, merchant, order, change, now)?;
     payer::record_activity(
         conn,
         &Activity {
@@ -1032,13 +934,6 @@ pub(crate) fn apply_refund(
         },
         now,
     )?;
-    let details = json!({
-        "refund_id": refund.id,
-        "out_request_no": refund.out_request_no,
-        "refund_amount": Amount::new(refund.amount, currency),
-        "fee_returned": Amount::new(fee_returned, currency),
-    });
-    enqueue_event(conn, merchant, order, "order.refunded", details, now)?;
     Ok(())
 }
 

@@ -27,6 +27,7 @@ use cashless_wallet::payer::{self, Activity, Payer, PinUse};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::lifecycle::{self, Change};
 use crate::merchants::{self, MerchantCaller, MerchantRow};
 use crate::orders::{self, OrderKind, OrderRow, OrderStatus, OrderView, fee_of};
 use crate::paycode::{self, PayCode};
@@ -319,18 +320,15 @@ fn record_payment(
     now: u64,
 ) -> ServiceResult<()> {
     payer::count_payment(conn, payer, &taken.today, order.amount, taken.pin)?;
-    order.status = OrderStatus::Success;
-    order.payer_user_id = Some(payer.user_id().to_owned());
-    order.payer_name = Some(payer.masked_name());
-    order.transfer_id = Some(transfer_id);
-    order.fee = taken.fee;
-    order.paid_ns = Some(now);
-    order.expires_ns = now.saturating_add(payments.refund_window_ns);
-    order.updated_ns = now;
-    match write {
-        OrderWrite::Update => orders::update(conn, order)?,
-        OrderWrite::Insert => orders::insert(conn, order)?,
-    }
+    let paid = Change::Paid {
+        payer_user_id: payer.user_id().to_owned(),
+        payer_name: payer.masked_name(),
+        transfer_id,
+        fee: taken.fee,
+        refund_deadline_ns: now.saturating_add(payments.refund_window_ns),
+        new_row: write == OrderWrite::Insert,
+    };
+    lifecycle::transition(conn, merchant, order, paid, now)?;
     payer::record_activity(
         conn,
         &Activity {
@@ -345,7 +343,6 @@ fn record_payment(
         },
         now,
     )?;
-    orders::enqueue_event(conn, merchant, order, "order.paid", json!({}), now)?;
     Ok(())
 }
 
@@ -1146,7 +1143,7 @@ impl Payments {
                     created_ns: now,
                     updated_ns: now,
                 };
-                orders::insert(conn, &order)?;
+                lifecycle::create(conn, &order).map_err(PayError::platform)?;
                 conn.execute(
                     "INSERT INTO paycode_uses (slot, step, variant, order_id) VALUES ($1, $2, $3, $4)",
                     &[Param::Int(code.slot as i64), Param::Int(device.step as i64), Param::Int(i64::from(code.variant)), Param::Text(&order.id)],

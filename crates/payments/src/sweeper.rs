@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use cashless_kernel::{ServiceError, ServiceResult};
 use cashless_store::Param;
-use serde_json::json;
 
+use crate::lifecycle::{self, Change};
 use crate::orders::{self, OrderStatus};
 use crate::{Payments, duration_ns, merchants};
 
@@ -38,10 +38,7 @@ impl Payments {
                     if order.status.is_open() {
                         orders::close(conn, &merchant, &mut order, now, "expired")?;
                     } else if order.status == OrderStatus::Success {
-                        order.status = OrderStatus::Finished;
-                        order.updated_ns = now;
-                        orders::update(conn, &order)?;
-                        orders::enqueue_event(conn, &merchant, &order, "order.finished", json!({}), now)?;
+                        lifecycle::transition(conn, &merchant, &mut order, Change::Finished, now)?;
                     }
                 }
                 conn.execute(

@@ -7,6 +7,8 @@
 //! be reached they fail, unless `CASHLESS_SKIP_POSTGRES=1` is set outside CI (the test script
 //! sets it only after failing to start a server, and says so loudly).
 
+pub mod people;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 

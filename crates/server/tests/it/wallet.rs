@@ -1,45 +1,15 @@
 //! The consumer API over HTTP, on both backends: each rule of sign-in, real name, PIN, cards,
 //! top-up, withdrawal, limits and statement, and each bad input.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cashless_consumer::card::luhn_check_digit;
 use cashless_consumer::resident_id::check_character;
 use cashless_testkit::{TestDb, both_backends};
 use serde_json::{Value, json};
 
 use crate::{Setup, TOKEN, TestApp, read};
 
-static SERIAL: AtomicU32 = AtomicU32::new(0);
-
-pub(crate) fn serial() -> u32 {
-    SERIAL.fetch_add(1, Ordering::Relaxed) + rand::random::<u32>() % 1_000 * 1_000
-}
-
-/// A fresh mainland mobile number.
-pub(crate) fn phone() -> String {
-    format!("+86138{:08}", serial() % 100_000_000)
-}
-
-/// A valid resident ID number (Hangzhou, Xihu district) born on `birth` (YYYYMMDD).
-pub(crate) fn resident_id(birth: &str) -> String {
-    let first = format!("330106{birth}{:03}", serial() % 1000);
-    let check = check_character(first.as_bytes());
-    format!("{first}{}", check as char)
-}
-
-/// A card number with a valid Luhn digit after `prefix` (a BIN).
-pub(crate) fn card(prefix: &str) -> String {
-    let mut partial = prefix.to_owned();
-    let mut n = serial();
-    while partial.len() < 18 {
-        partial.push(char::from(b'0' + (n % 10) as u8));
-        n = n / 10 + 7;
-    }
-    let check = luhn_check_digit(&partial);
-    format!("{partial}{check}")
-}
+pub(crate) use cashless_testkit::people::{ICBC, card, phone, resident_id, serial};
 
 pub(crate) fn code_in(text: &str) -> String {
     cashless_partners::sms::code_in(text)
@@ -235,8 +205,6 @@ impl TestApp {
         self.settled(token, &format!("/v1/me/topups/{id}")).await
     }
 }
-
-pub(crate) const ICBC: &str = "622202";
 
 async fn sign_up_sign_in_and_sessions(db: TestDb) {
     let app = TestApp::spawn(db).await;
