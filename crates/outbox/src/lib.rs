@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
-use cashless_store::{Conn, DbError, Param, Store};
+use cashless_store::{Conn, DbError, Param, Store, TableRoles};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -89,6 +89,14 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// The outbox's table, as the store must know it: events are indexed by recipient once
+    /// folded (migration 0013).
+    pub const TABLES: TableRoles = TableRoles {
+        credentials: &[],
+        cached: &[],
+        folds: &["UPDATE events SET folded = 1 WHERE folded = 0"],
+    };
+
     /// Fails only if the HTTP client for deliveries cannot be built (its TLS backend): never
     /// silently with a client that lacks the destination guard.
     pub fn new(
@@ -97,6 +105,7 @@ impl Outbox {
         platform_key: PlatformKey,
         recipients: Arc<dyn Recipients>,
     ) -> Result<Arc<Outbox>, reqwest::Error> {
+        store.register(Outbox::TABLES);
         // Webhooks go out over TLS with rustls and the `ring` provider (no C toolchain
         // beyond cc); installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();

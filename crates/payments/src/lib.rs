@@ -36,7 +36,7 @@ use std::time::Duration;
 use cashless_kernel::ServiceError;
 use cashless_ledger::{AccountId, Currency};
 use cashless_outbox::Outbox;
-use cashless_store::{CredentialCache, Store};
+use cashless_store::{CredentialCache, Store, TableRoles};
 use cashless_wallet::Wallet;
 
 pub use cashless_kernel::{
@@ -129,7 +129,17 @@ pub fn fee_account(currency: Currency) -> AccountId {
 }
 
 impl Payments {
+    /// Payments' tables, as the store must know them: merchants' keys and staff sessions vouch
+    /// for merchants' callers, the writer keeps merchants' rows (`merchants::load_in`), and
+    /// orders are indexed by merchant once folded.
+    pub const TABLES: TableRoles = TableRoles {
+        credentials: &["merchant_keys", "staff_sessions"],
+        cached: &["merchants"],
+        folds: &["UPDATE orders SET folded = 1 WHERE folded = 0"],
+    };
+
     pub fn new(wallet: Arc<Wallet>, config: PaymentsConfig, outbox: Arc<Outbox>) -> Arc<Payments> {
+        wallet.store().register(Payments::TABLES);
         let nonces = nonces::SeenNonces::new(duration_ns(config.signature_skew).saturating_mul(2));
         Arc::new(Payments {
             store: wallet.store().clone(),

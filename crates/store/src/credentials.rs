@@ -5,8 +5,8 @@
 //! lookups were about a tenth of a payment's CPU (on SQLite every commit empties the readers'
 //! page caches, so each one re-reads its B-tree pages). A [`CredentialCache`] keeps the rows it
 //! read, and forgets all of them whenever a committed write may have changed or removed a row
-//! of a credential table (a sign-out, a removed device, a rotated key; see
-//! `db::changes_credentials`). Writes that only add credentials (a sign-in) forget nothing.
+//! of a credential table (a sign-out, a removed device, a rotated key): the tables their
+//! owners registered as `TableRoles::credentials`, watched by `Conn::note`. Writes that only add credentials (a sign-in) forget nothing.
 //!
 //! The rule that makes this safe: an entry is tagged with the store's credentials epoch as it
 //! was read BEFORE the database lookup, and is served only while the epoch is still that

@@ -12,7 +12,8 @@
 //! a fold cannot hide a record from them); the recent table has no index and is scanned: it
 //! holds a tenth of a second of records or so (at most [`FOLD_ROWS`] and a batch, unless folds fail).
 //! Only rare paths read it so (a PIN payment, a retried top-up, a card fallback). The same
-//! fold also moves statement lines into their per-user index ([`FOLD_STATEMENTS`]).
+//! transaction runs the folds other crates registered (`TableRoles::folds`: statement lines,
+//! events and orders into their keyed indexes).
 //!
 //! The memory must never claim a record the database does not hold: a record written by an
 //! operation that then fails is rolled back with its savepoint, and a batch that fails rolls
@@ -33,19 +34,6 @@ pub(crate) const FOLD_ROWS: usize = 2_048;
 /// How long records wait for a fold, at most, while writes come in (a fold runs after a
 /// batch commits: a quiet system folds at its next write).
 const FOLD_EVERY: Duration = Duration::from_millis(100);
-
-/// Statements that fold other tables' recent rows into their keyed indexes, run in the same
-/// transaction: statement lines are indexed by user, and webhook events and orders by
-/// merchant, only once folded (`activity_by_user`, `events_by_merchant`,
-/// `orders_by_merchant_time` and `orders_by_merchant_paid` are partial, `WHERE folded = 1`;
-/// `activity_unfolded`, `events_unfolded` and `orders_unfolded` keep the rest in time order,
-/// appended), and their readers look in both (`Wallet::statement`, `Payments::events`,
-/// `Payments::orders`, `Payments::takings`).
-const FOLD_STATEMENTS: &[&str] = &[
-    "UPDATE activity SET folded = 1 WHERE folded = 0",
-    "UPDATE events SET folded = 1 WHERE folded = 0",
-    "UPDATE orders SET folded = 1 WHERE folded = 0",
-];
 
 /// An idempotency record: the request's fingerprint and the resource it made.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -220,7 +208,7 @@ impl Recent {
     }
 
     /// Moves every recent record into `idempotency`, sorted by key, and folds the other
-    /// tables' recent rows ([`FOLD_STATEMENTS`]), in a transaction of its own (between
+    /// tables' recent rows (the folds their owners registered, see `roles`), in a transaction of its own (between
     /// batches). If it fails, nothing moved and the rows stay recent (should the connection
     /// break during COMMIT, the outcome is unknown and the writer reloads this memory).
     pub fn fold(&mut self, conn: &mut Conn, begin: &str) -> Result<u64, DbError> {
@@ -242,7 +230,8 @@ impl Recent {
                 // leaves are vacuumed early (migration 0011 sets this table's thresholds).
                 conn.execute("DELETE FROM idempotency_recent", &[])?;
             }
-            for sql in FOLD_STATEMENTS {
+            let roles = std::sync::Arc::clone(&conn.roles);
+            for sql in &roles.folds {
                 moved += conn.execute(sql, &[])?;
             }
             Ok(moved)

@@ -12,6 +12,7 @@ mod db;
 mod idempotency;
 mod ledger_sql;
 mod published;
+mod roles;
 mod schema;
 mod sync;
 mod writer;
@@ -28,9 +29,10 @@ use cashless_ledger::{
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use credentials::CredentialCache;
-pub use db::{Backend, Conn, DbError, Param, Row, Value};
+pub use db::{Backend, Conn, DbError, Param, Row, Value, classified_exactly};
 pub use idempotency::{IdempotencyRecord, idempotency_record};
 pub use ledger_sql::{AccountRow, TransferRow};
+pub use roles::TableRoles;
 pub use writer::{CheckpointConfig, WriteTx};
 
 use published::Shared;
@@ -254,6 +256,12 @@ impl Drop for Inner {
 }
 
 impl Store {
+    /// Tells the store what a crate's tables are to it (see [`TableRoles`]). Services register
+    /// when they are built, before their first write; registering again is harmless.
+    pub fn register(&self, roles: TableRoles) {
+        self.inner.shared.roles.register(roles);
+    }
+
     /// Opens the database, applies migrations, rebuilds the in-memory ledger and starts the
     /// writer. Must be called inside a Tokio runtime.
     pub async fn open(config: StoreConfig) -> Result<Store, StoreError> {

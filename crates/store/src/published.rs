@@ -40,4 +40,6 @@ pub(crate) struct Shared {
     /// Advances after every commit that may have changed or removed a credential: cached
     /// credentials read before it are no longer served (see `credentials`).
     pub credentials_epoch: AtomicU64,
+    /// The tables' roles the crates that own them registered (see `roles`).
+    pub roles: crate::roles::Registry,
 }

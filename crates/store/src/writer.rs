@@ -19,7 +19,7 @@ use cashless_ledger::{
 };
 use tokio::sync::mpsc;
 
-use crate::db::{self, Backend, Conn, Guard};
+use crate::db::{Backend, Conn, Guard};
 use crate::idempotency::{IdempotencyRecord, Recent};
 use crate::ledger_sql::{self, AccountRow, ColdLookup, SlotWriter, Slots};
 use crate::published::{Deliver, Shared};
@@ -172,7 +172,7 @@ impl WriteTx<'_, '_> {
         self.recent.remember(self.conn, user_id, key, record, now)
     }
 
-    /// The row of one of the writer's cached tables (`db::CACHED_TABLES`: merchants, users)
+    /// The row of one of the writer's cached tables (registered by their owners as `cached`)
     /// that `key` names, read by `load` the first time and kept between operations and
     /// batches for up to a second (so a change made outside the writer, an operator's SQL,
     /// shows within it): a payment reads its merchant and payer without a statement. The whole table's
@@ -185,8 +185,14 @@ impl WriteTx<'_, '_> {
         key: &str,
         load: impl FnOnce(&mut Conn) -> Result<Option<T>, crate::DbError>,
     ) -> Result<Option<T>, crate::DbError> {
-        let Some(n) = db::CACHED_TABLES.iter().position(|name| *name == table) else {
-            debug_assert!(false, "{table} is not a cached table");
+        let Some(n) = self
+            .conn
+            .roles
+            .cached
+            .iter()
+            .position(|name| *name == table)
+        else {
+            // Not registered as cached (`Store::register`): read, never kept.
             return load(self.conn);
         };
         self.rows.forget(self.conn.take_cached_changed());
@@ -229,13 +235,19 @@ const ROW_CACHED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 /// A cached row and when it was read.
 type CachedRow = (Instant, Box<dyn Any + Send>);
 
-/// The writer's cached rows (see [`WriteTx::cached`]), by table in `db::CACHED_TABLES` order.
+/// The writer's cached rows (see [`WriteTx::cached`]), by table in the order of the
+/// registered cached tables.
 #[derive(Default)]
 pub(crate) struct RowCache {
-    tables: [HashMap<String, CachedRow>; db::CACHED_TABLES.len()],
+    tables: Vec<HashMap<String, CachedRow>>,
 }
 
 impl RowCache {
+    /// Starts over with one empty table per registered cached table.
+    fn reset(&mut self, tables: usize) {
+        self.tables = (0..tables).map(|_| HashMap::new()).collect();
+    }
+
     /// Forgets the tables whose bits are set.
     fn forget(&mut self, tables: u32) {
         for (n, rows) in self.tables.iter_mut().enumerate() {
@@ -390,6 +402,12 @@ impl Writer {
     }
 
     fn execute(&mut self, jobs: Vec<Job>, checkpoint: Checkpoint) {
+        let roles = self.shared.roles.current();
+        if !Arc::ptr_eq(&roles, &self.conn.roles) {
+            // A crate registered its tables: watch them from this batch on.
+            self.rows.reset(roles.cached.len());
+            self.conn.roles = roles;
+        }
         if self.shared.poisoned.load(Ordering::Relaxed) {
             tracing::error!("refusing writes: the disk failed to confirm an earlier one");
             return; // dropping the jobs answers each caller "not applied"

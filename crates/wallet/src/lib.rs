@@ -35,7 +35,7 @@ use cashless_kernel::{ErrorKind, ServiceError, ServiceResult, now_ns, secs_ceil}
 use cashless_kernel::{Ids, Secrets, duration_ns, idempotency, secrets, signatures, wire};
 use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency};
 use cashless_partners::{Bank, FxRates, SmsGateway};
-use cashless_store::{CredentialCache, Store, WriteTx};
+use cashless_store::{CredentialCache, Store, TableRoles, WriteTx};
 
 pub use auth::{CodeSent, DeviceInput, DeviceView, Session, SignedIn};
 pub use card_pay::CardFundingError;
@@ -151,12 +151,22 @@ pub mod platform {
 }
 
 impl Wallet {
+    /// The wallet's tables, as the store must know them: sessions and device keys vouch for
+    /// consumers (cached by `authenticate` and device confirmations), the writer keeps payers'
+    /// rows (`payer::payer_in`), and statement lines are indexed by user once folded.
+    pub const TABLES: TableRoles = TableRoles {
+        credentials: &["sessions", "devices"],
+        cached: &["users"],
+        folds: &["UPDATE activity SET folded = 1 WHERE folded = 0"],
+    };
+
     pub fn new(
         store: Store,
         config: WalletConfig,
         secrets: Secrets,
         partners: Partners,
     ) -> Arc<Wallet> {
+        store.register(Wallet::TABLES);
         Arc::new(Wallet {
             store,
             config,

@@ -8,6 +8,7 @@ mod contract;
 mod demo;
 mod ledger;
 mod payments;
+mod statements;
 mod transit;
 mod wallet;
 

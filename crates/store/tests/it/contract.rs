@@ -961,8 +961,17 @@ async fn set_level(store: &Store, level: i64, outcome: Outcome) -> Result<(), Re
 /// Rows the writer keeps between operations are read once, and read again after anything
 /// that may have changed their table: a committed update, and also an update rolled back
 /// with its operation (the row read meanwhile showed it).
+/// The roles these tests give the wallet's tables (its own registration, by hand: the store
+/// knows no table by name).
+const TEST_ROLES: cashless_store::TableRoles = cashless_store::TableRoles {
+    credentials: &["sessions"],
+    cached: &["users"],
+    folds: &[],
+};
+
 async fn the_writers_cached_rows_never_outlive_a_change(db: TestDb) {
     let store = open(db.config()).await;
+    store.register(TEST_ROLES);
     store
         .write(|tx| {
             tx.conn()?.execute(
@@ -1108,6 +1117,7 @@ async fn session_user(
 /// credential (or writing anything else) forgets nothing; not finding one caches nothing.
 async fn a_cached_credential_is_forgotten_once_a_write_changes_it(db: TestDb) {
     let store = open(db.config()).await;
+    store.register(TEST_ROLES);
     let cache = CredentialCache::new();
     let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let read_count = || reads.load(std::sync::atomic::Ordering::Relaxed);
