@@ -16,6 +16,7 @@
 //! consumer's side of a payment (limits, balance, statement) is the wallet's
 //! (`cashless_wallet::payer`); this crate never touches a wallet's rows directly.
 
+mod cashier;
 pub mod events;
 mod lifecycle;
 pub mod merchants;

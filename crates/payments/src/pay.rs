@@ -28,10 +28,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::lifecycle::{self, Change};
-use crate::merchants::{self, MerchantCaller, MerchantRow};
-use crate::orders::{self, OrderKind, OrderRow, OrderStatus, OrderView, fee_of};
-use crate::paycode::{self, PayCode};
-use crate::refusals::{self, PayError, buyer_balance_not_enough};
+use crate::merchants::{self, MerchantRow};
+use crate::orders::{self, OrderKind, OrderRow, OrderStatus, fee_of};
+use crate::paycode;
+use crate::refusals::PayError;
 use crate::{Payments, PaymentsConfig, codes, duration_ns, fee_account, qr};
 
 /// Dynamic codes name their order by an unguessable token (the reference label, EMVCo ID 62
@@ -211,7 +211,7 @@ fn pin_required(config: &PaymentsConfig, used: u32) -> ServiceError {
 }
 
 /// Whether a payment of `amount` may go without the PIN today.
-fn password_free(
+pub(crate) fn password_free(
     conn: &mut Conn,
     config: &PaymentsConfig,
     user_id: &str,
@@ -232,20 +232,37 @@ struct Taken {
     fee: u64,
 }
 
+/// Who pays whom for an order, and how the payment was confirmed.
+pub(crate) struct Charge<'a> {
+    pub config: &'a ChargeConfig,
+    pub merchant: &'a MerchantRow,
+    pub payer: &'a Payer,
+    /// The payer confirmed with the PIN or their device (otherwise the payment must be
+    /// password-free).
+    pub pin_verified: bool,
+    /// The payment's and the fee's transfers.
+    pub transfer_ids: [TransferId; 2],
+    pub write: OrderWrite,
+    pub now: u64,
+}
+
 /// Takes the payment for an open order: checks the payer's limits and password-free
 /// allowance, and moves the money in the ledger. Writes nothing: a refusal leaves no trace,
 /// and what the payment changes is written by [`record_payment`].
-#[allow(clippy::too_many_arguments)]
 fn take_payment(
     tx: &mut WriteTx<'_, '_>,
-    payments: &ChargeConfig,
-    merchant: &MerchantRow,
+    charge: &Charge<'_>,
     order: &OrderRow,
-    payer: &Payer,
-    pin_verified: bool,
-    transfer_ids: [TransferId; 2],
-    now: u64,
 ) -> Result<Taken, PayError> {
+    let Charge {
+        config: payments,
+        merchant,
+        payer,
+        pin_verified,
+        transfer_ids,
+        now,
+        ..
+    } = *charge;
     debug_assert!(order.status.is_open());
     let today = payer::outflow_today(tx.conn()?, payer, now)?;
     let free = order.amount <= payments.config.password_free_max
@@ -298,7 +315,7 @@ fn take_payment(
 
 /// How a paid order reaches its row.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum OrderWrite {
+pub(crate) enum OrderWrite {
     /// The row exists (a dynamic code's order, a payment code's): update it.
     Update,
     /// The order is made by this payment (a static code's): insert it, paid.
@@ -307,18 +324,21 @@ enum OrderWrite {
 
 /// Writes a payment [`take_payment`] took: the payer's day, the order paid, the statement
 /// line and the merchant's event. Nothing here refuses: only the database can fail it.
-#[allow(clippy::too_many_arguments)]
 fn record_payment(
     conn: &mut Conn,
-    payments: &ChargeConfig,
+    charge: &Charge<'_>,
     taken: Taken,
-    merchant: &MerchantRow,
     order: &mut OrderRow,
-    payer: &Payer,
-    transfer_id: TransferId,
-    write: OrderWrite,
-    now: u64,
 ) -> ServiceResult<()> {
+    let Charge {
+        config: payments,
+        merchant,
+        payer,
+        transfer_ids: [transfer_id, _],
+        write,
+        now,
+        ..
+    } = *charge;
     payer::count_payment(conn, payer, &taken.today, order.amount, taken.pin)?;
     let paid = Change::Paid {
         payer_user_id: payer.user_id().to_owned(),
@@ -348,41 +368,14 @@ fn record_payment(
 
 /// Takes and records the payment for an open order. The operation must not fail after it (see [`WriteTx::conn_final`]); if it wrote before, its savepoint still
 /// guards these writes.
-#[allow(clippy::too_many_arguments)]
-fn charge(
+pub(crate) fn charge(
     tx: &mut WriteTx<'_, '_>,
-    payments: &ChargeConfig,
-    merchant: &MerchantRow,
+    charge: &Charge<'_>,
     order: &mut OrderRow,
-    payer: &Payer,
-    pin_verified: bool,
-    transfer_ids: [TransferId; 2],
-    write: OrderWrite,
-    now: u64,
 ) -> Result<(), PayError> {
-    let taken = take_payment(
-        tx,
-        payments,
-        merchant,
-        order,
-        payer,
-        pin_verified,
-        transfer_ids,
-        now,
-    )?;
+    let taken = take_payment(tx, charge, order)?;
     let conn = tx.conn_final()?;
-    record_payment(
-        conn,
-        payments,
-        taken,
-        merchant,
-        order,
-        payer,
-        transfer_ids[0],
-        write,
-        now,
-    )
-    .map_err(PayError::platform)
+    record_payment(conn, charge, taken, order).map_err(PayError::platform)
 }
 
 /// A scanned payment, as [`Payments::pay_once`] tries it (again after a card top-up).
@@ -398,9 +391,9 @@ struct PayAttempt {
 
 /// The parts of the configuration a charge needs, moved into the writer operation.
 #[derive(Clone, Debug)]
-struct ChargeConfig {
-    config: PaymentsConfig,
-    wallet: cashless_wallet::WalletConfig,
+pub(crate) struct ChargeConfig {
+    pub config: PaymentsConfig,
+    pub wallet: cashless_wallet::WalletConfig,
     refund_window_ns: u64,
 }
 
@@ -446,7 +439,7 @@ fn order_payable(order: &OrderRow, now: u64) -> ServiceResult<()> {
 }
 
 impl Payments {
-    fn charge_config(&self) -> ChargeConfig {
+    pub(crate) fn charge_config(&self) -> ChargeConfig {
         ChargeConfig {
             config: self.config.clone(),
             wallet: self.wallet.config().clone(),
@@ -728,17 +721,16 @@ impl Payments {
                         (order, OrderWrite::Insert)
                     }
                 };
-                charge(
-                    tx,
-                    &charge_config,
-                    &merchant,
-                    &mut order,
-                    &payer,
+                let paying = Charge {
+                    config: &charge_config,
+                    merchant: &merchant,
+                    payer: &payer,
                     pin_verified,
                     transfer_ids,
                     write,
                     now,
-                )?;
+                };
+                charge(tx, &paying, &mut order)?;
                 // Every check was made before the writes: this one needs no savepoint either.
                 tx.conn_final()?;
                 payer::remember(tx, &user_id, &key, &fingerprint, &order.id)
@@ -868,17 +860,16 @@ impl Payments {
                 let payer = payer::payer_in(tx, &user_id).map_err(PayError::payer)?;
                 let merchant = merchants::load_in(tx, &order.merchant_id)?
                     .ok_or_else(|| PayError::Request(merchants::merchant_not_found()))?;
-                charge(
-                    tx,
-                    &charge_config,
-                    &merchant,
-                    &mut order,
-                    &payer,
-                    true,
+                let paying = Charge {
+                    config: &charge_config,
+                    merchant: &merchant,
+                    payer: &payer,
+                    pin_verified: true,
                     transfer_ids,
-                    OrderWrite::Update,
+                    write: OrderWrite::Update,
                     now,
-                )
+                };
+                charge(tx, &paying, &mut order)
             })
             .await
     }
@@ -965,282 +956,6 @@ impl Payments {
             .secrets()
             .fingerprint(&["paycode", &slot.to_string(), salt])
     }
-
-    /// The cashier scanned the payer's code (merchant API). Pays at once below the
-    /// password-free limit; otherwise the order waits in `USERPAYING` for the payer's PIN.
-    pub async fn pay_by_paycode(
-        &self,
-        caller: MerchantCaller,
-        input: PaycodeInput,
-    ) -> ServiceResult<OrderView> {
-        let merchant_view = refusals::for_merchant;
-        let device = match self
-            .paycode_once(caller.clone(), input.clone(), None)
-            .await
-            .map_err(merchant_view)?
-        {
-            PaycodeStep::Done(view) => return Ok(*view),
-            PaycodeStep::NeedsCard(device) => device,
-        };
-        // Short of money: the card the payer chose covers the difference, keyed by the code
-        // itself (one debit per scanned code, whatever the POS retries), then once more
-        // without checking the code again (it was checked; the bank may have taken seconds).
-        let amount = wire::positive_amount(&input.amount, Currency::CNY)?;
-        let key = format!("paycode:{}", input.auth_code.trim());
-        if !self
-            .wallet
-            .fund_from_payment_card(&device.user_id, &key, amount)
-            .await
-            .map_err(|error| merchant_view(PayError::Card(error)))?
-        {
-            return Err(buyer_balance_not_enough());
-        }
-        match self
-            .paycode_once(caller, input, Some(device))
-            .await
-            .map_err(merchant_view)?
-        {
-            PaycodeStep::Done(view) => Ok(*view),
-            PaycodeStep::NeedsCard(_) => Err(buyer_balance_not_enough()),
-        }
-    }
-
-    /// One try at a payment-code charge. `verified`: the device an earlier try found for this
-    /// code (the retry after a card top-up does not check the code again).
-    async fn paycode_once(
-        &self,
-        caller: MerchantCaller,
-        input: PaycodeInput,
-        verified: Option<FoundDevice>,
-    ) -> Result<PaycodeStep, PayError> {
-        let out_trade_no =
-            orders::check_out_no(&input.out_trade_no, "out_trade_no").map_err(PayError::Request)?;
-        let subject = orders::check_subject(&input.subject).map_err(PayError::Request)?;
-        let currency = orders::cny_only(input.currency.as_deref()).map_err(PayError::Request)?;
-        let amount = wire::positive_amount(&input.amount, currency).map_err(PayError::Request)?;
-        let code = PayCode::parse(&input.auth_code).ok_or_else(|| {
-            PayError::Request(ServiceError::invalid(
-                "paycode_invalid",
-                "that is not a Cashless payment code: it has 18 digits and starts with 28",
-            ))
-        })?;
-        let fingerprint = format!(
-            "paycode|{}|{amount}|{subject}|{:?}|{:?}",
-            input.auth_code.trim(),
-            input.store_id,
-            input.terminal_id
-        );
-        // A POS retrying the same order is answered before any guess is counted: a retry
-        // must not run into the guessing limit.
-        let (merchant_r, out_trade_no_r) = (caller.merchant_id.clone(), out_trade_no.clone());
-        let existing = self
-            .store
-            .read(move |conn| {
-                let Some(order) = orders::by_out_trade_no(conn, &merchant_r, &out_trade_no_r)?
-                else {
-                    return Ok(None);
-                };
-                Ok(merchants::load(conn, &merchant_r)?.map(|merchant| (order, merchant)))
-            })
-            .await?;
-        if let Some((order, merchant)) = existing {
-            if order.fingerprint != fingerprint {
-                return Err(PayError::Request(out_trade_no_conflict()));
-            }
-            return Ok(PaycodeStep::Done(Box::new(order.view(Some(&merchant)))));
-        }
-        let now_secs = cashless_kernel::now_ns() / 1_000_000_000;
-        let retry = verified.is_some();
-        let credential = caller.actor();
-        if !retry {
-            self.guesses
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take_guess(
-                    &caller.merchant_id,
-                    &credential,
-                    now_secs,
-                    &self.config.paycode_guesses,
-                )
-                .map_err(|limit| PayError::Request(guesses_limited(limit)))?;
-        }
-        let secrets = self.wallet.secrets().clone();
-        let charge_config = self.charge_config();
-        let step_secs = self.config.paycode_step.as_secs();
-        let limits = self.order_limits();
-        let userpaying_ns = duration_ns(self.config.userpaying_timeout);
-        let new_id = self.wallet.new_id_string();
-        let transfer_ids = [
-            TransferId(self.wallet.new_id()),
-            TransferId(self.wallet.new_id()),
-        ];
-        let merchant_id = caller.merchant_id.clone();
-        let result = self
-            .store
-            .write(move |tx| {
-                let now = tx.now_ns();
-                let conn = tx.conn()?;
-                let merchant = merchants::load(conn, &caller.merchant_id)?
-                    .ok_or_else(|| PayError::Request(merchants::merchant_not_found()))?;
-                if let Some(existing) = orders::by_out_trade_no(conn, &merchant.id, &out_trade_no)? {
-                    if existing.fingerprint != fingerprint {
-                        return Err(PayError::Request(out_trade_no_conflict()));
-                    }
-                    return Ok(Ok(PaycodeStep::Done(Box::new(existing.view(Some(&merchant))))));
-                }
-                limits.check(&merchant, amount).map_err(PayError::request)?;
-                let store_id = orders::check_place(conn, &merchant.id, input.store_id.as_deref(), input.terminal_id.as_deref())
-                    .map_err(PayError::request)?;
-                let device = match verified {
-                    Some(device) => device,
-                    None => match find_device(conn, &secrets, code, now, step_secs)? {
-                        Some(device) => device,
-                        None => return Ok(Err(PayError::CodeUnknown)),
-                    },
-                };
-                let used = conn.query_opt(
-                    "SELECT 1 FROM paycode_uses WHERE slot = $1 AND step = $2 AND variant = $3",
-                    &[Param::Int(code.slot as i64), Param::Int(device.step as i64), Param::Int(i64::from(code.variant))],
-                )?;
-                if used.is_some() {
-                    return Ok(Err(PayError::Request(ServiceError::conflict("paycode_used", "this payment code was already used; ask the payer to refresh it"))));
-                }
-                let payer = payer::payer(conn, &device.user_id).map_err(PayError::payer)?;
-                // The payer's limits, before an order is made for them.
-                let today = payer::outflow_today(conn, &payer, now)?;
-                payer::check_outflow(&payer, amount, &today, &charge_config.wallet).map_err(PayError::payer)?;
-                let (free, _) = password_free(conn, &charge_config.config, payer.user_id(), amount, now)?;
-                // Short, with a card to cover it: nothing written yet; the card first.
-                if free && !retry && payer.has_payment_card() {
-                    let available = tx.account(payer.wallet()).map_or(0, |account| {
-                        account.balances.credit_balance_available().max(0)
-                    });
-                    if u64::try_from(available).unwrap_or(0) < amount {
-                        return Ok(Ok(PaycodeStep::NeedsCard(device)));
-                    }
-                }
-                let conn = tx.conn()?;
-                let mut order = OrderRow {
-                    id: new_id.clone(),
-                    merchant_id: merchant.id.clone(),
-                    store_id,
-                    terminal_id: input.terminal_id.clone(),
-                    out_trade_no,
-                    qr_token: None,
-                    kind: OrderKind::PayCode,
-                    status: if free { OrderStatus::WaitBuyerPay } else { OrderStatus::UserPaying },
-                    amount,
-                    currency,
-                    subject,
-                    fee: 0,
-                    refunded: 0,
-                    payer_user_id: Some(payer.user_id().to_owned()),
-                    payer_name: Some(payer.masked_name()),
-                    fingerprint,
-                    transfer_id: None,
-                    expires_ns: now.saturating_add(userpaying_ns),
-                    paid_ns: None,
-                    created_ns: now,
-                    updated_ns: now,
-                };
-                lifecycle::create(conn, &order).map_err(PayError::platform)?;
-                conn.execute(
-                    "INSERT INTO paycode_uses (slot, step, variant, order_id) VALUES ($1, $2, $3, $4)",
-                    &[Param::Int(code.slot as i64), Param::Int(device.step as i64), Param::Int(i64::from(code.variant)), Param::Text(&order.id)],
-                )?;
-                if free {
-                    charge(tx, &charge_config, &merchant, &mut order, &payer, false, transfer_ids, OrderWrite::Update, now)?;
-                }
-                Ok(Ok(PaycodeStep::Done(Box::new(order.view(Some(&merchant))))))
-            })
-            .await;
-        // Only codes that do not pay spend a guess.
-        let guessed_wrong = matches!(&result, Ok(Err(PayError::CodeUnknown)));
-        if !retry && !guessed_wrong {
-            let mut guesses = self
-                .guesses
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Only a code that matched its device grows the merchant's day.
-            if matches!(&result, Ok(Ok(_))) {
-                guesses.paid(&merchant_id, &credential, now_secs);
-            } else {
-                guesses.give_back(&merchant_id, &credential, now_secs);
-            }
-        }
-        result?
-    }
-}
-
-fn out_trade_no_conflict() -> ServiceError {
-    ServiceError::conflict(
-        "out_trade_no_conflict",
-        "an order with this out_trade_no exists with different fields",
-    )
-}
-
-/// Where a payment-code charge stands after one try.
-enum PaycodeStep {
-    Done(Box<OrderView>),
-    /// The payer is short and chose a card: debit it, then try again with this device.
-    NeedsCard(FoundDevice),
-}
-
-#[derive(Clone, Debug)]
-struct FoundDevice {
-    user_id: String,
-    step: u64,
-}
-
-fn guesses_limited(limit: crate::paycode::GuessLimit) -> ServiceError {
-    use crate::paycode::GuessLimit;
-    let message = match limit {
-        GuessLimit::CredentialMinute => {
-            "too many payment codes that did not pay from this till this minute; wait a minute"
-        }
-        GuessLimit::CredentialDay => {
-            "too many payment codes that did not pay from this till today; ask the merchant to check it"
-        }
-        GuessLimit::MerchantMinute => {
-            "too many payment codes that did not pay this minute; wait a minute"
-        }
-        GuessLimit::MerchantDay => {
-            "too many payment codes that did not pay today; ask payers to scan your code instead"
-        }
-    };
-    ServiceError::too_many("paycode_guesses_limited", message)
-}
-
-/// The device whose code this is, if the code is one it made in the current or previous step
-/// and its device is still signed in.
-fn find_device(
-    conn: &mut Conn,
-    secrets: &cashless_kernel::Secrets,
-    code: PayCode,
-    now: u64,
-    step_secs: u64,
-) -> Result<Option<FoundDevice>, DbError> {
-    let row = conn.query_opt(
-        "SELECT p.user_id, p.secret FROM paycode_devices p \
-         JOIN devices d ON d.id = p.device_id WHERE p.slot = $1 \
-         AND EXISTS (SELECT 1 FROM sessions s WHERE s.device_id = p.device_id \
-             AND s.revoked_ns IS NULL AND s.expires_ns > $2)",
-        &[Param::Int(code.slot as i64), Param::Int(now as i64)],
-    )?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let (user_id, salt) = (row.text(0)?.to_owned(), row.text(1)?.to_owned());
-    let secret = crate::signing::decode_hex(&secrets.fingerprint(&[
-        "paycode",
-        &code.slot.to_string(),
-        &salt,
-    ]))
-    .unwrap_or_default();
-    Ok(
-        paycode::matching_step(&secret, code, now / 1_000_000_000, step_secs)
-            .map(|step| FoundDevice { user_id, step }),
-    )
 }
 
 #[cfg(test)]

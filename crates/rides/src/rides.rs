@@ -350,6 +350,16 @@ struct Rider {
     account_ref: Vec<u8>,
 }
 
+/// A journey to open: its kind (`paired`, `flat`, `unpaired_entry`, `unpaired_exit`), its
+/// taps, and what it costs.
+struct NewJourney<'t> {
+    kind: &'static str,
+    entry: Option<&'t TapRow>,
+    exit: Option<&'t TapRow>,
+    fare: i64,
+    distance: Option<u32>,
+}
+
 /// A tap as pricing reads it.
 #[derive(Clone, Debug)]
 struct TapRow {
@@ -463,7 +473,14 @@ impl Pricer<'_> {
                         .copied()
                         .unwrap_or(pricing.max_fare)
                 };
-                self.new_journey(tx, rider, &user_id, "flat", Some(tap), None, fare, None)?;
+                let journey = NewJourney {
+                    kind: "flat",
+                    entry: Some(tap),
+                    exit: None,
+                    fare,
+                    distance: None,
+                };
+                self.new_journey(tx, rider, &user_id, journey)?;
             }
             return Ok(());
         }
@@ -491,16 +508,14 @@ impl Pricer<'_> {
                     };
                     match (&entry.journey, &exit.journey) {
                         (None, None) => {
-                            self.new_journey(
-                                tx,
-                                rider,
-                                &user_id,
-                                "paired",
-                                Some(entry),
-                                Some(exit),
+                            let journey = NewJourney {
+                                kind: "paired",
+                                entry: Some(entry),
+                                exit: Some(exit),
                                 fare,
                                 distance,
-                            )?;
+                            };
+                            self.new_journey(tx, rider, &user_id, journey)?;
                         }
                         (Some((kept, _)), other) | (None, other @ Some((kept, _))) => {
                             let kept = kept.clone();
@@ -508,7 +523,7 @@ impl Pricer<'_> {
                                 .as_ref()
                                 .map(|(id, _)| id.clone())
                                 .filter(|id| *id != kept);
-                            self.repair(tx, rider, &kept, entry, exit, fare, distance)?;
+                            self.repair(tx, rider, &kept, (entry, exit), (fare, distance))?;
                             if let Some(void) = other {
                                 self.void(tx, rider, &void)?;
                             }
@@ -523,7 +538,14 @@ impl Pricer<'_> {
                             Direction::Entry => ("unpaired_entry", Some(tap), None),
                             Direction::Exit => ("unpaired_exit", None, Some(tap)),
                         };
-                        self.new_journey(tx, rider, &user_id, kind, entry, exit, max_fare, None)?;
+                        let journey = NewJourney {
+                            kind,
+                            entry,
+                            exit,
+                            fare: max_fare,
+                            distance: None,
+                        };
+                        self.new_journey(tx, rider, &user_id, journey)?;
                     }
                 }
             }
@@ -531,18 +553,20 @@ impl Pricer<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn new_journey(
         &mut self,
         tx: &mut WriteTx<'_, '_>,
         rider: &Rider,
         user_id: &str,
-        kind: &str,
-        entry: Option<&TapRow>,
-        exit: Option<&TapRow>,
-        fare: i64,
-        distance: Option<u32>,
+        journey: NewJourney<'_>,
     ) -> ServiceResult<()> {
+        let NewJourney {
+            kind,
+            entry,
+            exit,
+            fare,
+            distance,
+        } = journey;
         let id = self.wallet.new_id_string();
         let first = entry
             .or(exit)
@@ -628,16 +652,13 @@ impl Pricer<'_> {
 
     /// A journey priced without its pair gets it: both taps, the fare for the distance, and
     /// back what was charged beyond it.
-    #[allow(clippy::too_many_arguments)]
     fn repair(
         &mut self,
         tx: &mut WriteTx<'_, '_>,
         rider: &Rider,
         id: &str,
-        entry: &TapRow,
-        exit: &TapRow,
-        fare: i64,
-        distance: Option<u32>,
+        (entry, exit): (&TapRow, &TapRow),
+        (fare, distance): (i64, Option<u32>),
     ) -> ServiceResult<()> {
         let description = self.describe(rider.operator, "paired", Some(entry), Some(exit));
         let conn = tx.conn()?;
