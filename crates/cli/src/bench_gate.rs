@@ -47,6 +47,52 @@ pub fn run(args: GateArgs) -> anyhow::Result<()> {
     if args.riders == 0 || args.decisions == 0 {
         bail!("--riders and --decisions must be at least 1");
     }
+    let (issuer, codes) = ride_codes(&args);
+
+    let mut gate = Gate::new(
+        GatePlace {
+            gate_id: "BENCH-GATE".into(),
+            operator: 1,
+            line: "Line 1".into(),
+            station: "Wulin Square".into(),
+            direction: Direction::Entry,
+        },
+        Freshness::default(),
+    );
+    gate.set_issuer_keys([(1, issuer.verifying_key())]);
+    gate.set_blacklist(Blacklist {
+        version: 1,
+        accounts: (0..args.blacklisted)
+            .map(|n| (u64::from(n) + u64::from(args.riders)).to_be_bytes())
+            .collect(),
+    });
+
+    let mut latency_ns = Histogram::<u64>::new(3)?;
+    let (mut opened, mut refused, mut forged_opened) = (0u64, 0u64, 0u64);
+    let started = Instant::now();
+    for (text, at, forged) in &codes {
+        let t0 = Instant::now();
+        let decision = gate.decide(text, *at);
+        latency_ns.record(t0.elapsed().as_nanos() as u64)?;
+        match decision {
+            Decision::Open(_) => {
+                opened += 1;
+                forged_opened += u64::from(*forged);
+            }
+            Decision::Refuse(_) => refused += 1,
+        }
+    }
+    let elapsed = started.elapsed();
+    if forged_opened > 0 {
+        bail!("{forged_opened} forged codes opened the gate");
+    }
+    report(&args, &latency_ns, elapsed, (opened, refused));
+    Ok(())
+}
+
+/// A signed certificate per rider and the codes the gate will read, in order: (text, the
+/// second it is shown, whether it was forged).
+fn ride_codes(args: &GateArgs) -> (SigningKey, Vec<(String, u32, bool)>) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let issuer = SigningKey::from_bytes(&rng.random());
     let progress = indicatif::ProgressBar::new(u64::from(args.riders + args.decisions));
@@ -92,44 +138,16 @@ pub fn run(args: GateArgs) -> anyhow::Result<()> {
         })
         .collect();
     progress.finish_and_clear();
+    (issuer, codes)
+}
 
-    let mut gate = Gate::new(
-        GatePlace {
-            gate_id: "BENCH-GATE".into(),
-            operator: 1,
-            line: "Line 1".into(),
-            station: "Wulin Square".into(),
-            direction: Direction::Entry,
-        },
-        Freshness::default(),
-    );
-    gate.set_issuer_keys([(1, issuer.verifying_key())]);
-    gate.set_blacklist(Blacklist {
-        version: 1,
-        accounts: (0..args.blacklisted)
-            .map(|n| (u64::from(n) + u64::from(args.riders)).to_be_bytes())
-            .collect(),
-    });
-
-    let mut latency_ns = Histogram::<u64>::new(3)?;
-    let (mut opened, mut refused, mut forged_opened) = (0u64, 0u64, 0u64);
-    let started = Instant::now();
-    for (text, at, forged) in &codes {
-        let t0 = Instant::now();
-        let decision = gate.decide(text, *at);
-        latency_ns.record(t0.elapsed().as_nanos() as u64)?;
-        match decision {
-            Decision::Open(_) => {
-                opened += 1;
-                forged_opened += u64::from(*forged);
-            }
-            Decision::Refuse(_) => refused += 1,
-        }
-    }
-    let elapsed = started.elapsed();
-    if forged_opened > 0 {
-        bail!("{forged_opened} forged codes opened the gate");
-    }
+/// Prints what the run measured (as JSON with `--json`).
+fn report(
+    args: &GateArgs,
+    latency_ns: &Histogram<u64>,
+    elapsed: std::time::Duration,
+    (opened, refused): (u64, u64),
+) {
     let per_sec = f64::from(args.decisions) / elapsed.as_secs_f64();
     let ms = |q: f64| latency_ns.value_at_quantile(q) as f64 / 1e6;
     if args.json {
@@ -165,5 +183,4 @@ pub fn run(args: GateArgs) -> anyhow::Result<()> {
             args.riders
         );
     }
-    Ok(())
 }

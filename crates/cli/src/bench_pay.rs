@@ -104,21 +104,7 @@ pub async fn run(args: PayArgs) -> anyhow::Result<()> {
     if args.connections == 0 || args.merchants == 0 {
         bail!("--connections and --merchants must be at least 1");
     }
-    let operator = match &args.operator_token {
-        Some(token) => token.clone(),
-        None => {
-            let path = args.data_dir.join("operator-token");
-            std::fs::read_to_string(&path)
-                .with_context(|| {
-                    format!(
-                        "reading the operator token in {} (or pass --operator-token)",
-                        path.display()
-                    )
-                })?
-                .trim()
-                .to_owned()
-        }
-    };
+    let operator = operator_token(&args)?;
     let target = Arc::new(Target {
         authority: http1::authority(&args.url)?,
         operator: format!("Bearer {operator}"),
@@ -184,6 +170,34 @@ pub async fn run(args: PayArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
 
     let healthz = healthz(&target, args.connections, args.healthz_duration).await?;
+    report(&args, &totals, seconds, healthz);
+    for (what, count) in &totals.errors {
+        eprintln!("  {count} × {what}");
+    }
+    Ok(())
+}
+
+/// The operator's token: given, or read from the server's data directory.
+fn operator_token(args: &PayArgs) -> anyhow::Result<String> {
+    Ok(match &args.operator_token {
+        Some(token) => token.clone(),
+        None => {
+            let path = args.data_dir.join("operator-token");
+            std::fs::read_to_string(&path)
+                .with_context(|| {
+                    format!(
+                        "reading the operator token in {} (or pass --operator-token)",
+                        path.display()
+                    )
+                })?
+                .trim()
+                .to_owned()
+        }
+    })
+}
+
+/// Prints what the run measured (as JSON with `--json`).
+fn report(args: &PayArgs, totals: &Totals, seconds: f64, healthz: f64) {
     let report = json!({
         "connections": args.connections,
         "seconds": round2(seconds),
@@ -222,10 +236,6 @@ pub async fn run(args: PayArgs) -> anyhow::Result<()> {
             args.connections
         );
     }
-    for (what, count) in &totals.errors {
-        eprintln!("  {count} × {what}");
-    }
-    Ok(())
 }
 
 fn round2(value: f64) -> f64 {

@@ -88,8 +88,9 @@ impl ServeArgs {
     }
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let location = Location::from_args(args.database_url.as_deref(), &args.data_dir)?;
+/// Refuses what must never run: demo data on a public address, production on simulated
+/// partners (unless said so), production on a demo city's data directory.
+fn refuse_unsafe(args: &ServeArgs) -> anyhow::Result<()> {
     // Demo mode hands out sign-in codes and the demo merchants' keys to whoever asks: only on
     // this machine. And demo data (known keys, known PINs) never goes live.
     if args.demo {
@@ -128,22 +129,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         );
     }
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
-    let token = operator_token(args.operator_token.as_deref(), &args.data_dir)?;
-    let store = Store::open(StoreConfig::new(location.clone()))
-        .await
-        .with_context(|| format!("opening {}", location.describe()))?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let address = listener.local_addr()?;
-    tracing::info!(%address, database = %location.describe(), "cashless is serving");
-    println!(
-        "Cashless is listening on http://{address}  (database: {})",
-        location.describe()
-    );
-    println!("{}", token.1);
+    Ok(())
+}
+
+/// Background tasks the services run.
+type Tasks = Vec<tokio::task::JoinHandle<()>>;
+
+/// The services on the store, their simulated partners, and the state handlers share.
+fn services(
+    args: &ServeArgs,
+    store: &Store,
+    operator_token: OperatorToken,
+) -> anyhow::Result<(
+    AppState,
+    Arc<SimulatedSms>,
+    tokio::task::JoinHandle<()>,
+    Tasks,
+)> {
     let secrets = Secrets::load_or_create(&args.data_dir.join("pepper"))
         .with_context(|| format!("reading the pepper in {}", args.data_dir.display()))?;
     let sms = Arc::new(SimulatedSms::new(SimulatedSmsConfig::default()));
@@ -192,7 +194,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     background.extend(rides.spawn_background());
     let state = AppState {
         store: store.clone(),
-        operator_token: Arc::new(token.0),
+        operator_token: Arc::new(operator_token),
         wallet,
         payments,
         rides,
@@ -202,6 +204,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         access_log: args.access_log,
         demo_city: Default::default(),
     };
+    Ok((state, sms, reconciler, background))
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let location = Location::from_args(args.database_url.as_deref(), &args.data_dir)?;
+    refuse_unsafe(&args)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    let token = operator_token(args.operator_token.as_deref(), &args.data_dir)?;
+    let store = Store::open(StoreConfig::new(location.clone()))
+        .await
+        .with_context(|| format!("opening {}", location.describe()))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, database = %location.describe(), "cashless is serving");
+    println!(
+        "Cashless is listening on http://{address}  (database: {})",
+        location.describe()
+    );
+    println!("{}", token.1);
+    let (state, sms, reconciler, background) = services(&args, &store, token.0)?;
     if args.demo {
         let city = cashless_server::demo::seed(&state, &sms, &args.data_dir)
             .await

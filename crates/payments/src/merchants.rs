@@ -281,6 +281,60 @@ pub fn uscc_check_character(first17: &str) -> Option<char> {
     ALPHABET.chars().nth(((31 - sum % 31) % 31) as usize)
 }
 
+/// A merchant's stores with their terminals and static codes, from their rows.
+fn store_views(
+    merchant: &MerchantRow,
+    stores: &[Row],
+    terminals: &[Row],
+) -> ServiceResult<Vec<StoreView>> {
+    let terminals = terminals
+        .iter()
+        .map(|t| {
+            Ok(TerminalView {
+                id: t.text(0)?.to_owned(),
+                store_id: t.text(1)?.to_owned(),
+                label: t.text(2)?.to_owned(),
+            })
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let mut views = Vec::with_capacity(stores.len());
+    for store in stores {
+        let store_id = store.text(0)?.to_owned();
+        views.push(StoreView {
+            static_code: crate::pay::static_code(merchant, Some(&store_id))?,
+            terminals: terminals
+                .iter()
+                .filter(|t| t.store_id == store_id)
+                .cloned()
+                .collect(),
+            id: store_id,
+            name: store.text(1)?.to_owned(),
+            address: store.text(2)?.to_owned(),
+        });
+    }
+    Ok(views)
+}
+
+/// A merchant's keys still working at `now`, from their rows.
+fn key_views(keys: &[Row], now: u64) -> Result<Vec<KeyView>, DbError> {
+    let mut views = Vec::new();
+    for key in keys {
+        let expires = key.opt_int(3)?.map(|ns| ns as u64);
+        if expires.is_some_and(|expires| expires <= now) {
+            continue;
+        }
+        views.push(KeyView {
+            id: key.text(0)?.to_owned(),
+            public_key: key.text(1)?.to_owned(),
+            scope: key.text(4)?.to_owned(),
+            created_at: rfc3339(key.int(2)? as u64),
+            expires_at: expires.map(rfc3339),
+            granted_by: key.opt_text(5)?.map(str::to_owned),
+        });
+    }
+    Ok(views)
+}
+
 fn bad(code: &'static str, message: impl Into<String>) -> ServiceError {
     ServiceError::invalid(code, message)
 }
@@ -597,46 +651,8 @@ impl Payments {
             account: AccountId(0),
             order_amount_max: row.opt_int(12)?.and_then(|max| u64::try_from(max).ok()),
         };
-        let terminals = terminals
-            .iter()
-            .map(|t| {
-                Ok(TerminalView {
-                    id: t.text(0)?.to_owned(),
-                    store_id: t.text(1)?.to_owned(),
-                    label: t.text(2)?.to_owned(),
-                })
-            })
-            .collect::<Result<Vec<_>, DbError>>()?;
-        let mut store_views = Vec::with_capacity(stores.len());
-        for store in &stores {
-            let store_id = store.text(0)?.to_owned();
-            store_views.push(StoreView {
-                static_code: crate::pay::static_code(&merchant_row, Some(&store_id))?,
-                terminals: terminals
-                    .iter()
-                    .filter(|t| t.store_id == store_id)
-                    .cloned()
-                    .collect(),
-                id: store_id,
-                name: store.text(1)?.to_owned(),
-                address: store.text(2)?.to_owned(),
-            });
-        }
-        let mut key_views = Vec::new();
-        for key in &keys {
-            let expires = key.opt_int(3)?.map(|ns| ns as u64);
-            if expires.is_some_and(|expires| expires <= now) {
-                continue;
-            }
-            key_views.push(KeyView {
-                id: key.text(0)?.to_owned(),
-                public_key: key.text(1)?.to_owned(),
-                scope: key.text(4)?.to_owned(),
-                created_at: rfc3339(key.int(2)? as u64),
-                expires_at: expires.map(rfc3339),
-                granted_by: key.opt_text(5)?.map(str::to_owned),
-            });
-        }
+        let store_views = store_views(&merchant_row, &stores, &terminals)?;
+        let key_views = key_views(&keys, now)?;
         let account = row.text(8)?;
         let bps = merchant_row.fee_rate_bps;
         Ok(MerchantView {

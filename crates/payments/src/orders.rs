@@ -800,96 +800,14 @@ pub(crate) fn apply_refund(
     refund: &NewRefund,
     now: u64,
 ) -> ServiceResult<()> {
-    match order.status {
-        OrderStatus::Success => {}
-        OrderStatus::WaitBuyerPay | OrderStatus::UserPaying => {
-            return Err(ServiceError::unprocessable(
-                "order_not_paid",
-                "the order is not paid; close it instead",
-            ));
-        }
-        OrderStatus::Closed => {
-            return Err(ServiceError::unprocessable(
-                "order_closed",
-                "the order is closed (refunded in full, or never paid)",
-            ));
-        }
-        OrderStatus::Finished => return Err(refund_window_over()),
-    }
-    let remaining = order.amount - order.refunded;
-    if refund.amount > remaining {
-        return Err(ServiceError::unprocessable(
-            "refund_exceeds_paid",
-            format!(
-                "at most {} {} is left to refund",
-                format_amount(remaining, order.currency),
-                order.currency.code()
-            ),
-        )
-        .with_details(json!({ "refundable": Amount::new(remaining, order.currency) })));
-    }
-    let count = tx
-        .conn()?
-        .query_opt(
-            "SELECT COUNT(*) FROM refunds WHERE order_id = $1",
-            &[Param::Text(&order.id)],
-        )?
-        .map_or(Ok(0), |row| row.int(0))?;
-    if count >= REFUNDS_PER_ORDER_MAX {
-        return Err(ServiceError::unprocessable(
-            "refunds_max",
-            format!("an order takes at most {REFUNDS_PER_ORDER_MAX} refunds"),
-        ));
-    }
-    let payer_id = order
-        .payer_user_id
-        .clone()
-        .ok_or_else(|| ServiceError::internal("paid order without payer"))?;
-    // Accounts are never deleted today; should one be, the merchant hears why, not "401".
-    let payer = payer::payer(tx.conn()?, &payer_id).map_err(|error| {
-        if error.kind == cashless_kernel::ErrorKind::Unauthorized {
-            ServiceError::unprocessable(
-                "payer_account_closed",
-                "the payer's account is closed: refund them outside the platform",
-            )
-        } else {
-            error
-        }
-    })?;
+    check_refundable(tx.conn()?, order, refund)?;
+    let payer = refunded_payer(tx.conn()?, order)?;
     // Fee still held after this refund: fee(amount - refunded_after).
     let refunded_after = order.refunded + refund.amount;
     let fee_after = fee_of(order.amount - refunded_after, merchant.fee_rate_bps).min(order.fee);
     let fee_returned = order.fee - fee_after;
+    move_refund(tx, merchant, order, &payer, refund, fee_returned)?;
     let currency = order.currency;
-    let mut legs = Vec::with_capacity(2);
-    if fee_returned > 0 {
-        let mut leg = Transfer::new(
-            refund.transfer_ids[1],
-            fee_account(currency),
-            merchant.account,
-            fee_returned,
-            currency,
-            codes::FEE_REFUND,
-        );
-        leg.flags = TransferFlags::LINKED;
-        legs.push(leg);
-    }
-    legs.push(Transfer::new(
-        refund.transfer_ids[0],
-        merchant.account,
-        payer.wallet(),
-        refund.amount,
-        currency,
-        codes::REFUND,
-    ));
-    let results = tx.create_transfers_atomically(&legs)?;
-    if results.contains(&cashless_ledger::CreateTransferResult::ExceedsCredits) {
-        return Err(ServiceError::unprocessable(
-            "merchant_balance_insufficient",
-            "the merchant's balance cannot cover this refund",
-        ));
-    }
-    crate::pay::check_applied(&results)?;
     let conn = tx.conn()?;
     conn.execute(
         "INSERT INTO refunds (id, order_id, merchant_id, out_request_no, amount, fee_returned, reason, transfer_id, created_ns, actor) \
@@ -924,7 +842,7 @@ pub(crate) fn apply_refund(
         conn,
         &Activity {
             id: &refund.id,
-            user_id: &payer_id,
+            user_id: payer.user_id(),
             kind: "refund",
             status: "succeeded",
             amount: refund.amount as i64,
@@ -935,6 +853,113 @@ pub(crate) fn apply_refund(
         now,
     )?;
     Ok(())
+}
+
+/// Refuses a refund the order cannot take: not paid, closed, past its window, more than is
+/// left, or one refund too many.
+fn check_refundable(conn: &mut Conn, order: &OrderRow, refund: &NewRefund) -> ServiceResult<()> {
+    match order.status {
+        OrderStatus::Success => {}
+        OrderStatus::WaitBuyerPay | OrderStatus::UserPaying => {
+            return Err(ServiceError::unprocessable(
+                "order_not_paid",
+                "the order is not paid; close it instead",
+            ));
+        }
+        OrderStatus::Closed => {
+            return Err(ServiceError::unprocessable(
+                "order_closed",
+                "the order is closed (refunded in full, or never paid)",
+            ));
+        }
+        OrderStatus::Finished => return Err(refund_window_over()),
+    }
+    let remaining = order.amount - order.refunded;
+    if refund.amount > remaining {
+        return Err(ServiceError::unprocessable(
+            "refund_exceeds_paid",
+            format!(
+                "at most {} {} is left to refund",
+                format_amount(remaining, order.currency),
+                order.currency.code()
+            ),
+        )
+        .with_details(json!({ "refundable": Amount::new(remaining, order.currency) })));
+    }
+    let count = conn
+        .query_opt(
+            "SELECT COUNT(*) FROM refunds WHERE order_id = $1",
+            &[Param::Text(&order.id)],
+        )?
+        .map_or(Ok(0), |row| row.int(0))?;
+    if count >= REFUNDS_PER_ORDER_MAX {
+        return Err(ServiceError::unprocessable(
+            "refunds_max",
+            format!("an order takes at most {REFUNDS_PER_ORDER_MAX} refunds"),
+        ));
+    }
+    Ok(())
+}
+
+/// The payer a refund goes back to.
+fn refunded_payer(conn: &mut Conn, order: &OrderRow) -> ServiceResult<payer::Payer> {
+    let payer_id = order
+        .payer_user_id
+        .as_deref()
+        .ok_or_else(|| ServiceError::internal("paid order without payer"))?;
+    // Accounts are never deleted today; should one be, the merchant hears why, not "401".
+    payer::payer(conn, payer_id).map_err(|error| {
+        if error.kind == cashless_kernel::ErrorKind::Unauthorized {
+            ServiceError::unprocessable(
+                "payer_account_closed",
+                "the payer's account is closed: refund them outside the platform",
+            )
+        } else {
+            error
+        }
+    })
+}
+
+/// The refund's transfers, linked: the fee share back to the merchant, then the refund from
+/// the merchant to the payer. Refused whole if the merchant's balance cannot cover it.
+fn move_refund(
+    tx: &mut WriteTx<'_, '_>,
+    merchant: &MerchantRow,
+    order: &OrderRow,
+    payer: &payer::Payer,
+    refund: &NewRefund,
+    fee_returned: u64,
+) -> ServiceResult<()> {
+    let currency = order.currency;
+    let mut legs = Vec::with_capacity(2);
+    if fee_returned > 0 {
+        let mut leg = Transfer::new(
+            refund.transfer_ids[1],
+            fee_account(currency),
+            merchant.account,
+            fee_returned,
+            currency,
+            codes::FEE_REFUND,
+        );
+        leg.flags = TransferFlags::LINKED;
+        legs.push(leg);
+    }
+    legs.push(Transfer::new(
+        refund.transfer_ids[0],
+        merchant.account,
+        payer.wallet(),
+        refund.amount,
+        currency,
+        codes::REFUND,
+    ));
+    let results = tx.create_transfers_atomically(&legs)?;
+    if results.contains(&cashless_ledger::CreateTransferResult::ExceedsCredits) {
+        return Err(ServiceError::unprocessable(
+            "merchant_balance_insufficient",
+            "the merchant's balance cannot cover this refund",
+        ));
+    }
+    crate::pay::check_applied(&results)
 }
 
 #[cfg(test)]

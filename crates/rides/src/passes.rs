@@ -212,50 +212,8 @@ impl Rides {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
                 let operator_name = operator_name(conn, operator)?.ok_or_else(unknown_operator)?;
-                let level = conn
-                    .query_opt("SELECT kyc_level FROM users WHERE id = $1", &[Param::Text(&user_id)])?
-                    .map_or(Ok(0), |row| row.int(0))?;
-                if level < 1 {
-                    return Err(ServiceError::forbidden(
-                        "kyc_required",
-                        "verify your real name first: the transit code needs it",
-                    ));
-                }
-                let device_key = conn
-                    .query_opt(
-                        "SELECT public_key FROM devices WHERE id = $1 AND user_id = $2",
-                        &[Param::Text(&device_id), Param::Text(&user_id)],
-                    )?
-                    .and_then(|row| row.text(0).ok().map(str::to_owned))
-                    .and_then(|hex| secrets::decode_hex(&hex))
-                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                    .ok_or_else(|| {
-                        ServiceError::conflict(
-                            "device_key_required",
-                            "this phone has no key: sign in again from the app, which registers one",
-                        )
-                    })?;
-                // The rider's stable reference at this operator.
-                let existing = conn.query_opt(
-                    "SELECT account_ref FROM transit_accounts WHERE user_id = $1 AND operator = $2",
-                    &[Param::Text(&user_id), Param::Int(i64::from(operator))],
-                )?;
-                let account_ref = match existing {
-                    Some(row) => <[u8; 8]>::try_from(row.blob(0)?)
-                        .map_err(|_| ServiceError::internal("account reference of the wrong size"))?,
-                    None => {
-                        conn.execute(
-                            "INSERT INTO transit_accounts (user_id, operator, account_ref, created_ns) VALUES ($1, $2, $3, $4)",
-                            &[
-                                Param::Text(&user_id),
-                                Param::Int(i64::from(operator)),
-                                Param::Blob(&fresh_ref),
-                                Param::Int(now as i64),
-                            ],
-                        )?;
-                        fresh_ref
-                    }
-                };
+                let device_key = rider_device_key(conn, &user_id, &device_id)?;
+                let account_ref = account_ref(conn, &user_id, operator, fresh_ref, now)?;
                 let signer = conn.query_opt(
                     "SELECT id, sealed_seed FROM transit_issuer_keys ORDER BY id DESC LIMIT 1",
                     &[],
@@ -347,4 +305,60 @@ impl Rides {
             blacklist,
         })
     }
+}
+/// The key of the rider's phone a pass binds to; refused before real-name verification.
+fn rider_device_key(conn: &mut Conn, user_id: &str, device_id: &str) -> ServiceResult<[u8; 32]> {
+    let level = conn
+        .query_opt(
+            "SELECT kyc_level FROM users WHERE id = $1",
+            &[Param::Text(user_id)],
+        )?
+        .map_or(Ok(0), |row| row.int(0))?;
+    if level < 1 {
+        return Err(ServiceError::forbidden(
+            "kyc_required",
+            "verify your real name first: the transit code needs it",
+        ));
+    }
+    conn.query_opt(
+        "SELECT public_key FROM devices WHERE id = $1 AND user_id = $2",
+        &[Param::Text(device_id), Param::Text(user_id)],
+    )?
+    .and_then(|row| row.text(0).ok().map(str::to_owned))
+    .and_then(|hex| secrets::decode_hex(&hex))
+    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+    .ok_or_else(|| {
+        ServiceError::conflict(
+            "device_key_required",
+            "this phone has no key: sign in again from the app, which registers one",
+        )
+    })
+}
+
+/// The rider's stable reference at `operator`, made (as `fresh`) on their first pass.
+fn account_ref(
+    conn: &mut Conn,
+    user_id: &str,
+    operator: u16,
+    fresh: [u8; 8],
+    now: u64,
+) -> ServiceResult<[u8; 8]> {
+    let existing = conn.query_opt(
+        "SELECT account_ref FROM transit_accounts WHERE user_id = $1 AND operator = $2",
+        &[Param::Text(user_id), Param::Int(i64::from(operator))],
+    )?;
+    if let Some(row) = existing {
+        return <[u8; 8]>::try_from(row.blob(0)?)
+            .map_err(|_| ServiceError::internal("account reference of the wrong size"));
+    }
+    conn.execute(
+        "INSERT INTO transit_accounts (user_id, operator, account_ref, created_ns) VALUES ($1, $2, $3, $4)",
+        &[
+            Param::Text(user_id),
+            Param::Int(i64::from(operator)),
+            Param::Blob(&fresh),
+            Param::Int(i64::try_from(now).unwrap_or(i64::MAX)),
+        ],
+    )?;
+    Ok(fresh)
 }

@@ -121,6 +121,38 @@ pub struct TapBatch {
     pub taps: Vec<Tap>,
 }
 
+impl TapBatch {
+    /// The batch in a gate's signed body, checked: for this gate, a usable batch id, not too
+    /// many taps.
+    fn parse(gate_id: &str, body: &[u8]) -> ServiceResult<TapBatch> {
+        let batch: TapBatch = serde_json::from_slice(body).map_err(|error| {
+            ServiceError::invalid("body_invalid", format!("the batch is not valid: {error}"))
+        })?;
+        if batch.gate_id != gate_id {
+            return Err(ServiceError::invalid(
+                "gate_mismatch",
+                "the batch names another gate than Cashless-Gate-Id",
+            ));
+        }
+        if batch.batch_id.is_empty()
+            || batch.batch_id.len() > 64
+            || !batch.batch_id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(ServiceError::invalid(
+                "batch_id_invalid",
+                "a batch id is 1–64 printable characters without spaces",
+            ));
+        }
+        if batch.taps.len() > BATCH_TAPS_MAX {
+            return Err(ServiceError::invalid(
+                "batch_too_large",
+                format!("a batch carries at most {BATCH_TAPS_MAX} taps"),
+            ));
+        }
+        Ok(batch)
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TapRejection {
     /// The tap's position in the batch.
@@ -461,9 +493,7 @@ impl Pricer<'_> {
                 })
             })
             .collect::<Result<_, DbError>>()?;
-        let distance = self.pricing(conn, rider.operator)?.distance;
-        let now = secs(self.now);
-        if !distance {
+        if !self.pricing(conn, rider.operator)?.distance {
             for tap in taps.iter().filter(|tap| tap.journey.is_none()) {
                 let fare = {
                     let pricing = self.pricing(tx.conn()?, rider.operator)?;
@@ -484,6 +514,20 @@ impl Pricer<'_> {
             }
             return Ok(());
         }
+        self.price_by_distance(tx, rider, &user_id, &taps)
+    }
+
+    /// Pairs the rider's taps and prices each journey by its distance: new pairs open
+    /// journeys, a pair completing a journey priced without it repairs that one, and a tap
+    /// alone past the upload grace pays the maximum.
+    fn price_by_distance(
+        &mut self,
+        tx: &mut WriteTx<'_, '_>,
+        rider: &Rider,
+        user_id: &str,
+        taps: &[TapRow],
+    ) -> ServiceResult<()> {
+        let now = secs(self.now);
         let view: Vec<RiderTap> = taps
             .iter()
             .map(|tap| RiderTap {
@@ -515,7 +559,7 @@ impl Pricer<'_> {
                                 fare,
                                 distance,
                             };
-                            self.new_journey(tx, rider, &user_id, journey)?;
+                            self.new_journey(tx, rider, user_id, journey)?;
                         }
                         (Some((kept, _)), other) | (None, other @ Some((kept, _))) => {
                             let kept = kept.clone();
@@ -545,7 +589,7 @@ impl Pricer<'_> {
                             fare: max_fare,
                             distance: None,
                         };
-                        self.new_journey(tx, rider, &user_id, journey)?;
+                        self.new_journey(tx, rider, user_id, journey)?;
                     }
                 }
             }
@@ -1133,57 +1177,10 @@ impl Rides {
         let gate = self
             .gate_row(gate_id, BATCH_DOMAIN, signature, body)
             .await?;
-        let batch: TapBatch = serde_json::from_slice(body).map_err(|error| {
-            ServiceError::invalid("body_invalid", format!("the batch is not valid: {error}"))
-        })?;
-        if batch.gate_id != gate_id {
-            return Err(ServiceError::invalid(
-                "gate_mismatch",
-                "the batch names another gate than Cashless-Gate-Id",
-            ));
-        }
-        if batch.batch_id.is_empty()
-            || batch.batch_id.len() > 64
-            || !batch.batch_id.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(ServiceError::invalid(
-                "batch_id_invalid",
-                "a batch id is 1–64 printable characters without spaces",
-            ));
-        }
-        if batch.taps.len() > BATCH_TAPS_MAX {
-            return Err(ServiceError::invalid(
-                "batch_too_large",
-                format!("a batch carries at most {BATCH_TAPS_MAX} taps"),
-            ));
-        }
+        let batch = TapBatch::parse(gate_id, body)?;
         let body_sha256 = keys::sha256_hex(body);
         // The signatures of every code, outside the writer.
-        let issuer_keys = self.all_issuer_keys().await?;
-        let now_secs = secs(cashless_kernel::now_ns());
-        let window = self.config.upload_window.as_secs() as i64;
-        let freshness = Freshness::default();
-        let mut checked = Vec::new();
-        let mut rejected = Vec::new();
-        for (index, tap) in batch.taps.iter().enumerate() {
-            match check_tap(
-                &gate,
-                gate_id,
-                tap,
-                &issuer_keys,
-                freshness,
-                now_secs,
-                window,
-            ) {
-                Ok((account_ref, serial)) => checked.push(CheckedTap {
-                    index,
-                    tap: tap.clone(),
-                    account_ref,
-                    serial,
-                }),
-                Err(refusal) => rejected.push(rejection(index, refusal.0, refusal.1)),
-            }
-        }
+        let (checked, rejected) = self.check_taps(&gate, gate_id, &batch).await?;
         let gate_id = gate_id.to_owned();
         let wallet = self.wallet.clone();
         let rules = self.ride_rules();
@@ -1251,6 +1248,42 @@ impl Rides {
             })
             .await?;
         Ok(result)
+    }
+
+    /// Checks every tap's code again, outside the writer: the taps that pass, and the
+    /// rejections of those that do not.
+    async fn check_taps(
+        &self,
+        gate: &GateRow,
+        gate_id: &str,
+        batch: &TapBatch,
+    ) -> ServiceResult<(Vec<CheckedTap>, Vec<TapRejection>)> {
+        let issuer_keys = self.all_issuer_keys().await?;
+        let now_secs = secs(cashless_kernel::now_ns());
+        let window = self.config.upload_window.as_secs() as i64;
+        let freshness = Freshness::default();
+        let mut checked = Vec::new();
+        let mut rejected = Vec::new();
+        for (index, tap) in batch.taps.iter().enumerate() {
+            match check_tap(
+                gate,
+                gate_id,
+                tap,
+                &issuer_keys,
+                freshness,
+                now_secs,
+                window,
+            ) {
+                Ok((account_ref, serial)) => checked.push(CheckedTap {
+                    index,
+                    tap: tap.clone(),
+                    account_ref,
+                    serial,
+                }),
+                Err(refusal) => rejected.push(rejection(index, refusal.0, refusal.1)),
+            }
+        }
+        Ok((checked, rejected))
     }
 
     /// Every issuer key ever made, by id: an uploaded tap may be days old.

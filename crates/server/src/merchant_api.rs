@@ -451,7 +451,9 @@ pub struct PrecreateRequest {
 
 /// Creates an order and its dynamic code (precreate). Same out_trade_no and fields: the same order.
 #[utoipa::path(post, path = "/v1/merchant/orders", tag = "merchant", request_body = PrecreateRequest,
-    responses((status = 200, body = OrderView), (status = 409, body = ErrorBody, description = "out_trade_no_conflict")))]
+    responses((status = 200, body = OrderView),
+              (status = 404, body = ErrorBody, description = "store_not_found, terminal_not_found"),
+              (status = 409, body = ErrorBody, description = "out_trade_no_conflict")))]
 pub async fn precreate(
     State(state): State<AppState>,
     SignedWrite(caller, Body(request)): SignedWrite<Body<PrecreateRequest>>,

@@ -402,33 +402,7 @@ impl Writer {
     }
 
     fn execute(&mut self, jobs: Vec<Job>, checkpoint: Checkpoint) {
-        let roles = self.shared.roles.current();
-        if !Arc::ptr_eq(&roles, &self.conn.roles) {
-            // A crate registered its tables: watch them from this batch on.
-            self.rows.reset(roles.cached.len());
-            self.conn.roles = roles;
-        }
-        if self.shared.poisoned.load(Ordering::Relaxed) {
-            tracing::error!("refusing writes: the disk failed to confirm an earlier one");
-            return; // dropping the jobs answers each caller "not applied"
-        }
-        if self.needs_reload
-            && let Err(error) = self.reload()
-        {
-            tracing::error!(%error, "database unavailable; dropping a batch of writes");
-            self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
-            return; // dropping the jobs answers each caller "not applied"
-        }
-        let begin = match self.conn.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
-        if let Err(error) = self.conn.batch_execute(begin) {
-            // Nothing was done: memory still equals the database. A broken connection is
-            // reopened (and memory rebuilt) before the next batch.
-            tracing::error!(%error, "cannot begin a transaction");
-            self.needs_reload = self.conn.is_broken();
-            self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
+        if !self.begin_batch() {
             return; // dropping the jobs answers each caller "not applied"
         }
         self.shared
@@ -512,26 +486,7 @@ impl Writer {
                 let touched = std::mem::take(&mut links.touched);
                 drop(links);
                 batch.commit();
-                self.recent.commit_batch();
-                if checkpointed {
-                    self.slots.checkpointed();
-                    self.last_checkpoint = Instant::now();
-                    self.fit_page_cache();
-                }
-                let sequence = self.shared.batches_committed.fetch_add(1, Ordering::AcqRel) + 1;
-                // Readers see the batch only once it is durable: publishing is the first thing
-                // done when the syncer (or, on PostgreSQL, COMMIT) confirms it.
-                let mut answers = Vec::with_capacity(deliveries.len() + 1);
-                answers.push(self.publication(&touched, sequence));
-                answers.extend(deliveries);
-                self.acknowledge(answers);
-                // Off the callers' path (they are being answered meanwhile), though the next
-                // batch waits for it.
-                self.ledger.evict_excess();
-                self.publish_expiry();
-                if self.recent.fold_due() {
-                    self.fold_idempotency();
-                }
+                self.committed(touched, deliveries, checkpointed);
             }
             Err(error) => {
                 tracing::error!(%error, "batch commit failed");
@@ -547,6 +502,66 @@ impl Writer {
                     deliver(Some(error.clone()));
                 }
             }
+        }
+    }
+
+    /// Readies a batch: picks up newly registered tables, refuses after the disk failed,
+    /// reloads after a lost connection, and begins the transaction. `false`: no batch now.
+    fn begin_batch(&mut self) -> bool {
+        let roles = self.shared.roles.current();
+        if !Arc::ptr_eq(&roles, &self.conn.roles) {
+            // A crate registered its tables: watch them from this batch on.
+            self.rows.reset(roles.cached.len());
+            self.conn.roles = roles;
+        }
+        if self.shared.poisoned.load(Ordering::Relaxed) {
+            tracing::error!("refusing writes: the disk failed to confirm an earlier one");
+            return false;
+        }
+        if self.needs_reload
+            && let Err(error) = self.reload()
+        {
+            tracing::error!(%error, "database unavailable; dropping a batch of writes");
+            self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let begin = match self.conn.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        if let Err(error) = self.conn.batch_execute(begin) {
+            // Nothing was done: memory still equals the database. A broken connection is
+            // reopened (and memory rebuilt) before the next batch.
+            tracing::error!(%error, "cannot begin a transaction");
+            self.needs_reload = self.conn.is_broken();
+            self.shared.batches_failed.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// After a commit: publishes the batch, answers its callers, and does what waits for a
+    /// quiet moment (eviction, the next expiry, a fold).
+    fn committed(&mut self, touched: Vec<AccountId>, deliveries: Vec<Deliver>, checkpointed: bool) {
+        self.recent.commit_batch();
+        if checkpointed {
+            self.slots.checkpointed();
+            self.last_checkpoint = Instant::now();
+            self.fit_page_cache();
+        }
+        let sequence = self.shared.batches_committed.fetch_add(1, Ordering::AcqRel) + 1;
+        // Readers see the batch only once it is durable: publishing is the first thing done
+        // when the syncer (or, on PostgreSQL, COMMIT) confirms it.
+        let mut answers = Vec::with_capacity(deliveries.len() + 1);
+        answers.push(self.publication(&touched, sequence));
+        answers.extend(deliveries);
+        self.acknowledge(answers);
+        // Off the callers' path (they are being answered meanwhile), though the next batch
+        // waits for it.
+        self.ledger.evict_excess();
+        self.publish_expiry();
+        if self.recent.fold_due() {
+            self.fold_idempotency();
         }
     }
 

@@ -171,41 +171,7 @@ impl Wallet {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                // The wait between codes guards against flooding a phone; once the last code
-                // has been used to sign in, the owner may ask again at once (another device).
-                let last = conn.query_opt(
-                    "SELECT created_ns FROM sms_codes WHERE phone = $1 AND purpose = $2 \
-                     AND consumed = 0 ORDER BY created_ns DESC LIMIT 1",
-                    &[Param::Text(&number), Param::Text(purpose.name())],
-                )?;
-                if let Some(last) = last {
-                    let next_allowed = (last.int(0)? as u64).saturating_add(resend_ns);
-                    if now < next_allowed {
-                        let wait = secs_ceil(next_allowed - now);
-                        return Err(ServiceError::too_many(
-                            "sms_too_soon",
-                            format!("a code was just sent; ask again in {wait} s"),
-                        )
-                        .with_details(json!({ "retry_after_secs": wait })));
-                    }
-                }
-                let sent_today = conn
-                    .query_opt(
-                        "SELECT COUNT(*) FROM sms_codes WHERE phone = $1 AND purpose = $2 \
-                         AND created_ns >= $3",
-                        &[
-                            Param::Text(&number),
-                            Param::Text(purpose.name()),
-                            int(china_day_start_ns(now)),
-                        ],
-                    )?
-                    .map_or(Ok(0), |row| row.int(0))?;
-                if sent_today >= daily_max {
-                    return Err(ServiceError::too_many(
-                        "sms_daily_limit",
-                        format!("this number received {daily_max} codes today; try again tomorrow"),
-                    ));
-                }
+                check_code_allowed(conn, &number, purpose, now, resend_ns, daily_max)?;
                 // Only the newest code counts.
                 conn.execute(
                     "UPDATE sms_codes SET consumed = 1 \
@@ -300,83 +266,30 @@ impl Wallet {
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
-                if let Err(refused) =
-                    check_code(tx.conn()?, &number, CodePurpose::SignIn, &hash, now, attempts_max)?
-                {
-                    return Ok(Err(refused));
+                if let Err(refused) = check_code(
+                    tx.conn()?,
+                    &number,
+                    CodePurpose::SignIn,
+                    &hash,
+                    now,
+                    attempts_max,
+                )? {
+                    return Ok::<_, ServiceError>(Err(refused));
                 }
                 let existing = users::by_phone(tx.conn()?, &number)?;
                 let new_user = existing.is_none();
                 let user = match existing {
                     Some(user) => user,
-                    None => {
-                        let mut wallet =
-                            Account::new(new_wallet, Currency::CNY, AccountKind::Wallet, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS);
-                        wallet.reference = new_wallet.0;
-                        let created = tx.create_accounts(&[wallet]);
-                        if !created.first().is_some_and(|result| result.is_success()) {
-                            return Err(ServiceError::internal(format!(
-                                "cannot create a wallet account: {created:?}"
-                            )));
-                        }
-                        tx.conn()?.execute(
-                            "INSERT INTO users (id, phone, created_ns, kyc_level, wallet_account_id, \
-                             pin_failures, pin_locked_until_ns) VALUES ($1, $2, $3, 0, $4, 0, 0)",
-                            &[
-                                Param::Text(&new_user_id),
-                                Param::Text(&number),
-                                int(now),
-                                Param::Blob(&new_wallet.to_bytes()),
-                            ],
-                        )?;
-                        users::require(tx.conn()?, &new_user_id)?
-                    }
+                    None => create_user(tx, &number, &new_user_id, new_wallet, now)?,
                 };
                 let conn = tx.conn()?;
-                let known_device = match device.device_id.as_deref().filter(|id| crate::wire::is_id(id)) {
-                    Some(id) => conn
-                        .query_opt(
-                            "SELECT id FROM devices WHERE id = $1 AND user_id = $2",
-                            &[Param::Text(id), Param::Text(&user.id)],
-                        )?
-                        .map(|row| row.text(0).map(str::to_owned))
-                        .transpose()?,
-                    None => None,
+                let device = SigningInDevice {
+                    known_id: device.device_id.as_deref(),
+                    new_id: &new_device_id,
+                    name: &device_name,
+                    public_key: public_key.as_deref(),
                 };
-                let device_id = match known_device {
-                    Some(id) => {
-                        conn.execute(
-                            // A new key turns paying with the device off until the PIN turns it on.
-                            "UPDATE devices SET name = $2, \
-                             pay_enabled_ns = CASE WHEN CAST($3 AS TEXT) IS NULL \
-                                 OR CAST($3 AS TEXT) = public_key \
-                                 THEN pay_enabled_ns ELSE NULL END, \
-                             public_key = COALESCE(CAST($3 AS TEXT), public_key), \
-                             last_seen_ns = $4 WHERE id = $1",
-                            &[
-                                Param::Text(&id),
-                                Param::Text(&device_name),
-                                Param::opt_text(public_key.as_deref()),
-                                int(now),
-                            ],
-                        )?;
-                        id
-                    }
-                    None => {
-                        conn.execute(
-                            "INSERT INTO devices (id, user_id, name, public_key, created_ns, last_seen_ns) \
-                             VALUES ($1, $2, $3, $4, $5, $5)",
-                            &[
-                                Param::Text(&new_device_id),
-                                Param::Text(&user.id),
-                                Param::Text(&device_name),
-                                Param::opt_text(public_key.as_deref()),
-                                int(now),
-                            ],
-                        )?;
-                        new_device_id
-                    }
-                };
+                let device_id = register_device(conn, &user.id, &device, now)?;
                 let expires_ns = now.saturating_add(lifetime_ns);
                 conn.execute(
                     "INSERT INTO sessions (token_hash, user_id, device_id, created_ns, expires_ns) \
@@ -627,4 +540,142 @@ fn device_public_key(text: &str) -> ServiceResult<String> {
         ));
     }
     Ok(key)
+}
+/// Refuses a new code too soon after the last unused one (flooding a phone), or past the
+/// phone's daily number of codes.
+fn check_code_allowed(
+    conn: &mut Conn,
+    number: &str,
+    purpose: CodePurpose,
+    now: u64,
+    resend_ns: u64,
+    daily_max: i64,
+) -> ServiceResult<()> {
+    // The wait between codes guards against flooding a phone; once the last code has been
+    // used to sign in, the owner may ask again at once (another device).
+    let last = conn.query_opt(
+        "SELECT created_ns FROM sms_codes WHERE phone = $1 AND purpose = $2 \
+         AND consumed = 0 ORDER BY created_ns DESC LIMIT 1",
+        &[Param::Text(number), Param::Text(purpose.name())],
+    )?;
+    if let Some(last) = last {
+        let next_allowed = (last.int(0)? as u64).saturating_add(resend_ns);
+        if now < next_allowed {
+            let wait = secs_ceil(next_allowed - now);
+            return Err(ServiceError::too_many(
+                "sms_too_soon",
+                format!("a code was just sent; ask again in {wait} s"),
+            )
+            .with_details(json!({ "retry_after_secs": wait })));
+        }
+    }
+    let sent_today = conn
+        .query_opt(
+            "SELECT COUNT(*) FROM sms_codes WHERE phone = $1 AND purpose = $2 \
+             AND created_ns >= $3",
+            &[
+                Param::Text(number),
+                Param::Text(purpose.name()),
+                int(china_day_start_ns(now)),
+            ],
+        )?
+        .map_or(Ok(0), |row| row.int(0))?;
+    if sent_today >= daily_max {
+        return Err(ServiceError::too_many(
+            "sms_daily_limit",
+            format!("this number received {daily_max} codes today; try again tomorrow"),
+        ));
+    }
+    Ok(())
+}
+
+/// Makes a user and their wallet account at their first sign-in.
+fn create_user(
+    tx: &mut cashless_store::WriteTx<'_, '_>,
+    number: &str,
+    user_id: &str,
+    wallet_id: AccountId,
+    now: u64,
+) -> ServiceResult<users::UserRow> {
+    let mut wallet = Account::new(
+        wallet_id,
+        Currency::CNY,
+        AccountKind::Wallet,
+        AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+    );
+    wallet.reference = wallet_id.0;
+    let created = tx.create_accounts(&[wallet]);
+    if !created.first().is_some_and(|result| result.is_success()) {
+        return Err(ServiceError::internal(format!(
+            "cannot create a wallet account: {created:?}"
+        )));
+    }
+    tx.conn()?.execute(
+        "INSERT INTO users (id, phone, created_ns, kyc_level, wallet_account_id, \
+         pin_failures, pin_locked_until_ns) VALUES ($1, $2, $3, 0, $4, 0, 0)",
+        &[
+            Param::Text(user_id),
+            Param::Text(number),
+            int(now),
+            Param::Blob(&wallet_id.to_bytes()),
+        ],
+    )?;
+    users::require(tx.conn()?, user_id)
+}
+
+/// The device signing in: one the user named (if it is theirs), or a new one.
+struct SigningInDevice<'a> {
+    known_id: Option<&'a str>,
+    new_id: &'a str,
+    name: &'a str,
+    public_key: Option<&'a str>,
+}
+
+/// Refreshes the user's known device, or registers a new one; answers its id.
+fn register_device(
+    conn: &mut Conn,
+    user_id: &str,
+    device: &SigningInDevice<'_>,
+    now: u64,
+) -> ServiceResult<String> {
+    let known = match device.known_id.filter(|id| crate::wire::is_id(id)) {
+        Some(id) => conn
+            .query_opt(
+                "SELECT id FROM devices WHERE id = $1 AND user_id = $2",
+                &[Param::Text(id), Param::Text(user_id)],
+            )?
+            .map(|row| row.text(0).map(str::to_owned))
+            .transpose()?,
+        None => None,
+    };
+    if let Some(id) = known {
+        conn.execute(
+            // A new key turns paying with the device off until the PIN turns it on.
+            "UPDATE devices SET name = $2, \
+             pay_enabled_ns = CASE WHEN CAST($3 AS TEXT) IS NULL \
+                 OR CAST($3 AS TEXT) = public_key \
+                 THEN pay_enabled_ns ELSE NULL END, \
+             public_key = COALESCE(CAST($3 AS TEXT), public_key), \
+             last_seen_ns = $4 WHERE id = $1",
+            &[
+                Param::Text(&id),
+                Param::Text(device.name),
+                Param::opt_text(device.public_key),
+                int(now),
+            ],
+        )?;
+        return Ok(id);
+    }
+    conn.execute(
+        "INSERT INTO devices (id, user_id, name, public_key, created_ns, last_seen_ns) \
+         VALUES ($1, $2, $3, $4, $5, $5)",
+        &[
+            Param::Text(device.new_id),
+            Param::Text(user_id),
+            Param::Text(device.name),
+            Param::opt_text(device.public_key),
+            int(now),
+        ],
+    )?;
+    Ok(device.new_id.to_owned())
 }
