@@ -82,3 +82,21 @@ impl Ids {
         id_string(self.new_id())
     }
 }
+
+/// Every transfer of a batch the ledger was given applied. Callers check what the ledger can
+/// refuse (balances, accounts) before they write, so a refusal here is the platform's fault.
+pub fn check_applied(
+    what: &str,
+    results: &[cashless_ledger::CreateTransferResult],
+) -> ServiceResult<()> {
+    if results
+        .iter()
+        .all(|result| *result == cashless_ledger::CreateTransferResult::Ok)
+    {
+        Ok(())
+    } else {
+        Err(ServiceError::internal(format!(
+            "{what} transfers refused: {results:?}"
+        )))
+    }
+}

@@ -11,7 +11,8 @@ use cashless_wallet::payer::{self, Payer};
 
 use crate::lifecycle;
 use crate::merchants::{self, MerchantCaller, MerchantRow, OrderLimits};
-use crate::orders::{self, OrderKind, OrderRow, OrderStatus, OrderView};
+use crate::order::{self, OrderKind, OrderRow, OrderStatus, OrderView};
+use crate::orders;
 use crate::pay::{Charge, ChargeConfig, OrderWrite, PaycodeInput, charge, password_free};
 use crate::paycode::{self, GuessLimit, PayCode};
 use crate::refusals::{self, PayError, buyer_balance_not_enough};
@@ -204,8 +205,7 @@ impl Payments {
         let existing = self
             .store
             .read(move |conn| {
-                let Some(order) = orders::by_out_trade_no(conn, &merchant_id, &out_trade_no)?
-                else {
+                let Some(order) = order::by_out_trade_no(conn, &merchant_id, &out_trade_no)? else {
                     return Ok(None);
                 };
                 Ok(merchants::load(conn, &merchant_id)?.map(|merchant| (order, merchant)))
@@ -233,7 +233,7 @@ fn charge_paycode(
     let conn = tx.conn()?;
     let merchant = merchants::load(conn, &job.merchant_id)?
         .ok_or_else(|| PayError::Request(merchants::merchant_not_found()))?;
-    if let Some(existing) = orders::by_out_trade_no(conn, &merchant.id, &request.out_trade_no)? {
+    if let Some(existing) = order::by_out_trade_no(conn, &merchant.id, &request.out_trade_no)? {
         if existing.fingerprint != request.fingerprint {
             return Err(PayError::Request(out_trade_no_conflict()));
         }

@@ -21,6 +21,7 @@ pub mod events;
 mod lifecycle;
 pub mod merchants;
 mod nonces;
+pub mod order;
 pub mod orders;
 pub mod pay;
 pub mod paycode;

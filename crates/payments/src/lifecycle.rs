@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::merchants::MerchantRow;
-use crate::orders::{self, COLUMNS, OrderRow, OrderStatus};
+use crate::order::{self, COLUMNS, OrderRow, OrderStatus};
 
 /// What happens to an order.
 #[derive(Debug)]
@@ -165,7 +165,7 @@ pub(crate) fn transition(
 /// The `data` of an order's event: the order as it now is, and what the change adds.
 #[derive(Serialize)]
 struct EventData {
-    order: orders::OrderView,
+    order: order::OrderView,
     #[serde(flatten)]
     details: serde_json::Map<String, Value>,
 }

@@ -10,12 +10,14 @@
 //! every older key an expiry `key_overlap` away, so requests signed with the old key keep
 //! working while the merchant's servers move to the new one.
 
+use cashless_emvqr::CashlessMerchant;
 use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
 use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency};
 use cashless_store::{Conn, DbError, Param, Row, WriteTx};
 use serde::Serialize;
 
 use crate::nonces::SeenNonces;
+use crate::qr;
 use crate::signing::{self, Authorization};
 use crate::{Payments, duration_ns, not_found};
 
@@ -199,6 +201,16 @@ pub(crate) struct MerchantRow {
     pub order_amount_max: Option<u64>,
 }
 
+impl MerchantRow {
+    /// The merchant (or one of its stores) as its EMVCo codes name it.
+    pub(crate) fn emv(&self, store_id: Option<&str>) -> CashlessMerchant {
+        let mut code = CashlessMerchant::new(&self.id, &self.display_name, &self.city, &self.mcc);
+        code.store_id = store_id.map(str::to_owned);
+        code.chinese_name = self.chinese_name.clone();
+        code
+    }
+}
+
 const COLUMNS: &str = "id, display_name, chinese_name, mcc, city, fee_rate_bps, notify_url, \
                        account_id, order_amount_max";
 
@@ -301,7 +313,7 @@ fn store_views(
     for store in stores {
         let store_id = store.text(0)?.to_owned();
         views.push(StoreView {
-            static_code: crate::pay::static_code(merchant, Some(&store_id))?,
+            static_code: qr::static_code(merchant.emv(Some(&store_id)))?,
             terminals: terminals
                 .iter()
                 .filter(|t| t.store_id == store_id)
@@ -656,7 +668,7 @@ impl Payments {
         let account = row.text(8)?;
         let bps = merchant_row.fee_rate_bps;
         Ok(MerchantView {
-            static_code: crate::pay::static_code(&merchant_row, None)?,
+            static_code: qr::static_code(merchant_row.emv(None))?,
             id: merchant_row.id.clone(),
             legal_name: row.text(1)?.to_owned(),
             display_name: merchant_row.display_name.clone(),

@@ -29,71 +29,11 @@ use serde_json::json;
 
 use crate::lifecycle::{self, Change};
 use crate::merchants::{self, MerchantRow};
-use crate::orders::{self, OrderKind, OrderRow, OrderStatus, fee_of};
+use crate::order::{self, OrderKind, OrderRow, OrderStatus, fee_of};
+use crate::orders;
 use crate::paycode;
 use crate::refusals::PayError;
 use crate::{Payments, PaymentsConfig, codes, duration_ns, fee_account, qr};
-
-/// Dynamic codes name their order by an unguessable token (the reference label, EMVCo ID 62
-/// sub-ID 05, holds at most 25 characters: a UUID does not fit): 24 characters of 0-9A-Z, the
-/// first 8 the time in milliseconds (so a new order's token appends to the token index rather
-/// than dirtying a random page of it), the other 16 random: about 82 bits to guess.
-pub const QR_TOKEN_CHARS: usize = 24;
-
-/// Characters of a token's time prefix: 36^8 ms is about 89 years from 1970.
-const QR_TOKEN_TIME_CHARS: usize = 8;
-
-pub(crate) fn new_qr_token() -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let base = ALPHABET.len() as u64;
-    let mut token = vec![b'0'; QR_TOKEN_CHARS];
-    let mut ms = cashless_partners::unix_ms();
-    for slot in token[..QR_TOKEN_TIME_CHARS].iter_mut().rev() {
-        *slot = ALPHABET[(ms % base) as usize];
-        ms /= base;
-    }
-    for slot in &mut token[QR_TOKEN_TIME_CHARS..] {
-        // 2^32 is not a multiple of 36: the bias is below 1e-8 per character.
-        *slot = ALPHABET[(u64::from(rand::random::<u32>()) % base) as usize];
-    }
-    token.into_iter().map(char::from).collect()
-}
-
-/// A merchant's (or one store's) static code.
-pub(crate) fn static_code(merchant: &MerchantRow, store_id: Option<&str>) -> ServiceResult<String> {
-    qr::encode(merchant, store_id, None).map_err(ServiceError::internal)
-}
-
-/// The dynamic code of an order waiting for payment.
-pub(crate) fn dynamic_code(merchant: &MerchantRow, order: &OrderRow) -> ServiceResult<String> {
-    let token = order
-        .qr_token
-        .as_deref()
-        .ok_or_else(|| ServiceError::internal("dynamic code of an order without a token"))?;
-    qr::encode(
-        merchant,
-        order.store_id.as_deref(),
-        Some(qr::Dynamic {
-            amount: order.amount,
-            reference: token,
-            terminal: order.terminal_id.as_deref(),
-        }),
-    )
-    .map_err(ServiceError::internal)
-}
-
-pub(crate) fn check_applied(results: &[CreateTransferResult]) -> ServiceResult<()> {
-    if results
-        .iter()
-        .all(|result| *result == CreateTransferResult::Ok)
-    {
-        Ok(())
-    } else {
-        Err(ServiceError::internal(format!(
-            "payment transfers refused: {results:?}"
-        )))
-    }
-}
 
 /// What a consumer sees after scanning a code, before paying.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -304,7 +244,7 @@ fn take_payment(
             payer.wallet(),
         )));
     }
-    check_applied(&results).map_err(PayError::platform)?;
+    cashless_kernel::check_applied("payment", &results).map_err(PayError::platform)?;
     let pin = if pin_verified {
         PinUse::Confirmed
     } else {
@@ -485,7 +425,7 @@ impl Payments {
                     None => return Ok(Err(qr_unknown())),
                 };
                 let (subject, amount) = match &target.scanned.reference {
-                    Some(token) => match orders::by_qr_token(conn, token)?
+                    Some(token) => match order::by_qr_token(conn, token)?
                         .filter(|order| order.merchant_id == merchant.id)
                     {
                         Some(order) => {
@@ -669,7 +609,7 @@ impl Payments {
                 let conn = tx.conn()?;
                 let (mut order, write) = match &target.scanned.reference {
                     Some(token) => {
-                        let order = orders::by_qr_token(conn, token)?
+                        let order = order::by_qr_token(conn, token)?
                             .filter(|order| order.merchant_id == merchant.id)
                             .ok_or_else(|| PayError::Request(qr_unknown()))?;
                         if target.amount.is_some_and(|amount| amount != order.amount) {
@@ -751,7 +691,7 @@ impl Payments {
         let found = self
             .store
             .read(move |conn| {
-                let Some(order) = orders::by_id(conn, &id)?
+                let Some(order) = order::by_id(conn, &id)?
                     .filter(|order| order.payer_user_id.as_deref() == Some(&user_id))
                 else {
                     return Ok(None);
@@ -780,7 +720,7 @@ impl Payments {
                     .collect::<Result<_, _>>()?;
                 let mut views = Vec::with_capacity(ids.len());
                 for id in ids {
-                    if let Some(order) = orders::by_id(conn, &id)?
+                    if let Some(order) = order::by_id(conn, &id)?
                         && let Some(merchant) = merchants::load(conn, &order.merchant_id)?
                     {
                         views.push(payment_view(&order, &merchant));
@@ -833,7 +773,7 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                let mut order = orders::by_id(conn, &id_w)?
+                let mut order = order::by_id(conn, &id_w)?
                     .filter(|order| order.payer_user_id.as_deref() == Some(&user_id))
                     .ok_or_else(|| {
                         PayError::Request(ServiceError::not_found(
@@ -882,7 +822,7 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                let mut order = orders::by_id(conn, &id_w)?
+                let mut order = order::by_id(conn, &id_w)?
                     .filter(|order| order.payer_user_id.as_deref() == Some(&user_id))
                     .ok_or_else(|| {
                         ServiceError::not_found("payment_not_found", "no such payment")
@@ -955,33 +895,5 @@ impl Payments {
         self.wallet
             .secrets()
             .fingerprint(&["paycode", &slot.to_string(), salt])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{QR_TOKEN_CHARS, QR_TOKEN_TIME_CHARS, new_qr_token};
-
-    #[test]
-    fn qr_tokens_start_with_the_time_and_end_unguessable() {
-        let first = new_qr_token();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let tokens: Vec<String> = (0..1000).map(|_| new_qr_token()).collect();
-        for token in std::iter::once(&first).chain(&tokens) {
-            assert_eq!(token.len(), QR_TOKEN_CHARS);
-            assert!(
-                token
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-            );
-            assert!(token.len() <= 25, "EMVCo 62/05 holds at most 25 characters");
-        }
-        // A later millisecond sorts after: new tokens append to the token index.
-        assert!(first[..QR_TOKEN_TIME_CHARS] < tokens[0][..QR_TOKEN_TIME_CHARS]);
-        // The random part: 1,000 tokens made within a few milliseconds are all different.
-        let mut random: Vec<&str> = tokens.iter().map(|t| &t[QR_TOKEN_TIME_CHARS..]).collect();
-        random.sort_unstable();
-        random.dedup();
-        assert_eq!(random.len(), tokens.len());
     }
 }

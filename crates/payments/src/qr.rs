@@ -1,11 +1,9 @@
 //! Between orders and EMVCo payloads (`cashless_emvqr`): our codes out, scanned codes in.
 
 use cashless_emvqr::{CashlessMerchant, CashlessOrder, Scheme};
-use cashless_kernel::ServiceError;
+use cashless_kernel::{ServiceError, ServiceResult};
 use cashless_ledger::Currency;
 use serde_json::json;
-
-use crate::merchants::MerchantRow;
 
 /// What makes a code dynamic.
 #[derive(Clone, Copy, Debug)]
@@ -15,25 +13,11 @@ pub(crate) struct Dynamic<'a> {
     pub terminal: Option<&'a str>,
 }
 
-fn cashless_merchant(merchant: &MerchantRow, store_id: Option<&str>) -> CashlessMerchant {
-    let mut code = CashlessMerchant::new(
-        &merchant.id,
-        &merchant.display_name,
-        &merchant.city,
-        &merchant.mcc,
-    );
-    code.store_id = store_id.map(str::to_owned);
-    code.chinese_name = merchant.chinese_name.clone();
-    code
-}
-
 /// A payload for the merchant (or one of its stores), static or dynamic.
 pub(crate) fn encode(
-    merchant: &MerchantRow,
-    store_id: Option<&str>,
+    code: CashlessMerchant,
     dynamic: Option<Dynamic<'_>>,
 ) -> Result<String, String> {
-    let code = cashless_merchant(merchant, store_id);
     let payload = match dynamic {
         None => cashless_emvqr::encode_static(&code).map(|mpm| mpm.payload()),
         Some(dynamic) => {
@@ -64,7 +48,12 @@ pub(crate) fn encode(
             "an order's code the parser refuses: {text}"
         );
     }
-    payload.map_err(|error| format!("encoding the code of merchant {}: {error}", merchant.id))
+    payload.map_err(|error| {
+        format!(
+            "encoding the code of merchant {}: {error}",
+            code.merchant_id
+        )
+    })
 }
 
 /// A scanned code of ours.
@@ -149,4 +138,62 @@ pub(crate) fn scan(payload: &str) -> Result<Scanned, ServiceError> {
         reference: target.order_reference,
         amount,
     })
+}
+
+/// Dynamic codes name their order by an unguessable token (the reference label, EMVCo ID 62
+/// sub-ID 05, holds at most 25 characters: a UUID does not fit): 24 characters of 0-9A-Z, the
+/// first 8 the time in milliseconds (so a new order's token appends to the token index rather
+/// than dirtying a random page of it), the other 16 random: about 82 bits to guess.
+pub const QR_TOKEN_CHARS: usize = 24;
+
+/// Characters of a token's time prefix: 36^8 ms is about 89 years from 1970.
+const QR_TOKEN_TIME_CHARS: usize = 8;
+
+pub(crate) fn new_qr_token() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let base = ALPHABET.len() as u64;
+    let mut token = vec![b'0'; QR_TOKEN_CHARS];
+    let mut ms = cashless_partners::unix_ms();
+    for slot in token[..QR_TOKEN_TIME_CHARS].iter_mut().rev() {
+        *slot = ALPHABET[(ms % base) as usize];
+        ms /= base;
+    }
+    for slot in &mut token[QR_TOKEN_TIME_CHARS..] {
+        // 2^32 is not a multiple of 36: the bias is below 1e-8 per character.
+        *slot = ALPHABET[(u64::from(rand::random::<u32>()) % base) as usize];
+    }
+    token.into_iter().map(char::from).collect()
+}
+
+/// A merchant's (or one store's) static code.
+pub(crate) fn static_code(merchant: CashlessMerchant) -> ServiceResult<String> {
+    encode(merchant, None).map_err(ServiceError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{QR_TOKEN_CHARS, QR_TOKEN_TIME_CHARS, new_qr_token};
+
+    #[test]
+    fn qr_tokens_start_with_the_time_and_end_unguessable() {
+        let first = new_qr_token();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let tokens: Vec<String> = (0..1000).map(|_| new_qr_token()).collect();
+        for token in std::iter::once(&first).chain(&tokens) {
+            assert_eq!(token.len(), QR_TOKEN_CHARS);
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            );
+            assert!(token.len() <= 25, "EMVCo 62/05 holds at most 25 characters");
+        }
+        // A later millisecond sorts after: new tokens append to the token index.
+        assert!(first[..QR_TOKEN_TIME_CHARS] < tokens[0][..QR_TOKEN_TIME_CHARS]);
+        // The random part: 1,000 tokens made within a few milliseconds are all different.
+        let mut random: Vec<&str> = tokens.iter().map(|t| &t[QR_TOKEN_TIME_CHARS..]).collect();
+        random.sort_unstable();
+        random.dedup();
+        assert_eq!(random.len(), tokens.len());
+    }
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::Payments;
 use crate::merchants::{self, MerchantCaller};
-use crate::orders::{self, OrderStatus, OrderView};
+use crate::order::{self, OrderStatus, OrderView};
+use crate::orders;
 
 pub const ORDERS_PAGE_MAX: u32 = 100;
 
@@ -135,7 +136,7 @@ impl Payments {
                      SELECT * FROM (SELECT {columns} FROM orders \
                      WHERE folded = 0 AND (merchant_id || '') = $1 {filter} {order}) AS recent \
                      {order}",
-                    columns = orders::COLUMNS
+                    columns = order::COLUMNS
                 );
                 let rows = conn.query(
                     &sql,
@@ -153,10 +154,10 @@ impl Payments {
                 )?;
                 let mut rows = rows
                     .iter()
-                    .map(orders::decode)
+                    .map(order::decode)
                     .collect::<Result<Vec<_>, DbError>>()?;
                 for order in &mut rows {
-                    order.payer_name = orders::payer_name(conn, order)?;
+                    order.payer_name = order::payer_name(conn, order)?;
                 }
                 Ok((rows, merchants::load(conn, &merchant_id)?))
             })

@@ -7,7 +7,8 @@ use cashless_kernel::{ServiceError, ServiceResult};
 use cashless_store::Param;
 
 use crate::lifecycle::{self, Change};
-use crate::orders::{self, OrderStatus};
+use crate::order::{self, OrderStatus};
+use crate::orders;
 use crate::{Payments, duration_ns, merchants};
 
 /// Orders the sweeper closes or finishes per round.
@@ -32,7 +33,7 @@ impl Payments {
                     .map(|row| row.text(0).map(str::to_owned))
                     .collect::<Result<_, _>>()?;
                 for id in &ids {
-                    let Some(mut order) = orders::by_id(conn, id)? else { continue };
+                    let Some(mut order) = order::by_id(conn, id)? else { continue };
                     let merchant = merchants::load(conn, &order.merchant_id)?
                         .ok_or_else(|| ServiceError::internal("order without merchant"))?;
                     if order.status.is_open() {

@@ -14,8 +14,6 @@ pub mod rides;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cashless_kernel::{ServiceError, ServiceResult};
-use cashless_ledger::CreateTransferResult;
 use cashless_store::Store;
 use cashless_wallet::Wallet;
 
@@ -76,20 +74,5 @@ impl Rides {
     /// The settler, collecting fares and debts every `settle_every`.
     pub fn spawn_background(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         vec![self.spawn_settler()]
-    }
-}
-
-/// Every transfer of a movement applied, or an internal error: the caller checked what the
-/// ledger could refuse before asking.
-pub(crate) fn check_applied(results: &[CreateTransferResult]) -> ServiceResult<()> {
-    if results
-        .iter()
-        .all(|result| *result == CreateTransferResult::Ok)
-    {
-        Ok(())
-    } else {
-        Err(ServiceError::internal(format!(
-            "transit transfers refused: {results:?}"
-        )))
     }
 }

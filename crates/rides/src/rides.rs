@@ -43,7 +43,7 @@ use serde_json::json;
 use cashless_kernel::keys;
 
 use crate::passes::{operator_name, unknown_operator};
-use crate::{Rides, check_applied, codes};
+use crate::{Rides, codes};
 
 /// What a gate's batch signature covers before the body.
 pub const BATCH_DOMAIN: &[u8] = b"cashless-gate-batch-v1\n";
@@ -776,7 +776,7 @@ fn reprice(
             Currency::CNY,
             codes::TRANSIT_REFUND,
         );
-        check_applied(&tx.create_transfers_atomically(&[transfer])?)?;
+        cashless_kernel::check_applied("transit", &tx.create_transfers_atomically(&[transfer])?)?;
         journey.charged = fare;
         let conn = tx.conn()?;
         let name = operator_name(conn, rider.operator)?.unwrap_or_default();
@@ -897,7 +897,7 @@ fn collect(
             blacklist(tx.conn()?, rider, now)?;
             return Ok(false);
         }
-        check_applied(&results)?;
+        cashless_kernel::check_applied("transit", &results)?;
         let conn = tx.conn()?;
         conn.execute(
             "UPDATE transit_journeys SET charged = fare, updated_ns = $2 WHERE id = $1",

@@ -14,6 +14,8 @@ pub mod ledger_api;
 pub mod listen;
 pub mod merchant_api;
 pub mod openapi;
+pub mod pay_api;
+pub mod pictures;
 pub mod staff_api;
 pub mod transit_api;
 pub mod wallet_api;
@@ -184,14 +186,14 @@ fn consumer_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(w::withdraw))
         .routes(routes!(w::get_withdrawal))
         .routes(routes!(w::statement))
-        .routes(routes!(merchant_api::scan))
-        .routes(routes!(merchant_api::scan_image))
-        .routes(routes!(merchant_api::pay))
-        .routes(routes!(merchant_api::pending))
-        .routes(routes!(merchant_api::payment))
-        .routes(routes!(merchant_api::confirm))
-        .routes(routes!(merchant_api::decline))
-        .routes(routes!(merchant_api::enrol_paycode))
+        .routes(routes!(pay_api::scan))
+        .routes(routes!(pay_api::scan_image))
+        .routes(routes!(pay_api::pay))
+        .routes(routes!(pay_api::pending))
+        .routes(routes!(pay_api::payment))
+        .routes(routes!(pay_api::confirm))
+        .routes(routes!(pay_api::decline))
+        .routes(routes!(pay_api::enrol_paycode))
 }
 
 /// The signed merchant API, the till's staff sessions and the platform's public key (see

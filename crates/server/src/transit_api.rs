@@ -169,15 +169,15 @@ fn gate_headers(headers: &HeaderMap) -> Result<(&str, &str), ApiError> {
     params(("Cashless-Gate-Id" = String, Header), ("Cashless-Gate-Signature" = String, Header),
            ("live" = Option<bool>, Query, description = "a still from a live camera")),
     request_body(content = Vec<u8>, content_type = "image/jpeg"),
-    responses((status = 200, body = crate::merchant_api::PictureText),
+    responses((status = 200, body = crate::pictures::PictureText),
               (status = 401, body = ErrorBody, description = "gate_signature_invalid"),
               (status = 422, body = ErrorBody, description = "no_qr_code, qr_undecodable, bad_image")))]
 pub async fn scan_image(
     State(state): State<AppState>,
-    Query(picture): Query<crate::merchant_api::PictureQuery>,
+    Query(picture): Query<crate::pictures::PictureQuery>,
     headers: HeaderMap,
     Bytes(body): Bytes,
-) -> Result<Json<crate::merchant_api::PictureText>, ApiError> {
+) -> Result<Json<crate::pictures::PictureText>, ApiError> {
     let (gate_id, signature) = gate_headers(&headers)?;
     state
         .rides
@@ -188,8 +188,8 @@ pub async fn scan_image(
             &body,
         )
         .await?;
-    Ok(Json(crate::merchant_api::PictureText {
-        text: crate::merchant_api::read_qr_picture(body.to_vec(), picture.live).await?,
+    Ok(Json(crate::pictures::PictureText {
+        text: crate::pictures::read_qr_picture(body.to_vec(), picture.live).await?,
     }))
 }
 
