@@ -1,7 +1,7 @@
 //! Shapes the wallet answers with. Money is a decimal string with its currency, never a float;
 //! times are RFC 3339 in UTC.
 
-use cashless_ledger::{AmountError, Currency, format_amount, parse_amount};
+use cashless_ledger::{AmountError, Currency, Money, MoneyError, format_amount, parse_amount};
 use serde::Serialize;
 
 use crate::ServiceError;
@@ -15,6 +15,18 @@ pub struct Amount {
     /// ISO 4217 code.
     #[schema(example = "CNY")]
     pub currency: String,
+}
+
+impl From<Money> for Amount {
+    fn from(money: Money) -> Amount {
+        Amount::signed(i128::from(money.minor()), money.currency())
+    }
+}
+
+/// Arithmetic on amounts the platform itself holds went wrong (two currencies met, or a sum
+/// overflowed): the platform's fault, never the caller's.
+pub fn money_fault(error: MoneyError) -> ServiceError {
+    ServiceError::internal(format!("amount arithmetic: {error}"))
 }
 
 impl Amount {
@@ -50,6 +62,38 @@ pub fn currency(code: &str) -> Result<Currency, ServiceError> {
             format!("{code:?} is not a currency this platform knows (ISO 4217, e.g. CNY)"),
         )
     })
+}
+
+/// An amount as a person typed it: the text (a device signs what was typed, byte for byte)
+/// and the money it says.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TypedAmount {
+    pub text: String,
+    pub money: Money,
+}
+
+impl TypedAmount {
+    /// Parses a positive amount typed in `currency`.
+    pub fn parse(text: &str, currency: Currency) -> Result<TypedAmount, ServiceError> {
+        Ok(TypedAmount {
+            text: text.to_owned(),
+            money: money(text, currency)?,
+        })
+    }
+}
+
+/// Parses a positive amount such as `"100.00"` in `currency`: what a request's amount
+/// becomes at the edge, before any service sees it.
+pub fn money(text: &str, currency: Currency) -> Result<Money, ServiceError> {
+    let minor = positive_amount(text, currency)?;
+    Money::from_unsigned(minor, currency).map_err(|_| {
+        ServiceError::invalid("amount_invalid", format!("amount {text:?} is too large"))
+    })
+}
+
+/// A request's amount and optional currency code (CNY when absent), parsed.
+pub fn money_in(text: &str, currency_code: Option<&str>) -> Result<Money, ServiceError> {
+    money(text, currency(currency_code.unwrap_or("CNY"))?)
 }
 
 /// Parses a positive amount such as `"100.00"` in `currency`.

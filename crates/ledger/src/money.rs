@@ -211,8 +211,13 @@ pub struct Money {
 /// Checked money arithmetic failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum MoneyError {
-    CurrencyMismatch { left: Currency, right: Currency },
+    CurrencyMismatch {
+        left: Currency,
+        right: Currency,
+    },
     Overflow,
+    /// A negative amount where only money that exists can be moved (a transfer's amount).
+    Negative,
 }
 
 impl fmt::Display for MoneyError {
@@ -222,6 +227,7 @@ impl fmt::Display for MoneyError {
                 write!(f, "cannot combine {left} with {right}")
             }
             MoneyError::Overflow => f.write_str("amount overflow"),
+            MoneyError::Negative => f.write_str("a negative amount cannot be moved"),
         }
     }
 }
@@ -235,6 +241,27 @@ impl Money {
 
     pub fn zero(currency: Currency) -> Money {
         Money { minor: 0, currency }
+    }
+
+    /// Minor units as the ledger counts them (unsigned); above `i64::MAX` is an overflow.
+    pub fn from_unsigned(minor: u64, currency: Currency) -> Result<Money, MoneyError> {
+        let minor = i64::try_from(minor).map_err(|_| MoneyError::Overflow)?;
+        Ok(Money { minor, currency })
+    }
+
+    /// The minor units a ledger transfer moves: never negative.
+    pub fn unsigned(self) -> Result<u64, MoneyError> {
+        u64::try_from(self.minor).map_err(|_| MoneyError::Negative)
+    }
+
+    /// The smaller of two amounts of one currency.
+    pub fn checked_min(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        Ok(if other.minor < self.minor {
+            other
+        } else {
+            self
+        })
     }
 
     /// Parses a non-negative decimal string, e.g. `Money::parse("12.34", Currency::CNY)`.
@@ -314,6 +341,14 @@ impl Money {
     }
 }
 
+/// Amounts compare only within a currency: 1 CNY and 1 USD are unordered (every comparison
+/// between them is false), so a mixed-currency comparison can never pass a check by accident.
+impl PartialOrd for Money {
+    fn partial_cmp(&self, other: &Money) -> Option<std::cmp::Ordering> {
+        (self.currency == other.currency).then(|| self.minor.cmp(&other.minor))
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.to_decimal_string(), self.currency)
@@ -323,6 +358,49 @@ impl fmt::Display for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_of_two_currencies_never_compares_or_combines() {
+        let cny = Money::new(100, Currency::CNY);
+        let usd = Money::new(100, Currency::USD);
+        assert_eq!(cny.partial_cmp(&usd), None);
+        let comparisons = [cny < usd, cny > usd, cny <= usd, cny >= usd];
+        assert_eq!(comparisons, [false; 4]);
+        assert_ne!(cny, usd);
+        assert!(matches!(
+            cny.checked_add(usd),
+            Err(MoneyError::CurrencyMismatch { .. })
+        ));
+        assert!(matches!(
+            cny.checked_min(usd),
+            Err(MoneyError::CurrencyMismatch { .. })
+        ));
+        assert!(Money::new(99, Currency::CNY) < cny);
+        assert_eq!(
+            cny.checked_min(Money::new(7, Currency::CNY)),
+            Ok(Money::new(7, Currency::CNY))
+        );
+    }
+
+    #[test]
+    fn unsigned_amounts_round_trip_or_refuse() {
+        assert_eq!(
+            Money::from_unsigned(5, Currency::CNY).unwrap().unsigned(),
+            Ok(5)
+        );
+        assert_eq!(
+            Money::from_unsigned(u64::MAX, Currency::CNY),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            Money::new(-1, Currency::CNY).unsigned(),
+            Err(MoneyError::Negative)
+        );
+        assert_eq!(
+            Money::new(i64::MAX, Currency::CNY).checked_add(Money::new(1, Currency::CNY)),
+            Err(MoneyError::Overflow)
+        );
+    }
 
     #[test]
     fn parses_by_exponent() {

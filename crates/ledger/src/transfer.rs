@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::account::results;
 use crate::id::{AccountId, TransferId};
-use crate::money::Currency;
+use crate::money::{Currency, Money, MoneyError};
 
 /// Kind and chaining bits of a transfer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -125,6 +125,25 @@ impl Transfer {
             reference: 0,
             timestamp: 0,
         }
+    }
+
+    /// [`Transfer::new`] of an amount of money: its currency is the transfer's, and a negative
+    /// amount is refused rather than wrapped.
+    pub fn of(
+        id: TransferId,
+        debit_account_id: AccountId,
+        credit_account_id: AccountId,
+        amount: Money,
+        code: u16,
+    ) -> Result<Transfer, MoneyError> {
+        Ok(Transfer::new(
+            id,
+            debit_account_id,
+            credit_account_id,
+            amount.unsigned()?,
+            amount.currency(),
+            code,
+        ))
     }
 }
 

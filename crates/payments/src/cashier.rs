@@ -3,9 +3,8 @@
 //! the payer's PIN. A payer short of money with a chosen card has the card debited first.
 //! Every code that does not pay spends one of the merchant's guesses (see `paycode`).
 
-use cashless_kernel::wire;
 use cashless_kernel::{Secrets, ServiceError, ServiceResult};
-use cashless_ledger::{Currency, TransferId};
+use cashless_ledger::{Money, TransferId};
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use cashless_wallet::payer::{self, Payer};
 
@@ -37,8 +36,7 @@ struct FoundDevice {
 struct PaycodeRequest {
     out_trade_no: String,
     subject: String,
-    currency: Currency,
-    amount: u64,
+    amount: Money,
     code: PayCode,
     store_id: Option<String>,
     terminal_id: Option<String>,
@@ -51,8 +49,8 @@ impl PaycodeRequest {
         let out_trade_no =
             orders::check_out_no(&input.out_trade_no, "out_trade_no").map_err(PayError::Request)?;
         let subject = orders::check_subject(&input.subject).map_err(PayError::Request)?;
-        let currency = orders::cny_only(input.currency.as_deref()).map_err(PayError::Request)?;
-        let amount = wire::positive_amount(&input.amount, currency).map_err(PayError::Request)?;
+        let amount = input.amount;
+        orders::cny_only(amount).map_err(PayError::Request)?;
         let code = PayCode::parse(&input.auth_code).ok_or_else(|| {
             PayError::Request(ServiceError::invalid(
                 "paycode_invalid",
@@ -60,15 +58,15 @@ impl PaycodeRequest {
             ))
         })?;
         let fingerprint = format!(
-            "paycode|{}|{amount}|{subject}|{:?}|{:?}",
+            "paycode|{}|{}|{subject}|{:?}|{:?}",
             input.auth_code.trim(),
+            amount.minor(),
             input.store_id,
             input.terminal_id
         );
         Ok(PaycodeRequest {
             out_trade_no,
             subject,
-            currency,
             amount,
             code,
             store_id: input.store_id.clone(),
@@ -113,7 +111,7 @@ impl Payments {
         // Short of money: the card the payer chose covers the difference, keyed by the code
         // itself (one debit per scanned code, whatever the POS retries), then once more
         // without checking the code again (it was checked; the bank may have taken seconds).
-        let amount = wire::positive_amount(&input.amount, Currency::CNY)?;
+        let amount = input.amount;
         let key = format!("paycode:{}", input.auth_code.trim());
         if !self
             .wallet
@@ -312,7 +310,8 @@ fn short(tx: &WriteTx<'_, '_>, payer: &Payer, request: &PaycodeRequest) -> bool 
     let available = tx.account(payer.wallet()).map_or(0, |account| {
         account.balances.credit_balance_available().max(0)
     });
-    u64::try_from(available).unwrap_or(0) < request.amount
+    let available = i64::try_from(available).unwrap_or(i64::MAX);
+    Money::new(available, request.amount.currency()) < request.amount
 }
 
 /// The order a payment code makes: waiting for payment (paid in the same operation) when
@@ -340,10 +339,10 @@ fn new_order(
             OrderStatus::UserPaying
         },
         amount: request.amount,
-        currency: request.currency,
+        currency: request.amount.currency(),
         subject: request.subject.clone(),
-        fee: 0,
-        refunded: 0,
+        fee: Money::zero(request.amount.currency()),
+        refunded: Money::zero(request.amount.currency()),
         payer_user_id: Some(payer.user_id().to_owned()),
         payer_name: Some(payer.masked_name()),
         fingerprint: request.fingerprint.clone(),

@@ -15,7 +15,7 @@
 //! for escrow trades and bills.
 
 use cashless_kernel::{ServiceError, ServiceResult};
-use cashless_ledger::TransferId;
+use cashless_ledger::{Money, TransferId};
 use cashless_store::{Conn, DbError, Param};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ pub(crate) enum Change {
         payer_user_id: String,
         payer_name: String,
         transfer_id: TransferId,
-        fee: u64,
+        fee: Money,
         /// Until when refunds are possible (then the sweeper finishes the order).
         refund_deadline_ns: u64,
         /// The order is made by this payment (a static code's): its row is inserted, paid.
@@ -41,8 +41,8 @@ pub(crate) enum Change {
     Closed { reason: String },
     /// Refunded in part or in full: the totals after it, and the event's details.
     Refunded {
-        refunded: u64,
-        fee: u64,
+        refunded: Money,
+        fee: Money,
         payer_name: String,
         details: Value,
     },
@@ -228,18 +228,18 @@ fn insert(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
             Param::opt_text(order.qr_token.as_deref()),
             Param::Text(order.kind.name()),
             Param::Text(order.status.name()),
-            Param::Int(order.amount as i64),
+            Param::money(order.amount),
             Param::Text(order.currency.code()),
             Param::Text(&order.subject),
-            Param::Int(order.fee as i64),
-            Param::Int(order.refunded as i64),
+            Param::money(order.fee),
+            Param::money(order.refunded),
             Param::opt_text(order.payer_user_id.as_deref()),
             Param::Text(&order.fingerprint),
             Param::opt_blob(transfer.as_ref().map(|bytes| &bytes[..])),
-            Param::Int(order.expires_ns as i64),
-            order.paid_ns.map_or(Param::Null, |ns| Param::Int(ns as i64)),
-            Param::Int(order.created_ns as i64),
-            Param::Int(order.updated_ns as i64),
+            Param::ns(order.expires_ns),
+            Param::opt_ns(order.paid_ns),
+            Param::ns(order.created_ns),
+            Param::ns(order.updated_ns),
         ],
     )?;
     Ok(())
@@ -254,15 +254,13 @@ fn update(conn: &mut Conn, order: &OrderRow) -> Result<(), DbError> {
         &[
             Param::Text(&order.id),
             Param::Text(order.status.name()),
-            Param::Int(order.fee as i64),
-            Param::Int(order.refunded as i64),
+            Param::money(order.fee),
+            Param::money(order.refunded),
             Param::opt_text(order.payer_user_id.as_deref()),
             Param::opt_blob(transfer.as_ref().map(|bytes| &bytes[..])),
-            order
-                .paid_ns
-                .map_or(Param::Null, |ns| Param::Int(ns as i64)),
-            Param::Int(order.updated_ns as i64),
-            Param::Int(order.expires_ns as i64),
+            Param::opt_ns(order.paid_ns),
+            Param::ns(order.updated_ns),
+            Param::ns(order.expires_ns),
         ],
     )?;
     Ok(())

@@ -12,7 +12,7 @@
 
 use cashless_emvqr::CashlessMerchant;
 use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
-use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency};
+use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency, Money};
 use cashless_store::{Conn, DbError, Param, Row, WriteTx};
 use serde::Serialize;
 
@@ -161,7 +161,19 @@ impl OrderLimits {
 
     /// Refuses an order above the merchant's maximum or above what anyone may pay at once,
     /// before it is created.
-    pub(crate) fn check(self, merchant: &MerchantRow, amount: u64) -> ServiceResult<()> {
+    pub(crate) fn check(self, merchant: &MerchantRow, amount: Money) -> ServiceResult<()> {
+        if amount.currency() != Currency::CNY {
+            return Err(ServiceError::unprocessable(
+                "currency_not_supported",
+                format!(
+                    "orders are in CNY; {} is not accepted",
+                    amount.currency().code()
+                ),
+            ));
+        }
+        let amount = amount
+            .unsigned()
+            .map_err(cashless_kernel::wire::money_fault)?;
         let cny = |minor| cashless_ledger::format_amount(minor, Currency::CNY);
         let details = |limit| serde_json::json!({ "limit": cashless_kernel::wire::Amount::new(limit, Currency::CNY) });
         if amount > self.payable {

@@ -4,7 +4,7 @@
 
 use cashless_kernel::wire::Amount;
 use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
-use cashless_ledger::{Currency, TransferId};
+use cashless_ledger::{Currency, Money, MoneyError, TransferId};
 use cashless_store::{Conn, DbError, Param, Row};
 use cashless_wallet::payer;
 use serde::Serialize;
@@ -86,11 +86,14 @@ pub(crate) struct OrderRow {
     pub qr_token: Option<String>,
     pub kind: OrderKind,
     pub status: OrderStatus,
-    pub amount: u64,
+    /// What the order is for; its currency is the order's.
+    pub amount: Money,
     pub currency: Currency,
     pub subject: String,
-    pub fee: u64,
-    pub refunded: u64,
+    /// The platform's fee on what was paid and not refunded, in the order's currency.
+    pub fee: Money,
+    /// What was refunded so far, in the order's currency.
+    pub refunded: Money,
     pub payer_user_id: Option<String>,
     pub payer_name: Option<String>,
     pub fingerprint: String,
@@ -109,6 +112,8 @@ pub(crate) fn decode(row: &Row) -> Result<OrderRow, DbError> {
     let kind = row.text(6)?;
     let status = row.text(7)?;
     let currency = row.text(9)?;
+    let currency = Currency::from_code(currency)
+        .ok_or_else(|| DbError::Decode(format!("currency {currency}")))?;
     Ok(OrderRow {
         id: row.text(0)?.to_owned(),
         merchant_id: row.text(1)?.to_owned(),
@@ -120,12 +125,11 @@ pub(crate) fn decode(row: &Row) -> Result<OrderRow, DbError> {
             .ok_or_else(|| DbError::Decode(format!("order kind {kind}")))?,
         status: OrderStatus::from_name(status)
             .ok_or_else(|| DbError::Decode(format!("order status {status}")))?,
-        amount: row.int(8)? as u64,
-        currency: Currency::from_code(currency)
-            .ok_or_else(|| DbError::Decode(format!("currency {currency}")))?,
+        amount: Money::new(row.int(8)?, currency),
+        currency,
         subject: row.text(10)?.to_owned(),
-        fee: row.int(11)? as u64,
-        refunded: row.int(12)? as u64,
+        fee: Money::new(row.int(11)?, currency),
+        refunded: Money::new(row.int(12)?, currency),
         payer_user_id: row.opt_text(13)?.map(str::to_owned),
         payer_name: None,
         fingerprint: row.text(14)?.to_owned(),
@@ -224,12 +228,12 @@ impl OrderRow {
             out_trade_no: self.out_trade_no.clone(),
             status: self.status.name().to_owned(),
             kind: self.kind.name().to_owned(),
-            amount: Amount::new(self.amount, self.currency),
+            amount: self.amount.into(),
             subject: self.subject.clone(),
             store_id: self.store_id.clone(),
             terminal_id: self.terminal_id.clone(),
-            fee: Amount::new(self.fee, self.currency),
-            refunded: Amount::new(self.refunded, self.currency),
+            fee: self.fee.into(),
+            refunded: self.refunded.into(),
             buyer: self.payer_name.clone(),
             qr_code,
             expires_at: rfc3339(self.expires_ns),
@@ -252,10 +256,17 @@ pub struct RefundView {
     pub order: OrderView,
 }
 
-/// The merchant discount on `amount`, rounded half up to the minor unit.
-pub fn fee_of(amount: u64, rate_bps: u32) -> u64 {
-    let fee = (u128::from(amount) * u128::from(rate_bps) + 5_000) / 10_000;
-    u64::try_from(fee).unwrap_or(u64::MAX)
+/// The merchant discount on `amount`, rounded half up to the minor unit (a rate above 100%
+/// or a negative amount is an overflow: neither exists).
+pub fn fee_of(amount: Money, rate_bps: u32) -> Result<Money, MoneyError> {
+    let minor = u128::from(amount.unsigned()?);
+    let fee = (minor * u128::from(rate_bps) + 5_000) / 10_000;
+    let fee = u64::try_from(fee).map_err(|_| MoneyError::Overflow)?;
+    let fee = Money::from_unsigned(fee, amount.currency())?;
+    if fee > amount {
+        return Err(MoneyError::Overflow);
+    }
+    Ok(fee)
 }
 /// The payer's masked name, for the merchant's view.
 pub(crate) fn payer_name(conn: &mut Conn, order: &OrderRow) -> Result<Option<String>, DbError> {

@@ -13,9 +13,9 @@
 //! returned in proportion: after refunds totalling `r`, the merchant has paid
 //! `fee(amount - r)`, where `fee(x) = round_half_up(x × rate)`.
 
-use cashless_kernel::wire::{self, Amount};
+use cashless_kernel::wire::{self, Amount, money_fault};
 use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
-use cashless_ledger::{Currency, Transfer, TransferFlags, TransferId, format_amount};
+use cashless_ledger::{Currency, Money, Transfer, TransferFlags, TransferId};
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use cashless_wallet::payer::{self, Activity};
 use serde_json::json;
@@ -34,11 +34,11 @@ pub const SUBJECT_CHARS_MAX: usize = 256;
 pub const REASON_CHARS_MAX: usize = 256;
 pub const REFUNDS_PER_ORDER_MAX: i64 = 50;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PrecreateInput {
     pub out_trade_no: String,
-    pub amount: String,
-    pub currency: Option<String>,
+    /// Parsed at the edge; orders are in CNY (another currency is refused here).
+    pub amount: Money,
     pub subject: String,
     pub store_id: Option<String>,
     pub terminal_id: Option<String>,
@@ -46,10 +46,11 @@ pub struct PrecreateInput {
     pub expires_in_secs: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RefundInput {
     pub out_request_no: String,
-    pub amount: String,
+    /// Parsed at the edge; the order's currency.
+    pub amount: Money,
     pub reason: Option<String>,
 }
 
@@ -89,8 +90,8 @@ pub(crate) fn check_subject(subject: &str) -> ServiceResult<String> {
 }
 
 /// Orders are in CNY: the wallets are.
-pub(crate) fn cny_only(code: Option<&str>) -> ServiceResult<Currency> {
-    let currency = wire::currency(code.unwrap_or("CNY"))?;
+pub(crate) fn cny_only(amount: Money) -> ServiceResult<Currency> {
+    let currency = amount.currency();
     if currency != Currency::CNY {
         return Err(ServiceError::unprocessable(
             "currency_not_supported",
@@ -160,8 +161,8 @@ impl Payments {
     ) -> ServiceResult<OrderView> {
         let out_trade_no = check_out_no(&input.out_trade_no, "out_trade_no")?;
         let subject = check_subject(&input.subject)?;
-        let currency = cny_only(input.currency.as_deref())?;
-        let amount = wire::positive_amount(&input.amount, currency)?;
+        let amount = input.amount;
+        let currency = cny_only(amount)?;
         let expiry = match input.expires_in_secs {
             None => duration_ns(self.config.order_expiry_default),
             Some(secs) if (60..=self.config.order_expiry_max.as_secs()).contains(&secs) => {
@@ -178,7 +179,8 @@ impl Payments {
             }
         };
         let fingerprint = format!(
-            "{amount}|{}|{subject}|{}|{}|{:?}",
+            "{}|{}|{subject}|{}|{}|{:?}",
+            amount.minor(),
             currency.code(),
             input.store_id.as_deref().unwrap_or(""),
             input.terminal_id.as_deref().unwrap_or(""),
@@ -224,8 +226,8 @@ impl Payments {
                     amount,
                     currency,
                     subject,
-                    fee: 0,
-                    refunded: 0,
+                    fee: Money::zero(currency),
+                    refunded: Money::zero(currency),
                     payer_user_id: None,
                     payer_name: None,
                     fingerprint,
@@ -342,7 +344,10 @@ impl Payments {
                         if now.saturating_sub(paid) > window {
                             return Err(cancel_window_over());
                         }
-                        let remaining = order.amount - order.refunded;
+                        let remaining = order
+                            .amount
+                            .checked_sub(order.refunded)
+                            .map_err(money_fault)?;
                         let refund = NewRefund {
                             id: refund_id,
                             // Not a valid merchant out_request_no: it cannot collide with one.
@@ -372,7 +377,7 @@ impl Payments {
         let out_trade_no =
             check_out_no(out_trade_no, "out_trade_no").map_err(|_| order_not_found())?;
         let out_request_no = check_out_no(&input.out_request_no, "out_request_no")?;
-        let amount = wire::positive_amount(&input.amount, Currency::CNY)?;
+        let amount = input.amount;
         let reason = input
             .reason
             .as_deref()
@@ -405,7 +410,7 @@ impl Payments {
                 let (merchant, mut order) =
                     merchant_order(conn, &caller.merchant_id, &out_trade_no)?;
                 if let Some((id, earlier_amount)) =
-                    existing_refund(conn, &order.id, &refund.out_request_no)?
+                    existing_refund(conn, &order, &refund.out_request_no)?
                 {
                     if earlier_amount != refund.amount {
                         return Err(ServiceError::conflict(
@@ -445,7 +450,7 @@ impl Payments {
                 let Some(order) = by_out_trade_no(conn, &caller.merchant_id, &out_trade_no)? else {
                     return Ok(Err(order_not_found()));
                 };
-                Ok(existing_refund(conn, &order.id, &out_request_no)?
+                Ok(existing_refund(conn, &order, &out_request_no)?
                     .map(|(id, _)| id)
                     .ok_or_else(refund_not_found))
             })
@@ -480,10 +485,10 @@ impl Payments {
         Ok(RefundView {
             refund_id: row.text(0)?.to_owned(),
             out_request_no: row.text(2)?.to_owned(),
-            amount: Amount::new(row.int(3)? as u64, order.currency),
-            fee_returned: Amount::new(row.int(4)? as u64, order.currency),
+            amount: row.money(3, order.currency)?.into(),
+            fee_returned: row.money(4, order.currency)?.into(),
             reason: row.text(5)?.to_owned(),
-            created_at: rfc3339(row.int(6)? as u64),
+            created_at: rfc3339(row.ns(6)?),
             order: order.view(merchant.as_ref()),
         })
     }
@@ -505,14 +510,14 @@ fn refund_window_over() -> ServiceError {
 
 fn existing_refund(
     conn: &mut Conn,
-    order_id: &str,
+    order: &OrderRow,
     out_request_no: &str,
-) -> Result<Option<(String, u64)>, DbError> {
+) -> Result<Option<(String, Money)>, DbError> {
     conn.query_opt(
         "SELECT id, amount FROM refunds WHERE order_id = $1 AND out_request_no = $2",
-        &[Param::Text(order_id), Param::Text(out_request_no)],
+        &[Param::Text(&order.id), Param::Text(out_request_no)],
     )?
-    .map(|row| Ok((row.text(0)?.to_owned(), row.int(1)? as u64)))
+    .map(|row| Ok((row.text(0)?.to_owned(), row.money(1, order.currency)?)))
     .transpose()
 }
 
@@ -532,7 +537,7 @@ pub(crate) fn close(
 pub(crate) struct NewRefund {
     pub id: String,
     pub out_request_no: String,
-    pub amount: u64,
+    pub amount: Money,
     pub reason: String,
     pub transfer_ids: [TransferId; 2],
     /// Who asked for it ([`MerchantCaller::actor`]).
@@ -551,11 +556,19 @@ pub(crate) fn apply_refund(
     check_refundable(tx.conn()?, order, refund)?;
     let payer = refunded_payer(tx.conn()?, order)?;
     // Fee still held after this refund: fee(amount - refunded_after).
-    let refunded_after = order.refunded + refund.amount;
-    let fee_after = fee_of(order.amount - refunded_after, merchant.fee_rate_bps).min(order.fee);
-    let fee_returned = order.fee - fee_after;
+    let refunded_after = order
+        .refunded
+        .checked_add(refund.amount)
+        .map_err(money_fault)?;
+    let kept = order
+        .amount
+        .checked_sub(refunded_after)
+        .map_err(money_fault)?;
+    let fee_after = fee_of(kept, merchant.fee_rate_bps)
+        .and_then(|fee| fee.checked_min(order.fee))
+        .map_err(money_fault)?;
+    let fee_returned = order.fee.checked_sub(fee_after).map_err(money_fault)?;
     move_refund(tx, merchant, order, &payer, refund, fee_returned)?;
-    let currency = order.currency;
     let conn = tx.conn()?;
     conn.execute(
         "INSERT INTO refunds (id, order_id, merchant_id, out_request_no, amount, fee_returned, reason, transfer_id, created_ns, actor) \
@@ -565,19 +578,19 @@ pub(crate) fn apply_refund(
             Param::Text(&order.id),
             Param::Text(&merchant.id),
             Param::Text(&refund.out_request_no),
-            Param::Int(refund.amount as i64),
-            Param::Int(fee_returned as i64),
+            Param::money(refund.amount),
+            Param::money(fee_returned),
             Param::Text(&refund.reason),
             Param::Blob(&refund.transfer_ids[0].0.to_be_bytes()),
-            Param::Int(now as i64),
+            Param::ns(now),
             Param::Text(&refund.actor),
         ],
     )?;
     let details = json!({
         "refund_id": refund.id,
         "out_request_no": refund.out_request_no,
-        "refund_amount": Amount::new(refund.amount, currency),
-        "fee_returned": Amount::new(fee_returned, currency),
+        "refund_amount": Amount::from(refund.amount),
+        "fee_returned": Amount::from(fee_returned),
     });
     let change = Change::Refunded {
         refunded: refunded_after,
@@ -593,8 +606,7 @@ pub(crate) fn apply_refund(
             user_id: payer.user_id(),
             kind: "refund",
             status: "succeeded",
-            amount: refund.amount as i64,
-            currency,
+            amount: refund.amount,
             counterparty: &merchant.display_name,
             details: json!({ "order_id": order.id, "out_trade_no": order.out_trade_no, "reason": refund.reason }),
         },
@@ -622,17 +634,25 @@ fn check_refundable(conn: &mut Conn, order: &OrderRow, refund: &NewRefund) -> Se
         }
         OrderStatus::Finished => return Err(refund_window_over()),
     }
-    let remaining = order.amount - order.refunded;
+    let remaining = order
+        .amount
+        .checked_sub(order.refunded)
+        .map_err(money_fault)?;
+    if refund.amount.currency() != order.currency {
+        return Err(ServiceError::unprocessable(
+            "currency_not_supported",
+            format!(
+                "the order is in {}: refund it in {0}",
+                order.currency.code()
+            ),
+        ));
+    }
     if refund.amount > remaining {
         return Err(ServiceError::unprocessable(
             "refund_exceeds_paid",
-            format!(
-                "at most {} {} is left to refund",
-                format_amount(remaining, order.currency),
-                order.currency.code()
-            ),
+            format!("at most {remaining} is left to refund"),
         )
-        .with_details(json!({ "refundable": Amount::new(remaining, order.currency) })));
+        .with_details(json!({ "refundable": Amount::from(remaining) })));
     }
     let count = conn
         .query_opt(
@@ -676,30 +696,32 @@ fn move_refund(
     order: &OrderRow,
     payer: &payer::Payer,
     refund: &NewRefund,
-    fee_returned: u64,
+    fee_returned: Money,
 ) -> ServiceResult<()> {
     let currency = order.currency;
     let mut legs = Vec::with_capacity(2);
-    if fee_returned > 0 {
-        let mut leg = Transfer::new(
+    if !fee_returned.is_zero() {
+        let mut leg = Transfer::of(
             refund.transfer_ids[1],
             fee_account(currency),
             merchant.account,
             fee_returned,
-            currency,
             codes::FEE_REFUND,
-        );
+        )
+        .map_err(money_fault)?;
         leg.flags = TransferFlags::LINKED;
         legs.push(leg);
     }
-    legs.push(Transfer::new(
-        refund.transfer_ids[0],
-        merchant.account,
-        payer.wallet(),
-        refund.amount,
-        currency,
-        codes::REFUND,
-    ));
+    legs.push(
+        Transfer::of(
+            refund.transfer_ids[0],
+            merchant.account,
+            payer.wallet(),
+            refund.amount,
+            codes::REFUND,
+        )
+        .map_err(money_fault)?,
+    );
     let results = tx.create_transfers_atomically(&legs)?;
     if results.contains(&cashless_ledger::CreateTransferResult::ExceedsCredits) {
         return Err(ServiceError::unprocessable(
@@ -714,23 +736,34 @@ fn move_refund(
 mod tests {
     use super::*;
 
+    fn cny(minor: i64) -> Money {
+        Money::new(minor, Currency::CNY)
+    }
+
     #[test]
     fn fees_round_half_up_and_refunds_return_them_in_proportion() {
-        assert_eq!(fee_of(10_000, 60), 60);
-        assert_eq!(fee_of(83, 60), 0); // 0.498 fen
-        assert_eq!(fee_of(84, 60), 1); // 0.504 fen
-        assert_eq!(fee_of(u64::MAX, 1_000), 1_844_674_407_370_955_162);
+        assert_eq!(fee_of(cny(10_000), 60), Ok(cny(60)));
+        assert_eq!(fee_of(cny(83), 60), Ok(cny(0))); // 0.498 fen
+        assert_eq!(fee_of(cny(84), 60), Ok(cny(1))); // 0.504 fen
+        assert_eq!(
+            fee_of(cny(i64::MAX), 1_000),
+            Ok(cny(922_337_203_685_477_581))
+        );
+        // Neither a negative amount nor a rate above 100% makes a fee.
+        assert!(fee_of(cny(-1), 60).is_err());
+        assert!(fee_of(cny(100), 20_000).is_err());
         // Refunding 3 × 1/3 of 1.00 CNY at 0.60%: the fee held goes 1 → 0 → 0 → 0 and never
         // below zero, and is 0 once everything is refunded.
-        let amount = 100;
-        let mut fee = fee_of(amount, 60);
-        let mut refunded = 0;
+        let amount = cny(100);
+        let mut fee = fee_of(amount, 60).unwrap();
+        let mut refunded = cny(0);
         for part in [33, 33, 34] {
-            refunded += part;
-            let after = fee_of(amount - refunded, 60).min(fee);
+            refunded = refunded.checked_add(cny(part)).unwrap();
+            let kept = amount.checked_sub(refunded).unwrap();
+            let after = fee_of(kept, 60).unwrap().checked_min(fee).unwrap();
             assert!(after <= fee);
             fee = after;
         }
-        assert_eq!(fee, 0);
+        assert_eq!(fee, cny(0));
     }
 }

@@ -15,10 +15,11 @@
 use std::sync::Arc;
 
 use cashless_kernel::idempotency::idempotency_key;
-use cashless_kernel::wire::{self, Amount};
+use cashless_kernel::wire::{self, Amount, TypedAmount};
 use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
 use cashless_ledger::{
-    AccountKind, CreateTransferResult, Currency, Transfer, TransferFlags, TransferId,
+    AccountKind, CreateTransferResult, Currency, Money, MoneyError, Transfer, TransferFlags,
+    TransferId,
 };
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use cashless_wallet::Session;
@@ -72,8 +73,8 @@ fn payment_view(order: &OrderRow, merchant: &MerchantRow) -> PaymentView {
     PaymentView {
         payment_id: order.id.clone(),
         status: order.status.name().to_owned(),
-        amount: Amount::new(order.amount, order.currency),
-        refunded: Amount::new(order.refunded, order.currency),
+        amount: order.amount.into(),
+        refunded: order.refunded.into(),
         merchant_id: merchant.id.clone(),
         merchant_name: merchant.display_name.clone(),
         subject: order.subject.clone(),
@@ -88,8 +89,9 @@ fn payment_view(order: &OrderRow, merchant: &MerchantRow) -> PaymentView {
 pub struct PayInput {
     /// The scanned EMVCo payload.
     pub payload: String,
-    /// What the payer typed, for a static code.
-    pub amount: Option<String>,
+    /// What the payer typed, for a static code (parsed at the edge; the device signs the
+    /// text as typed).
+    pub amount: Option<TypedAmount>,
     /// The PIN or the device's signature, when the payment needs more than password-free.
     pub confirmation: Option<Confirmation>,
 }
@@ -103,13 +105,13 @@ impl std::fmt::Debug for PayInput {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PaycodeInput {
     /// The 18 digits the cashier scanned.
     pub auth_code: String,
     pub out_trade_no: String,
-    pub amount: String,
-    pub currency: Option<String>,
+    /// Parsed at the edge; payment-code orders are in CNY.
+    pub amount: Money,
     pub subject: String,
     pub store_id: Option<String>,
     pub terminal_id: Option<String>,
@@ -155,21 +157,29 @@ pub(crate) fn password_free(
     conn: &mut Conn,
     config: &PaymentsConfig,
     user_id: &str,
-    amount: u64,
+    amount: Money,
     now: u64,
 ) -> Result<(bool, u32), DbError> {
     let used = payer::password_free_today(conn, user_id, now)?;
     Ok((
-        amount <= config.password_free_max && used < config.password_free_daily_max,
+        within_password_free(config, amount) && used < config.password_free_daily_max,
         used,
     ))
+}
+
+/// Whether `amount` is at most the password-free amount (a CNY amount: the limit is in CNY).
+fn within_password_free(config: &PaymentsConfig, amount: Money) -> bool {
+    amount.currency() == Currency::CNY
+        && amount
+            .unsigned()
+            .is_ok_and(|minor| minor <= config.password_free_max)
 }
 
 /// A payment moved in the ledger (in this batch's memory) and not yet written.
 struct Taken {
     today: payer::OutflowDay,
     pin: PinUse,
-    fee: u64,
+    fee: Money,
 }
 
 /// Who pays whom for an order, and how the payment was confirmed.
@@ -205,7 +215,7 @@ fn take_payment(
     } = *charge;
     debug_assert!(order.status.is_open());
     let today = payer::outflow_today(tx.conn()?, payer, now)?;
-    let free = order.amount <= payments.config.password_free_max
+    let free = within_password_free(&payments.config, order.amount)
         && today.password_free < payments.config.password_free_daily_max;
     if !pin_verified && !free {
         return Err(PayError::Payer(pin_required(
@@ -217,25 +227,29 @@ fn take_payment(
     let currency = order.currency;
     cashless_wallet::ensure_account(tx, fee_account(currency), currency, AccountKind::Fee)
         .map_err(PayError::platform)?;
-    let fee = fee_of(order.amount, merchant.fee_rate_bps);
-    let mut legs = vec![Transfer::new(
-        transfer_ids[0],
-        payer.wallet(),
-        merchant.account,
-        order.amount,
-        currency,
-        codes::PAYMENT,
-    )];
-    if fee > 0 {
-        legs[0].flags = TransferFlags::LINKED;
-        legs.push(Transfer::new(
-            transfer_ids[1],
+    let fee = fee_of(order.amount, merchant.fee_rate_bps).map_err(money_platform)?;
+    let mut legs = vec![
+        Transfer::of(
+            transfer_ids[0],
+            payer.wallet(),
             merchant.account,
-            fee_account(currency),
-            fee,
-            currency,
-            codes::FEE,
-        ));
+            order.amount,
+            codes::PAYMENT,
+        )
+        .map_err(money_platform)?,
+    ];
+    if !fee.is_zero() {
+        legs[0].flags = TransferFlags::LINKED;
+        legs.push(
+            Transfer::of(
+                transfer_ids[1],
+                merchant.account,
+                fee_account(currency),
+                fee,
+                codes::FEE,
+            )
+            .map_err(money_platform)?,
+        );
     }
     let results = tx.create_transfers_atomically(&legs)?;
     if results.first() == Some(&CreateTransferResult::ExceedsCredits) {
@@ -251,6 +265,10 @@ fn take_payment(
         PinUse::Without
     };
     Ok(Taken { today, pin, fee })
+}
+
+fn money_platform(error: MoneyError) -> PayError {
+    PayError::Platform(wire::money_fault(error))
 }
 
 /// How a paid order reaches its row.
@@ -296,8 +314,7 @@ fn record_payment(
             user_id: payer.user_id(),
             kind: "payment",
             status: "succeeded",
-            amount: -(order.amount as i64),
-            currency: order.currency,
+            amount: order.amount.checked_neg().map_err(wire::money_fault)?,
             counterparty: &merchant.display_name,
             details: json!({ "order_id": order.id, "merchant_id": merchant.id, "subject": order.subject, "password_free": taken.pin == PinUse::Without }),
         },
@@ -325,7 +342,7 @@ struct PayAttempt {
     key: String,
     fingerprint: String,
     target: Target,
-    static_amount: Option<u64>,
+    static_amount: Option<Money>,
     pin_verified: bool,
 }
 
@@ -341,7 +358,7 @@ pub(crate) struct ChargeConfig {
 #[derive(Clone)]
 struct Target {
     scanned: qr::Scanned,
-    amount: Option<u64>,
+    amount: Option<Money>,
 }
 
 fn load_merchant(tx: &mut WriteTx<'_, '_>, id: &str) -> ServiceResult<MerchantRow> {
@@ -349,6 +366,53 @@ fn load_merchant(tx: &mut WriteTx<'_, '_>, id: &str) -> ServiceResult<MerchantRo
         return Err(qr_unknown());
     }
     merchants::load_in(tx, id)?.ok_or_else(qr_unknown)
+}
+
+/// The order a static code's payment makes (inserted once paid): the typed amount, checked
+/// against the merchant's limits, at the store the code names.
+fn static_order(
+    conn: &mut Conn,
+    merchant: &MerchantRow,
+    target: &Target,
+    static_amount: Option<Money>,
+    new_id: &str,
+    limits: merchants::OrderLimits,
+    now: u64,
+) -> Result<OrderRow, PayError> {
+    let amount = static_amount.ok_or_else(|| {
+        PayError::Platform(ServiceError::internal("a static code without an amount"))
+    })?;
+    limits.check(merchant, amount).map_err(PayError::request)?;
+    let store_id = match target.scanned.store_id.as_deref() {
+        Some(store) if wire::is_id(store) && merchants::store_of(conn, &merchant.id, store)? => {
+            Some(store.to_owned())
+        }
+        Some(_) => return Err(PayError::Request(qr_unknown())),
+        None => None,
+    };
+    Ok(OrderRow {
+        id: new_id.to_owned(),
+        merchant_id: merchant.id.clone(),
+        store_id,
+        terminal_id: None,
+        out_trade_no: new_id.to_owned(),
+        qr_token: None,
+        kind: OrderKind::Static,
+        status: OrderStatus::WaitBuyerPay,
+        amount,
+        currency: amount.currency(),
+        subject: merchant.display_name.clone(),
+        fee: Money::zero(amount.currency()),
+        refunded: Money::zero(amount.currency()),
+        payer_user_id: None,
+        payer_name: None,
+        fingerprint: String::new(),
+        transfer_id: None,
+        expires_ns: now,
+        paid_ns: None,
+        created_ns: now,
+        updated_ns: now,
+    })
 }
 
 fn qr_unknown() -> ServiceError {
@@ -387,11 +451,11 @@ impl Payments {
         }
     }
 
-    fn target(&self, payload: &str, typed: Option<&str>) -> ServiceResult<Target> {
+    fn target(&self, payload: &str, typed: Option<Money>) -> ServiceResult<Target> {
         let scanned = qr::scan(payload)?;
         let amount = match (&scanned.amount, typed) {
             (Some(in_code), Some(typed)) => {
-                if wire::positive_amount(typed, Currency::CNY)? != *in_code {
+                if typed != *in_code {
                     return Err(ServiceError::unprocessable(
                         "amount_mismatch",
                         "the amount differs from the one in the code",
@@ -400,7 +464,7 @@ impl Payments {
                 Some(*in_code)
             }
             (Some(in_code), None) => Some(*in_code),
-            (None, Some(typed)) => Some(wire::positive_amount(typed, Currency::CNY)?),
+            (None, Some(typed)) => Some(typed),
             (None, None) => None,
         };
         Ok(Target { scanned, amount })
@@ -411,7 +475,7 @@ impl Payments {
         &self,
         session: &Session,
         payload: &str,
-        amount: Option<&str>,
+        amount: Option<Money>,
     ) -> ServiceResult<ScanView> {
         let target = self.target(payload, amount)?;
         let config = self.config.clone();
@@ -463,7 +527,7 @@ impl Payments {
                     chinese_name: merchant.chinese_name.clone(),
                     city: merchant.city.clone(),
                     store_id: target.scanned.store_id.clone(),
-                    amount: amount.map(|amount| Amount::new(amount, Currency::CNY)),
+                    amount: amount.map(Amount::from),
                     subject,
                     pin_required,
                 }))
@@ -479,7 +543,10 @@ impl Payments {
         input: PayInput,
     ) -> ServiceResult<PaymentView> {
         let key = idempotency_key(key)?;
-        let target = self.target(&input.payload, input.amount.as_deref())?;
+        let target = self.target(
+            &input.payload,
+            input.amount.as_ref().map(|typed| typed.money),
+        )?;
         let static_amount = match (&target.scanned.reference, target.amount) {
             (Some(_), _) => None,
             (None, Some(amount)) => Some(amount),
@@ -493,14 +560,17 @@ impl Payments {
         let fingerprint = self.wallet.secrets().fingerprint(&[
             "pay",
             input.payload.trim(),
-            &target.amount.unwrap_or(0).to_string(),
+            &target.amount.map_or(0, Money::minor).to_string(),
         ]);
         // A retry of a payment already made answers with that payment, whatever its
         // confirmation says now (a device signature goes stale after 5 minutes). The writer
         // looks the key up again before paying, so it is read here only where that spares
         // something: a PIN check (slow, and its failures count), or a device signature that
         // no longer verifies.
-        let typed = input.amount.as_deref().unwrap_or("");
+        let typed = input
+            .amount
+            .as_ref()
+            .map_or("", |typed| typed.text.as_str());
         let signed = [key.as_str(), input.payload.trim(), typed];
         let pin_verified = match &input.confirmation {
             None => false,
@@ -540,7 +610,9 @@ impl Payments {
         let paid = match self.pay_once(attempt.clone()).await {
             // Short of money: the card the payer chose for this covers the difference.
             Err(PayError::InsufficientBalance(error)) => {
-                let amount = attempt.target.amount.unwrap_or(0);
+                let Some(amount) = attempt.target.amount else {
+                    return Err(error);
+                };
                 let key = format!("pay:{}", attempt.key);
                 if !self
                     .wallet
@@ -621,45 +693,18 @@ impl Payments {
                         order_payable(&order, now).map_err(PayError::Request)?;
                         (order, OrderWrite::Update)
                     }
-                    None => {
-                        limits
-                            .check(&merchant, static_amount.unwrap_or(0))
-                            .map_err(PayError::request)?;
-                        let store_id = match target.scanned.store_id.as_deref() {
-                            Some(store)
-                                if wire::is_id(store)
-                                    && merchants::store_of(conn, &merchant.id, store)? =>
-                            {
-                                Some(store.to_owned())
-                            }
-                            Some(_) => return Err(PayError::Request(qr_unknown())),
-                            None => None,
-                        };
-                        let order = OrderRow {
-                            id: new_id.clone(),
-                            merchant_id: merchant.id.clone(),
-                            store_id,
-                            terminal_id: None,
-                            out_trade_no: new_id.clone(),
-                            qr_token: None,
-                            kind: OrderKind::Static,
-                            status: OrderStatus::WaitBuyerPay,
-                            amount: static_amount.unwrap_or(0),
-                            currency: Currency::CNY,
-                            subject: merchant.display_name.clone(),
-                            fee: 0,
-                            refunded: 0,
-                            payer_user_id: None,
-                            payer_name: None,
-                            fingerprint: String::new(),
-                            transfer_id: None,
-                            expires_ns: now,
-                            paid_ns: None,
-                            created_ns: now,
-                            updated_ns: now,
-                        };
-                        (order, OrderWrite::Insert)
-                    }
+                    None => (
+                        static_order(
+                            conn,
+                            &merchant,
+                            &target,
+                            static_amount,
+                            &new_id,
+                            limits,
+                            now,
+                        )?,
+                        OrderWrite::Insert,
+                    ),
                 };
                 let paying = Charge {
                     config: &charge_config,
@@ -745,7 +790,7 @@ impl Payments {
         match self.confirm_once(session, id).await {
             // Short of money: the card the payer chose covers the difference.
             Err(PayError::InsufficientBalance(error)) => {
-                let amount = wire::positive_amount(&pending.amount.amount, Currency::CNY)?;
+                let amount = wire::money(&pending.amount.amount, Currency::CNY)?;
                 let key = format!("confirm:{id}");
                 if !self
                     .wallet

@@ -2,13 +2,13 @@
 
 use cashless_emvqr::{CashlessMerchant, CashlessOrder, Scheme};
 use cashless_kernel::{ServiceError, ServiceResult};
-use cashless_ledger::Currency;
+use cashless_ledger::{Currency, Money};
 use serde_json::json;
 
 /// What makes a code dynamic.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dynamic<'a> {
-    pub amount: u64,
+    pub amount: Money,
     pub reference: &'a str,
     pub terminal: Option<&'a str>,
 }
@@ -21,9 +21,15 @@ pub(crate) fn encode(
     let payload = match dynamic {
         None => cashless_emvqr::encode_static(&code).map(|mpm| mpm.payload()),
         Some(dynamic) => {
-            let amount =
-                cashless_emvqr::Amount::from_minor_units(dynamic.amount, Currency::CNY.exponent())
-                    .map_err(|error| error.to_string())?;
+            let minor = dynamic
+                .amount
+                .unsigned()
+                .map_err(|error| error.to_string())?;
+            let amount = cashless_emvqr::Amount::from_minor_units(
+                minor,
+                dynamic.amount.currency().exponent(),
+            )
+            .map_err(|error| error.to_string())?;
             // A terminal label longer than EMVCo's 25 characters (our ids are 36) stays off the code.
             let terminal = dynamic
                 .terminal
@@ -63,7 +69,7 @@ pub(crate) struct Scanned {
     pub store_id: Option<String>,
     /// The order token of a dynamic code.
     pub reference: Option<String>,
-    pub amount: Option<u64>,
+    pub amount: Option<Money>,
 }
 
 /// What a code that is no merchant code at all is (`web_link`, `transit_code` or `other`), and
@@ -127,7 +133,12 @@ pub(crate) fn scan(payload: &str) -> Result<Scanned, ServiceError> {
     }
     let amount = target
         .amount
-        .map(|amount| amount.to_minor_units(Currency::CNY.exponent()))
+        .map(|amount| {
+            let minor = amount
+                .to_minor_units(Currency::CNY.exponent())
+                .map_err(|error| error.to_string())?;
+            Money::from_unsigned(minor, Currency::CNY).map_err(|error| error.to_string())
+        })
         .transpose()
         .map_err(|error| {
             ServiceError::unprocessable("qr_invalid", format!("the code's amount: {error}"))

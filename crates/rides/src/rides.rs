@@ -26,10 +26,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use cashless_consumer::rfc3339;
-use cashless_kernel::wire::Amount;
+use cashless_kernel::wire::{self, Amount};
 use cashless_kernel::{ServiceError, ServiceResult, secrets};
 use cashless_ledger::{
-    AccountId, AccountKind, CreateTransferResult, Currency, Transfer, TransferId,
+    AccountId, AccountKind, CreateTransferResult, Currency, Money, Transfer, TransferId,
 };
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use cashless_transit::fares::{FareTable, Line, Network, Pairing, RiderTap, pair};
@@ -652,8 +652,9 @@ impl Pricer<'_> {
                 user_id,
                 kind: "transit",
                 status: "processing",
-                amount: -fare,
-                currency: Currency::CNY,
+                amount: Money::new(fare, Currency::CNY)
+                    .checked_neg()
+                    .map_err(wire::money_fault)?,
                 counterparty: &counterparty,
                 details: json!({ "journey_id": id, "operator": rider.operator, "journey": kind, "description": description }),
             },
@@ -766,16 +767,18 @@ fn reprice(
     now: u64,
 ) -> ServiceResult<()> {
     if journey.charged > fare {
-        let back = journey.charged - fare;
+        let back = Money::new(journey.charged, Currency::CNY)
+            .checked_sub(Money::new(fare, Currency::CNY))
+            .map_err(wire::money_fault)?;
         let payer = payer::payer(tx.conn()?, &journey.user_id)?;
-        let transfer = Transfer::new(
+        let transfer = Transfer::of(
             TransferId(wallet.new_id()),
             operator_payable(rider.operator),
             payer.wallet(),
-            back as u64,
-            Currency::CNY,
+            back,
             codes::TRANSIT_REFUND,
-        );
+        )
+        .map_err(wire::money_fault)?;
         cashless_kernel::check_applied("transit", &tx.create_transfers_atomically(&[transfer])?)?;
         journey.charged = fare;
         let conn = tx.conn()?;
@@ -788,7 +791,6 @@ fn reprice(
                 kind: "transit_refund",
                 status: "succeeded",
                 amount: back,
-                currency: Currency::CNY,
                 counterparty: &name,
                 details: json!({ "journey_id": journey.id, "reason": "fare_adjusted" }),
             },
@@ -884,14 +886,14 @@ fn collect(
             blacklist(tx.conn()?, rider, now)?;
             return Ok(false);
         }
-        let transfer = Transfer::new(
+        let transfer = Transfer::of(
             TransferId(wallet.new_id()),
             payer.wallet(),
             operator_payable(rider.operator),
-            due as u64,
-            Currency::CNY,
+            Money::new(due, Currency::CNY),
             codes::TRANSIT_FARE,
-        );
+        )
+        .map_err(wire::money_fault)?;
         let results = tx.create_transfers_atomically(&[transfer])?;
         if results.first() == Some(&CreateTransferResult::ExceedsCredits) {
             blacklist(tx.conn()?, rider, now)?;

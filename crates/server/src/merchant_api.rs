@@ -11,6 +11,8 @@ use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
+use cashless_kernel::wire;
+use cashless_ledger::Currency;
 use cashless_outbox::EventPage;
 use cashless_payments::merchants::{
     KeyView, MerchantCaller, MerchantInput, MerchantView, Revocation, Revoked, StoreView,
@@ -458,8 +460,7 @@ pub async fn precreate(
 ) -> Result<Json<OrderView>, ApiError> {
     let input = PrecreateInput {
         out_trade_no: request.out_trade_no,
-        amount: request.amount,
-        currency: request.currency,
+        amount: wire::money_in(&request.amount, request.currency.as_deref())?,
         subject: request.subject,
         store_id: request.store_id,
         terminal_id: request.terminal_id,
@@ -496,8 +497,7 @@ pub async fn pay_by_paycode(
     let input = PaycodeInput {
         auth_code: request.auth_code,
         out_trade_no: request.out_trade_no,
-        amount: request.amount,
-        currency: request.currency,
+        amount: wire::money_in(&request.amount, request.currency.as_deref())?,
         subject: request.subject,
         store_id: request.store_id,
         terminal_id: request.terminal_id,
@@ -719,7 +719,7 @@ pub async fn refund(
 ) -> Result<Json<RefundView>, ApiError> {
     let input = RefundInput {
         out_request_no: request.out_request_no,
-        amount: request.amount,
+        amount: wire::money(&request.amount, Currency::CNY)?,
         reason: request.reason,
     };
     Ok(Json(

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use cashless_kernel::ServiceError;
+use cashless_kernel::wire::{self, TypedAmount};
+use cashless_ledger::{Currency, Money};
 use cashless_wallet::confirm::Confirmation;
 
 use crate::AppState;
@@ -21,6 +23,13 @@ use crate::json::ApiJson;
 use crate::wallet_api::{Consumer, idempotency_key};
 
 use crate::pictures::{PictureQuery, read_qr_picture};
+
+/// A typed amount (static codes are in CNY), parsed here rather than in the service.
+fn typed(amount: Option<&str>) -> Result<Option<Money>, ServiceError> {
+    amount
+        .map(|text| wire::money(text, Currency::CNY))
+        .transpose()
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +51,11 @@ pub async fn scan(
     Ok(Json(
         state
             .payments
-            .scan(&session, &request.payload, request.amount.as_deref())
+            .scan(
+                &session,
+                &request.payload,
+                typed(request.amount.as_deref())?,
+            )
             .await?,
     ))
 }
@@ -114,7 +127,11 @@ pub async fn pay(
 ) -> Result<Json<PaymentView>, ApiError> {
     let input = PayInput {
         payload: request.payload,
-        amount: request.amount,
+        amount: request
+            .amount
+            .as_deref()
+            .map(|text| TypedAmount::parse(text, Currency::CNY))
+            .transpose()?,
         confirmation: Confirmation::from_request(
             request.pin,
             request.device_signature,

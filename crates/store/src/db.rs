@@ -78,6 +78,21 @@ impl<'a> Param<'a> {
     pub fn opt_blob(blob: Option<&'a [u8]>) -> Param<'a> {
         blob.map_or(Param::Null, Param::Blob)
     }
+
+    /// An amount column: the signed minor units (the currency is a column of its own).
+    pub fn money(money: cashless_ledger::Money) -> Param<'static> {
+        Param::Int(money.minor())
+    }
+
+    /// A time column: nanoseconds since the Unix epoch (saturating in the year 2262).
+    pub fn ns(ns: u64) -> Param<'static> {
+        Param::Int(i64::try_from(ns).unwrap_or(i64::MAX))
+    }
+
+    /// An optional time column.
+    pub fn opt_ns(ns: Option<u64>) -> Param<'static> {
+        ns.map_or(Param::Null, Param::ns)
+    }
 }
 
 impl rusqlite::ToSql for Param<'_> {
@@ -151,6 +166,38 @@ impl Row {
             other => Err(DbError::decode(format!(
                 "column {index}: expected integer, got {other:?}"
             ))),
+        }
+    }
+
+    /// An amount column in `currency`.
+    pub fn money(
+        &self,
+        index: usize,
+        currency: cashless_ledger::Currency,
+    ) -> Result<cashless_ledger::Money, DbError> {
+        Ok(cashless_ledger::Money::new(self.int(index)?, currency))
+    }
+
+    /// A column of minor units that is never negative (an amount a movement moves).
+    pub fn unsigned(&self, index: usize) -> Result<u64, DbError> {
+        let value = self.int(index)?;
+        u64::try_from(value)
+            .map_err(|_| DbError::decode(format!("column {index}: negative amount {value}")))
+    }
+
+    /// A time column (nanoseconds since the Unix epoch, never negative).
+    pub fn ns(&self, index: usize) -> Result<u64, DbError> {
+        let value = self.int(index)?;
+        u64::try_from(value)
+            .map_err(|_| DbError::decode(format!("column {index}: negative time {value}")))
+    }
+
+    /// An optional time column.
+    pub fn opt_ns(&self, index: usize) -> Result<Option<u64>, DbError> {
+        if self.is_null(index)? {
+            Ok(None)
+        } else {
+            self.ns(index).map(Some)
         }
     }
 

@@ -665,7 +665,7 @@ fn with_transfer_row<R>(
         Param::Blob(&id),
         Param::Blob(&debit),
         Param::Blob(&credit),
-        Param::Int(t.amount as i64),
+        Param::Int(sql_amount(t.amount)),
         Param::opt_blob(pending.as_ref().map(|p| p.as_slice())),
         Param::Int(t.timeout_secs.into()),
         Param::Int(t.currency.numeric().into()),
@@ -775,23 +775,30 @@ fn persist_postgres(
     Ok(())
 }
 
+/// An amount or running total as its column holds it. The ledger keeps each at most
+/// `AMOUNT_MAX` (= `i64::MAX`), so this never saturates.
+fn sql_amount(minor: u64) -> i64 {
+    debug_assert!(minor <= cashless_ledger::AMOUNT_MAX);
+    i64::try_from(minor).unwrap_or(i64::MAX)
+}
+
 fn balance_columns(accounts: &[&Account]) -> [Vec<i64>; 4] {
     [
         accounts
             .iter()
-            .map(|a| a.balances.debits_pending as i64)
+            .map(|a| sql_amount(a.balances.debits_pending))
             .collect(),
         accounts
             .iter()
-            .map(|a| a.balances.debits_posted as i64)
+            .map(|a| sql_amount(a.balances.debits_posted))
             .collect(),
         accounts
             .iter()
-            .map(|a| a.balances.credits_pending as i64)
+            .map(|a| sql_amount(a.balances.credits_pending))
             .collect(),
         accounts
             .iter()
-            .map(|a| a.balances.credits_posted as i64)
+            .map(|a| sql_amount(a.balances.credits_posted))
             .collect(),
     ]
 }

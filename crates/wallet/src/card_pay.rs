@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use cashless_ledger::{Currency, format_amount};
+use cashless_ledger::{Currency, Money, format_amount};
 use cashless_partners::RequestStatus;
 use cashless_store::Param;
 use serde_json::json;
@@ -153,9 +153,18 @@ impl Wallet {
         self: &Arc<Self>,
         user_id: &str,
         payment_key: &str,
-        amount: u64,
+        amount: Money,
     ) -> Result<bool, CardFundingError> {
         let refused = CardFundingError::refused;
+        if amount.currency() != Currency::CNY {
+            return Err(refused(ServiceError::internal(format!(
+                "card fallback in {}: the wallet holds CNY",
+                amount.currency()
+            ))));
+        }
+        let amount = amount
+            .unsigned()
+            .map_err(|error| refused(cashless_kernel::wire::money_fault(error)))?;
         let Some(card_id) = self.payment_card(user_id).await.map_err(refused)? else {
             return Ok(false);
         };

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use cashless_consumer::rfc3339;
 use cashless_ledger::{
-    AccountId, AccountKind, CreateTransferResult, Currency, Transfer, TransferFlags, TransferId,
-    convert_minor, parse_u128,
+    AccountId, AccountKind, CreateTransferResult, Currency, Money, MoneyError, Transfer,
+    TransferFlags, TransferId, convert_minor, parse_u128,
 };
 use cashless_partners::{BankError, BankRequest, CardToken, Direction, RequestStatus};
 use cashless_store::{Conn, DbError, Param, Row, WriteTx};
@@ -160,8 +160,8 @@ fn decode_movement(row: &Row) -> Result<Movement, DbError> {
             .ok_or_else(|| DbError::Decode("funding kind".into()))?,
         status: row.text(3)?.to_owned(),
         card_id: row.text(4)?.to_owned(),
-        amount: row.int(5)? as u64,
-        card_amount: row.int(6)? as u64,
+        amount: row.unsigned(5)?,
+        card_amount: row.unsigned(6)?,
         card_currency: Currency::from_code(currency)
             .ok_or_else(|| DbError::Decode(format!("currency {currency}")))?,
         rate_micros: row.opt_int(8)?.map(|rate| rate as u64),
@@ -233,10 +233,12 @@ impl Movement {
         legs
     }
 
-    fn activity_amount(&self) -> i128 {
+    /// The movement on the consumer's statement: in for a top-up, out for a withdrawal.
+    fn activity_amount(&self) -> Result<Money, MoneyError> {
+        let amount = Money::from_unsigned(self.amount, Currency::CNY)?;
         match self.kind {
-            FundingKind::TopUp => i128::from(self.amount),
-            FundingKind::Withdrawal => -i128::from(self.amount),
+            FundingKind::TopUp => Ok(amount),
+            FundingKind::Withdrawal => amount.checked_neg(),
         }
     }
 }
@@ -850,7 +852,9 @@ fn record(
             int(now),
         ],
     )?;
-    let signed = movement.activity_amount();
+    let amount = movement
+        .activity_amount()
+        .map_err(cashless_kernel::wire::money_fault)?;
     crate::payer::record_activity(
         conn,
         &crate::payer::Activity {
@@ -858,8 +862,7 @@ fn record(
             user_id: &movement.user_id,
             kind: movement.kind.name(),
             status: "processing",
-            amount: i64::try_from(signed).unwrap_or(i64::MAX),
-            currency: Currency::CNY,
+            amount,
             counterparty,
             details,
         },
@@ -878,8 +881,8 @@ fn decode_view(row: &Row) -> Result<FundingView, DbError> {
         id: row.text(0)?.to_owned(),
         kind: row.text(1)?.to_owned(),
         status: row.text(2)?.to_owned(),
-        amount: Amount::new(row.int(3)? as u64, Currency::CNY),
-        card_amount: Amount::new(row.int(4)? as u64, card_currency),
+        amount: Amount::new(row.unsigned(3)?, Currency::CNY),
+        card_amount: Amount::new(row.unsigned(4)?, card_currency),
         fx: rate.map(|rate| FxView {
             rate: rate_text(rate),
             from: card_currency.code().to_owned(),

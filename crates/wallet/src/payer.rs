@@ -4,7 +4,7 @@
 //! together with the caller's own rows, or not at all.
 
 use cashless_consumer::{Date, KycLevel};
-use cashless_ledger::{AccountId, Currency};
+use cashless_ledger::{AccountId, Currency, Money};
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use serde_json::json;
 
@@ -76,10 +76,11 @@ pub fn outflow_today(conn: &mut Conn, payer: &Payer, now_ns: u64) -> Result<Outf
 /// Writes nothing: count it with [`count_payment`] once every other check passed.
 pub fn check_outflow(
     payer: &Payer,
-    amount: u64,
+    amount: Money,
     today: &OutflowDay,
     config: &WalletConfig,
 ) -> ServiceResult<()> {
+    let amount = outflow(amount)?;
     check_limits(&payer.0, amount, today.total, &config.limits)
 }
 
@@ -88,10 +89,24 @@ pub fn count_payment(
     conn: &mut Conn,
     payer: &Payer,
     today: &OutflowDay,
-    amount: u64,
+    amount: Money,
     pin: PinUse,
-) -> Result<(), DbError> {
-    today.write(conn, &payer.0.id, amount, pin)
+) -> ServiceResult<()> {
+    let amount = outflow(amount)?;
+    Ok(today.write(conn, &payer.0.id, amount, pin)?)
+}
+
+/// The minor units a payment takes out of the wallet: CNY (the limits are in CNY), positive.
+fn outflow(amount: Money) -> ServiceResult<u64> {
+    if amount.currency() != Currency::CNY {
+        return Err(ServiceError::internal(format!(
+            "an outflow in {}: the wallet's limits are in CNY",
+            amount.currency()
+        )));
+    }
+    amount
+        .unsigned()
+        .map_err(cashless_kernel::wire::money_fault)
 }
 
 /// Gives back an outflow counted at `counted_at_ns` that did not happen.
@@ -141,9 +156,8 @@ pub struct Activity<'a> {
     pub kind: &'a str,
     /// `processing`, `succeeded` or `failed`.
     pub status: &'a str,
-    /// Positive for money in, negative for money out, in minor units of `currency`.
-    pub amount: i64,
-    pub currency: Currency,
+    /// Positive for money in, negative for money out.
+    pub amount: Money,
     pub counterparty: &'a str,
     pub details: serde_json::Value,
 }
@@ -161,8 +175,8 @@ pub fn record_activity(
             Param::Text(activity.user_id),
             Param::Text(activity.kind),
             Param::Text(activity.status),
-            Param::Int(activity.amount),
-            Param::Text(activity.currency.code()),
+            Param::money(activity.amount),
+            Param::Text(activity.amount.currency().code()),
             Param::Text(activity.counterparty),
             Param::Text(&activity.details.to_string()),
             int(now_ns),

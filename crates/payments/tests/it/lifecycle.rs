@@ -18,6 +18,11 @@ use rand::{RngExt, SeedableRng};
 
 use crate::{Harness, Merchant, PIN};
 
+/// An amount as the HTTP edge hands it to the service.
+fn cny(text: &str) -> cashless_ledger::Money {
+    cashless_kernel::wire::money(text, cashless_ledger::Currency::CNY).unwrap()
+}
+
 /// Every order is for 10.00 CNY: above the password-free limit set here (5.00), so a
 /// payment code waits for the payer's PIN.
 const AMOUNT: u64 = 1_000;
@@ -163,8 +168,7 @@ async fn random_sequences_follow_the_machine_and_tell_each_change_once(db: TestD
         let order = if dynamic {
             let input = PrecreateInput {
                 out_trade_no: out_trade_no.clone(),
-                amount: "10.00".to_owned(),
-                currency: None,
+                amount: cny("10.00"),
                 subject: "Noodles".to_owned(),
                 store_id: None,
                 terminal_id: None,
@@ -179,8 +183,7 @@ async fn random_sequences_follow_the_machine_and_tell_each_change_once(db: TestD
             let input = PaycodeInput {
                 auth_code: code.to_digits(),
                 out_trade_no: out_trade_no.clone(),
-                amount: "10.00".to_owned(),
-                currency: None,
+                amount: cny("10.00"),
                 subject: "Noodles".to_owned(),
                 store_id: None,
                 terminal_id: None,
@@ -249,7 +252,7 @@ async fn run(
     let caller = harness.caller(merchant).await;
     let refund = |amount: &str| RefundInput {
         out_request_no: format!("refund-{step}-{}", rand::random::<u32>()),
-        amount: amount.to_owned(),
+        amount: cny(amount),
         reason: None,
     };
     let outcome = match op {
