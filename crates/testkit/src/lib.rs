@@ -8,6 +8,8 @@
 //! sets it only after failing to start a server, and says so loudly).
 
 pub mod people;
+#[cfg(feature = "wallet")]
+pub mod wallet;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -180,4 +182,20 @@ pub async fn create_accounts(store: &Store, accounts: &[(AccountId, AccountFlags
         results.iter().all(|r| *r == CreateAccountResult::Ok),
         "{results:?}"
     );
+}
+
+/// Audits the books from storage alone and fails the test on any break (unbalanced
+/// currencies, balances that disagree with their transfers, crossed constraints …).
+pub async fn assert_books_balance(store: &Store) {
+    let audit = store
+        .read(|conn| {
+            let now_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+            cashless_store::audit::audit_ledger(conn, now_ns, &mut |_, _| {})
+        })
+        .await
+        .unwrap();
+    assert!(audit.passed(), "the ledger audit found breaks: {audit:?}");
 }

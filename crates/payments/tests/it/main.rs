@@ -9,23 +9,16 @@ mod lifecycle;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cashless_kernel::Secrets;
 use cashless_outbox::{EventView, EventsQuery, Outbox, OutboxConfig, PlatformKey};
-use cashless_partners::{
-    SimulatedBank, SimulatedBankConfig, SimulatedFx, SimulatedSms, SimulatedSmsConfig,
-};
 use cashless_payments::merchants::{MerchantCaller, MerchantInput, uscc_check_character};
 use cashless_payments::signing::MerchantSigner;
 use cashless_payments::{MerchantRecipients, Payments, PaymentsConfig};
 use cashless_store::Store;
 use cashless_testkit::TestDb;
-use cashless_testkit::people::{ICBC, card, phone, resident_id, serial};
-use cashless_wallet::funding::TopUpRequest;
-use cashless_wallet::identity::IdentityInput;
-use cashless_wallet::{DeviceInput, Partners, Session, Wallet, WalletConfig};
-
-/// The PIN every test payer sets.
-pub const PIN: &str = "258036";
+use cashless_testkit::people::serial;
+pub use cashless_testkit::wallet::PIN;
+use cashless_testkit::wallet::{TestWallet, bank_config, wallet_config};
+use cashless_wallet::{Session, Wallet};
 
 /// The payments service with everything it stands on.
 #[derive(Debug)]
@@ -33,7 +26,8 @@ pub struct Harness {
     pub store: Store,
     pub wallet: Arc<Wallet>,
     pub payments: Arc<Payments>,
-    pub sms: Arc<SimulatedSms>,
+    /// Makes consumers through the wallet.
+    pub consumers: TestWallet,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _db: TestDb,
 }
@@ -56,36 +50,12 @@ impl Harness {
     /// `payments` changes.
     pub async fn new(db: TestDb, payments: PaymentsConfig) -> Harness {
         let store = cashless_testkit::open(db.config()).await;
-        let sms = Arc::new(SimulatedSms::new(SimulatedSmsConfig {
-            latency: Duration::ZERO,
-            failure_ppm: 0,
-        }));
-        let bank = SimulatedBank::open(
-            SimulatedBankConfig {
-                latency: Duration::ZERO,
-                confirm_after: Duration::from_millis(1),
-                ..SimulatedBankConfig::default()
-            },
-            sms.clone(),
-        )
-        .unwrap();
-        let wallet = Wallet::new(
+        let consumers = TestWallet::new(
             store.clone(),
-            WalletConfig {
-                sms_resend_after: Duration::ZERO,
-                sms_daily_max: 1_000,
-                pin_hash_memory_kib: 1024,
-                pin_hash_passes: 1,
-                reconcile_every: Duration::from_millis(20),
-                ..WalletConfig::default()
-            },
-            Secrets::random(),
-            Partners {
-                sms: sms.clone(),
-                bank: Arc::new(bank),
-                fx: Arc::new(SimulatedFx::default()),
-            },
+            wallet_config(),
+            bank_config(Duration::from_millis(1)),
         );
+        let wallet = consumers.wallet.clone();
         let outbox = Outbox::new(
             store.clone(),
             OutboxConfig {
@@ -100,9 +70,9 @@ impl Harness {
         let tasks = vec![wallet.spawn_reconciler()];
         Harness {
             store,
+            consumers,
             wallet,
             payments,
-            sms,
             tasks,
             _db: db,
         }
@@ -111,56 +81,7 @@ impl Harness {
     /// A consumer verified with a resident ID, the PIN [`PIN`], a card, and `balance` CNY
     /// topped up from it.
     pub async fn payer(&self, name: &str, balance: &str) -> Session {
-        let phone = phone();
-        self.wallet.send_sign_in_code(&phone).await.unwrap();
-        let code = self.sms.newest_code_to(&phone).unwrap();
-        let device = DeviceInput {
-            device_id: None,
-            name: Some("test phone".to_owned()),
-            public_key: None,
-        };
-        let signed_in = self.wallet.sign_in(&phone, &code, device).await.unwrap();
-        let session = self.wallet.authenticate(&signed_in.token).await.unwrap();
-        let identity = IdentityInput::ResidentId {
-            name: name.to_owned(),
-            number: resident_id("19900307"),
-        };
-        self.wallet
-            .verify_identity(&session, identity)
-            .await
-            .unwrap();
-        self.wallet.set_pin(&session, PIN).await.unwrap();
-        let binding = self
-            .wallet
-            .start_card_binding(&session, &card(ICBC), name)
-            .await
-            .unwrap();
-        let otp = self.sms.newest_code_to(&phone).unwrap();
-        let card = self
-            .wallet
-            .confirm_card_binding(&session, &binding.binding_id, &otp)
-            .await
-            .unwrap();
-        let request = TopUpRequest {
-            card_id: card.id,
-            amount: balance.to_owned(),
-            currency: "CNY".to_owned(),
-        };
-        let key = format!("top-up-{}", serial());
-        let mut funding = self
-            .wallet
-            .top_up(&session, Some(&key), request)
-            .await
-            .unwrap();
-        for _ in 0..500 {
-            if funding.status != "processing" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            funding = self.wallet.funding(&session, &funding.id).await.unwrap();
-        }
-        assert_eq!(funding.status, "succeeded", "{funding:?}");
-        session
+        self.consumers.payer(name, balance).await.session
     }
 
     /// A merchant onboarded with a signing key and one store.
