@@ -298,10 +298,14 @@ async fn run(
                 .unwrap();
             let left = AMOUNT - minor(&order.refunded.amount);
             let left = cashless_ledger::format_amount(left, cashless_ledger::Currency::CNY);
-            payments
-                .refund(caller, &case.out_trade_no, refund(&left))
-                .await
-                .map(drop)
+            // Nothing left: "0.00" is refused where requests are parsed, at the edge.
+            match cashless_kernel::wire::money(&left, cashless_ledger::Currency::CNY) {
+                Ok(_) => payments
+                    .refund(caller, &case.out_trade_no, refund(&left))
+                    .await
+                    .map(drop),
+                Err(refusal) => Err(refusal),
+            }
         }
         Op::Expire => {
             let id = case.order_id.clone();

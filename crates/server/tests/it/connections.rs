@@ -39,7 +39,13 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 }
 
 async fn healthz(app: &TestApp) -> u16 {
-    app.client
+    // A fresh connection each time: a pooled one may be the one the idle timeout is closing
+    // at that very moment, and a request on it fails for that reason alone.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    client
         .get(format!("{}/healthz", app.base))
         .timeout(Duration::from_secs(5))
         .send()
