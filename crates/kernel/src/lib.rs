@@ -7,12 +7,15 @@
 //!   page cursors);
 //! - [`secrets`]: the platform's pepper and keyed fingerprints, hex, constant-time compares;
 //! - [`signatures`]: Ed25519 checks of requests that arrive together, verified together;
-//! - [`idempotency`]: a caller's idempotency key and the record an earlier request left.
+//! - [`idempotency`]: a caller's idempotency key and the record an earlier request left;
+//! - [`ids`]: `Id<K>`, an id checked where it enters, typed by the kind of thing it names
+//!   (each service declares its kinds with [`id_kinds!`]).
 //!
 //! It must never know a consumer, a merchant, a payment or a route.
 
 pub mod error;
 pub mod idempotency;
+pub mod ids;
 pub mod keys;
 pub mod secrets;
 pub mod signatures;

@@ -20,6 +20,13 @@ pub mod destination;
 pub mod dispatch;
 pub mod signature;
 
+pub mod ids {
+    //! The ids of what the outbox owns, checked where they enter (see `cashless_kernel::ids`).
+    cashless_kernel::id_kinds! {
+        Event(EventId) = ("event_not_found", "no such event");
+    }
+}
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -432,12 +439,9 @@ impl Outbox {
     /// Sends a recipient's undelivered event again now (the merchant's "retry" button),
     /// whatever its schedule or however often it failed. The caller has checked the recipient
     /// may.
-    pub async fn retry(&self, recipient: &str, event_id: &str) -> ServiceResult<()> {
-        let not_found = || ServiceError::not_found("event_not_found", "no such event");
-        if !cashless_kernel::wire::is_id(event_id) {
-            return Err(not_found());
-        }
-        let event_id = event_id.to_owned();
+    pub async fn retry(&self, recipient: &str, event_id: &ids::EventId) -> ServiceResult<()> {
+        let not_found = ids::EventId::not_found;
+        let event_id = event_id.as_str().to_owned();
         let recipient = recipient.to_owned();
         let recipients = Arc::clone(&self.recipients);
         self.store

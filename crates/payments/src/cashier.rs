@@ -8,6 +8,7 @@ use cashless_ledger::{Money, TransferId};
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use cashless_wallet::payer::{self, Payer};
 
+use crate::ids::{StoreId, TerminalId};
 use crate::lifecycle;
 use crate::merchants::{self, MerchantCaller, MerchantRow, OrderLimits};
 use crate::order::{self, OrderKind, OrderRow, OrderStatus, OrderView};
@@ -38,8 +39,8 @@ struct PaycodeRequest {
     subject: String,
     amount: Money,
     code: PayCode,
-    store_id: Option<String>,
-    terminal_id: Option<String>,
+    store_id: Option<StoreId>,
+    terminal_id: Option<TerminalId>,
     /// What a retry must repeat exactly.
     fingerprint: String,
 }
@@ -61,8 +62,8 @@ impl PaycodeRequest {
             "paycode|{}|{}|{subject}|{:?}|{:?}",
             input.auth_code.trim(),
             amount.minor(),
-            input.store_id,
-            input.terminal_id
+            input.store_id.as_ref().map(StoreId::as_str),
+            input.terminal_id.as_ref().map(TerminalId::as_str)
         );
         Ok(PaycodeRequest {
             out_trade_no,
@@ -245,8 +246,8 @@ fn charge_paycode(
     let store_id = orders::check_place(
         conn,
         &merchant.id,
-        request.store_id.as_deref(),
-        request.terminal_id.as_deref(),
+        request.store_id.as_ref(),
+        request.terminal_id.as_ref(),
     )
     .map_err(PayError::request)?;
     let device = match job.verified.clone() {
@@ -329,7 +330,10 @@ fn new_order(
         id: job.new_id.clone(),
         merchant_id: merchant.id.clone(),
         store_id,
-        terminal_id: request.terminal_id.clone(),
+        terminal_id: request
+            .terminal_id
+            .as_ref()
+            .map(|id| id.as_str().to_owned()),
         out_trade_no: request.out_trade_no.clone(),
         qr_token: None,
         kind: OrderKind::PayCode,

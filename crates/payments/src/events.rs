@@ -42,7 +42,7 @@ impl Payments {
     pub async fn retry_event(
         &self,
         mut caller: MerchantCaller,
-        event_id: &str,
+        event_id: &cashless_outbox::ids::EventId,
     ) -> ServiceResult<()> {
         caller.require_back_office()?;
         self.claim_nonce(&mut caller).await?;

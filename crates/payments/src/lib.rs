@@ -18,6 +18,16 @@
 
 mod cashier;
 pub mod events;
+pub mod ids {
+    //! The ids of what payments owns, checked where they enter (see `cashless_kernel::ids`).
+    cashless_kernel::id_kinds! {
+        Merchant(MerchantId) = ("merchant_not_found", "no such merchant");
+        Store(StoreId) = ("store_not_found", "no such store of this merchant");
+        Terminal(TerminalId) = ("terminal_not_found", "no such terminal of this merchant");
+        StaffMember(StaffId) = ("staff_not_found", "no such staff member");
+        Payment(PaymentId) = ("payment_not_found", "no such payment");
+    }
+}
 mod lifecycle;
 pub mod merchants;
 mod nonces;

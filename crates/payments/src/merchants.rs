@@ -16,6 +16,7 @@ use cashless_ledger::{Account, AccountFlags, AccountId, AccountKind, Currency, M
 use cashless_store::{Conn, DbError, Param, Row, WriteTx};
 use serde::Serialize;
 
+use crate::ids::{MerchantId, StoreId};
 use crate::nonces::SeenNonces;
 use crate::qr;
 use crate::signing::{self, Authorization};
@@ -612,7 +613,7 @@ impl Payments {
                 Ok(())
             })
             .await?;
-        self.merchant(&id).await
+        self.merchant_view(&id).await
     }
 
     /// Everything about a merchant: stores, terminals, keys, static codes.
@@ -632,10 +633,12 @@ impl Payments {
             .await?)
     }
 
-    pub async fn merchant(&self, id: &str) -> ServiceResult<MerchantView> {
-        if !cashless_kernel::wire::is_id(id) {
-            return Err(merchant_not_found());
-        }
+    pub async fn merchant(&self, id: &MerchantId) -> ServiceResult<MerchantView> {
+        self.merchant_view(id.as_str()).await
+    }
+
+    /// A merchant's view by an id of ours.
+    async fn merchant_view(&self, id: &str) -> ServiceResult<MerchantView> {
         let id = id.to_owned();
         let (merchant, stores, terminals, keys) = self
             .store
@@ -732,7 +735,7 @@ impl Payments {
     /// merchant may create (operator).
     pub async fn set_order_amount_max(
         &self,
-        merchant_id: &str,
+        merchant_id: &MerchantId,
         max: Option<u64>,
     ) -> ServiceResult<MerchantView> {
         self.check_order_amount_max(max)?;
@@ -753,7 +756,7 @@ impl Payments {
                 Ok::<_, ServiceError>(())
             })
             .await?;
-        self.merchant(&merchant_id).await
+        self.merchant_view(&merchant_id).await
     }
 
     /// What bounds an order's amount, to carry into a write.
@@ -767,7 +770,7 @@ impl Payments {
     /// Adds a store to a merchant (operator).
     pub async fn add_store(
         &self,
-        merchant_id: &str,
+        merchant_id: &MerchantId,
         name: &str,
         address: &str,
     ) -> ServiceResult<StoreView> {
@@ -794,7 +797,7 @@ impl Payments {
                 Ok(())
             })
             .await?;
-        let view = self.merchant(&merchant_id).await?;
+        let view = self.merchant_view(&merchant_id).await?;
         view.stores
             .into_iter()
             .find(|store| store.id == id)
@@ -804,13 +807,13 @@ impl Payments {
     /// Adds a terminal (a POS, a cashier's scanner) to a store (operator).
     pub async fn add_terminal(
         &self,
-        merchant_id: &str,
-        store_id: &str,
+        merchant_id: &MerchantId,
+        store_id: &StoreId,
         label: &str,
     ) -> ServiceResult<TerminalView> {
         let label = text_field(label, "label", 25)?;
         let merchant_id = self.existing_merchant(merchant_id).await?;
-        let store_id = store_id.to_owned();
+        let store_id = store_id.as_str().to_owned();
         let id = self.wallet.new_id_string();
         let view = TerminalView {
             id: id.clone(),
@@ -821,7 +824,7 @@ impl Payments {
             .write(move |tx| {
                 let now = tx.now_ns();
                 let conn = tx.conn()?;
-                if !cashless_kernel::wire::is_id(&store_id) || !store_of(conn, &merchant_id, &store_id)? {
+                if !store_of(conn, &merchant_id, &store_id)? {
                     return Err(not_found("store_not_found", "store of this merchant"));
                 }
                 let count = conn
@@ -844,7 +847,7 @@ impl Payments {
     /// first key) or by the merchant itself, signing with its current key (`caller`).
     pub async fn add_key(
         &self,
-        merchant_id: &str,
+        merchant_id: &MerchantId,
         public_key: &str,
         caller: Option<MerchantCaller>,
     ) -> ServiceResult<KeyView> {
@@ -1028,7 +1031,7 @@ impl Payments {
     /// merchant's API, staff included, until the operator registers a new one.
     pub async fn revoke_key(
         &self,
-        merchant_id: &str,
+        merchant_id: &MerchantId,
         key_id: &str,
         mode: Revocation,
     ) -> ServiceResult<Revoked> {
@@ -1104,7 +1107,7 @@ impl Payments {
     /// Tills (till keys, cashiers, managers) see the shop, not the business: no settlement
     /// account, notify URL or keys.
     pub async fn merchant_profile(&self, caller: MerchantCaller) -> ServiceResult<MerchantView> {
-        let mut view = self.merchant(&caller.merchant_id).await?;
+        let mut view = self.merchant_view(&caller.merchant_id).await?;
         if caller.scope != KeyScope::Full {
             view.settlement_bank = String::new();
             view.settlement_account = String::new();
@@ -1132,11 +1135,8 @@ impl Payments {
         Ok(())
     }
 
-    async fn existing_merchant(&self, merchant_id: &str) -> ServiceResult<String> {
-        if !cashless_kernel::wire::is_id(merchant_id) {
-            return Err(merchant_not_found());
-        }
-        let id = merchant_id.to_owned();
+    async fn existing_merchant(&self, merchant_id: &MerchantId) -> ServiceResult<String> {
+        let id = merchant_id.as_str().to_owned();
         self.store
             .read(move |conn| load(conn, &id))
             .await?

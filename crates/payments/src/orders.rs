@@ -13,13 +13,14 @@
 //! returned in proportion: after refunds totalling `r`, the merchant has paid
 //! `fee(amount - r)`, where `fee(x) = round_half_up(x × rate)`.
 
-use cashless_kernel::wire::{self, Amount, money_fault};
+use cashless_kernel::wire::{Amount, money_fault};
 use cashless_kernel::{ServiceError, ServiceResult, rfc3339};
 use cashless_ledger::{Currency, Money, Transfer, TransferFlags, TransferId};
 use cashless_store::{Conn, DbError, Param, WriteTx};
 use cashless_wallet::payer::{self, Activity};
 use serde_json::json;
 
+use crate::ids::{StoreId, TerminalId};
 use crate::lifecycle::{self, Change};
 use crate::merchants::{self, MerchantCaller, MerchantRow};
 use crate::order::{
@@ -40,8 +41,8 @@ pub struct PrecreateInput {
     /// Parsed at the edge; orders are in CNY (another currency is refused here).
     pub amount: Money,
     pub subject: String,
-    pub store_id: Option<String>,
-    pub terminal_id: Option<String>,
+    pub store_id: Option<StoreId>,
+    pub terminal_id: Option<TerminalId>,
     /// How long the order waits for payment; default 2 h, at most 15 days.
     pub expires_in_secs: Option<u64>,
 }
@@ -121,19 +122,17 @@ pub(crate) fn order_not_found() -> ServiceError {
 pub(crate) fn check_place(
     conn: &mut Conn,
     merchant_id: &str,
-    store_id: Option<&str>,
-    terminal_id: Option<&str>,
+    store_id: Option<&StoreId>,
+    terminal_id: Option<&TerminalId>,
 ) -> ServiceResult<Option<String>> {
     let terminal_store = match terminal_id {
         None => None,
         Some(terminal) => Some(
-            wire::is_id(terminal)
-                .then(|| merchants::terminal_store(conn, merchant_id, terminal))
-                .transpose()?
-                .flatten()
-                .ok_or_else(|| not_found("terminal_not_found", "terminal of this merchant"))?,
+            merchants::terminal_store(conn, merchant_id, terminal.as_str())?
+                .ok_or_else(TerminalId::not_found)?,
         ),
     };
+    let store_id = store_id.map(StoreId::as_str);
     match (store_id, terminal_store) {
         (Some(store), Some(of_terminal)) if store != of_terminal => {
             Err(ServiceError::unprocessable(
@@ -142,8 +141,8 @@ pub(crate) fn check_place(
             ))
         }
         (Some(store), _) => {
-            if !wire::is_id(store) || !merchants::store_of(conn, merchant_id, store)? {
-                return Err(not_found("store_not_found", "store of this merchant"));
+            if !merchants::store_of(conn, merchant_id, store)? {
+                return Err(StoreId::not_found());
             }
             Ok(Some(store.to_owned()))
         }
@@ -182,8 +181,8 @@ impl Payments {
             "{}|{}|{subject}|{}|{}|{:?}",
             amount.minor(),
             currency.code(),
-            input.store_id.as_deref().unwrap_or(""),
-            input.terminal_id.as_deref().unwrap_or(""),
+            input.store_id.as_ref().map_or("", StoreId::as_str),
+            input.terminal_id.as_ref().map_or("", TerminalId::as_str),
             input.expires_in_secs
         );
         let id = self.wallet.new_id_string();
@@ -211,14 +210,14 @@ impl Payments {
                 let store_id = check_place(
                     conn,
                     &merchant.id,
-                    input.store_id.as_deref(),
-                    input.terminal_id.as_deref(),
+                    input.store_id.as_ref(),
+                    input.terminal_id.as_ref(),
                 )?;
                 let order = OrderRow {
                     id,
                     merchant_id: merchant.id.clone(),
                     store_id,
-                    terminal_id: input.terminal_id.clone(),
+                    terminal_id: input.terminal_id.as_ref().map(|id| id.as_str().to_owned()),
                     out_trade_no,
                     qr_token: Some(qr_token),
                     kind: OrderKind::Dynamic,

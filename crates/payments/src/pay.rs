@@ -28,6 +28,7 @@ use cashless_wallet::payer::{self, Activity, Payer, PinUse};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::ids::{PaymentId, StoreId, TerminalId};
 use crate::lifecycle::{self, Change};
 use crate::merchants::{self, MerchantRow};
 use crate::order::{self, OrderKind, OrderRow, OrderStatus, fee_of};
@@ -113,8 +114,8 @@ pub struct PaycodeInput {
     /// Parsed at the edge; payment-code orders are in CNY.
     pub amount: Money,
     pub subject: String,
-    pub store_id: Option<String>,
-    pub terminal_id: Option<String>,
+    pub store_id: Option<StoreId>,
+    pub terminal_id: Option<TerminalId>,
 }
 
 /// What a device needs to make payment codes offline. Shown once, at enrolment.
@@ -576,7 +577,7 @@ impl Payments {
             None => false,
             Some(confirmation @ Confirmation::Pin(_)) => {
                 if let Some(id) = self.replayed(session, &key, &fingerprint).await? {
-                    return self.payment(session, &id).await;
+                    return self.payment_view(session, &id).await;
                 }
                 self.wallet
                     .confirm(session, confirmation, "pay", &signed)
@@ -592,7 +593,7 @@ impl Payments {
                     Ok(()) => true,
                     Err(error) => {
                         return match self.replayed(session, &key, &fingerprint).await? {
-                            Some(id) => self.payment(session, &id).await,
+                            Some(id) => self.payment_view(session, &id).await,
                             None => Err(error),
                         };
                     }
@@ -627,7 +628,7 @@ impl Payments {
         };
         match paid {
             Ok(view) => Ok(view),
-            Err(replayed) => self.payment(session, &replayed).await,
+            Err(replayed) => self.payment_view(session, &replayed).await,
         }
     }
 
@@ -726,11 +727,13 @@ impl Payments {
     }
 
     /// One of the caller's payments.
-    pub async fn payment(&self, session: &Session, id: &str) -> ServiceResult<PaymentView> {
-        let not_found = || ServiceError::not_found("payment_not_found", "no such payment");
-        if !wire::is_id(id) {
-            return Err(not_found());
-        }
+    pub async fn payment(&self, session: &Session, id: &PaymentId) -> ServiceResult<PaymentView> {
+        self.payment_view(session, id.as_str()).await
+    }
+
+    /// One of the caller's payments, by an id of ours.
+    async fn payment_view(&self, session: &Session, id: &str) -> ServiceResult<PaymentView> {
+        let not_found = PaymentId::not_found;
         let id = id.to_owned();
         let user_id = session.user_id.clone();
         let found = self
@@ -780,10 +783,11 @@ impl Payments {
     pub async fn confirm_payment(
         self: &Arc<Self>,
         session: &Session,
-        id: &str,
+        id: &PaymentId,
         confirmation: &Confirmation,
     ) -> ServiceResult<PaymentView> {
         let pending = self.payment(session, id).await?;
+        let id = id.as_str();
         self.wallet
             .confirm(session, confirmation, "confirm", &[id])
             .await?;
@@ -803,7 +807,7 @@ impl Payments {
             }
             other => other?,
         }
-        self.payment(session, id).await
+        self.payment_view(session, id).await
     }
 
     /// Charges a `USERPAYING` payment whose payer has confirmed it.
@@ -860,8 +864,13 @@ impl Payments {
     }
 
     /// Declines a `USERPAYING` payment: the order closes.
-    pub async fn decline_payment(&self, session: &Session, id: &str) -> ServiceResult<PaymentView> {
+    pub async fn decline_payment(
+        &self,
+        session: &Session,
+        id: &PaymentId,
+    ) -> ServiceResult<PaymentView> {
         self.payment(session, id).await?;
+        let id = id.as_str();
         let (id_w, user_id) = (id.to_owned(), session.user_id.clone());
         self.store
             .write(move |tx| {
@@ -884,7 +893,7 @@ impl Payments {
                 ))
             })
             .await?;
-        self.payment(session, id).await
+        self.payment_view(session, id).await
     }
 
     /// Enrols the caller's device for payment codes (again: a new secret, the same slot).

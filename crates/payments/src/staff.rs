@@ -21,12 +21,13 @@ use std::time::Duration;
 
 use cashless_consumer::{Phone, rfc3339};
 use cashless_kernel::secrets::random_hex;
-use cashless_kernel::{ServiceError, ServiceResult, duration_ns, wire};
+use cashless_kernel::{ServiceError, ServiceResult, duration_ns};
 use cashless_store::{Conn, DbError, Param};
 use cashless_wallet::auth::{CodePurpose, CodeSent, Delivery, check_code};
 use serde::{Deserialize, Serialize};
 
 use crate::Payments;
+use crate::ids::StaffId;
 use crate::merchants::{KeyScope, MerchantCaller};
 
 /// How long a staff session lasts: one shift.
@@ -181,12 +182,13 @@ impl Payments {
 
     /// Re-confirms a staff member with the merchant's current key, which then stands behind
     /// them: revoking the key that added them no longer removes them.
-    pub async fn confirm_staff(&self, caller: MerchantCaller, staff_id: &str) -> ServiceResult<()> {
+    pub async fn confirm_staff(
+        &self,
+        caller: MerchantCaller,
+        staff_id: &StaffId,
+    ) -> ServiceResult<()> {
         let granted_by = caller.granting_key()?;
-        if !wire::is_id(staff_id) {
-            return Err(staff_not_found());
-        }
-        let staff_id = staff_id.to_owned();
+        let staff_id = staff_id.as_str().to_owned();
         self.store
             .write(move |tx| {
                 let conn = tx.conn()?;
@@ -329,12 +331,13 @@ impl Payments {
     }
 
     /// Removes a staff member (the merchant's full key): their sessions end at once.
-    pub async fn remove_staff(&self, caller: MerchantCaller, staff_id: &str) -> ServiceResult<()> {
+    pub async fn remove_staff(
+        &self,
+        caller: MerchantCaller,
+        staff_id: &StaffId,
+    ) -> ServiceResult<()> {
         caller.require_full()?;
-        if !wire::is_id(staff_id) {
-            return Err(staff_not_found());
-        }
-        let staff_id = staff_id.to_owned();
+        let staff_id = staff_id.as_str().to_owned();
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();

@@ -9,6 +9,9 @@
 //! that file is the marker. With it, seeding again only reads it back; without it, a city
 //! whose merchants already exist is refused rather than doubled.
 
+use cashless_kernel::wire;
+use cashless_payments::ids::{MerchantId, StoreId};
+use cashless_wallet::ids::{BindingId, CardId};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -327,13 +330,14 @@ async fn seed_merchant(
         .ok_or_else(|| ServiceError::internal("a demo merchant without a key"))?;
     let mut stores = Vec::new();
     for (name, address) in plan.stores {
+        let merchant_id = MerchantId::parse(&merchant.id)?;
         let store = state
             .payments
-            .add_store(&merchant.id, name, address)
+            .add_store(&merchant_id, name, address)
             .await?;
         let terminal = state
             .payments
-            .add_terminal(&merchant.id, &store.id, "Till 1")
+            .add_terminal(&merchant_id, &StoreId::parse(&store.id)?, "Till 1")
             .await?;
         stores.push(DemoStore {
             id: store.id,
@@ -437,7 +441,7 @@ async fn seed_consumer(
         .await?;
     let otp = code_for(sms, person.phone)?;
     let card = wallet
-        .confirm_card_binding(&session, &binding.binding_id, &otp)
+        .confirm_card_binding(&session, &BindingId::parse(&binding.binding_id)?, &otp)
         .await?;
     let currency = if card.foreign_currency_top_up {
         "USD"
@@ -450,9 +454,8 @@ async fn seed_consumer(
             &session,
             Some(&format!("demo-top-up-{}", person.phone)),
             TopUpRequest {
-                card_id: card.id,
-                amount: amount.to_owned(),
-                currency: currency.to_owned(),
+                card_id: CardId::parse(&card.id)?,
+                amount: wire::money_in(amount, Some(currency))?,
             },
         )
         .await?;

@@ -33,6 +33,8 @@ use crate::error::ErrorBody;
 use crate::extract::{Bytes, Path, Query};
 use crate::json::ApiJson;
 use crate::pictures::{PictureQuery, PictureText, read_qr_picture};
+use cashless_outbox::ids::EventId;
+use cashless_payments::ids::{MerchantId, StoreId, TerminalId};
 
 /// A request signed by a merchant's key, with its JSON body (`()` for none). Its nonce is
 /// used up before the handler runs.
@@ -219,7 +221,12 @@ pub async fn set_order_amount_max(
         .as_deref()
         .map(|max| cashless_kernel::wire::positive_amount(max, cashless_ledger::Currency::CNY))
         .transpose()?;
-    Ok(Json(state.payments.set_order_amount_max(&id, max).await?))
+    Ok(Json(
+        state
+            .payments
+            .set_order_amount_max(&MerchantId::parse(&id)?, max)
+            .await?,
+    ))
 }
 
 /// A merchant with its stores, terminals, keys and static codes (operator).
@@ -230,7 +237,9 @@ pub async fn operator_merchant(
     _operator: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<MerchantView>, ApiError> {
-    Ok(Json(state.payments.merchant(&id).await?))
+    Ok(Json(
+        state.payments.merchant(&MerchantId::parse(&id)?).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -251,7 +260,7 @@ pub async fn add_store(
 ) -> Result<(StatusCode, Json<StoreView>), ApiError> {
     let store = state
         .payments
-        .add_store(&id, &request.name, &request.address)
+        .add_store(&MerchantId::parse(&id)?, &request.name, &request.address)
         .await?;
     Ok((StatusCode::CREATED, Json(store)))
 }
@@ -274,7 +283,11 @@ pub async fn add_terminal(
 ) -> Result<(StatusCode, Json<TerminalView>), ApiError> {
     let terminal = state
         .payments
-        .add_terminal(&id, &store_id, &request.label)
+        .add_terminal(
+            &MerchantId::parse(&id)?,
+            &StoreId::parse(&store_id)?,
+            &request.label,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(terminal)))
 }
@@ -350,7 +363,12 @@ pub async fn operator_revoke_key(
     } else {
         Revocation::Revoke
     };
-    Ok(Json(state.payments.revoke_key(&id, &key_id, mode).await?))
+    Ok(Json(
+        state
+            .payments
+            .revoke_key(&MerchantId::parse(&id)?, &key_id, mode)
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -377,7 +395,7 @@ pub async fn operator_add_key(
         Json(
             state
                 .payments
-                .add_key(&id, &request.public_key, None)
+                .add_key(&MerchantId::parse(&id)?, &request.public_key, None)
                 .await?,
         ),
     ))
@@ -407,7 +425,11 @@ pub async fn rotate_key(
     let merchant_id = caller.merchant_id.clone();
     let key = state
         .payments
-        .add_key(&merchant_id, &request.public_key, Some(caller))
+        .add_key(
+            &MerchantId::parse(&merchant_id)?,
+            &request.public_key,
+            Some(caller),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
@@ -462,8 +484,8 @@ pub async fn precreate(
         out_trade_no: request.out_trade_no,
         amount: wire::money_in(&request.amount, request.currency.as_deref())?,
         subject: request.subject,
-        store_id: request.store_id,
-        terminal_id: request.terminal_id,
+        store_id: StoreId::parse_opt(request.store_id.as_deref())?,
+        terminal_id: TerminalId::parse_opt(request.terminal_id.as_deref())?,
         expires_in_secs: request.expires_in_secs,
     };
     Ok(Json(state.payments.precreate(caller, input).await?))
@@ -499,8 +521,8 @@ pub async fn pay_by_paycode(
         out_trade_no: request.out_trade_no,
         amount: wire::money_in(&request.amount, request.currency.as_deref())?,
         subject: request.subject,
-        store_id: request.store_id,
-        terminal_id: request.terminal_id,
+        store_id: StoreId::parse_opt(request.store_id.as_deref())?,
+        terminal_id: TerminalId::parse_opt(request.terminal_id.as_deref())?,
     };
     Ok(Json(state.payments.pay_by_paycode(caller, input).await?))
 }
@@ -670,7 +692,10 @@ pub async fn retry_event(
     Path(id): Path<String>,
     Signed(caller, ()): Signed<()>,
 ) -> Result<StatusCode, ApiError> {
-    state.payments.retry_event(caller, &id).await?;
+    state
+        .payments
+        .retry_event(caller, &EventId::parse(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

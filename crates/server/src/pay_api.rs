@@ -21,6 +21,7 @@ use crate::error::ErrorBody;
 use crate::extract::{Bytes, Path, Query};
 use crate::json::ApiJson;
 use crate::wallet_api::{Consumer, idempotency_key};
+use cashless_payments::ids::PaymentId;
 
 use crate::pictures::{PictureQuery, read_qr_picture};
 
@@ -154,7 +155,12 @@ pub async fn payment(
     Consumer(session): Consumer,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    Ok(Json(state.payments.payment(&session, &id).await?))
+    Ok(Json(
+        state
+            .payments
+            .payment(&session, &PaymentId::parse(&id)?)
+            .await?,
+    ))
 }
 
 /// Payment-code payments waiting for the caller's PIN.
@@ -214,7 +220,7 @@ pub async fn confirm(
     Ok(Json(
         state
             .payments
-            .confirm_payment(&session, &id, &confirmation)
+            .confirm_payment(&session, &PaymentId::parse(&id)?, &confirmation)
             .await?,
     ))
 }
@@ -227,7 +233,12 @@ pub async fn decline(
     Consumer(session): Consumer,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    Ok(Json(state.payments.decline_payment(&session, &id).await?))
+    Ok(Json(
+        state
+            .payments
+            .decline_payment(&session, &PaymentId::parse(&id)?)
+            .await?,
+    ))
 }
 
 /// Enrols this device for payment codes: the slot and secret it makes codes from, offline.

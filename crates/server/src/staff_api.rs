@@ -20,6 +20,7 @@ use crate::error::ErrorBody;
 use crate::json::ApiJson;
 use crate::merchant_api::{Body, Signed, SignedWrite};
 use crate::wallet_api::SmsCodeRequest;
+use cashless_payments::ids::StaffId;
 
 /// Adds a cashier or manager (the merchant's full key). They sign in to the till with a code
 /// texted to their phone.
@@ -65,7 +66,10 @@ pub async fn confirm_staff(
     Path(id): Path<String>,
     Signed(caller, ()): Signed<()>,
 ) -> Result<StatusCode, ApiError> {
-    state.payments.confirm_staff(caller, &id).await?;
+    state
+        .payments
+        .confirm_staff(caller, &StaffId::parse(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -77,7 +81,10 @@ pub async fn remove_staff(
     Path(id): Path<String>,
     Signed(caller, ()): Signed<()>,
 ) -> Result<StatusCode, ApiError> {
-    state.payments.remove_staff(caller, &id).await?;
+    state
+        .payments
+        .remove_staff(caller, &StaffId::parse(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

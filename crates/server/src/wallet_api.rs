@@ -25,6 +25,9 @@ use crate::auth::Operator;
 use crate::auth::bearer;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::ApiJson;
+use cashless_kernel::wire;
+use cashless_ledger::Currency;
+use cashless_wallet::ids::{BindingId, CardId, DeviceId, FundingId};
 
 /// A signed-in consumer. Extracting it authenticates the request.
 #[derive(Debug)]
@@ -186,7 +189,10 @@ pub async fn remove_device(
     Consumer(session): Consumer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.wallet.remove_device(&session, &id).await?;
+    state
+        .wallet
+        .remove_device(&session, &DeviceId::parse(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -283,7 +289,11 @@ pub async fn set_payment_card(
     Ok(Json(PaymentCardView {
         card_id: state
             .wallet
-            .set_payment_card(&session, request.card_id.as_deref(), request.pin.as_deref())
+            .set_payment_card(
+                &session,
+                CardId::parse_opt(request.card_id.as_deref())?.as_ref(),
+                request.pin.as_deref(),
+            )
             .await?,
     }))
 }
@@ -479,7 +489,7 @@ pub async fn confirm_card(
     Ok(Json(
         state
             .wallet
-            .confirm_card_binding(&session, &id, &request.otp)
+            .confirm_card_binding(&session, &BindingId::parse(&id)?, &request.otp)
             .await?,
     ))
 }
@@ -493,7 +503,10 @@ pub async fn remove_card(
     Consumer(session): Consumer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.wallet.remove_card(&session, &id).await?;
+    state
+        .wallet
+        .remove_card(&session, &CardId::parse(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -524,9 +537,8 @@ pub async fn top_up(
     ApiJson(body): ApiJson<TopUpBody>,
 ) -> Result<Json<FundingView>, ApiError> {
     let request = TopUpRequest {
-        card_id: body.card_id,
-        amount: body.amount,
-        currency: body.currency.unwrap_or_else(|| "CNY".to_owned()),
+        card_id: CardId::parse(&body.card_id)?,
+        amount: wire::money_in(&body.amount, body.currency.as_deref())?,
     };
     Ok(Json(
         state
@@ -549,11 +561,12 @@ pub async fn quote_top_up(
     Consumer(session): Consumer,
     ApiJson(body): ApiJson<TopUpBody>,
 ) -> Result<Json<TopUpQuote>, ApiError> {
-    let currency = body.currency.as_deref().unwrap_or("CNY");
+    let card_id = CardId::parse(&body.card_id)?;
+    let amount = wire::money_in(&body.amount, body.currency.as_deref())?;
     Ok(Json(
         state
             .wallet
-            .quote_top_up(&session, &body.card_id, &body.amount, currency)
+            .quote_top_up(&session, &card_id, amount)
             .await?,
     ))
 }
@@ -583,8 +596,8 @@ pub async fn withdraw(
     ApiJson(body): ApiJson<WithdrawalBody>,
 ) -> Result<Json<FundingView>, ApiError> {
     let request = WithdrawalRequest {
-        card_id: body.card_id,
-        amount: body.amount,
+        card_id: CardId::parse(&body.card_id)?,
+        amount: wire::money(&body.amount, Currency::CNY)?,
         pin: body.pin,
     };
     Ok(Json(
@@ -623,7 +636,10 @@ async fn funding_of_kind(
     id: &str,
     kind: &str,
 ) -> Result<Json<FundingView>, ApiError> {
-    let funding = state.wallet.funding(session, id).await?;
+    let funding = state
+        .wallet
+        .funding(session, &FundingId::parse(id)?)
+        .await?;
     if funding.kind != kind {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

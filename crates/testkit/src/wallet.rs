@@ -2,6 +2,9 @@
 //! of the services built on the wallet (the wallet itself, payments, rides). Behind the
 //! `wallet` feature, so the store's tests do not build the wallet.
 
+use cashless_kernel::wire;
+use cashless_ledger::Currency;
+use cashless_wallet::ids::{BindingId, CardId, FundingId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,7 +127,11 @@ impl TestWallet {
         let otp = self.sms.newest_code_to(&consumer.phone).unwrap();
         let card = self
             .wallet
-            .confirm_card_binding(&consumer.session, &binding.binding_id, &otp)
+            .confirm_card_binding(
+                &consumer.session,
+                &BindingId::parse(&binding.binding_id).unwrap(),
+                &otp,
+            )
             .await
             .unwrap();
         consumer.card_id = Some(card.id.clone());
@@ -134,9 +141,8 @@ impl TestWallet {
     /// Tops up `amount` CNY from the consumer's card and waits until the bank has answered.
     pub async fn top_up(&self, consumer: &Consumer, amount: &str) -> FundingView {
         let request = TopUpRequest {
-            card_id: consumer.card_id.clone().expect("a linked card"),
-            amount: amount.to_owned(),
-            currency: "CNY".to_owned(),
+            card_id: CardId::parse(consumer.card_id.as_deref().expect("a linked card")).unwrap(),
+            amount: wire::money(amount, Currency::CNY).unwrap(),
         };
         let key = format!("top-up-{}", serial());
         let funding = self
@@ -155,7 +161,8 @@ impl TestWallet {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
             self.wallet.reconcile_once().await.unwrap();
-            funding = self.wallet.funding(session, &funding.id).await.unwrap();
+            let id = FundingId::parse(&funding.id).unwrap();
+            funding = self.wallet.funding(session, &id).await.unwrap();
         }
         funding
     }

@@ -13,6 +13,7 @@ use cashless_store::{Conn, Param};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::ids::DeviceId;
 use crate::secrets::{random_digits, random_hex, same};
 use crate::users::{self, int};
 use crate::{ServiceError, ServiceResult, Wallet, duration_ns, secs_ceil};
@@ -414,15 +415,13 @@ impl Wallet {
     }
 
     /// Forgets a device and ends its sessions (a lost phone).
-    pub async fn remove_device(&self, session: &Session, device_id: &str) -> ServiceResult<()> {
-        if !crate::wire::is_id(device_id) {
-            return Err(ServiceError::not_found(
-                "device_not_found",
-                "no such device on this account",
-            ));
-        }
+    pub async fn remove_device(
+        &self,
+        session: &Session,
+        device_id: &DeviceId,
+    ) -> ServiceResult<()> {
         let user_id = session.user_id.clone();
-        let device_id = device_id.to_owned();
+        let device_id = device_id.as_str().to_owned();
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();
@@ -432,10 +431,7 @@ impl Wallet {
                     &[Param::Text(&device_id), Param::Text(&user_id)],
                 )?;
                 if removed == 0 {
-                    return Err(ServiceError::not_found(
-                        "device_not_found",
-                        "no such device on this account",
-                    ));
+                    return Err(DeviceId::not_found());
                 }
                 conn.execute(
                     "UPDATE sessions SET revoked_ns = $3 \

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use cashless_ledger::{Currency, Money, format_amount};
+use cashless_ledger::{Currency, Money};
 use cashless_partners::RequestStatus;
 use cashless_store::Param;
 use serde_json::json;
@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::cards::{active_card, card_not_found};
 use crate::funding::TopUpRequest;
 use crate::idempotency::idempotency_record;
+use crate::ids::CardId;
 use crate::users;
 use crate::wire::{self, Amount};
 use crate::{ServiceError, ServiceResult, Session, Wallet};
@@ -75,20 +76,17 @@ impl Wallet {
     pub async fn set_payment_card(
         self: &Arc<Self>,
         session: &Session,
-        card_id: Option<&str>,
+        card_id: Option<&CardId>,
         pin: Option<&str>,
     ) -> ServiceResult<Option<String>> {
-        if let Some(card_id) = card_id {
-            if !wire::is_id(card_id) {
-                return Err(card_not_found());
-            }
+        if card_id.is_some() {
             let pin = pin.ok_or_else(|| {
                 ServiceError::invalid("pin_required", "choosing a payment card takes the PIN")
             })?;
             self.verify_pin(session, pin).await?;
         }
         let user_id = session.user_id.clone();
-        let card_id = card_id.map(str::to_owned);
+        let card_id = card_id.map(|id| id.as_str().to_owned());
         self.store
             .write(move |tx| {
                 let conn = tx.conn()?;
@@ -191,9 +189,9 @@ impl Wallet {
                     ))));
                 }
                 let request = TopUpRequest {
-                    card_id,
-                    amount: format_amount(shortfall, Currency::CNY),
-                    currency: "CNY".to_owned(),
+                    card_id: CardId::parse(&card_id).map_err(refused)?,
+                    amount: Money::from_unsigned(shortfall, Currency::CNY)
+                        .map_err(|error| refused(wire::money_fault(error)))?,
                 };
                 self.top_up_for(user_id, Some(&key), request)
                     .await

@@ -9,6 +9,7 @@ use cashless_store::{Conn, DbError, Param, Row};
 use serde::Serialize;
 
 use crate::auth::Session;
+use crate::ids::{BindingId, CardId};
 use crate::users::{self, int};
 use crate::{ServiceError, ServiceResult, Wallet};
 
@@ -237,17 +238,11 @@ impl Wallet {
     pub async fn confirm_card_binding(
         &self,
         session: &Session,
-        binding_id: &str,
+        binding_id: &BindingId,
         otp: &str,
     ) -> ServiceResult<CardView> {
-        if !crate::wire::is_id(binding_id) {
-            return Err(ServiceError::not_found(
-                "binding_not_found",
-                "no such card binding on this account",
-            ));
-        }
         let user_id = session.user_id.clone();
-        let id = binding_id.to_owned();
+        let id = binding_id.as_str().to_owned();
         let binding = self
             .store
             .read(move |conn| {
@@ -257,11 +252,9 @@ impl Wallet {
                 )
             })
             .await?
-            .ok_or_else(|| {
-                ServiceError::not_found("binding_not_found", "no such card binding on this account")
-            })?;
+            .ok_or_else(BindingId::not_found)?;
         if let Some(card_id) = binding.opt_text(1)? {
-            return self.card(session, card_id).await;
+            return self.card(session, &CardId::parse(card_id)?).await;
         }
         let token = self
             .partners
@@ -279,7 +272,7 @@ impl Wallet {
                 let conn = tx.conn()?;
                 let existing = conn.query_opt(
                     "SELECT card_id FROM card_bindings WHERE id = $1",
-                    &[Param::Text(&binding_id)],
+                    &[Param::Text(binding_id.as_str())],
                 )?;
                 if let Some(card_id) = existing
                     .as_ref()
@@ -296,7 +289,7 @@ impl Wallet {
                         Param::Text(&card_id),
                         Param::Text(&token.0),
                         int(now),
-                        Param::Text(&binding_id),
+                        Param::Text(binding_id.as_str()),
                     ],
                 );
                 match inserted {
@@ -306,7 +299,7 @@ impl Wallet {
                 }
                 conn.execute(
                     "UPDATE card_bindings SET card_id = $2 WHERE id = $1",
-                    &[Param::Text(&binding_id), Param::Text(&card_id)],
+                    &[Param::Text(binding_id.as_str()), Param::Text(&card_id)],
                 )?;
                 let user = users::require(conn, &user_id)?;
                 if user.kyc_level == KycLevel::L1 {
@@ -336,12 +329,9 @@ impl Wallet {
         Ok(rows.into_iter().map(|card| card.view).collect())
     }
 
-    pub async fn card(&self, session: &Session, card_id: &str) -> ServiceResult<CardView> {
-        if !crate::wire::is_id(card_id) {
-            return Err(card_not_found());
-        }
+    pub async fn card(&self, session: &Session, card_id: &CardId) -> ServiceResult<CardView> {
         let user_id = session.user_id.clone();
-        let card_id = card_id.to_owned();
+        let card_id = card_id.as_str().to_owned();
         self.store
             .read(move |conn| active_card(conn, &user_id, &card_id))
             .await?
@@ -350,12 +340,9 @@ impl Wallet {
     }
 
     /// Unlinks a card. Refused while a top-up or withdrawal on it is in flight.
-    pub async fn remove_card(&self, session: &Session, card_id: &str) -> ServiceResult<()> {
-        if !crate::wire::is_id(card_id) {
-            return Err(card_not_found());
-        }
+    pub async fn remove_card(&self, session: &Session, card_id: &CardId) -> ServiceResult<()> {
         let user_id = session.user_id.clone();
-        let card_id = card_id.to_owned();
+        let card_id = card_id.as_str().to_owned();
         self.store
             .write(move |tx| {
                 let now = tx.now_ns();

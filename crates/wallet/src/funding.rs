@@ -31,6 +31,7 @@ use serde_json::json;
 use crate::auth::Session;
 use crate::cards::{active_card, card_not_found};
 use crate::idempotency::{idempotency_key, idempotency_record, idempotency_record_in, replayed};
+use crate::ids::{CardId, FundingId};
 use crate::statement::{release_outflow, reserve_outflow};
 use crate::users::{self, int};
 use crate::wire::{self, Amount};
@@ -109,15 +110,16 @@ pub struct FundingView {
 /// A top-up as the client asks for it.
 #[derive(Clone, Debug)]
 pub struct TopUpRequest {
-    pub card_id: String,
-    pub amount: String,
-    pub currency: String,
+    pub card_id: CardId,
+    /// In the card's currency (a foreign card's amount is converted to CNY).
+    pub amount: Money,
 }
 
 #[derive(Clone)]
 pub struct WithdrawalRequest {
-    pub card_id: String,
-    pub amount: String,
+    pub card_id: CardId,
+    /// In CNY.
+    pub amount: Money,
     pub pin: String,
 }
 
@@ -267,7 +269,7 @@ impl Wallet {
     async fn top_up_terms(
         &self,
         user_id: &str,
-        card_id: &str,
+        card_id: &CardId,
         amount: u64,
         currency: Currency,
     ) -> ServiceResult<TopUpTerms> {
@@ -322,12 +324,11 @@ impl Wallet {
     pub async fn quote_top_up(
         &self,
         session: &Session,
-        card_id: &str,
-        amount: &str,
-        currency: &str,
+        card_id: &CardId,
+        amount: Money,
     ) -> ServiceResult<TopUpQuote> {
-        let currency = wire::currency(currency)?;
-        let amount = wire::positive_amount(amount, currency)?;
+        let currency = amount.currency();
+        let amount = amount.unsigned().map_err(wire::money_fault)?;
         let terms = self
             .top_up_terms(&session.user_id, card_id, amount, currency)
             .await?;
@@ -359,11 +360,11 @@ impl Wallet {
         request: TopUpRequest,
     ) -> ServiceResult<FundingView> {
         let key = idempotency_key(key)?;
-        let currency = wire::currency(&request.currency)?;
-        let amount = wire::positive_amount(&request.amount, currency)?;
+        let currency = request.amount.currency();
+        let amount = request.amount.unsigned().map_err(wire::money_fault)?;
         let fingerprint = self.secrets.fingerprint(&[
             "top_up",
-            &request.card_id,
+            request.card_id.as_str(),
             &amount.to_string(),
             currency.code(),
         ]);
@@ -383,7 +384,7 @@ impl Wallet {
             user_id: user_id.to_owned(),
             kind: FundingKind::TopUp,
             status: "processing".to_owned(),
-            card_id: request.card_id.clone(),
+            card_id: request.card_id.as_str().to_owned(),
             amount: cny,
             card_amount: amount,
             card_currency: currency,
@@ -437,10 +438,18 @@ impl Wallet {
         request: WithdrawalRequest,
     ) -> ServiceResult<FundingView> {
         let key = idempotency_key(key)?;
-        let amount = wire::positive_amount(&request.amount, Currency::CNY)?;
-        let fingerprint =
-            self.secrets
-                .fingerprint(&["withdrawal", &request.card_id, &amount.to_string()]);
+        if request.amount.currency() != Currency::CNY {
+            return Err(ServiceError::unprocessable(
+                "currency_not_supported",
+                "withdrawals are in CNY",
+            ));
+        }
+        let amount = request.amount.unsigned().map_err(wire::money_fault)?;
+        let fingerprint = self.secrets.fingerprint(&[
+            "withdrawal",
+            request.card_id.as_str(),
+            &amount.to_string(),
+        ]);
         if let Some(id) = self.replay(&session.user_id, &key, &fingerprint).await? {
             return self.funding_of(&session.user_id, &id).await;
         }
@@ -451,7 +460,7 @@ impl Wallet {
             user_id: session.user_id.clone(),
             kind: FundingKind::Withdrawal,
             status: "processing".to_owned(),
-            card_id: request.card_id.clone(),
+            card_id: request.card_id.as_str().to_owned(),
             amount,
             card_amount: amount,
             card_currency: Currency::CNY,
@@ -515,13 +524,10 @@ impl Wallet {
     async fn active_card(
         &self,
         user_id: &str,
-        card_id: &str,
+        card_id: &CardId,
     ) -> ServiceResult<crate::cards::CardRow> {
-        if !wire::is_id(card_id) {
-            return Err(card_not_found());
-        }
         let user_id = user_id.to_owned();
-        let card_id = card_id.to_owned();
+        let card_id = card_id.as_str().to_owned();
         self.store
             .read(move |conn| active_card(conn, &user_id, &card_id))
             .await?
@@ -529,17 +535,12 @@ impl Wallet {
     }
 
     /// A top-up or withdrawal of the caller.
-    pub async fn funding(&self, session: &Session, id: &str) -> ServiceResult<FundingView> {
-        self.funding_of(&session.user_id, id).await
+    pub async fn funding(&self, session: &Session, id: &FundingId) -> ServiceResult<FundingView> {
+        self.funding_of(&session.user_id, id.as_str()).await
     }
 
+    /// A movement of the user's by an id of ours (from a row or an idempotency record).
     pub(crate) async fn funding_of(&self, user_id: &str, id: &str) -> ServiceResult<FundingView> {
-        if !wire::is_id(id) {
-            return Err(ServiceError::not_found(
-                "funding_not_found",
-                "no such top-up or withdrawal",
-            ));
-        }
         let user_id = user_id.to_owned();
         let id = id.to_owned();
         self.store
@@ -554,9 +555,7 @@ impl Wallet {
                 row.as_ref().map(decode_view).transpose()
             })
             .await?
-            .ok_or_else(|| {
-                ServiceError::not_found("funding_not_found", "no such top-up or withdrawal")
-            })
+            .ok_or_else(FundingId::not_found)
     }
 
     /// Sends a movement to the bank (again: the bank is idempotent by request id) and settles

@@ -22,6 +22,15 @@ pub mod cards;
 pub mod confirm;
 pub mod funding;
 pub mod identity;
+pub mod ids {
+    //! The ids of what the wallet owns, checked where they enter (see `cashless_kernel::ids`).
+    cashless_kernel::id_kinds! {
+        Card(CardId) = ("card_not_found", "no such card linked to this account");
+        Binding(BindingId) = ("binding_not_found", "no such card binding on this account");
+        Device(DeviceId) = ("device_not_found", "no such device on this account");
+        Funding(FundingId) = ("funding_not_found", "no such top-up or withdrawal");
+    }
+}
 pub mod payer;
 pub mod pin;
 pub mod statement;

@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use cashless_outbox::OutboxConfig;
+use cashless_outbox::ids::EventId;
 use cashless_outbox::signature::verify_notification;
 use cashless_testkit::{TestDb, both_backends};
 use serde_json::Value;
@@ -50,7 +51,10 @@ async fn an_event_is_delivered_once_signed_by_the_platform(db: TestDb) {
     assert_eq!((owed.pending, owed.failed, owed.no_notify_url), (0, 0, 0));
     assert_eq!(harness.dispatch().await, 0);
     assert_eq!(harness.receiver.received().len(), 1);
-    let again = harness.outbox.retry("m-1", &id).await;
+    let again = harness
+        .outbox
+        .retry("m-1", &EventId::parse(&id).unwrap())
+        .await;
     assert_eq!(again.unwrap_err().code, "event_delivered");
 }
 
@@ -78,7 +82,11 @@ async fn a_failing_receiver_is_retried_until_given_up_and_retried_by_hand(db: Te
     assert_eq!(harness.owed().await.pending, 1, "the event stays owed");
 
     // Sent again by hand: a 503 uses the last attempt of the backoff, and it is given up.
-    harness.outbox.retry("m-1", &id).await.unwrap();
+    harness
+        .outbox
+        .retry("m-1", &EventId::parse(&id).unwrap())
+        .await
+        .unwrap();
     assert_eq!(harness.dispatch().await, 1);
     let event = harness.event("m-1", &id).await;
     assert_eq!((event.delivery.as_str(), event.attempts), ("failed", 3));
@@ -91,7 +99,11 @@ async fn a_failing_receiver_is_retried_until_given_up_and_retried_by_hand(db: Te
     );
 
     // Retried by hand once more, the receiver (now well) takes it.
-    harness.outbox.retry("m-1", &id).await.unwrap();
+    harness
+        .outbox
+        .retry("m-1", &EventId::parse(&id).unwrap())
+        .await
+        .unwrap();
     assert_eq!(harness.dispatch().await, 1);
     let event = harness.event("m-1", &id).await;
     assert_eq!((event.delivery.as_str(), event.attempts), ("delivered", 4));
@@ -103,9 +115,13 @@ async fn a_failing_receiver_is_retried_until_given_up_and_retried_by_hand(db: Te
     assert_eq!(harness.owed().await.failed, 0);
 
     // Only the recipient's own events, and only ids, can be retried.
-    let other = harness.outbox.retry("m-2", &id).await.unwrap_err();
+    let other = harness
+        .outbox
+        .retry("m-2", &EventId::parse(&id).unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(other.code, "event_not_found");
-    let junk = harness.outbox.retry("m-1", "not-an-id").await.unwrap_err();
+    let junk = EventId::parse("not-an-id").unwrap_err();
     assert_eq!(junk.code, "event_not_found");
 }
 
@@ -126,7 +142,11 @@ async fn events_wait_for_a_destination_and_are_released_once_there_is_one(db: Te
     );
     assert_eq!(harness.owed().await.no_notify_url, 2);
     assert_eq!(harness.dispatch().await, 0);
-    let retry = harness.outbox.retry("m-1", &first).await.unwrap_err();
+    let retry = harness
+        .outbox
+        .retry("m-1", &EventId::parse(&first).unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(retry.code, "notify_url_missing");
     assert!(harness.receiver.received().is_empty());
 

@@ -6,6 +6,7 @@
 
 use cashless_kernel::secrets::decode_hex;
 use cashless_payments::PaymentsConfig;
+use cashless_payments::ids::PaymentId;
 use cashless_payments::orders::{PrecreateInput, RefundInput};
 use cashless_payments::pay::{PayInput, PaycodeInput};
 use cashless_payments::paycode;
@@ -271,12 +272,12 @@ async fn run(
         Op::Confirm => {
             let pin = Confirmation::Pin(PIN.to_owned());
             payments
-                .confirm_payment(payer, &case.order_id, &pin)
+                .confirm_payment(payer, &PaymentId::parse(&case.order_id).unwrap(), &pin)
                 .await
                 .map(drop)
         }
         Op::Decline => payments
-            .decline_payment(payer, &case.order_id)
+            .decline_payment(payer, &PaymentId::parse(&case.order_id).unwrap())
             .await
             .map(drop),
         Op::Close => payments

@@ -5,6 +5,7 @@ use cashless_testkit::people::{ICBC, card, phone, resident_id};
 use cashless_testkit::wallet::{PIN, phone_device};
 use cashless_testkit::{TestDb, both_backends};
 use cashless_wallet::identity::IdentityInput;
+use cashless_wallet::ids::{BindingId, CardId};
 use cashless_wallet::pin::PinProof;
 
 use crate::{Harness, code, refused};
@@ -225,13 +226,21 @@ async fn a_card_links_with_the_banks_code_and_sets_the_level(db: TestDb) {
     assert_eq!(binding.last4, number[number.len() - 4..]);
     let otp = harness.kit.sms.newest_code_to(&consumer.phone).unwrap();
     let wrong_otp = wallet
-        .confirm_card_binding(session, &binding.binding_id, &wrong(&otp))
+        .confirm_card_binding(
+            session,
+            &BindingId::parse(&binding.binding_id).unwrap(),
+            &wrong(&otp),
+        )
         .await;
     assert_eq!(code(wrong_otp), "otp_invalid");
     assert_eq!(harness.rows_of("cards", &session.user_id).await, 0);
 
     let linked = wallet
-        .confirm_card_binding(session, &binding.binding_id, &otp)
+        .confirm_card_binding(
+            session,
+            &BindingId::parse(&binding.binding_id).unwrap(),
+            &otp,
+        )
         .await
         .unwrap();
     assert_eq!(linked.last4, binding.last4);
@@ -243,7 +252,11 @@ async fn a_card_links_with_the_banks_code_and_sets_the_level(db: TestDb) {
     assert_eq!(wallet.profile(session).await.unwrap().kyc_level, "L2");
     // Confirming again answers the same card; linking it again is refused.
     let again = wallet
-        .confirm_card_binding(session, &binding.binding_id, &otp)
+        .confirm_card_binding(
+            session,
+            &BindingId::parse(&binding.binding_id).unwrap(),
+            &otp,
+        )
         .await
         .unwrap();
     assert_eq!(again.id, linked.id);
@@ -254,18 +267,31 @@ async fn a_card_links_with_the_banks_code_and_sets_the_level(db: TestDb) {
     // Another consumer cannot see or remove it.
     let stranger = harness.kit.verified("赵磊").await;
     assert_eq!(
-        code(wallet.card(&stranger.session, &linked.id).await),
+        code(
+            wallet
+                .card(&stranger.session, &CardId::parse(&linked.id).unwrap())
+                .await
+        ),
         "card_not_found"
     );
-    let removing = wallet.remove_card(&stranger.session, &linked.id).await;
+    let removing = wallet
+        .remove_card(&stranger.session, &CardId::parse(&linked.id).unwrap())
+        .await;
     assert_eq!(code(removing), "card_not_found");
 
     // Removing the last card returns the account to L1.
-    wallet.remove_card(session, &linked.id).await.unwrap();
+    wallet
+        .remove_card(session, &CardId::parse(&linked.id).unwrap())
+        .await
+        .unwrap();
     assert_eq!(wallet.profile(session).await.unwrap().kyc_level, "L1");
     assert!(wallet.cards(session).await.unwrap().is_empty());
     assert_eq!(
-        code(wallet.remove_card(session, &linked.id).await),
+        code(
+            wallet
+                .remove_card(session, &CardId::parse(&linked.id).unwrap())
+                .await
+        ),
         "card_not_found"
     );
 }

@@ -3,26 +3,28 @@
 
 use std::time::Duration;
 
+use cashless_kernel::wire;
 use cashless_ledger::Currency;
 use cashless_testkit::wallet::{PIN, bank_config, wallet_config};
 use cashless_testkit::{TestDb, assert_books_balance, both_backends};
 use cashless_wallet::funding::{TopUpRequest, WithdrawalRequest};
+use cashless_wallet::ids::{CardId, FundingId};
 use cashless_wallet::platform;
 
 use crate::{Harness, code, refused};
 
+/// A top-up request as the HTTP edge hands it to the wallet: its card id and amount parsed.
 fn top_up(card_id: &str, amount: &str) -> TopUpRequest {
     TopUpRequest {
-        card_id: card_id.to_owned(),
-        amount: amount.to_owned(),
-        currency: "CNY".to_owned(),
+        card_id: CardId::parse(card_id).unwrap(),
+        amount: wire::money(amount, Currency::CNY).unwrap(),
     }
 }
 
 fn withdrawal(card_id: &str, amount: &str, pin: &str) -> WithdrawalRequest {
     WithdrawalRequest {
-        card_id: card_id.to_owned(),
-        amount: amount.to_owned(),
+        card_id: CardId::parse(card_id).unwrap(),
+        amount: wire::money(amount, Currency::CNY).unwrap(),
         pin: pin.to_owned(),
     }
 }
@@ -37,11 +39,10 @@ async fn a_top_up_is_one_movement_per_idempotency_key(db: TestDb) {
         .top_up(session, None, top_up(&card_id, "100.00"))
         .await;
     assert_eq!(code(missing_key), "idempotency_key_required");
+    // A bad amount never reaches the wallet: it is refused where requests are parsed.
     for amount in ["0", "-5", "1.234"] {
-        let bad = wallet
-            .top_up(session, Some("k-bad"), top_up(&card_id, amount))
-            .await;
-        assert_eq!(code(bad), "amount_invalid", "{amount}");
+        let bad = wire::money(amount, Currency::CNY).unwrap_err();
+        assert_eq!(bad.code, "amount_invalid", "{amount}");
     }
 
     let first = wallet
@@ -95,7 +96,11 @@ async fn a_top_up_is_one_movement_per_idempotency_key(db: TestDb) {
         .await;
     assert_eq!(code(theirs), "card_not_found");
     assert_eq!(
-        code(wallet.funding(&stranger.session, &first.id).await),
+        code(
+            wallet
+                .funding(&stranger.session, &FundingId::parse(&first.id).unwrap())
+                .await
+        ),
         "funding_not_found"
     );
     assert_books_balance(&harness.store).await;
@@ -241,11 +246,19 @@ async fn a_top_up_in_flight_is_incoming_not_spendable(db: TestDb) {
     // The bank is still processing it: the reconciler leaves it be, and the card stays.
     wallet.reconcile_once().await.unwrap();
     assert_eq!(
-        wallet.funding(session, &pending.id).await.unwrap().status,
+        wallet
+            .funding(session, &FundingId::parse(&pending.id).unwrap())
+            .await
+            .unwrap()
+            .status,
         "processing"
     );
     assert_eq!(
-        code(wallet.remove_card(session, &card_id).await),
+        code(
+            wallet
+                .remove_card(session, &CardId::parse(&card_id).unwrap())
+                .await
+        ),
         "card_in_use"
     );
     assert_books_balance(&harness.store).await;
