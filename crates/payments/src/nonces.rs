@@ -1,10 +1,9 @@
 //! The nonces of signed merchant requests, checked in memory.
 //!
 //! A signed request's nonce may be used once within the signature window; a second request
-//! with it is refused (`nonce_reused`). The check used to be a unique key on
-//! (merchant, nonce): random nonces put every claim on a random page of that index, about one
-//! 4 KiB page written per order. Now the writer checks a set of 64-bit digests in memory, and
-//! the `merchant_nonces` table only logs each claim, appended in time order, in the same
+//! with it is refused (`nonce_reused`). The writer checks a set of 64-bit digests in memory
+//! (not a unique index on (merchant, nonce), whose random keys would dirty a random page per
+//! order), and the `merchant_nonces` table only logs each claim, appended in time order, in the same
 //! transaction as the request's work; the set is filled from it on the first claim after a
 //! start. So the check survives restarts: a claim that was not yet durable when the process
 //! died was lost together with the work it guarded, and replaying that request does it once.

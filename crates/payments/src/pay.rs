@@ -28,12 +28,13 @@ use cashless_wallet::payer::{self, Activity, Payer, PinUse};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::ids::{PaymentId, StoreId, TerminalId};
+use crate::ids::{MerchantId, PaymentId, StoreId, TerminalId};
 use crate::lifecycle::{self, Change};
 use crate::merchants::{self, MerchantRow};
 use crate::order::{self, OrderKind, OrderRow, OrderStatus, fee_of};
 use crate::orders;
 use crate::paycode;
+use crate::qr::unknown as qr_unknown;
 use crate::refusals::PayError;
 use crate::{Payments, PaymentsConfig, codes, duration_ns, fee_account, qr};
 
@@ -362,11 +363,8 @@ struct Target {
     amount: Option<Money>,
 }
 
-fn load_merchant(tx: &mut WriteTx<'_, '_>, id: &str) -> ServiceResult<MerchantRow> {
-    if !wire::is_id(id) {
-        return Err(qr_unknown());
-    }
-    merchants::load_in(tx, id)?.ok_or_else(qr_unknown)
+fn load_merchant(tx: &mut WriteTx<'_, '_>, id: &MerchantId) -> ServiceResult<MerchantRow> {
+    merchants::load_in(tx, id.as_str())?.ok_or_else(qr_unknown)
 }
 
 /// The order a static code's payment makes (inserted once paid): the typed amount, checked
@@ -384,9 +382,9 @@ fn static_order(
         PayError::Platform(ServiceError::internal("a static code without an amount"))
     })?;
     limits.check(merchant, amount).map_err(PayError::request)?;
-    let store_id = match target.scanned.store_id.as_deref() {
-        Some(store) if wire::is_id(store) && merchants::store_of(conn, &merchant.id, store)? => {
-            Some(store.to_owned())
+    let store_id = match &target.scanned.store_id {
+        Some(store) if merchants::store_of(conn, &merchant.id, store.as_str())? => {
+            Some(store.as_str().to_owned())
         }
         Some(_) => return Err(PayError::Request(qr_unknown())),
         None => None,
@@ -414,13 +412,6 @@ fn static_order(
         created_ns: now,
         updated_ns: now,
     })
-}
-
-fn qr_unknown() -> ServiceError {
-    ServiceError::not_found(
-        "qr_unknown",
-        "this code does not name a Cashless merchant or order",
-    )
 }
 
 fn order_payable(order: &OrderRow, now: u64) -> ServiceResult<()> {
@@ -485,7 +476,7 @@ impl Payments {
         let now = cashless_kernel::now_ns();
         self.store
             .read(move |conn| {
-                let merchant = match merchants::load(conn, &target.scanned.merchant_id)? {
+                let merchant = match merchants::load(conn, target.scanned.merchant_id.as_str())? {
                     Some(merchant) => merchant,
                     None => return Ok(Err(qr_unknown())),
                 };
@@ -527,7 +518,11 @@ impl Payments {
                     merchant_name: merchant.display_name.clone(),
                     chinese_name: merchant.chinese_name.clone(),
                     city: merchant.city.clone(),
-                    store_id: target.scanned.store_id.clone(),
+                    store_id: target
+                        .scanned
+                        .store_id
+                        .as_ref()
+                        .map(|id| id.as_str().to_owned()),
                     amount: amount.map(Amount::from),
                     subject,
                     pin_required,

@@ -3,6 +3,8 @@
 use cashless_emvqr::{CashlessMerchant, CashlessOrder, Scheme};
 use cashless_kernel::{ServiceError, ServiceResult};
 use cashless_ledger::{Currency, Money};
+
+use crate::ids::{MerchantId, StoreId};
 use serde_json::json;
 
 /// What makes a code dynamic.
@@ -62,11 +64,19 @@ pub(crate) fn encode(
     })
 }
 
+/// The refusal for a code that names no merchant or order of ours (answered alike for both).
+pub(crate) fn unknown() -> ServiceError {
+    ServiceError::not_found(
+        "qr_unknown",
+        "this code does not name a Cashless merchant or order",
+    )
+}
+
 /// A scanned code of ours.
 #[derive(Clone, Debug)]
 pub(crate) struct Scanned {
-    pub merchant_id: String,
-    pub store_id: Option<String>,
+    pub merchant_id: MerchantId,
+    pub store_id: Option<StoreId>,
     /// The order token of a dynamic code.
     pub reference: Option<String>,
     pub amount: Option<Money>,
@@ -143,9 +153,12 @@ pub(crate) fn scan(payload: &str) -> Result<Scanned, ServiceError> {
         .map_err(|error| {
             ServiceError::unprocessable("qr_invalid", format!("the code's amount: {error}"))
         })?;
+    // A code of ours names a merchant (and a store) by ids we issued; anything else names none.
+    let merchant_id = MerchantId::parse(&target.merchant_id).map_err(|_| unknown())?;
+    let store_id = StoreId::parse_opt(target.store_id.as_deref()).map_err(|_| unknown())?;
     Ok(Scanned {
-        merchant_id: target.merchant_id,
-        store_id: target.store_id,
+        merchant_id,
+        store_id,
         reference: target.order_reference,
         amount,
     })

@@ -728,15 +728,10 @@ impl Pricer<'_> {
                 &[Param::Text(&tap.id), Param::Text(id)],
             )?;
         }
-        conn.execute(
-            "UPDATE activity SET details = $2 WHERE id = $1",
-            &[
-                Param::Text(id),
-                Param::Text(
-                    &json!({ "journey_id": id, "operator": rider.operator, "journey": "paired", "description": description })
-                        .to_string(),
-                ),
-            ],
+        payer::set_activity_details(
+            conn,
+            id,
+            &json!({ "journey_id": id, "operator": rider.operator, "journey": "paired", "description": description }),
         )?;
         let journey = journey_row(conn, id)?;
         self.priced += 1;
@@ -811,19 +806,15 @@ fn reprice(
     // The journey's own line shows what it costs while nothing has moved; once paid, it
     // shows what was paid, and refunds are lines of their own.
     if journey.charged == 0 {
-        conn.execute(
-            "UPDATE activity SET amount = $2, status = $3, updated_ns = $4 WHERE id = $1",
-            &[
-                Param::Text(&journey.id),
-                Param::Int(-journey.fare),
-                Param::Text(if journey.fare == 0 {
-                    "failed"
-                } else {
-                    "processing"
-                }),
-                Param::Int(now as i64),
-            ],
-        )?;
+        let status = if journey.fare == 0 {
+            "failed"
+        } else {
+            "processing"
+        };
+        let owed = Money::new(journey.fare, Currency::CNY)
+            .checked_neg()
+            .map_err(wire::money_fault)?;
+        payer::reprice_activity(conn, &journey.id, owed, status, now)?;
     }
     collect(tx, wallet, rider, &journey, now).map(drop)
 }

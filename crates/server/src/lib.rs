@@ -1,7 +1,7 @@
 //! The HTTP surface of Cashless: routing, authentication, JSON in and out.
 //!
-//! Handlers parse the wire format into domain types at the edge (ids, currencies, amounts as
-//! decimal strings), call the store, and answer with JSON. Every error has one shape,
+//! Handlers parse the wire format into domain types at the edge (amounts into `Money`, ids
+//! into typed ids), call the services, and answer with JSON. Every error has one shape,
 //! `{"error": {"code", "message"}}` (see [`error::ApiError`]).
 
 pub mod access_log;

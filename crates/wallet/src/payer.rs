@@ -185,6 +185,39 @@ pub fn record_activity(
     Ok(())
 }
 
+/// Replaces a statement line's details (what the line says about its movement).
+pub fn set_activity_details(
+    conn: &mut Conn,
+    id: &str,
+    details: &serde_json::Value,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE activity SET details = $2 WHERE id = $1",
+        &[Param::Text(id), Param::Text(&details.to_string())],
+    )?;
+    Ok(())
+}
+
+/// Sets a statement line's amount and status before money moved (a fare repriced).
+pub fn reprice_activity(
+    conn: &mut Conn,
+    id: &str,
+    amount: Money,
+    status: &str,
+    now_ns: u64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE activity SET amount = $2, status = $3, updated_ns = $4 WHERE id = $1",
+        &[
+            Param::Text(id),
+            Param::money(amount),
+            Param::Text(status),
+            int(now_ns),
+        ],
+    )?;
+    Ok(())
+}
+
 /// Moves a statement line to `status` (a payment confirmed or abandoned).
 pub fn set_activity_status(
     conn: &mut Conn,
