@@ -108,7 +108,7 @@ function* rustFiles(dir) {
 const NOT_FROM_PAGES = [/^crates\/(ledger|cli|store|testkit|transit)\//, /\/ledger_api\.rs$/, /emvqr\/src\/error\.rs$/];
 
 /** The stable error codes the server answers with, from the Rust sources: the `code` of
- * `ApiError`/`WalletError` constructors (or of the (code, message) a match picks for one), and
+ * `ApiError`/`ServiceError` constructors, of id kinds, (or of the (code, message) a match picks for one), and
  * the `code()` of the parsers' error types. */
 function errorCodes() {
   const codes = new Map();
@@ -122,7 +122,9 @@ function errorCodes() {
       if (tests >= 0) text = text.slice(0, tests);
       const add = (code) => codes.set(code, [...(codes.get(code) || []), file]);
       for (const [, code] of text.matchAll(/(?:StatusCode|ErrorKind)::\w+,\s*"([a-z][a-z0-9_]*)"/g)) add(code);
-      for (const [, code] of text.matchAll(/(?:WalletError::\w+|ApiError::\w+|SigningError::new|\bbad|\bnot_found|\bunauthorized)\(\s*"([a-z][a-z0-9_]*)"/g)) add(code);
+      for (const [, code] of text.matchAll(/(?:ServiceError::\w+|ApiError::\w+|SigningError::new|\bbad|\bnot_found|\bunauthorized)\(\s*"([a-z][a-z0-9_]*)"/g)) add(code);
+      // An id kind's "not found" (`id_kinds! { Card(CardId) = ("card_not_found", "…"); }`).
+      for (const [, code] of text.matchAll(/\w+\(\w+Id\)\s*=\s*\(\s*"([a-z][a-z0-9_]*)",\s*"/g)) add(code);
       // A code picked in a match as (code, message), then made into the error.
       for (const [, code] of text.matchAll(/=>\s*\(\s*"([a-z][a-z0-9_]*)",\s*"/g)) add(code);
       for (const [, body] of text.matchAll(/fn code\([^)]*\)\s*->\s*&'static str\s*\{([\s\S]*?)\n {4}\}/g)) {
