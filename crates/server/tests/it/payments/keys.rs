@@ -2,7 +2,7 @@
 
 use super::*;
 
-async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
+async fn merchants_onboard_with_checked_input_and_see_a_masked_profile(db: TestDb) {
     let app = TestApp::spawn(db).await;
     // Bad onboarding input is refused with a precise code and changes nothing.
     let good = json!({
@@ -59,7 +59,12 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
             .unwrap()
             .contains("com.cashless")
     );
+    app.stop().await;
+}
 
+async fn unsigned_tampered_and_replayed_requests_are_refused(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
     // Unsigned, tampered, replayed, stale: all refused.
     let (status, body) = app.post_anon("/v1/merchant/orders", &json!({})).await;
     assert_eq!(
@@ -115,8 +120,19 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
         (401, Some("nonce_reused")),
         "{error}"
     );
-    // A request refused inside its write still used up its nonce (precreate claims it in the
-    // same write), and so did a read.
+    app.stop().await;
+}
+
+/// A request refused inside its write still used up its nonce (precreate claims it in the same
+/// write), and so did a read.
+async fn a_refused_write_or_a_read_still_uses_up_its_nonce(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let body = json!({ "out_trade_no": "T1", "amount": "1.00", "subject": "tea" });
+    let (status, order) = app
+        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&body))
+        .await;
+    assert_eq!(status, 200, "{order}");
     let mut conflicting = body.clone();
     conflicting["amount"] = json!("99.00");
     for expected in [(409, "out_trade_no_conflict"), (401, "nonce_reused")] {
@@ -149,6 +165,12 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
             .await;
         assert_eq!(status, expected, "{answer}");
     }
+    app.stop().await;
+}
+
+async fn stale_or_malformed_signatures_are_refused(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
     let (status, error) = app
         .signed_with(
             &merchant,
@@ -179,8 +201,14 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
         (401, Some("signature_malformed")),
         "{error}"
     );
+    app.stop().await;
+}
 
-    // Rotation: the new key works at once, the old one during the overlap.
+/// Rotation: the new key works at once, the old one during the overlap; another merchant's key
+/// cannot speak for this one; the operator revokes a leaked key at once.
+async fn keys_rotate_with_an_overlap_and_the_operator_revokes_a_leaked_one(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
     let (new_secret, new_public) = MerchantSigner::generate_key();
     let (status, key) = app
         .signed(
@@ -191,15 +219,7 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
         )
         .await;
     assert_eq!(status, 201, "{key}");
-    let rotated = Merchant {
-        signer: MerchantSigner::new(&merchant.id, key["id"].as_str().unwrap(), &new_secret)
-            .unwrap(),
-        secret: new_secret.clone(),
-        id: merchant.id.clone(),
-        store_id: merchant.store_id.clone(),
-        terminal_id: merchant.terminal_id.clone(),
-        static_code: merchant.static_code.clone(),
-    };
+    let rotated = under_key(&merchant, key["id"].as_str().unwrap(), &new_secret);
     let (status, profile) = app
         .signed(&rotated, "GET", "/v1/merchant/profile", None)
         .await;
@@ -267,6 +287,16 @@ async fn merchants_onboard_and_sign_their_requests(db: TestDb) {
     app.stop().await;
 }
 
+/// What a key granted: two till keys and two staff members.
+struct Grants {
+    kept_till: Merchant,
+    lost_till: Merchant,
+    kept_manager: String,
+    kept_manager_id: String,
+    lost_cashier: String,
+    lost_cashier_id: String,
+}
+
 /// A key rotated out may only do what a till key does until it expires; revoking a key
 /// revokes the till keys and removes the staff it granted, except those the merchant's
 /// current key re-confirmed.
@@ -278,6 +308,14 @@ async fn a_rotated_out_key_only_sells_and_its_grants_go_with_it(db: TestDb) {
     let lost_till = app.till_key(&old).await;
     let (kept_manager, kept_manager_id) = app.staff_by(&old, "manager").await;
     let (lost_cashier, lost_cashier_id) = app.staff_by(&old, "cashier").await;
+    let grants = Grants {
+        kept_till,
+        lost_till,
+        kept_manager,
+        kept_manager_id,
+        lost_cashier,
+        lost_cashier_id,
+    };
 
     let (new_secret, new_public) = MerchantSigner::generate_key();
     let (status, key) = app
@@ -291,10 +329,64 @@ async fn a_rotated_out_key_only_sells_and_its_grants_go_with_it(db: TestDb) {
     assert_eq!(status, 201, "{key}");
     assert_eq!(key["granted_by"], old.signer.key_id.as_str());
     let new = under_key(&old, key["id"].as_str().unwrap(), &new_secret);
+    a_rotated_out_key_only_sells(&app, &old, &grants).await;
+    let Grants {
+        kept_till,
+        kept_manager,
+        kept_manager_id,
+        lost_cashier_id,
+        ..
+    } = &grants;
+    // Till keys and staff cannot confirm either; the current key can.
+    for (who, code) in [(kept_till, "key_scope")] {
+        let path = format!("/v1/merchant/till-keys/{}/confirm", kept_till.signer.key_id);
+        let (status, error) = app.signed(who, "POST", &path, None).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (403, Some(code)));
+    }
+    let manager = staff_sign_in(&app, kept_manager).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/merchant/staff/{kept_manager_id}/confirm");
+    let (status, error) = as_staff(&app, &manager, "POST", &path, None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (403, Some("key_scope"))
+    );
+    for path in [
+        format!("/v1/merchant/till-keys/{}/confirm", kept_till.signer.key_id),
+        format!("/v1/merchant/staff/{kept_manager_id}/confirm"),
+    ] {
+        let (status, body) = app.signed(&new, "POST", &path, None).await;
+        assert_eq!(status, 204, "{path}: {body}");
+    }
+    let newer_till = app.till_key(&new).await;
+    let (_, staff) = app.signed(&new, "GET", "/v1/merchant/staff", None).await;
+    let granted = |id: &str| {
+        staff["staff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|member| member["id"] == id)
+            .map(|member| member["granted_by"].clone())
+    };
+    assert_eq!(granted(kept_manager_id), Some(json!(new.signer.key_id)));
+    assert_eq!(granted(lost_cashier_id), Some(json!(old.signer.key_id)));
+    revoking_a_key_takes_what_it_granted(&app, &old, &new, &grants, (&newer_till, &manager)).await;
+    app.stop().await;
+}
 
-    // In its overlap, the old key sells and looks up, and nothing else.
-    assert_eq!(app.sells(&old).await, 200);
-    let (status, _) = app.signed(&old, "GET", "/v1/merchant/orders", None).await;
+/// In its overlap, the old key sells and looks up, and nothing else.
+async fn a_rotated_out_key_only_sells(app: &TestApp, old: &Merchant, grants: &Grants) {
+    let Grants {
+        kept_till,
+        lost_till,
+        kept_manager_id,
+        lost_cashier_id,
+        ..
+    } = grants;
+    assert_eq!(app.sells(old).await, 200);
+    let (status, _) = app.signed(old, "GET", "/v1/merchant/orders", None).await;
     assert_eq!(status, 200);
     let (_, public) = MerchantSigner::generate_key();
     for (method, path, body) in [
@@ -341,85 +433,67 @@ async fn a_rotated_out_key_only_sells_and_its_grants_go_with_it(db: TestDb) {
         ("GET", "/v1/merchant/events".to_owned(), None),
         ("GET", "/v1/merchant/staff".to_owned(), None),
     ] {
-        let (status, error) = app.signed(&old, method, &path, body.as_ref()).await;
+        let (status, error) = app.signed(old, method, &path, body.as_ref()).await;
         assert_eq!(
             (status, error["error"]["code"].as_str()),
             (403, Some("key_rotated_out")),
             "{method} {path}: {error}"
         );
     }
-    // Till keys and staff cannot confirm either; the current key can.
-    for (who, code) in [(&kept_till, "key_scope")] {
-        let path = format!("/v1/merchant/till-keys/{}/confirm", kept_till.signer.key_id);
-        let (status, error) = app.signed(who, "POST", &path, None).await;
-        assert_eq!((status, error["error"]["code"].as_str()), (403, Some(code)));
-    }
-    let manager = staff_sign_in(&app, &kept_manager).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let path = format!("/v1/merchant/staff/{kept_manager_id}/confirm");
-    let (status, error) = as_staff(&app, &manager, "POST", &path, None).await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (403, Some("key_scope"))
-    );
-    for path in [
-        format!("/v1/merchant/till-keys/{}/confirm", kept_till.signer.key_id),
-        format!("/v1/merchant/staff/{kept_manager_id}/confirm"),
-    ] {
-        let (status, body) = app.signed(&new, "POST", &path, None).await;
-        assert_eq!(status, 204, "{path}: {body}");
-    }
-    let newer_till = app.till_key(&new).await;
-    let (_, staff) = app.signed(&new, "GET", "/v1/merchant/staff", None).await;
-    let granted = |id: &str| {
-        staff["staff"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|member| member["id"] == id)
-            .map(|member| member["granted_by"].clone())
-    };
-    assert_eq!(granted(&kept_manager_id), Some(json!(new.signer.key_id)));
-    assert_eq!(granted(&lost_cashier_id), Some(json!(old.signer.key_id)));
+}
 
-    // The operator revokes the old key: what it granted and nobody re-confirmed goes too.
-    let revoked = app.operator_revokes(&old, &old.signer.key_id).await;
+/// The operator revokes the old key: what it granted and nobody re-confirmed goes too; then
+/// the successor, with all its grants.
+async fn revoking_a_key_takes_what_it_granted(
+    app: &TestApp,
+    old: &Merchant,
+    new: &Merchant,
+    grants: &Grants,
+    (newer_till, manager): (&Merchant, &str),
+) {
+    let Grants {
+        kept_till,
+        lost_till,
+        kept_manager,
+        kept_manager_id,
+        lost_cashier,
+        lost_cashier_id,
+    } = grants;
+    let revoked = app.operator_revokes(old, &old.signer.key_id).await;
     assert_eq!(
         revoked,
         json!({ "till_keys": [lost_till.signer.key_id], "staff": [lost_cashier_id],
                 "successors": [new.signer.key_id] })
     );
-    assert_eq!(app.sells(&old).await, 401);
-    assert_eq!(app.sells(&lost_till).await, 401);
-    assert_eq!(app.sells(&kept_till).await, 200);
-    assert_eq!(app.sells(&newer_till).await, 200);
-    assert_eq!(app.sells(&new).await, 200);
+    assert_eq!(app.sells(old).await, 401);
+    assert_eq!(app.sells(lost_till).await, 401);
+    assert_eq!(app.sells(kept_till).await, 200);
+    assert_eq!(app.sells(newer_till).await, 200);
+    assert_eq!(app.sells(new).await, 200);
     // Staff sessions all ended; the kept manager signs in again and refunds, the removed
     // cashier gets no code.
-    let (status, _) = as_staff(&app, &manager, "GET", "/v1/staff/me", None).await;
+    let (status, _) = as_staff(app, manager, "GET", "/v1/staff/me", None).await;
     assert_eq!(status, 401);
-    let manager = staff_sign_in(&app, &kept_manager).await["token"]
+    let manager = staff_sign_in(app, kept_manager).await["token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let (status, _) = as_staff(&app, &manager, "GET", "/v1/merchant/events", None).await;
+    let (status, _) = as_staff(app, &manager, "GET", "/v1/merchant/events", None).await;
     assert_eq!(status, 200);
-    let before = till_texts(&app, &lost_cashier).len();
+    let before = till_texts(app, lost_cashier).len();
     let (status, _) = app
         .post("/v1/staff/sms-codes", &json!({ "phone": lost_cashier }))
         .await;
     assert_eq!(status, 200, "answered alike");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        till_texts(&app, &lost_cashier).len(),
+        till_texts(app, lost_cashier).len(),
         before,
         "no code for a removed cashier"
     );
 
     // Revoking the successor takes its grants, the re-confirmed ones included.
-    let revoked = app.operator_revokes(&new, &new.signer.key_id).await;
+    let revoked = app.operator_revokes(new, &new.signer.key_id).await;
     let mut tills: Vec<String> = serde_json::from_value(revoked["till_keys"].clone()).unwrap();
     tills.sort();
     let mut expected = vec![
@@ -429,8 +503,7 @@ async fn a_rotated_out_key_only_sells_and_its_grants_go_with_it(db: TestDb) {
     expected.sort();
     assert_eq!(tills, expected);
     assert_eq!(revoked["staff"], json!([kept_manager_id]));
-    assert_eq!(app.sells(&kept_till).await, 401);
-    app.stop().await;
+    assert_eq!(app.sells(kept_till).await, 401);
 }
 
 /// A leaked key whose overlap is over can still be revoked, with what it granted; the operator
@@ -531,15 +604,7 @@ async fn till_keys_take_payments_and_nothing_more(db: TestDb) {
         (201, Some("till")),
         "{key}"
     );
-    let till = Merchant {
-        signer: MerchantSigner::new(&merchant.id, key["id"].as_str().unwrap(), &till_secret)
-            .unwrap(),
-        secret: till_secret.clone(),
-        id: merchant.id.clone(),
-        store_id: merchant.store_id.clone(),
-        terminal_id: merchant.terminal_id.clone(),
-        static_code: merchant.static_code.clone(),
-    };
+    let till = under_key(&merchant, key["id"].as_str().unwrap(), &till_secret);
     // Taking a payment and looking it up: yes.
     let (status, order) = app
         .signed(
@@ -591,7 +656,14 @@ async fn till_keys_take_payments_and_nothing_more(db: TestDb) {
             "{method} {path}: {error}"
         );
     }
-    // Rotating the full key leaves tills alone; revoking the till key stops it at once.
+    app.stop().await;
+}
+
+/// Rotating the full key leaves tills alone; revoking the till key stops it at once.
+async fn a_till_key_outlives_a_rotation_but_not_its_revocation(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let till = app.till_key(&merchant).await;
     let (new_secret, new_public) = MerchantSigner::generate_key();
     let (status, rotated) = app
         .signed(
@@ -607,11 +679,7 @@ async fn till_keys_take_payments_and_nothing_more(db: TestDb) {
         status, 200,
         "a till key is no full key: rotation does not retire it"
     );
-    let full = Merchant {
-        signer: MerchantSigner::new(&merchant.id, rotated["id"].as_str().unwrap(), &new_secret)
-            .unwrap(),
-        ..merchant
-    };
+    let full = under_key(&merchant, rotated["id"].as_str().unwrap(), &new_secret);
     let till_key_id = till.signer.key_id.clone();
     let (status, _) = app
         .signed(
@@ -666,9 +734,14 @@ async fn used_nonces_stay_used_across_a_restart(db: TestDb) {
 }
 
 both_backends!(
-    merchants_onboard_and_sign_their_requests,
+    merchants_onboard_with_checked_input_and_see_a_masked_profile,
+    unsigned_tampered_and_replayed_requests_are_refused,
+    a_refused_write_or_a_read_still_uses_up_its_nonce,
+    stale_or_malformed_signatures_are_refused,
+    keys_rotate_with_an_overlap_and_the_operator_revokes_a_leaked_one,
     a_rotated_out_key_only_sells_and_its_grants_go_with_it,
     an_expired_key_is_revoked_with_its_grants,
     till_keys_take_payments_and_nothing_more,
+    a_till_key_outlives_a_rotation_but_not_its_revocation,
     used_nonces_stay_used_across_a_restart,
 );

@@ -161,9 +161,9 @@ async fn events_made_before_a_notify_url_are_sent_once_it_is_set(db: TestDb) {
     app.stop().await;
 }
 
-async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestDb) {
-    let app = TestApp::spawn(db).await;
-    let merchant = app.merchant(None).await;
+/// A day's trade at `merchant`: LIST-1 (10.00) and OTHER-1 (20.00) paid, LIST-2 (7.00) not,
+/// 5.00 of OTHER-1 refunded.
+async fn a_days_trade(app: &TestApp, merchant: &Merchant) {
     let token = app.payer("周杰", "100.00").await;
     let mut codes = Vec::new();
     for (no, amount) in [
@@ -173,7 +173,7 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
     ] {
         let (status, order) = app
             .signed(
-                &merchant,
+                merchant,
                 "POST",
                 "/v1/merchant/orders",
                 Some(&json!({ "out_trade_no": no, "amount": amount, "subject": "tea" })),
@@ -188,14 +188,19 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
     }
     let (status, refund) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/OTHER-1/refunds",
             Some(&json!({ "out_request_no": "R1", "amount": "5.00" })),
         )
         .await;
     assert_eq!(status, 200, "{refund}");
+}
 
+async fn the_merchant_console_lists_orders_newest_first_filtered_and_paged(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    a_days_trade(&app, &merchant).await;
     let numbers = |page: &Value| -> Vec<String> {
         page["orders"]
             .as_array()
@@ -248,7 +253,13 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
             "{query}: {error}"
         );
     }
+    app.stop().await;
+}
 
+async fn the_merchant_console_sums_the_day(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    a_days_trade(&app, &merchant).await;
     // Today: 10.00 + 20.00 paid, 5.00 refunded; fees 0.06 + 0.12, 0.03 of it given back.
     let (status, takings) = app
         .signed(&merchant, "GET", "/v1/merchant/takings", None)
@@ -282,96 +293,14 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
         )
         .await;
     assert_eq!(quiet["net"]["amount"], "0.00");
+    app.stop().await;
+}
 
-    // Retrying a notification: not without a URL; then at once; not once delivered.
-    let (_, events) = app
-        .signed(&merchant, "GET", "/v1/merchant/events", None)
-        .await;
-    let event_id = events["events"][0]["id"].as_str().unwrap().to_owned();
-    let retry = format!("/v1/merchant/events/{event_id}/retry");
-    let (status, error) = app.signed(&merchant, "POST", &retry, None).await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (409, Some("notify_url_missing")),
-        "{error}"
-    );
-    // Newest first, only those waiting for a URL (no URL yet: all of them, none failed).
-    let (_, oldest) = app
-        .signed(&merchant, "GET", "/v1/merchant/events", None)
-        .await;
-    assert_eq!(oldest["notify_url_set"], false, "{oldest}");
-    assert_eq!(oldest["events"][0]["delivery"], "no_notify_url", "{oldest}");
-    // The operator's audit counts them as owed, waiting for a URL, since the oldest.
-    let (status, audit) = app.get("/v1/operator/audit").await;
-    assert_eq!(status, 200, "{audit}");
-    let waiting = oldest["events"].as_array().unwrap().len() as u64;
-    assert!(
-        audit["outbox"]["no_notify_url"].as_u64() >= Some(waiting),
-        "{audit}"
-    );
-    assert_eq!(audit["outbox"]["failed"], 0, "{audit}");
-    let oldest_owed = audit["outbox"]["oldest_at"].as_str().unwrap();
-    assert!(
-        oldest_owed <= oldest["events"][0]["created_at"].as_str().unwrap(),
-        "{audit}"
-    );
-    let (status, newest) = app
-        .signed(
-            &merchant,
-            "GET",
-            "/v1/merchant/events?order=newest&delivery=no_notify_url",
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{newest}");
-    let (_, failed) = app
-        .signed(
-            &merchant,
-            "GET",
-            "/v1/merchant/events?delivery=failed",
-            None,
-        )
-        .await;
-    assert_eq!(failed["events"], json!([]), "{failed}");
-    let ids = |page: &Value| -> Vec<String> {
-        page["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|event| event["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let mut reversed = ids(&oldest);
-    reversed.reverse();
-    assert_eq!(ids(&newest), reversed);
-    assert!(!reversed.is_empty());
-    let (_, delivered) = app
-        .signed(
-            &merchant,
-            "GET",
-            "/v1/merchant/events?delivery=delivered",
-            None,
-        )
-        .await;
-    assert_eq!(ids(&delivered), Vec::<String>::new());
-    for (query, code) in [
-        ("?order=sideways", "order_invalid"),
-        ("?delivery=lost", "delivery_invalid"),
-    ] {
-        let (status, error) = app
-            .signed(
-                &merchant,
-                "GET",
-                &format!("/v1/merchant/events{query}"),
-                None,
-            )
-            .await;
-        assert_eq!(
-            (status, error["error"]["code"].as_str()),
-            (422, Some(code)),
-            "{error}"
-        );
-    }
+async fn the_merchant_console_retries_events_once_there_is_a_url(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    a_days_trade(&app, &merchant).await;
+    let retry = events_wait_for_a_url_and_are_listed(&app, &merchant).await;
     let (url, inbox) = notify_server(0).await;
     let (status, _) = app
         .signed(
@@ -407,6 +336,112 @@ async fn merchant_console_lists_orders_sums_the_day_and_retries_events(db: TestD
     app.stop().await;
 }
 
+/// Retrying a notification: not without a URL; the events are listed as waiting for one. The
+/// retry path of the first event.
+async fn events_wait_for_a_url_and_are_listed(app: &TestApp, merchant: &Merchant) -> String {
+    let (_, events) = app
+        .signed(merchant, "GET", "/v1/merchant/events", None)
+        .await;
+    let event_id = events["events"][0]["id"].as_str().unwrap().to_owned();
+    let retry = format!("/v1/merchant/events/{event_id}/retry");
+    let (status, error) = app.signed(merchant, "POST", &retry, None).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (409, Some("notify_url_missing")),
+        "{error}"
+    );
+    // Newest first, only those waiting for a URL (no URL yet: all of them, none failed).
+    let (_, oldest) = app
+        .signed(merchant, "GET", "/v1/merchant/events", None)
+        .await;
+    assert_eq!(oldest["notify_url_set"], false, "{oldest}");
+    assert_eq!(oldest["events"][0]["delivery"], "no_notify_url", "{oldest}");
+    // The operator's audit counts them as owed, waiting for a URL, since the oldest.
+    let (status, audit) = app.get("/v1/operator/audit").await;
+    assert_eq!(status, 200, "{audit}");
+    let waiting = oldest["events"].as_array().unwrap().len() as u64;
+    assert!(
+        audit["outbox"]["no_notify_url"].as_u64() >= Some(waiting),
+        "{audit}"
+    );
+    assert_eq!(audit["outbox"]["failed"], 0, "{audit}");
+    let oldest_owed = audit["outbox"]["oldest_at"].as_str().unwrap();
+    assert!(
+        oldest_owed <= oldest["events"][0]["created_at"].as_str().unwrap(),
+        "{audit}"
+    );
+    let (status, newest) = app
+        .signed(
+            merchant,
+            "GET",
+            "/v1/merchant/events?order=newest&delivery=no_notify_url",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{newest}");
+    let (_, failed) = app
+        .signed(merchant, "GET", "/v1/merchant/events?delivery=failed", None)
+        .await;
+    assert_eq!(failed["events"], json!([]), "{failed}");
+    let ids = |page: &Value| -> Vec<String> {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut reversed = ids(&oldest);
+    reversed.reverse();
+    assert_eq!(ids(&newest), reversed);
+    assert!(!reversed.is_empty());
+    let (_, delivered) = app
+        .signed(
+            merchant,
+            "GET",
+            "/v1/merchant/events?delivery=delivered",
+            None,
+        )
+        .await;
+    assert_eq!(ids(&delivered), Vec::<String>::new());
+    for (query, code) in [
+        ("?order=sideways", "order_invalid"),
+        ("?delivery=lost", "delivery_invalid"),
+    ] {
+        let (status, error) = app
+            .signed(
+                merchant,
+                "GET",
+                &format!("/v1/merchant/events{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (422, Some(code)),
+            "{error}"
+        );
+    }
+    retry
+}
+
+/// `token` pays a new order F-`n` of 1.00 at `merchant`.
+async fn pays_an_order(app: &TestApp, merchant: &Merchant, token: &str, n: usize) {
+    let (status, order) = app
+        .signed(
+            merchant,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&json!({ "out_trade_no": format!("F-{n}"), "amount": "1.00", "subject": "tea" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    let (status, paid) = app
+        .pay_code(token, order["qr_code"].as_str().unwrap(), json!({}))
+        .await;
+    assert_eq!(status, 200, "{paid}");
+}
+
 /// Webhook events and orders join their per-merchant indexes only when the writer folds them
 /// (every tenth of a second or so; migrations 0013, 0014): the merchant's event list and order
 /// list page through folded and recent ones alike, each once, and the takings count them all.
@@ -414,31 +449,13 @@ async fn events_page_across_folded_and_recent_ones(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let merchant = app.merchant(None).await;
     let token = app.payer("刘洋", "100.00").await;
-    let pay = |n: usize| {
-        let (app, merchant, token) = (&app, &merchant, &token);
-        async move {
-            let (status, order) = app
-                .signed(
-                    merchant,
-                    "POST",
-                    "/v1/merchant/orders",
-                    Some(&json!({ "out_trade_no": format!("F-{n}"), "amount": "1.00", "subject": "tea" })),
-                )
-                .await;
-            assert_eq!(status, 200, "{order}");
-            let (status, paid) = app
-                .pay_code(token, order["qr_code"].as_str().unwrap(), json!({}))
-                .await;
-            assert_eq!(status, 200, "{paid}");
-        }
-    };
     for n in 0..3 {
-        pay(n).await;
+        pays_an_order(&app, &merchant, &token, n).await;
     }
     // Past the fold's interval, the next write's batch is followed by a fold.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    pay(3).await;
-    pay(4).await;
+    pays_an_order(&app, &merchant, &token, 3).await;
+    pays_an_order(&app, &merchant, &token, 4).await;
     let folded: Vec<i64> = app
         .store
         .read(|conn| {
@@ -518,6 +535,8 @@ both_backends!(
     notifications_retry_and_survive_a_restart,
     production_notify_urls_are_https_to_public_hosts,
     events_made_before_a_notify_url_are_sent_once_it_is_set,
-    merchant_console_lists_orders_sums_the_day_and_retries_events,
+    the_merchant_console_lists_orders_newest_first_filtered_and_paged,
+    the_merchant_console_sums_the_day,
+    the_merchant_console_retries_events_once_there_is_a_url,
     events_page_across_folded_and_recent_ones,
 );

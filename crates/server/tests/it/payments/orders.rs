@@ -2,19 +2,20 @@
 
 use super::*;
 
-/// An order is bounded before it exists: by what anyone may pay at once, by the merchant's own
-/// maximum, and, for a payment code, by the payer's limits (which the merchant never sees).
-async fn orders_are_bounded_before_they_exist(db: TestDb) {
+async fn precreate(app: &TestApp, who: &Merchant, no: &str, amount: &str) -> (u16, Value) {
+    let body = json!({ "out_trade_no": no, "amount": amount, "subject": "a big one" });
+    app.signed(who, "POST", "/v1/merchant/orders", Some(&body))
+        .await
+}
+
+/// An order is bounded before it exists: by what anyone may pay at once and by the merchant's
+/// own maximum, which the operator sets.
+async fn orders_above_the_payment_or_merchant_maximum_are_never_made(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let merchant = app.merchant(None).await;
     let stall = app
         .merchant_with(json!({ "order_amount_max": "500.00" }))
         .await;
-    async fn precreate(app: &TestApp, who: &Merchant, no: &str, amount: &str) -> (u16, Value) {
-        let body = json!({ "out_trade_no": no, "amount": amount, "subject": "a big one" });
-        app.signed(who, "POST", "/v1/merchant/orders", Some(&body))
-            .await
-    }
     for (who, amount, code) in [
         (&merchant, "100000000.00", "amount_above_payment_max"),
         (&merchant, "20000.01", "amount_above_payment_max"),
@@ -90,7 +91,14 @@ async fn orders_are_bounded_before_they_exist(db: TestDb) {
     );
     assert_eq!(precreate(&app, &stall, "OK-4", "600.00").await.0, 200);
     assert_eq!(set(json!("500.00")).await.0, 200);
+    app.stop().await;
+}
 
+async fn a_payer_is_told_at_scan_time_the_stall_takes_less(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let stall = app
+        .merchant_with(json!({ "order_amount_max": "500.00" }))
+        .await;
     // A payer typing more than the stall takes is told at scan time, and paying is refused.
     let payer = app.payer("周敏", "1000.00").await;
     let (status, error) = app
@@ -118,7 +126,13 @@ async fn orders_are_bounded_before_they_exist(db: TestDb) {
         "{error}"
     );
     assert_eq!(app.available(&payer).await, "1000.00");
+    app.stop().await;
+}
 
+/// For a payment code the order is bounded by the payer's limits, which the merchant never sees.
+async fn a_payer_over_their_limits_is_refused_without_saying_why(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
     // A payer with a real name only (L1: 5,000 a payment): the merchant learns that they
     // cannot pay, not why, and no order exists.
     let token = app.verified("林芳").await;
@@ -151,15 +165,28 @@ async fn orders_are_bounded_before_they_exist(db: TestDb) {
     app.stop().await;
 }
 
+fn refund_body(no: &str, amount: &str) -> Value {
+    json!({ "out_request_no": no, "amount": amount, "reason": "cold tea" })
+}
+
 async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let (url, inbox) = notify_server(0).await;
     let merchant = app.merchant(Some(&url)).await;
     let token = app.payer("李娜", "500.00").await;
+    let payload = a_dynamic_order_is_made_once(&app, &merchant).await;
+    a_dynamic_code_is_paid_once(&app, &merchant, &token, &payload).await;
+    let first = a_refund_is_made_once_per_request_no(&app, &merchant).await;
+    refunds_never_exceed_what_was_paid(&app, &merchant, &token, &first).await;
+    notifications_are_signed_and_listed(&app, &merchant, &inbox).await;
+    app.stop().await;
+}
 
+/// Order DQ-1 made (once) and shown as a picture: its payload.
+async fn a_dynamic_order_is_made_once(app: &TestApp, merchant: &Merchant) -> String {
     let order = json!({ "out_trade_no": "DQ-1", "amount": "128.50", "subject": "Longjing tea", "store_id": merchant.store_id });
     let (status, created) = app
-        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&order))
+        .signed(merchant, "POST", "/v1/merchant/orders", Some(&order))
         .await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["status"], "WAIT_BUYER_PAY");
@@ -168,32 +195,32 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     assert_eq!(parsed.amount().unwrap().as_str(), "128.50");
     // The POS shows the code as a picture: a PNG that decodes to the same payload, or SVG.
     let (status, kind, png) = app
-        .signed_bytes(&merchant, "/v1/merchant/orders/DQ-1/qr?format=png&scale=4")
+        .signed_bytes(merchant, "/v1/merchant/orders/DQ-1/qr?format=png&scale=4")
         .await;
     assert_eq!((status, kind.as_str()), (200, "image/png"));
     let decoded = cashless_emvqr::images::decode_image(&png).unwrap();
     assert_eq!(decoded, std::slice::from_ref(&payload));
     let (status, kind, svg) = app
         .signed_bytes(
-            &merchant,
+            merchant,
             &format!("/v1/merchant/qr?store_id={}", merchant.store_id),
         )
         .await;
     assert_eq!((status, kind.as_str()), (200, "image/svg+xml"));
     assert!(String::from_utf8(svg).unwrap().contains("<svg"));
     let (status, _, body) = app
-        .signed_bytes(&merchant, "/v1/merchant/orders/DQ-1/qr?format=gif")
+        .signed_bytes(merchant, "/v1/merchant/orders/DQ-1/qr?format=gif")
         .await;
     assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
     // The same out_trade_no and fields: the same order; other fields: refused.
     let (status, again) = app
-        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&order))
+        .signed(merchant, "POST", "/v1/merchant/orders", Some(&order))
         .await;
     assert_eq!((status, &again["order_id"]), (200, &created["order_id"]));
     let mut changed = order.clone();
     changed["amount"] = json!("128.51");
     let (status, error) = app
-        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&changed))
+        .signed(merchant, "POST", "/v1/merchant/orders", Some(&changed))
         .await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
@@ -203,16 +230,24 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     usd["out_trade_no"] = json!("DQ-USD");
     usd["currency"] = json!("USD");
     let (status, error) = app
-        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&usd))
+        .signed(merchant, "POST", "/v1/merchant/orders", Some(&usd))
         .await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (422, Some("currency_not_supported"))
     );
+    payload
+}
 
+async fn a_dynamic_code_is_paid_once(
+    app: &TestApp,
+    merchant: &Merchant,
+    token: &str,
+    payload: &str,
+) {
     // The consumer scans, sees the merchant and amount, and pays.
     let (status, scan) = app
-        .as_user(&token, "/v1/me/scan", &json!({ "payload": payload }))
+        .as_user(token, "/v1/me/scan", &json!({ "payload": payload }))
         .await;
     assert_eq!(status, 200, "{scan}");
     assert_eq!(
@@ -229,7 +264,7 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     let key = "pay-dq-1";
     let (status, paid) = app
         .money(
-            &token,
+            token,
             "/v1/me/payments",
             key,
             &json!({ "payload": payload }),
@@ -239,23 +274,23 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     assert_eq!(paid["status"], "SUCCESS");
     let (status, replay) = app
         .money(
-            &token,
+            token,
             "/v1/me/payments",
             key,
             &json!({ "payload": payload }),
         )
         .await;
     assert_eq!((status, &replay["payment_id"]), (200, &paid["payment_id"]));
-    let (status, error) = app.pay_code(&token, &payload, json!({})).await;
+    let (status, error) = app.pay_code(token, payload, json!({})).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (409, Some("order_already_paid")),
         "{error}"
     );
-    assert_eq!(app.available(&token).await, "371.50");
+    assert_eq!(app.available(token).await, "371.50");
 
     let (status, queried) = app
-        .signed(&merchant, "GET", "/v1/merchant/orders/DQ-1", None)
+        .signed(merchant, "GET", "/v1/merchant/orders/DQ-1", None)
         .await;
     assert_eq!(status, 200, "{queried}");
     assert_eq!(
@@ -268,15 +303,17 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     assert_eq!(queried["buyer"], "*娜");
     assert!(queried["qr_code"].is_null());
     assert_eq!(app.fee_income().await, 77);
+}
 
+/// Refunds partial and retried: the first refund.
+async fn a_refund_is_made_once_per_request_no(app: &TestApp, merchant: &Merchant) -> Value {
     // Refunds: partial, retried, too much, the rest.
-    let refund = |no: &str, amount: &str| json!({ "out_request_no": no, "amount": amount, "reason": "cold tea" });
     let (status, first) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/DQ-1/refunds",
-            Some(&refund("R1", "28.50")),
+            Some(&refund_body("R1", "28.50")),
         )
         .await;
     assert_eq!(status, 200, "{first}");
@@ -289,31 +326,41 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     );
     let (status, retried) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/DQ-1/refunds",
-            Some(&refund("R1", "28.50")),
+            Some(&refund_body("R1", "28.50")),
         )
         .await;
     assert_eq!((status, &retried["refund_id"]), (200, &first["refund_id"]));
     let (status, error) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/DQ-1/refunds",
-            Some(&refund("R1", "1.00")),
+            Some(&refund_body("R1", "1.00")),
         )
         .await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (409, Some("out_request_no_conflict"))
     );
+    first
+}
+
+/// Refunds too much and the rest.
+async fn refunds_never_exceed_what_was_paid(
+    app: &TestApp,
+    merchant: &Merchant,
+    token: &str,
+    first: &Value,
+) {
     let (status, error) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/DQ-1/refunds",
-            Some(&refund("R2", "100.01")),
+            Some(&refund_body("R2", "100.01")),
         )
         .await;
     assert_eq!(
@@ -324,10 +371,10 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     assert_eq!(error["error"]["details"]["refundable"]["amount"], "100.00");
     let (status, last) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/DQ-1/refunds",
-            Some(&refund("R2", "100.00")),
+            Some(&refund_body("R2", "100.00")),
         )
         .await;
     assert_eq!(status, 200, "{last}");
@@ -340,10 +387,10 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     );
     let (status, error) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/DQ-1/refunds",
-            Some(&refund("R3", "0.01")),
+            Some(&refund_body("R3", "0.01")),
         )
         .await;
     assert_eq!(
@@ -351,17 +398,12 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
         (422, Some("order_closed"))
     );
     let (status, found) = app
-        .signed(
-            &merchant,
-            "GET",
-            "/v1/merchant/orders/DQ-1/refunds/R1",
-            None,
-        )
+        .signed(merchant, "GET", "/v1/merchant/orders/DQ-1/refunds/R1", None)
         .await;
     assert_eq!((status, &found["refund_id"]), (200, &first["refund_id"]));
-    assert_eq!(app.available(&token).await, "500.00");
+    assert_eq!(app.available(token).await, "500.00");
     assert_eq!(app.fee_income().await, 0);
-    let (_, statement) = app.get_as(&token, "/v1/me/statement").await;
+    let (_, statement) = app.get_as(token, "/v1/me/statement").await;
     let kinds: Vec<&str> = statement["items"]
         .as_array()
         .unwrap()
@@ -369,7 +411,9 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
         .map(|i| i["kind"].as_str().unwrap())
         .collect();
     assert_eq!(&kinds[..3], ["refund", "refund", "payment"], "{statement}");
+}
 
+async fn notifications_are_signed_and_listed(app: &TestApp, merchant: &Merchant, inbox: &Inbox) {
     // Notifications: paid, refunded twice, closed — signed, each with its own stable id.
     let key = app.payments.outbox().platform_key().public_key();
     let (_, keys) = app
@@ -424,7 +468,7 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
         assert_eq!(serde_json::from_str::<Value>(body).unwrap()["id"], event_id);
     }
     let (status, events) = app
-        .signed(&merchant, "GET", "/v1/merchant/events?limit=2", None)
+        .signed(merchant, "GET", "/v1/merchant/events?limit=2", None)
         .await;
     assert_eq!(status, 200, "{events}");
     assert_eq!(events["events"][0]["type"], "order.paid");
@@ -432,17 +476,16 @@ async fn dynamic_code_paid_refunded_and_notified(db: TestDb) {
     let cursor = events["next_cursor"].as_str().unwrap();
     let (_, rest) = app
         .signed(
-            &merchant,
+            merchant,
             "GET",
             &format!("/v1/merchant/events?after={cursor}"),
             None,
         )
         .await;
     assert_eq!(rest["events"].as_array().unwrap().len(), 1, "{rest}");
-    app.stop().await;
 }
 
-async fn static_codes_pins_and_bad_codes(db: TestDb) {
+async fn a_static_code_takes_an_amount_and_above_the_free_amount_the_pin(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let merchant = app.merchant(None).await;
     let token = app.payer("王芳", "3000.00").await;
@@ -522,7 +565,13 @@ async fn static_codes_pins_and_bad_codes(db: TestDb) {
         "{error}"
     );
     assert_eq!(app.available(&token).await, "1989.99");
+    app.stop().await;
+}
 
+async fn codes_that_are_not_ours_or_not_codes_are_refused_in_words(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let token = app.payer("王芳", "3000.00").await;
     // Codes that are not ours, or not codes.
     let pix = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
     let (status, error) = app.pay_code(&token, pix, json!({ "amount": "1.00" })).await;
@@ -583,16 +632,20 @@ async fn static_codes_pins_and_bad_codes(db: TestDb) {
         (422, Some("amount_invalid")),
         "{error}"
     );
+    app.stop().await;
+}
 
+fn bun(no: &str) -> Value {
+    json!({ "out_trade_no": no, "amount": "9.90", "subject": "bun" })
+}
+
+async fn closed_and_expired_orders_cannot_be_paid(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let token = app.payer("王芳", "3000.00").await;
     // Closed and expired orders cannot be paid.
-    let new_order = |no: &str| json!({ "out_trade_no": no, "amount": "9.90", "subject": "bun" });
     let (_, closed) = app
-        .signed(
-            &merchant,
-            "POST",
-            "/v1/merchant/orders",
-            Some(&new_order("C-1")),
-        )
+        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&bun("C-1")))
         .await;
     let (status, body) = app
         .signed(&merchant, "POST", "/v1/merchant/orders/C-1/close", None)
@@ -611,12 +664,7 @@ async fn static_codes_pins_and_bad_codes(db: TestDb) {
         "{error}"
     );
     let (_, expiring) = app
-        .signed(
-            &merchant,
-            "POST",
-            "/v1/merchant/orders",
-            Some(&new_order("E-1")),
-        )
+        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&bun("E-1")))
         .await;
     let id = expiring["order_id"].as_str().unwrap().to_owned();
     app.store
@@ -654,14 +702,16 @@ async fn static_codes_pins_and_bad_codes(db: TestDb) {
         order["status"], "CLOSED",
         "the sweeper closes expired orders"
     );
+    app.stop().await;
+}
+
+async fn an_altered_amount_in_a_dynamic_code_is_caught(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let token = app.payer("王芳", "3000.00").await;
     // An altered amount in a dynamic code is caught.
     let (_, fresh) = app
-        .signed(
-            &merchant,
-            "POST",
-            "/v1/merchant/orders",
-            Some(&new_order("A-1")),
-        )
+        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&bun("A-1")))
         .await;
     let payload = fresh["qr_code"].as_str().unwrap();
     let body = payload[..payload.len() - 4].replace("54049.90", "54040.01");
@@ -676,15 +726,16 @@ async fn static_codes_pins_and_bad_codes(db: TestDb) {
         (422, Some("qr_amount_mismatch")),
         "{error}"
     );
+    app.stop().await;
+}
 
+async fn cancelling_a_paid_order_refunds_it_in_full(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let token = app.payer("王芳", "3000.00").await;
     // Cancel: unpaid closes; paid refunds in full; a paid order cannot be closed.
     let (_, paid_order) = app
-        .signed(
-            &merchant,
-            "POST",
-            "/v1/merchant/orders",
-            Some(&new_order("X-1")),
-        )
+        .signed(&merchant, "POST", "/v1/merchant/orders", Some(&bun("X-1")))
         .await;
     let (status, _) = app
         .pay_code(&token, paid_order["qr_code"].as_str().unwrap(), json!({}))
@@ -828,8 +879,14 @@ async fn pictures_are_read_for_payers_and_tills(db: TestDb) {
 }
 
 both_backends!(
-    orders_are_bounded_before_they_exist,
+    orders_above_the_payment_or_merchant_maximum_are_never_made,
+    a_payer_is_told_at_scan_time_the_stall_takes_less,
+    a_payer_over_their_limits_is_refused_without_saying_why,
     dynamic_code_paid_refunded_and_notified,
-    static_codes_pins_and_bad_codes,
+    a_static_code_takes_an_amount_and_above_the_free_amount_the_pin,
+    codes_that_are_not_ours_or_not_codes_are_refused_in_words,
+    closed_and_expired_orders_cannot_be_paid,
+    an_altered_amount_in_a_dynamic_code_is_caught,
+    cancelling_a_paid_order_refunds_it_in_full,
     pictures_are_read_for_payers_and_tills,
 );

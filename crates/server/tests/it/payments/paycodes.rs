@@ -2,21 +2,60 @@
 
 use super::*;
 
+/// A payer's payment-code enrolment: its slot and secret.
+struct Enrolment {
+    slot: u64,
+    secret: Vec<u8>,
+}
+
+impl Enrolment {
+    /// The payer's current code of `variant`.
+    fn code(&self, variant: u8) -> String {
+        paycode::code_at(&self.secret, self.slot, variant, now_secs() as u64, 60).to_digits()
+    }
+}
+
+async fn enrol(app: &TestApp, token: &str) -> Enrolment {
+    let (status, enrolment) = app.as_user(token, "/v1/me/paycode", &json!({})).await;
+    assert_eq!(status, 200, "{enrolment}");
+    Enrolment {
+        slot: enrolment["slot"].as_u64().unwrap(),
+        secret: signing::decode_hex(enrolment["secret"].as_str().unwrap()).unwrap(),
+    }
+}
+
+/// A payment-code order at `merchant`'s terminal.
+fn charge(merchant: &Merchant, auth_code: String, no: &str, amount: &str) -> Value {
+    json!({ "auth_code": auth_code, "out_trade_no": no, "amount": amount, "subject": "noodles",
+            "terminal_id": merchant.terminal_id })
+}
+
 async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let merchant = app.merchant(None).await;
     let token = app.payer("张伟", "3000.00").await;
-    let (status, enrolment) = app.as_user(&token, "/v1/me/paycode", &json!({})).await;
-    assert_eq!(status, 200, "{enrolment}");
-    let slot = enrolment["slot"].as_u64().unwrap();
-    let secret = signing::decode_hex(enrolment["secret"].as_str().unwrap()).unwrap();
-    let code =
-        |variant: u8| paycode::code_at(&secret, slot, variant, now_secs() as u64, 60).to_digits();
-    let charge = |auth_code: String, no: &str, amount: &str| json!({ "auth_code": auth_code, "out_trade_no": no, "amount": amount, "subject": "noodles", "terminal_id": merchant.terminal_id });
-
-    let p1 = charge(code(0), "P-1", "23.00");
-    let (status, order) = app
+    let enrolment = enrol(&app, &token).await;
+    let (p1, first_id) = a_payment_code_pays_once(&app, &merchant, &token, &enrolment).await;
+    above_the_free_amount_the_payer_confirms_with_the_pin(&app, &merchant, &token, &enrolment)
+        .await;
+    guessing_costs_the_guesser_never_the_payer(&app, &merchant, &enrolment).await;
+    let (status, again) = app
         .signed(&merchant, "POST", "/v1/merchant/orders/paycode", Some(&p1))
+        .await;
+    assert_eq!((status, &again["order_id"]), (200, &first_id), "{again}");
+    app.stop().await;
+}
+
+/// A code pays once, even submitted at two terminals at once: the first order and its id.
+async fn a_payment_code_pays_once(
+    app: &TestApp,
+    merchant: &Merchant,
+    token: &str,
+    enrolment: &Enrolment,
+) -> (Value, Value) {
+    let p1 = charge(merchant, enrolment.code(0), "P-1", "23.00");
+    let (status, order) = app
+        .signed(merchant, "POST", "/v1/merchant/orders/paycode", Some(&p1))
         .await;
     assert_eq!(status, 200, "{order}");
     let first_id = order["order_id"].clone();
@@ -27,19 +66,19 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
     // The POS retrying the same request gets the same order; the code itself is spent.
     let (status, retry) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/paycode",
-            Some(&charge(code(0), "P-1", "23.00")),
+            Some(&charge(merchant, enrolment.code(0), "P-1", "23.00")),
         )
         .await;
     assert_eq!((status, &retry["order_id"]), (200, &order["order_id"]));
     let (status, error) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/paycode",
-            Some(&charge(code(0), "P-2", "23.00")),
+            Some(&charge(merchant, enrolment.code(0), "P-2", "23.00")),
         )
         .await;
     assert_eq!(
@@ -49,10 +88,10 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
     );
     let (status, error) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/paycode",
-            Some(&charge("12345".into(), "P-3", "1.00")),
+            Some(&charge(merchant, "12345".into(), "P-3", "1.00")),
         )
         .await;
     assert_eq!(
@@ -61,20 +100,20 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
     );
 
     // Two terminals submit the same fresh code at once: it pays once.
-    let fresh = code(1);
+    let fresh = enrolment.code(1);
     let (first, second) = (
-        charge(fresh.clone(), "P-A", "5.00"),
-        charge(fresh.clone(), "P-B", "5.00"),
+        charge(merchant, fresh.clone(), "P-A", "5.00"),
+        charge(merchant, fresh.clone(), "P-B", "5.00"),
     );
     let (a, b) = tokio::join!(
         app.signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/paycode",
             Some(&first)
         ),
         app.signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/paycode",
             Some(&second)
@@ -85,15 +124,23 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
         statuses.contains(&200) && statuses.contains(&409),
         "{a:?} {b:?}"
     );
-    assert_eq!(app.available(&token).await, "2972.00");
+    assert_eq!(app.available(token).await, "2972.00");
+    (p1, first_id)
+}
 
-    // Above the password-free amount: USERPAYING until the payer confirms with the PIN.
+/// Above the password-free amount: USERPAYING until the payer confirms with the PIN.
+async fn above_the_free_amount_the_payer_confirms_with_the_pin(
+    app: &TestApp,
+    merchant: &Merchant,
+    token: &str,
+    enrolment: &Enrolment,
+) {
     let (status, waiting) = app
         .signed(
-            &merchant,
+            merchant,
             "POST",
             "/v1/merchant/orders/paycode",
-            Some(&charge(code(2), "P-BIG", "1500.00")),
+            Some(&charge(merchant, enrolment.code(2), "P-BIG", "1500.00")),
         )
         .await;
     assert_eq!(
@@ -101,7 +148,7 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
         (200, Some("USERPAYING")),
         "{waiting}"
     );
-    let (_, pending) = app.get_as(&token, "/v1/me/payments/pending").await;
+    let (_, pending) = app.get_as(token, "/v1/me/payments/pending").await;
     let id = pending["payments"][0]["payment_id"]
         .as_str()
         .unwrap()
@@ -109,7 +156,7 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
     assert_eq!(id, waiting["order_id"].as_str().unwrap());
     let (status, error) = app
         .as_user(
-            &token,
+            token,
             &format!("/v1/me/payments/{id}/confirm"),
             &json!({ "pin": "111222" }),
         )
@@ -120,7 +167,7 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
     );
     let (status, confirmed) = app
         .as_user(
-            &token,
+            token,
             &format!("/v1/me/payments/{id}/confirm"),
             &json!({ "pin": "258036" }),
         )
@@ -131,11 +178,18 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
         "{confirmed}"
     );
     let (_, polled) = app
-        .signed(&merchant, "GET", "/v1/merchant/orders/P-BIG", None)
+        .signed(merchant, "GET", "/v1/merchant/orders/P-BIG", None)
         .await;
     assert_eq!(polled["status"], "SUCCESS");
-    assert_eq!(app.available(&token).await, "1472.00");
+    assert_eq!(app.available(token).await, "1472.00");
+}
 
+async fn guessing_costs_the_guesser_never_the_payer(
+    app: &TestApp,
+    merchant: &Merchant,
+    enrolment: &Enrolment,
+) {
+    let slot = enrolment.slot;
     // The limits count per minute: start well inside one.
     while now_secs() % 60 > 25 {
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -164,10 +218,10 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
         let guess = if n % 2 == 0 { wrong(n) } else { unknown(n) };
         let (status, error) = app
             .signed(
-                &merchant,
+                merchant,
                 "POST",
                 "/v1/merchant/orders/paycode",
-                Some(&charge(guess, &format!("G-{n}"), "1.00")),
+                Some(&charge(merchant, guess, &format!("G-{n}"), "1.00")),
             )
             .await;
         answers.push((status, error["error"].clone()));
@@ -188,19 +242,19 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
     // The payer is not locked out, nor is the merchant: their real code pays at a till of its
     // own key.
     let tills = [
-        app.till_key(&merchant).await,
-        app.till_key(&merchant).await,
-        app.till_key(&merchant).await,
-        app.till_key(&merchant).await,
-        app.till_key(&merchant).await,
-        app.till_key(&merchant).await,
+        app.till_key(merchant).await,
+        app.till_key(merchant).await,
+        app.till_key(merchant).await,
+        app.till_key(merchant).await,
+        app.till_key(merchant).await,
+        app.till_key(merchant).await,
     ];
     let (status, paid) = app
         .signed(
             &tills[0],
             "POST",
             "/v1/merchant/orders/paycode",
-            Some(&charge(code(3), "G-ok", "1.00")),
+            Some(&charge(merchant, enrolment.code(3), "G-ok", "1.00")),
         )
         .await;
     assert_eq!(
@@ -212,7 +266,7 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
     // POS retrying an order it already made still gets its answer.
     let mut limited = false;
     for n in 0..40 {
-        let guess = charge(unknown(100 + n), &format!("U-{n}"), "1.00");
+        let guess = charge(merchant, unknown(100 + n), &format!("U-{n}"), "1.00");
         let till = &tills[n as usize % tills.len()];
         let (status, error) = app
             .signed(till, "POST", "/v1/merchant/orders/paycode", Some(&guess))
@@ -226,11 +280,6 @@ async fn payment_codes_pay_once_and_resist_guessing(db: TestDb) {
         assert_eq!(status, 404, "{error}");
     }
     assert!(limited, "unknown codes are limited per merchant");
-    let (status, again) = app
-        .signed(&merchant, "POST", "/v1/merchant/orders/paycode", Some(&p1))
-        .await;
-    assert_eq!((status, &again["order_id"]), (200, &first_id), "{again}");
-    app.stop().await;
 }
 
 async fn payment_codes_die_with_the_session(db: TestDb) {
@@ -261,30 +310,42 @@ async fn payment_codes_die_with_the_session(db: TestDb) {
     app.stop().await;
 }
 
+async fn pay(app: &TestApp, token: &str, idempotency_key: &str, body: Value) -> (u16, Value) {
+    app.money(token, "/v1/me/payments", idempotency_key, &body)
+        .await
+}
+
 async fn devices_confirm_payments_in_place_of_the_pin(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let merchant = app.merchant(None).await;
     let (token, device_id, key) = device_payer(&app, "李娜", "3000.00").await;
     let code = merchant.static_code.as_str();
-    let pay = |idempotency_key: &str, body: Value| {
-        let (token, idempotency_key) = (token.clone(), idempotency_key.to_owned());
-        let app = &app;
-        async move {
-            app.money(&token, "/v1/me/payments", &idempotency_key, &body)
-                .await
-        }
-    };
+    let device = (token.as_str(), device_id.as_str(), &key);
+    a_device_pays_above_the_free_amount_once_turned_on(&app, device, code).await;
+    a_device_signature_is_bound_to_its_payment(&app, device, code).await;
+    turning_device_payments_off_or_a_new_key_stops_them(&app, device, code).await;
+    app.stop().await;
+}
 
-    // Not until the owner turns it on with the PIN.
-    let body = device_signed(&key, &device_id, "d1", code, "1000.01", now_secs());
-    let (status, error) = pay("d1", body.clone()).await;
+/// A signed-in device: (token, device id, key).
+type Device<'a> = (&'a str, &'a str, &'a SigningKey);
+
+/// Not until the owner turns it on with the PIN; then above the password-free amount, the
+/// device's signature stands in for the PIN.
+async fn a_device_pays_above_the_free_amount_once_turned_on(
+    app: &TestApp,
+    (token, device_id, key): Device<'_>,
+    code: &str,
+) {
+    let body = device_signed(key, device_id, "d1", code, "1000.01", now_secs());
+    let (status, error) = pay(app, token, "d1", body.clone()).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (409, Some("device_pay_not_enabled")),
         "{error}"
     );
     let (status, error) = app
-        .as_user(&token, "/v1/me/device-pay", &json!({ "pin": "111222" }))
+        .as_user(token, "/v1/me/device-pay", &json!({ "pin": "111222" }))
         .await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
@@ -292,105 +353,117 @@ async fn devices_confirm_payments_in_place_of_the_pin(db: TestDb) {
         "{error}"
     );
     let (status, _) = app
-        .as_user(&token, "/v1/me/device-pay", &json!({ "pin": "258036" }))
+        .as_user(token, "/v1/me/device-pay", &json!({ "pin": "258036" }))
         .await;
     assert_eq!(status, 204);
 
     // Above the password-free amount, the device's signature stands in for the PIN.
-    let (status, paid) = pay("d1", body.clone()).await;
+    let (status, paid) = pay(app, token, "d1", body.clone()).await;
     assert_eq!(
         (status, paid["status"].as_str()),
         (200, Some("SUCCESS")),
         "{paid}"
     );
-    assert_eq!(app.available(&token).await, "1999.99");
+    assert_eq!(app.available(token).await, "1999.99");
     // The same key and signature again: the same payment, not a second one.
-    let (status, again) = pay("d1", body).await;
+    let (status, again) = pay(app, token, "d1", body).await;
     assert_eq!((status, &again["payment_id"]), (200, &paid["payment_id"]));
     // A retry whose signature has gone stale meanwhile still answers with that payment.
-    let late = device_signed(&key, &device_id, "d1", code, "1000.01", now_secs() - 600);
-    let (status, again) = pay("d1", late).await;
+    let late = device_signed(key, device_id, "d1", code, "1000.01", now_secs() - 600);
+    let (status, again) = pay(app, token, "d1", late).await;
     assert_eq!((status, &again["payment_id"]), (200, &paid["payment_id"]));
-    assert_eq!(app.available(&token).await, "1999.99");
+    assert_eq!(app.available(token).await, "1999.99");
+}
 
-    // A signature is bound to its payment: another amount, key or payload does not verify.
-    let mut tampered = device_signed(&key, &device_id, "d2", code, "10.00", now_secs());
+/// A signature is bound to its payment: another amount, key or payload does not verify.
+async fn a_device_signature_is_bound_to_its_payment(
+    app: &TestApp,
+    (token, device_id, key): Device<'_>,
+    code: &str,
+) {
+    let mut tampered = device_signed(key, device_id, "d2", code, "10.00", now_secs());
     tampered["amount"] = json!("1000.00");
-    let (status, error) = pay("d2", tampered).await;
+    let (status, error) = pay(app, token, "d2", tampered).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (403, Some("device_signature_invalid")),
         "{error}"
     );
-    let other_key = device_signed(&key, &device_id, "d3", code, "1000.00", now_secs());
-    let (status, error) = pay("d4", other_key).await;
+    let other_key = device_signed(key, device_id, "d3", code, "1000.00", now_secs());
+    let (status, error) = pay(app, token, "d4", other_key).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (403, Some("device_signature_invalid")),
         "{error}"
     );
     let stranger = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let forged = device_signed(&stranger, &device_id, "d5", code, "1000.00", now_secs());
-    let (status, error) = pay("d5", forged).await;
+    let forged = device_signed(&stranger, device_id, "d5", code, "1000.00", now_secs());
+    let (status, error) = pay(app, token, "d5", forged).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (403, Some("device_signature_invalid")),
         "{error}"
     );
-    let stale = device_signed(&key, &device_id, "d6", code, "1000.00", now_secs() - 600);
-    let (status, error) = pay("d6", stale).await;
+    let stale = device_signed(key, device_id, "d6", code, "1000.00", now_secs() - 600);
+    let (status, error) = pay(app, token, "d6", stale).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (403, Some("device_signature_stale")),
         "{error}"
     );
-    let mut both = device_signed(&key, &device_id, "d7", code, "1000.00", now_secs());
+    let mut both = device_signed(key, device_id, "d7", code, "1000.00", now_secs());
     both["pin"] = json!("258036");
-    let (status, error) = pay("d7", both).await;
+    let (status, error) = pay(app, token, "d7", both).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (422, Some("confirmation_ambiguous")),
         "{error}"
     );
-    let mut half = device_signed(&key, &device_id, "d8", code, "1000.00", now_secs());
+    let mut half = device_signed(key, device_id, "d8", code, "1000.00", now_secs());
     half.as_object_mut().unwrap().remove("signed_at");
-    let (status, error) = pay("d8", half).await;
+    let (status, error) = pay(app, token, "d8", half).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (422, Some("device_signature_incomplete")),
         "{error}"
     );
     assert_eq!(
-        app.available(&token).await,
+        app.available(token).await,
         "1999.99",
         "refusals took nothing"
     );
+}
 
+async fn turning_device_payments_off_or_a_new_key_stops_them(
+    app: &TestApp,
+    (token, device_id, key): Device<'_>,
+    code: &str,
+) {
     // Turning device payments off takes effect at once, though the key was just used.
     let (status, _) = app
         .call(
             reqwest::Method::DELETE,
             "/v1/me/device-pay",
-            Some(&token),
+            Some(token),
             None,
             None,
         )
         .await;
     assert_eq!(status, 204);
-    let body = device_signed(&key, &device_id, "d8b", code, "20.00", now_secs());
-    let (status, error) = pay("d8b", body).await;
+    let body = device_signed(key, device_id, "d8b", code, "20.00", now_secs());
+    let (status, error) = pay(app, token, "d8b", body).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (409, Some("device_pay_not_enabled")),
         "{error}"
     );
     let (status, _) = app
-        .as_user(&token, "/v1/me/device-pay", &json!({ "pin": "258036" }))
+        .as_user(token, "/v1/me/device-pay", &json!({ "pin": "258036" }))
         .await;
     assert_eq!(status, 204);
 
     // Signing in again on this device with another key turns device payments off.
-    let number = app.phone_of(&token).await;
+    let number = app.phone_of(token).await;
     let new_key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
     let again = app
         .sign_in_device(
@@ -399,15 +472,18 @@ async fn devices_confirm_payments_in_place_of_the_pin(db: TestDb) {
                     "public_key": signing::hex(new_key.verifying_key().as_bytes()) }),
         )
         .await;
-    assert_eq!(again["device_id"].as_str(), Some(device_id.as_str()));
-    let body = device_signed(&new_key, &device_id, "d9", code, "20.00", now_secs());
-    let (status, error) = pay("d9", body).await;
+    assert_eq!(again["device_id"].as_str(), Some(device_id));
+    let body = device_signed(&new_key, device_id, "d9", code, "20.00", now_secs());
+    let (status, error) = pay(app, token, "d9", body).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (409, Some("device_pay_not_enabled")),
         "{error}"
     );
+}
 
+async fn a_device_without_a_good_key_cannot_pay_by_signature(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     // A device that registered no key cannot be turned on; a weak key is refused at sign-in.
     let plain = app.consumer().await;
     let (status, error) = app
@@ -488,148 +564,9 @@ async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
     let top_up = app.top_up(&token, &card_id, "10.00").await;
     assert_eq!(top_up["status"], "succeeded", "{top_up}");
     let code = merchant.static_code.as_str();
-
-    // No card chosen: a short balance is refused and nothing moves.
-    let (status, error) = app
-        .pay_code(&token, code, json!({ "amount": "25.00" }))
-        .await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (422, Some("insufficient_balance")),
-        "{error}"
-    );
-    let (status, chosen) = app.get_as(&token, "/v1/me/payment-card").await;
-    assert_eq!((status, &chosen["card_id"]), (200, &Value::Null));
-    let unknown = app
-        .call(
-            reqwest::Method::PUT,
-            "/v1/me/payment-card",
-            Some(&token),
-            None,
-            Some(&json!({ "card_id": "00000000-0000-7000-8000-000000000000", "pin": "258036" })),
-        )
-        .await;
-    assert_eq!(
-        (unknown.0, unknown.1["error"]["code"].as_str()),
-        (404, Some("card_not_found")),
-        "{}",
-        unknown.1
-    );
-    let (status, chosen) = app
-        .call(
-            reqwest::Method::PUT,
-            "/v1/me/payment-card",
-            Some(&token),
-            None,
-            Some(&json!({ "card_id": card_id })),
-        )
-        .await;
-    assert_eq!(
-        (status, chosen["error"]["code"].as_str()),
-        (422, Some("pin_required")),
-        "choosing a card takes the PIN: {chosen}"
-    );
-    let (status, chosen) = app
-        .call(
-            reqwest::Method::PUT,
-            "/v1/me/payment-card",
-            Some(&token),
-            None,
-            Some(&json!({ "card_id": card_id, "pin": "258036" })),
-        )
-        .await;
-    assert_eq!(
-        (status, chosen["card_id"].as_str()),
-        (200, Some(card_id.as_str()))
-    );
-
-    // With the card: the 15.00 short is debited from it, then the whole 25.00 is paid.
-    let body = json!({ "payload": code, "amount": "25.00" });
-    let (status, paid) = app.money(&token, "/v1/me/payments", "card-1", &body).await;
-    assert_eq!(
-        (status, paid["status"].as_str()),
-        (200, Some("SUCCESS")),
-        "{paid}"
-    );
-    assert_eq!(app.available(&token).await, "0.00");
-    // A retry is the same payment, and the card is not debited again.
-    let (status, again) = app.money(&token, "/v1/me/payments", "card-1", &body).await;
-    assert_eq!((status, &again["payment_id"]), (200, &paid["payment_id"]));
-    let (_, page) = app.get_as(&token, "/v1/me/statement?limit=10").await;
-    let lines: Vec<(String, String)> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| {
-            (
-                item["kind"].as_str().unwrap().to_owned(),
-                item["amount"]["amount"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    let expected: Vec<(String, String)> = [
-        ("payment", "-25.00"),
-        ("top_up", "15.00"),
-        ("top_up", "10.00"),
-    ]
-    .iter()
-    .map(|(kind, amount)| ((*kind).to_owned(), (*amount).to_owned()))
-    .collect();
-    assert_eq!(lines, expected, "{page}");
-
-    // The cashier scanning the payer's code: the card covers that too.
-    let (status, enrolment) = app.as_user(&token, "/v1/me/paycode", &json!({})).await;
-    assert_eq!(status, 200, "{enrolment}");
-    let slot = enrolment["slot"].as_u64().unwrap();
-    let secret = signing::decode_hex(enrolment["secret"].as_str().unwrap()).unwrap();
-    let auth_code = paycode::code_at(&secret, slot, 0, now_secs() as u64, 60).to_digits();
-    let (status, order) = app
-        .signed(
-            &merchant,
-            "POST",
-            "/v1/merchant/orders/paycode",
-            Some(
-                &json!({ "auth_code": auth_code, "out_trade_no": "CARD-PC-1",
-                          "amount": "5.00", "subject": "tea" }),
-            ),
-        )
-        .await;
-    assert_eq!(
-        (status, order["status"].as_str()),
-        (200, Some("SUCCESS")),
-        "{order}"
-    );
-    assert_eq!(app.available(&token).await, "0.00");
-
-    // The card holds 20.00 now: the bank declines a 30.00 debit, and nothing is paid.
-    let (status, error) = app
-        .pay_code(&token, code, json!({ "amount": "30.00" }))
-        .await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (422, Some("card_payment_failed")),
-        "{error}"
-    );
-    assert_eq!(app.available(&token).await, "0.00");
-    // The cashier's side learns only that the payer cannot pay: no card, balance or reason.
-    let auth_code = paycode::code_at(&secret, slot, 1, now_secs() as u64, 60).to_digits();
-    let (status, error) = app
-        .signed(
-            &merchant,
-            "POST",
-            "/v1/merchant/orders/paycode",
-            Some(
-                &json!({ "auth_code": auth_code, "out_trade_no": "CARD-PC-2",
-                          "amount": "30.00", "subject": "tea" }),
-            ),
-        )
-        .await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (422, Some("buyer_balance_not_enough")),
-        "{error}"
-    );
-    assert!(error["error"]["details"].is_null(), "{error}");
+    a_card_is_chosen_only_with_the_pin(&app, &merchant, &token, &card_id).await;
+    let enrolment = the_card_covers_what_the_balance_is_short(&app, &merchant, &token).await;
+    a_declined_card_pays_nothing(&app, &merchant, &token, &enrolment).await;
 
     // Unlinking the card ends the fallback.
     let (status, _) = app
@@ -655,10 +592,171 @@ async fn a_chosen_card_covers_a_short_balance(db: TestDb) {
     app.stop().await;
 }
 
+/// No card chosen: a short balance is refused and nothing moves; choosing one takes the PIN.
+async fn a_card_is_chosen_only_with_the_pin(
+    app: &TestApp,
+    merchant: &Merchant,
+    token: &str,
+    card_id: &str,
+) {
+    let code = merchant.static_code.as_str();
+    let (status, error) = app
+        .pay_code(token, code, json!({ "amount": "25.00" }))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("insufficient_balance")),
+        "{error}"
+    );
+    let (status, chosen) = app.get_as(token, "/v1/me/payment-card").await;
+    assert_eq!((status, &chosen["card_id"]), (200, &Value::Null));
+    let unknown = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/me/payment-card",
+            Some(token),
+            None,
+            Some(&json!({ "card_id": "00000000-0000-7000-8000-000000000000", "pin": "258036" })),
+        )
+        .await;
+    assert_eq!(
+        (unknown.0, unknown.1["error"]["code"].as_str()),
+        (404, Some("card_not_found")),
+        "{}",
+        unknown.1
+    );
+    let (status, chosen) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/me/payment-card",
+            Some(token),
+            None,
+            Some(&json!({ "card_id": card_id })),
+        )
+        .await;
+    assert_eq!(
+        (status, chosen["error"]["code"].as_str()),
+        (422, Some("pin_required")),
+        "choosing a card takes the PIN: {chosen}"
+    );
+    let (status, chosen) = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/me/payment-card",
+            Some(token),
+            None,
+            Some(&json!({ "card_id": card_id, "pin": "258036" })),
+        )
+        .await;
+    assert_eq!((status, chosen["card_id"].as_str()), (200, Some(card_id)));
+}
+
+/// With the card: the 15.00 short is debited from it, then the whole 25.00 is paid; the
+/// cashier scanning the payer's code: the card covers that too. The payer's enrolment.
+async fn the_card_covers_what_the_balance_is_short(
+    app: &TestApp,
+    merchant: &Merchant,
+    token: &str,
+) -> Enrolment {
+    let code = merchant.static_code.as_str();
+    let body = json!({ "payload": code, "amount": "25.00" });
+    let (status, paid) = app.money(token, "/v1/me/payments", "card-1", &body).await;
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{paid}"
+    );
+    assert_eq!(app.available(token).await, "0.00");
+    // A retry is the same payment, and the card is not debited again.
+    let (status, again) = app.money(token, "/v1/me/payments", "card-1", &body).await;
+    assert_eq!((status, &again["payment_id"]), (200, &paid["payment_id"]));
+    let (_, page) = app.get_as(token, "/v1/me/statement?limit=10").await;
+    let lines: Vec<(String, String)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["kind"].as_str().unwrap().to_owned(),
+                item["amount"]["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("payment", "-25.00"),
+        ("top_up", "15.00"),
+        ("top_up", "10.00"),
+    ]
+    .iter()
+    .map(|(kind, amount)| ((*kind).to_owned(), (*amount).to_owned()))
+    .collect();
+    assert_eq!(lines, expected, "{page}");
+
+    let enrolment = enrol(app, token).await;
+    let auth_code = enrolment.code(0);
+    let (status, order) = app
+        .signed(
+            merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(
+                &json!({ "auth_code": auth_code, "out_trade_no": "CARD-PC-1",
+                          "amount": "5.00", "subject": "tea" }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, order["status"].as_str()),
+        (200, Some("SUCCESS")),
+        "{order}"
+    );
+    assert_eq!(app.available(token).await, "0.00");
+    enrolment
+}
+
+/// The card holds 20.00 now: the bank declines a 30.00 debit, and nothing is paid.
+async fn a_declined_card_pays_nothing(
+    app: &TestApp,
+    merchant: &Merchant,
+    token: &str,
+    enrolment: &Enrolment,
+) {
+    let code = merchant.static_code.as_str();
+    let (status, error) = app
+        .pay_code(token, code, json!({ "amount": "30.00" }))
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("card_payment_failed")),
+        "{error}"
+    );
+    assert_eq!(app.available(token).await, "0.00");
+    // The cashier's side learns only that the payer cannot pay: no card, balance or reason.
+    let auth_code = enrolment.code(1);
+    let (status, error) = app
+        .signed(
+            merchant,
+            "POST",
+            "/v1/merchant/orders/paycode",
+            Some(
+                &json!({ "auth_code": auth_code, "out_trade_no": "CARD-PC-2",
+                          "amount": "30.00", "subject": "tea" }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("buyer_balance_not_enough")),
+        "{error}"
+    );
+    assert!(error["error"]["details"].is_null(), "{error}");
+}
+
 both_backends!(
     payment_codes_pay_once_and_resist_guessing,
     payment_codes_die_with_the_session,
     devices_confirm_payments_in_place_of_the_pin,
+    a_device_without_a_good_key_cannot_pay_by_signature,
     a_payers_bank_is_never_named_to_the_merchant,
     a_chosen_card_covers_a_short_balance,
 );

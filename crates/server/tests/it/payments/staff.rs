@@ -2,11 +2,8 @@
 
 use super::*;
 
-async fn staff_open_tills_within_their_role(db: TestDb) {
-    // A real wait between codes, to see that a stranger's number is limited alike.
-    let mut setup = Setup::default();
-    setup.wallet.sms_resend_after = Duration::from_secs(60);
-    let app = TestApp::spawn_with(db, setup).await;
+async fn merchants_add_staff_one_merchant_at_a_time(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let merchant = app.merchant(None).await;
     let other = app.merchant(None).await;
     let (cashier_phone, manager_phone) = (staff_phone(), staff_phone());
@@ -82,6 +79,16 @@ async fn staff_open_tills_within_their_role(db: TestDb) {
         (200, Some(2)),
         "{list}"
     );
+    app.stop().await;
+}
+
+async fn a_stranger_is_answered_as_staff_and_a_consumer_code_opens_no_till(db: TestDb) {
+    // A real wait between codes, to see that a stranger's number is limited alike.
+    let mut setup = Setup::default();
+    setup.wallet.sms_resend_after = Duration::from_secs(60);
+    let app = TestApp::spawn_with(db, setup).await;
+    let merchant = app.merchant(None).await;
+    let (cashier_phone, _) = app.staff_by(&merchant, "cashier").await;
 
     // A number on no one's staff is answered exactly as a staff member's, limits included,
     // and nothing is texted to it.
@@ -155,6 +162,26 @@ async fn staff_open_tills_within_their_role(db: TestDb) {
         (200, Some("cashier"), Some(merchant.id.as_str())),
         "{me}"
     );
+    app.stop().await;
+}
+
+/// A staff member of `merchant` in `role`, signed in: (phone, id, session token).
+async fn signed_in_staff(
+    app: &TestApp,
+    merchant: &Merchant,
+    role: &str,
+) -> (String, String, String) {
+    let (phone, id) = app.staff_by(merchant, role).await;
+    let session = staff_sign_in(app, &phone).await;
+    assert_eq!(session["staff"]["role"], role, "{session}");
+    let token = session["token"].as_str().unwrap().to_owned();
+    (phone, id, token)
+}
+
+async fn a_cashier_takes_payments_and_does_nothing_else(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let (_, _, cashier) = signed_in_staff(&app, &merchant, "cashier").await;
 
     // The cashier takes a payment and looks it up …
     let (status, order) = as_staff(
@@ -206,11 +233,36 @@ async fn staff_open_tills_within_their_role(db: TestDb) {
             "{method} {path}: {error}"
         );
     }
+    app.stop().await;
+}
+
+/// Order STAFF-1 of 20.00, made by `merchant` and paid by a payer who had 100.00: the payer.
+async fn paid_order(app: &TestApp, merchant: &Merchant) -> String {
+    let (status, order) = app
+        .signed(
+            merchant,
+            "POST",
+            "/v1/merchant/orders",
+            Some(&json!({ "out_trade_no": "STAFF-1", "amount": "20.00", "subject": "noodles" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{order}");
+    let payer = app.payer("高远", "100.00").await;
+    let (status, paid) = app
+        .pay_code(&payer, order["qr_code"].as_str().unwrap(), json!({}))
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    payer
+}
+
+async fn a_manager_refunds_and_sees_the_staff_but_manages_neither(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let other = app.merchant(None).await;
+    let payer = paid_order(&app, &merchant).await;
 
     // A manager refunds, and sees the staff, but manages neither staff nor settings.
-    let manager = staff_sign_in(&app, &manager_phone).await;
-    assert_eq!(manager["staff"]["role"], "manager");
-    let manager = manager["token"].as_str().unwrap().to_owned();
+    let (_, _, manager) = signed_in_staff(&app, &merchant, "manager").await;
     let (status, refund) = as_staff(
         &app,
         &manager,
@@ -290,20 +342,27 @@ async fn staff_open_tills_within_their_role(db: TestDb) {
     assert_eq!(status, 200);
     let (status, _) = as_staff(&app, &manager, "GET", "/v1/merchant/orders/OTHER-1", None).await;
     assert_eq!(status, 404);
+    app.stop().await;
+}
 
+async fn removed_or_signed_out_staff_and_a_revoked_key_open_no_till(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let merchant = app.merchant(None).await;
+    let (_, cashier_id, cashier) = signed_in_staff(&app, &merchant, "cashier").await;
+    let (manager_phone, _, manager) = signed_in_staff(&app, &merchant, "manager").await;
+    let payer = app.verified("高远").await;
     // Removing the cashier ends their session at once; no more codes reach them.
     let (_, list) = app
         .signed(&merchant, "GET", "/v1/merchant/staff", None)
         .await;
-    let cashier_id = list["staff"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|person| person["role"] == "cashier")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    assert!(
+        list["staff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|person| person["role"] == "cashier" && person["id"] == cashier_id.as_str()),
+        "{list}"
+    );
     let (status, _) = app
         .signed(
             &merchant,
@@ -370,4 +429,10 @@ async fn staff_open_tills_within_their_role(db: TestDb) {
     app.stop().await;
 }
 
-both_backends!(staff_open_tills_within_their_role,);
+both_backends!(
+    merchants_add_staff_one_merchant_at_a_time,
+    a_stranger_is_answered_as_staff_and_a_consumer_code_opens_no_till,
+    a_cashier_takes_payments_and_does_nothing_else,
+    a_manager_refunds_and_sees_the_staff_but_manages_neither,
+    removed_or_signed_out_staff_and_a_revoked_key_open_no_till,
+);
