@@ -126,6 +126,8 @@ pub async fn pay(
     headers: HeaderMap,
     ApiJson(request): ApiJson<PayRequest>,
 ) -> Result<Json<PaymentView>, ApiError> {
+    // A missing key is said first, as for any request that moves money.
+    cashless_kernel::idempotency::idempotency_key(idempotency_key(&headers))?;
     let input = PayInput {
         payload: request.payload,
         amount: request

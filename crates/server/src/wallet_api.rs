@@ -536,6 +536,8 @@ pub async fn top_up(
     headers: HeaderMap,
     ApiJson(body): ApiJson<TopUpBody>,
 ) -> Result<Json<FundingView>, ApiError> {
+    // A missing key is said first, as for any request that moves money.
+    cashless_kernel::idempotency::idempotency_key(idempotency_key(&headers))?;
     let request = TopUpRequest {
         card_id: CardId::parse(&body.card_id)?,
         amount: wire::money_in(&body.amount, body.currency.as_deref())?,
@@ -595,6 +597,8 @@ pub async fn withdraw(
     headers: HeaderMap,
     ApiJson(body): ApiJson<WithdrawalBody>,
 ) -> Result<Json<FundingView>, ApiError> {
+    // A missing key is said first, as for any request that moves money.
+    cashless_kernel::idempotency::idempotency_key(idempotency_key(&headers))?;
     let request = WithdrawalRequest {
         card_id: CardId::parse(&body.card_id)?,
         amount: wire::money(&body.amount, Currency::CNY)?,

@@ -885,6 +885,22 @@ async fn a_top_up_needs_a_key_and_is_made_once(
         (status, err["error"]["code"].as_str()),
         (422, Some("idempotency_key_required"))
     );
+    // The missing key is said first, whatever else is wrong with the request.
+    for (path, junk) in [
+        ("/v1/me/topups", json!({ "card_id": "nope", "amount": "0" })),
+        (
+            "/v1/me/withdrawals",
+            json!({ "card_id": "nope", "amount": "0", "pin": "1" }),
+        ),
+        ("/v1/me/payments", json!({ "payload": "x", "amount": "0" })),
+    ] {
+        let (status, err) = app.as_user(token, path, &junk).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (422, Some("idempotency_key_required")),
+            "{path}"
+        );
+    }
     for (amount, code) in [
         ("0", "amount_invalid"),
         ("-5", "amount_invalid"),
