@@ -235,34 +235,61 @@ async fn oversized(app: &TestApp, method: &str, path: &str, chunked: bool) -> (u
     (status, body)
 }
 
+/// Who calls in the checks: the operator, a consumer, and a merchant's manager (for the
+/// merchant's routes and the staff's).
+struct Callers {
+    consumer: String,
+    manager: String,
+}
+
+impl Callers {
+    async fn sign_up(app: &TestApp) -> Callers {
+        let consumer = app.consumer().await;
+        let merchant = app.merchant(None).await;
+        let phone = staff_phone();
+        let (status, added) = app
+            .signed(
+                &merchant,
+                "POST",
+                "/v1/merchant/staff",
+                Some(&json!({ "phone": phone, "name": "Manager Liu", "role": "manager" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{added}");
+        let manager = staff_sign_in(app, &phone).await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Callers { consumer, manager }
+    }
+
+    /// The token for a route needing `schemes` (none: we hold no such credential).
+    fn token_for(&self, schemes: &[String]) -> Option<String> {
+        match schemes.first().map(String::as_str) {
+            Some("operator") => Some(TOKEN.to_owned()),
+            Some("consumer") => Some(self.consumer.clone()),
+            Some("merchant_signature" | "staff") => Some(self.manager.clone()),
+            _ => None,
+        }
+    }
+}
+
 async fn every_route_answers_errors_as_json(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let doc = document(&app).await;
+    let callers = Callers::sign_up(&app).await;
+    let operations = operations(&doc);
+    assert!(operations.len() > 80, "{} operations", operations.len());
+    for (path, method, operation) in &operations {
+        route_answers_errors_as_json(&app, &callers, path, method, operation).await;
+    }
+    app.stop().await;
+}
+
+/// An object body sent as an array is refused, not read field by field in order.
+async fn an_object_body_sent_as_an_array_is_refused(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let consumer = app.consumer().await;
-    let merchant = app.merchant(None).await;
-    let phone = staff_phone();
-    let (status, added) = app
-        .signed(
-            &merchant,
-            "POST",
-            "/v1/merchant/staff",
-            Some(&json!({ "phone": phone, "name": "Manager Liu", "role": "manager" })),
-        )
-        .await;
-    assert_eq!(status, 201, "{added}");
-    let manager = staff_sign_in(&app, &phone).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let credential = |schemes: &[String]| -> Option<String> {
-        match schemes.first().map(String::as_str) {
-            Some("operator") => Some(TOKEN.to_owned()),
-            Some("consumer") => Some(consumer.clone()),
-            Some("merchant_signature" | "staff") => Some(manager.clone()),
-            _ => None,
-        }
-    };
-    // An object body sent as an array is refused, not read field by field in order.
     let (status, body) = raw(
         &app,
         "post",
@@ -278,76 +305,83 @@ async fn every_route_answers_errors_as_json(db: TestDb) {
     );
     let (_, me) = raw(&app, "get", "/v1/me", Some(&consumer), None).await;
     assert_eq!(me["pin_set"], false, "{me}");
-    let operations = operations(&doc);
-    assert!(operations.len() > 80, "{} operations", operations.len());
-    for (path, method, operation) in &operations {
-        let schemes = schemes(operation);
-        let concrete = path
+    app.stop().await;
+}
+
+/// One route of the document, asked without credentials, with a path and a query that are
+/// not UTF-8, and with a body over the limit: every error is the one JSON shape.
+async fn route_answers_errors_as_json(
+    app: &TestApp,
+    callers: &Callers,
+    path: &str,
+    method: &str,
+    operation: &Value,
+) {
+    let schemes = schemes(operation);
+    let concrete = path
+        .split('/')
+        .map(|s| if s.starts_with('{') { "x0" } else { s })
+        .collect::<Vec<_>>()
+        .join("/");
+    let what = format!("{method} {path}");
+
+    // Without credentials: a secured route refuses with 401; a public one does not.
+    let (status, body) = raw(app, method, &concrete, None, None).await;
+    if schemes.is_empty() {
+        assert_ne!(status, 401, "{what} is public but refused: {body}");
+    } else {
+        assert_eq!(status, 401, "{what} is secured but answered: {body}");
+    }
+    if status >= 400 {
+        assert_error_shape(&what, status, &body);
+    }
+
+    // With credentials (where we have them), a path parameter that is not UTF-8.
+    let token = callers.token_for(&schemes);
+    if path.contains('{') && (schemes.is_empty() || token.is_some()) {
+        let bad = path
             .split('/')
-            .map(|s| if s.starts_with('{') { "x0" } else { s })
+            .map(|s| if s.starts_with('{') { "%ff%fe" } else { s })
             .collect::<Vec<_>>()
             .join("/");
-        let what = format!("{method} {path}");
+        let (status, body) = raw(app, method, &bad, token.as_deref(), None).await;
+        assert_error_shape(&format!("{what} (bad path)"), status, &body);
+    }
 
-        // Without credentials: a secured route refuses with 401; a public one does not.
-        let (status, body) = raw(&app, method, &concrete, None, None).await;
-        if schemes.is_empty() {
-            assert_ne!(status, 401, "{what} is public but refused: {body}");
-        } else {
-            assert_eq!(status, 401, "{what} is secured but answered: {body}");
-        }
-        if status >= 400 {
+    // A query string whose values are not UTF-8: refused where the route reads a query.
+    let query: Vec<String> = operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == "query")
+        .map(|p| format!("{}=%ff%fe", p["name"].as_str().unwrap()))
+        .collect();
+    if !query.is_empty() && (schemes.is_empty() || token.is_some()) {
+        let (status, body) = raw(
+            app,
+            method,
+            &format!("{concrete}?{}", query.join("&")),
+            token.as_deref(),
+            None,
+        )
+        .await;
+        assert!(matches!(status, 400 | 422), "{what} (bad query): {body}");
+        assert_error_shape(&format!("{what} (bad query)"), status, &body);
+    }
+
+    // A body over the limit, declared or chunked.
+    if operation["requestBody"].is_object() {
+        for chunked in [false, true] {
+            let (status, body) = oversized(app, method, &concrete, chunked).await;
+            let what = format!("{what} (oversized body, chunked: {chunked})");
+            // Refused as too large, or for want of credentials before the body is read.
+            assert!(
+                status == 413 || (status == 401 && !schemes.is_empty()),
+                "{what}: {status} {body}"
+            );
             assert_error_shape(&what, status, &body);
         }
-
-        // With credentials (where we have them), a path parameter that is not UTF-8.
-        let token = credential(&schemes);
-        if path.contains('{') && (schemes.is_empty() || token.is_some()) {
-            let bad = path
-                .split('/')
-                .map(|s| if s.starts_with('{') { "%ff%fe" } else { s })
-                .collect::<Vec<_>>()
-                .join("/");
-            let (status, body) = raw(&app, method, &bad, token.as_deref(), None).await;
-            assert_error_shape(&format!("{what} (bad path)"), status, &body);
-        }
-
-        // A query string whose values are not UTF-8: refused where the route reads a query.
-        let query: Vec<String> = operation["parameters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|p| p["in"] == "query")
-            .map(|p| format!("{}=%ff%fe", p["name"].as_str().unwrap()))
-            .collect();
-        if !query.is_empty() && (schemes.is_empty() || token.is_some()) {
-            let (status, body) = raw(
-                &app,
-                method,
-                &format!("{concrete}?{}", query.join("&")),
-                token.as_deref(),
-                None,
-            )
-            .await;
-            assert!(matches!(status, 400 | 422), "{what} (bad query): {body}");
-            assert_error_shape(&format!("{what} (bad query)"), status, &body);
-        }
-
-        // A body over the limit, declared or chunked.
-        if operation["requestBody"].is_object() {
-            for chunked in [false, true] {
-                let (status, body) = oversized(&app, method, &concrete, chunked).await;
-                let what = format!("{what} (oversized body, chunked: {chunked})");
-                // Refused as too large, or for want of credentials before the body is read.
-                assert!(
-                    status == 413 || (status == 401 && !schemes.is_empty()),
-                    "{what}: {status} {body}"
-                );
-                assert_error_shape(&what, status, &body);
-            }
-        }
     }
-    app.stop().await;
 }
 
 /// Answers that carry tokens or personal data are never cached nor sniffed; production adds
@@ -421,5 +455,6 @@ async fn answers_are_not_cached_nor_sniffed(db: TestDb) {
 both_backends!(
     openapi_document_describes_the_api,
     every_route_answers_errors_as_json,
+    an_object_body_sent_as_an_array_is_refused,
     answers_are_not_cached_nor_sniffed,
 );

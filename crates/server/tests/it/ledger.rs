@@ -10,7 +10,8 @@ cashless_testkit::both_backends!(
     every_ledger_route_requires_the_operator_token,
     accounts_and_transfers_round_trip,
     resubmitting_is_idempotent,
-    bad_input_is_refused_and_changes_nothing,
+    bad_transfers_are_refused_and_change_nothing,
+    malformed_or_oversized_requests_are_refused_and_change_nothing,
     a_batch_with_one_bad_transfer_writes_nothing,
     two_phase_transfers_over_http,
     history_pages_with_a_cursor,
@@ -187,95 +188,94 @@ async fn resubmitting_is_idempotent(db: TestDb) {
     app.stop().await;
 }
 
-async fn bad_input_is_refused_and_changes_nothing(db: TestDb) {
-    let app = TestApp::spawn(db).await;
-    let mut ids = Ids::new();
-    books(&app, &mut ids).await;
-    let before = balances(&app).await;
+/// A batch of one transfer of `amount` from `debit` to `credit`.
+fn batch_of(ids: &mut Ids, debit: &str, credit: &str, amount: &str) -> Value {
+    json!([transfer(&id(ids), debit, credit, amount)])
+}
+
+/// A batch of one transfer of 1.00 from Alice to the shop, with `field` set to `value`.
+fn batch_with(field: &str, value: Value) -> Value {
+    let mut t = transfer(
+        &cashless_ledger::TransferId(rand::random::<u128>() >> 1).to_string(),
+        ALICE,
+        SHOP,
+        "1.00",
+    );
+    t[field] = value;
+    json!([t])
+}
+
+/// Batches the ledger refuses whole, with the status and the code of the refusal.
+fn refused_batches(ids: &mut Ids) -> Vec<(Value, u16, &'static str)> {
     let unknown = "00000000-0000-0000-0000-00000000ffff";
-    let with = |field: &str, value: Value| {
-        let mut t = transfer(
-            &cashless_ledger::TransferId(rand::random::<u128>() >> 1).to_string(),
-            ALICE,
-            SHOP,
-            "1.00",
-        );
-        t[field] = value;
-        t
-    };
-    let cases: Vec<(Value, u16, &str)> = vec![
+    vec![
         (
-            json!([transfer(&id(&mut ids), unknown, SHOP, "1.00")]),
+            batch_of(ids, unknown, SHOP, "1.00"),
             422,
             "debit_account_not_found",
         ),
         (
-            json!([transfer(&id(&mut ids), ALICE, unknown, "1.00")]),
+            batch_of(ids, ALICE, unknown, "1.00"),
             422,
             "credit_account_not_found",
         ),
         (
-            json!([transfer(&id(&mut ids), ALICE, DOLLARS, "1.00")]),
+            batch_of(ids, ALICE, DOLLARS, "1.00"),
             422,
             "accounts_must_have_the_same_currency",
         ),
         (
-            json!([with("currency", json!("USD"))]),
+            batch_with("currency", json!("USD")),
             422,
             "transfer_must_have_the_same_currency_as_accounts",
         ),
         (
-            json!([with("currency", json!("XYZ"))]),
+            batch_with("currency", json!("XYZ")),
             422,
             "unknown_currency",
         ),
         (
-            json!([with("amount", json!("0"))]),
+            batch_with("amount", json!("0")),
             422,
             "amount_must_not_be_zero",
         ),
+        (batch_with("amount", json!("-5.00")), 422, "amount_negative"),
         (
-            json!([with("amount", json!("-5.00"))]),
-            422,
-            "amount_negative",
-        ),
-        (
-            json!([with("amount", json!("99999999999999999999"))]),
+            batch_with("amount", json!("99999999999999999999")),
             422,
             "amount_too_large",
         ),
         (
-            json!([with("amount", json!("1.001"))]),
+            batch_with("amount", json!("1.001")),
             422,
             "amount_too_many_decimals",
         ),
+        (batch_with("amount", json!("98,73")), 422, "amount_syntax"),
+        (batch_with("amount", json!(5)), 400, "invalid_request"),
+        (batch_with("id", json!("not-a-uuid")), 422, "invalid_id"),
         (
-            json!([with("amount", json!("98,73"))]),
-            422,
-            "amount_syntax",
-        ),
-        (json!([with("amount", json!(5))]), 400, "invalid_request"),
-        (json!([with("id", json!("not-a-uuid"))]), 422, "invalid_id"),
-        (
-            json!([with("flags", json!(["sideways"]))]),
+            batch_with("flags", json!(["sideways"])),
             422,
             "unknown_flag",
         ),
-        (json!([with("surprise", json!(1))]), 400, "invalid_request"),
+        (batch_with("surprise", json!(1)), 400, "invalid_request"),
+        (batch_of(ids, ALICE, SHOP, "100.01"), 422, "exceeds_credits"),
         (
-            json!([transfer(&id(&mut ids), ALICE, SHOP, "100.01")]),
-            422,
-            "exceeds_credits",
-        ),
-        (
-            json!([transfer(&id(&mut ids), ALICE, ALICE, "1.00")]),
+            batch_of(ids, ALICE, ALICE, "1.00"),
             422,
             "accounts_must_be_different",
         ),
         (json!([]), 422, "batch_empty"),
         (json!({ "not": "a list" }), 400, "invalid_request"),
-    ];
-    for (body, status, code) in cases {
+    ]
+}
+
+async fn bad_transfers_are_refused_and_change_nothing(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Ids::new();
+    books(&app, &mut ids).await;
+    let before = balances(&app).await;
+    for (body, status, code) in refused_batches(&mut ids) {
         let (got_status, got) = app.post("/v1/ledger/transfers", &body).await;
         assert_eq!(
             (got_status, got["error"]["code"].as_str()),
@@ -288,6 +288,15 @@ async fn bad_input_is_refused_and_changes_nothing(db: TestDb) {
                 .is_some_and(|m| !m.is_empty())
         );
     }
+    assert_eq!(balances(&app).await, before, "nothing was written");
+    app.stop().await;
+}
+
+async fn malformed_or_oversized_requests_are_refused_and_change_nothing(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Ids::new();
+    books(&app, &mut ids).await;
+    let before = balances(&app).await;
     let (status, body) = app.post_raw("/v1/ledger/transfers", "[{\"id\": ").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

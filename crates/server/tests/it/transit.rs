@@ -53,16 +53,9 @@ fn now_secs() -> u32 {
     .unwrap()
 }
 
-async fn a_pass_makes_codes_the_gate_opens_for(db: TestDb) {
+async fn a_pass_needs_a_real_name_a_known_operator_and_a_device_key(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    let device = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let signed_in = app
-        .sign_in_device(
-            &phone(),
-            json!({ "name": "commuter", "public_key": signing::hex(device.verifying_key().as_bytes()) }),
-        )
-        .await;
-    let token = signed_in["token"].as_str().unwrap().to_owned();
+    let (token, _device) = app.phone_with_key().await;
     // No real name yet: no pass.
     let (status, error) = app
         .as_user(&token, "/v1/me/transit/pass", &json!({ "operator": 1 }))
@@ -102,7 +95,13 @@ async fn a_pass_makes_codes_the_gate_opens_for(db: TestDb) {
         (status, error["error"]["code"].as_str()),
         (409, Some("device_key_required"))
     );
+    app.stop().await;
+}
 
+async fn a_pass_makes_codes_the_gate_opens_for(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (token, device) = app.phone_with_key().await;
+    app.verify(&token, "周杰").await;
     // A gate that fetched its configuration before anyone had a pass holds the key passes
     // will be signed with.
     let (status, early) = app.get("/v1/transit/gate-config?operator=1").await;
@@ -153,21 +152,29 @@ async fn a_pass_makes_codes_the_gate_opens_for(db: TestDb) {
     );
     let (status, _) = app.get("/v1/transit/gate-config?operator=9").await;
     assert_eq!(status, 404);
+    app.stop().await;
+}
 
-    // Rotation: one new key, and the day's passes still open gates; after a second rotation
-    // the first key is no longer published and its passes stop working.
+/// Rotation: one new key, and the day's passes still open gates; after a second rotation the
+/// first key is no longer published and its passes stop working. The key survives a restart.
+async fn issuer_keys_rotate_and_survive_a_restart(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut rider = app.rider("周杰", None).await;
+    let certificate = app.pass(&mut rider, 1).await;
+    let (token, device) = (rider.token.clone(), &rider.device);
+    let now = now_secs();
     let (status, rotated) = app
         .post("/v1/operator/transit/issuer-keys", &json!({}))
         .await;
     assert_eq!(status, 201, "{rotated}");
     assert_eq!(
         rotated["id"].as_u64(),
-        Some(u64::from(body.issuer_key_id) + 1)
+        Some(u64::from(certificate.body().issuer_key_id) + 1)
     );
     let (_, config) = app.get("/v1/transit/gate-config?operator=1").await;
     assert_eq!(config["issuer_keys"].as_array().map(Vec::len), Some(2));
     let mut gate = gate_from(&config);
-    let code = certificate.ride_code(&device, now + 3).to_text();
+    let code = certificate.ride_code(device, now + 3).to_text();
     assert!(matches!(gate.decide(&code, now + 3), Decision::Open(_)));
     let (_, newer) = app
         .as_user(&token, "/v1/me/transit/pass", &json!({ "operator": 1 }))
@@ -183,7 +190,7 @@ async fn a_pass_makes_codes_the_gate_opens_for(db: TestDb) {
     assert_eq!(status, 201);
     let (_, config) = app.get("/v1/transit/gate-config?operator=1").await;
     let mut gate = gate_from(&config);
-    let code = certificate.ride_code(&device, now + 4).to_text();
+    let code = certificate.ride_code(device, now + 4).to_text();
     assert!(
         matches!(gate.decide(&code, now + 4), Decision::Refuse(r) if r.code() == "unknown_issuer_key")
     );
@@ -205,7 +212,7 @@ async fn a_pass_makes_codes_the_gate_opens_for(db: TestDb) {
     let after = Certificate::from_bytes(&unhex(after["certificate"].as_str().unwrap())).unwrap();
     let (_, config) = app.get("/v1/transit/gate-config?operator=1").await;
     let mut gate = gate_from(&config);
-    let code = after.ride_code(&device, now + 5).to_text();
+    let code = after.ride_code(device, now + 5).to_text();
     assert!(matches!(gate.decide(&code, now + 5), Decision::Open(_)));
     app.stop().await;
 }
@@ -281,7 +288,8 @@ impl TestApp {
     }
 
     /// A rider with a real name, a device key, a balance and a pass for `operator`.
-    async fn rider(&self, name: &str, balance: Option<&str>) -> Rider {
+    /// A new user signed in on a phone holding its own key: the token and the key.
+    async fn phone_with_key(&self) -> (String, SigningKey) {
         let device = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
         let signed_in = self
             .sign_in_device(
@@ -290,6 +298,11 @@ impl TestApp {
             )
             .await;
         let token = signed_in["token"].as_str().unwrap().to_owned();
+        (token, device)
+    }
+
+    async fn rider(&self, name: &str, balance: Option<&str>) -> Rider {
+        let (token, device) = self.phone_with_key().await;
         self.verify(&token, name).await;
         let card = self
             .link_card(&token, &crate::wallet::card(crate::wallet::ICBC), name)
@@ -380,8 +393,35 @@ fn ns(secs: u32) -> u64 {
     u64::from(secs) * 1_000_000_000
 }
 
+/// One rider's day on the metro and the bus, in phases that carry the balance along.
+struct Day {
+    rider: Rider,
+    metro: Certificate,
+    entry: TestGate,
+    exit: TestGate,
+    now: u32,
+    /// The code shown at the first entry, and the tap it made there.
+    code_in: String,
+    tap_in: cashless_transit::Tap,
+    /// The entry gate's first batch, and the platform's answer to it.
+    entry_batch: Value,
+    first: Value,
+}
+
 async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
     let app = TestApp::spawn(db).await;
+    let mut day = a_ride_is_priced_once_both_taps_are_in(&app).await;
+    the_fare_is_on_the_statement(&app, &day).await;
+    a_batch_is_taken_once_and_only_from_its_gate(&app, &mut day).await;
+    a_copied_code_is_flagged_and_charged_once(&app, &day).await;
+    the_bus_charges_a_flat_fare_at_boarding(&app, &mut day).await;
+    an_entry_without_an_exit_pays_the_most_until_its_exit_comes(&app, &mut day).await;
+    app.stop().await;
+}
+
+/// A rider with 20.00 enters at Xianghu and leaves at Wulin Square; the exit gate uploads
+/// first.
+async fn a_ride_is_priced_once_both_taps_are_in(app: &TestApp) -> Day {
     let mut rider = app.rider("王芳", Some("20.00")).await;
     let metro = app.pass(&mut rider, 1).await;
     let mut entry = app
@@ -426,6 +466,21 @@ async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
     assert_eq!(journey["fare"]["amount"], "5.00");
     assert_eq!(journey["status"], "paid");
     assert_eq!(journeys["owed"]["amount"], "0.00");
+    Day {
+        rider,
+        metro,
+        entry,
+        exit,
+        now,
+        code_in,
+        tap_in,
+        entry_batch,
+        first,
+    }
+}
+
+async fn the_fare_is_on_the_statement(app: &TestApp, day: &Day) {
+    let rider = &day.rider;
     let (_, statement) = app.get_as(&rider.token, "/v1/me/statement").await;
     let line = statement["items"]
         .as_array()
@@ -455,13 +510,17 @@ async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
         statement["items"].as_array().unwrap().len() > kinds.len(),
         "the top-up is left out"
     );
+}
 
-    // The same batch again answers the same and charges nothing; another body under its id
-    // is refused; so is a batch signed with another key, or by an unknown gate.
+/// The same batch again answers the same and charges nothing; another body under its id is
+/// refused; so is a batch signed with another key, or by an unknown gate.
+async fn a_batch_is_taken_once_and_only_from_its_gate(app: &TestApp, day: &mut Day) {
+    let (rider, entry, exit) = (&day.rider, &mut day.entry, &day.exit);
+    let (entry_batch, first, tap_in) = (&day.entry_batch, &day.first, &day.tap_in);
     let (status, again) = app
-        .upload("HZM-XIANGHU-IN-1", &entry.key, &entry_batch)
+        .upload("HZM-XIANGHU-IN-1", &entry.key, entry_batch)
         .await;
-    assert_eq!((status, &again), (200, &first));
+    assert_eq!((status, &again), (200, first));
     assert_eq!(app.balance(&rider.token).await, "15.00");
     let mut changed = entry_batch.clone();
     changed["taps"] = json!([]);
@@ -480,17 +539,20 @@ async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
     let (status, _) = app.upload("NO-SUCH-GATE", &entry.key, &empty).await;
     assert_eq!(status, 401);
     // The same tap in a later batch of the same gate is a re-upload, not a second ride.
-    let again = entry.batch(&[&tap_in]);
+    let again = entry.batch(&[tap_in]);
     let (status, result) = app.upload("HZM-XIANGHU-IN-1", &entry.key, &again).await;
     assert_eq!(status, 200);
     assert_eq!(result["already_uploaded"], 1, "{result}");
+}
 
-    // The entry code also opened a second gate (shown twice, or copied): recorded, flagged
-    // for the operator, charged once.
+/// The entry code also opened a second gate (shown twice, or copied): recorded, flagged for
+/// the operator, charged once.
+async fn a_copied_code_is_flagged_and_charged_once(app: &TestApp, day: &Day) {
+    let (rider, code_in, now) = (&day.rider, &day.code_in, day.now);
     let mut other = app
         .gate(1, "HZM-BINKANG-IN-1", "1", "binkang-road", Direction::Entry)
         .await;
-    let copied = other.open(&code_in, now + 2);
+    let copied = other.open(code_in, now + 2);
     let batch = other.batch(&[&copied]);
     let (status, result) = app.upload("HZM-BINKANG-IN-1", &other.key, &batch).await;
     assert_eq!(status, 200, "{result}");
@@ -505,9 +567,11 @@ async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
     assert_eq!(flags[0]["kind"], "code_reused");
     assert_eq!(flags[0]["gate_id"], "HZM-BINKANG-IN-1");
     assert_eq!(flags[0]["first_gate_id"], "HZM-XIANGHU-IN-1");
+}
 
-    // The bus: a flat fare at boarding.
-    let bus = app.pass(&mut rider, 2).await;
+async fn the_bus_charges_a_flat_fare_at_boarding(app: &TestApp, day: &mut Day) {
+    let (rider, now) = (&mut day.rider, day.now);
+    let bus = app.pass(rider, 2).await;
     let mut reader = app
         .gate(2, "BUS-7-V0815", "7", "V0815", Direction::Entry)
         .await;
@@ -517,9 +581,12 @@ async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["journeys_priced"], 1);
     assert_eq!(app.balance(&rider.token).await, "13.00");
+}
 
-    // An entry without an exit: after the longest journey and the upload grace it pays the
-    // maximum fare (8 CNY). Its exit arriving later still reprices it and gives back the rest.
+/// An entry without an exit: after the longest journey and the upload grace it pays the
+/// maximum fare (8 CNY). Its exit arriving later still reprices it and gives back the rest.
+async fn an_entry_without_an_exit_pays_the_most_until_its_exit_comes(app: &TestApp, day: &mut Day) {
+    let (rider, metro, entry, now) = (&day.rider, &day.metro, &mut day.entry, day.now);
     let lone = entry.open(&metro.ride_code(&rider.device, now + 8).to_text(), now + 8);
     let batch = entry.batch(&[&lone]);
     let (status, _) = app.upload("HZM-XIANGHU-IN-1", &entry.key, &batch).await;
@@ -559,7 +626,6 @@ async fn the_whole_ride_is_priced_debited_and_on_the_statement(db: TestDb) {
     // Settling again changes nothing.
     assert_eq!(app.rides.settle_transit(later).await.unwrap(), 0);
     assert_eq!(app.balance(&rider.token).await, "11.00");
-    app.stop().await;
 }
 
 async fn a_rider_who_cannot_pay_is_blacklisted_until_the_debt_is_paid(db: TestDb) {
@@ -711,7 +777,14 @@ async fn uploaded_taps_are_checked_again(db: TestDb) {
         ]
     );
     assert_eq!(result["accepted"], 1, "{result}");
-    // A malformed body or a batch for another gate is refused whole.
+    app.stop().await;
+}
+
+async fn a_malformed_batch_or_one_for_another_gate_is_refused_whole(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let gate = app
+        .gate(1, "HZM-JINJIANG-IN-1", "1", "jinjiang", Direction::Entry)
+        .await;
     let (status, error) = app
         .upload(
             "HZM-JINJIANG-IN-1",
@@ -734,6 +807,16 @@ async fn uploaded_taps_are_checked_again(db: TestDb) {
         (status, error["error"]["code"].as_str()),
         (422, Some("gate_mismatch"))
     );
+    app.stop().await;
+}
+
+/// A gate is registered only at a station its line serves, and asks where it stands signed
+/// with its own key.
+async fn a_gate_stands_on_its_line_and_asks_where_with_its_key(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let gate = app
+        .gate(1, "HZM-JINJIANG-IN-1", "1", "jinjiang", Direction::Entry)
+        .await;
     // Registering a gate at a station its line does not serve is refused.
     let (status, error) = app
         .post(
@@ -766,6 +849,11 @@ async fn uploaded_taps_are_checked_again(db: TestDb) {
     let forged = ed25519_dalek::Signer::sign(&other, b"cashless-gate-scan-v1\n");
     let response = whoami(signing::hex(&forged.to_bytes())).await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
+    app.stop().await;
+}
+
+async fn the_network_is_published_with_its_fares(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let (status, network) = app.get("/v1/transit/network?operator=1").await;
     assert_eq!(status, 200, "{network}");
     assert_eq!(network["fare_mode"], "distance");
@@ -775,8 +863,13 @@ async fn uploaded_taps_are_checked_again(db: TestDb) {
 }
 
 both_backends!(
+    a_pass_needs_a_real_name_a_known_operator_and_a_device_key,
     a_pass_makes_codes_the_gate_opens_for,
+    issuer_keys_rotate_and_survive_a_restart,
     the_whole_ride_is_priced_debited_and_on_the_statement,
     a_rider_who_cannot_pay_is_blacklisted_until_the_debt_is_paid,
     uploaded_taps_are_checked_again,
+    a_malformed_batch_or_one_for_another_gate_is_refused_whole,
+    a_gate_stands_on_its_line_and_asks_where_with_its_key,
+    the_network_is_published_with_its_fares,
 );
