@@ -4,54 +4,85 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use cashless_transit::CertificateBody;
 use cashless_transit::gate::hex;
+use cashless_transit::{Certificate, CertificateBody};
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 
 const NOW: u32 = 1_800_000_000;
 
-#[test]
-fn the_gate_command_decides_codes_from_stdin_and_keeps_the_taps() {
-    let dir = std::env::temp_dir().join(format!("cashless-gate-{:016x}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (issuer, device) = (
-        SigningKey::from_bytes(&[3; 32]),
-        SigningKey::from_bytes(&[4; 32]),
-    );
-    let certificate = |account: &[u8; 8]| {
+/// A gate's world: a directory, an issuer and a rider's device key, and the gate's
+/// configuration file trusting that issuer (operator 1, one debtor blacklisted).
+struct Gate {
+    dir: std::path::PathBuf,
+    issuer: SigningKey,
+    device: SigningKey,
+    config: std::path::PathBuf,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        let dir =
+            std::env::temp_dir().join(format!("cashless-gate-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let issuer = SigningKey::from_bytes(&[3; 32]);
+        let config = dir.join("gate-config.json");
+        std::fs::write(
+            &config,
+            json!({
+                "operator": 1,
+                "issuer_keys": [{ "id": 5, "public_key": hex(issuer.verifying_key().as_bytes()) }],
+                "blacklist_version": 7,
+                "blacklist": [hex(b"DEBTOR01")],
+            })
+            .to_string(),
+        )
+        .unwrap();
+        Gate {
+            dir,
+            issuer,
+            device: SigningKey::from_bytes(&[4; 32]),
+            config,
+        }
+    }
+
+    /// A day's certificate for `account` on the rider's device.
+    fn certificate(&self, account: &[u8; 8]) -> Certificate {
         CertificateBody {
             issuer_key_id: 5,
             serial: 1,
             account_ref: *account,
-            device_key: device.verifying_key().to_bytes(),
+            device_key: self.device.verifying_key().to_bytes(),
             credit_limit: 5_000,
             not_before: NOW - 60,
             not_after: NOW + 86_340,
             operator: 1,
         }
-        .issue(&issuer)
-    };
-    let config = dir.join("gate-config.json");
-    std::fs::write(
-        &config,
-        json!({
-            "operator": 1,
-            "issuer_keys": [{ "id": 5, "public_key": hex(issuer.verifying_key().as_bytes()) }],
-            "blacklist_version": 7,
-            "blacklist": [hex(b"DEBTOR01")],
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let good = certificate(b"RIDER001")
-        .ride_code(&device, NOW - 2)
+        .issue(&self.issuer)
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn the_gate_command_decides_codes_from_stdin_and_keeps_the_taps() {
+    let gate = Gate::new();
+    let good = gate
+        .certificate(b"RIDER001")
+        .ride_code(&gate.device, NOW - 2)
         .to_text();
-    let debtor = certificate(b"DEBTOR01").ride_code(&device, NOW).to_text();
-    let taps = dir.join("taps.jsonl");
+    let debtor = gate
+        .certificate(b"DEBTOR01")
+        .ride_code(&gate.device, NOW)
+        .to_text();
+    let taps = gate.dir.join("taps.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cashless"))
         .args(["gate", "--config"])
-        .arg(&config)
+        .arg(&gate.config)
         .args([
             "--gate-id",
             "G-7",
@@ -90,23 +121,35 @@ fn the_gate_command_decides_codes_from_stdin_and_keeps_the_taps() {
     let kept = std::fs::read_to_string(&taps).unwrap();
     assert_eq!(kept.lines().count(), 1, "only the opened code is a tap");
     assert!(kept.contains(&good));
+}
 
+#[test]
+fn a_configuration_for_another_operator_is_refused() {
+    let gate = Gate::new();
+    let good = gate
+        .certificate(b"RIDER001")
+        .ride_code(&gate.device, NOW - 2)
+        .to_text();
     // A configuration for another operator is refused, with a reason and exit status 1.
     let output = Command::new(env!("CARGO_BIN_EXE_cashless"))
         .args(["gate", "--operator", "2", "--config"])
-        .arg(&config)
+        .arg(&gate.config)
         .arg(&good)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("operator"));
+}
 
+#[test]
+fn the_ride_code_command_makes_what_the_phone_makes() {
+    let gate = Gate::new();
     // `gate ride-code` makes what the phone makes, from a saved pass and the phone's key; the
     // gate opens for it, with the network's ids as its defaults.
-    let key = dir.join("rider.key");
-    std::fs::write(&key, format!("{}\n", hex(device.as_bytes()))).unwrap();
-    let pass = dir.join("pass.json");
-    let pass_json = json!({ "certificate": hex(certificate(b"RIDER002").as_bytes()) });
+    let key = gate.dir.join("rider.key");
+    std::fs::write(&key, format!("{}\n", hex(gate.device.as_bytes()))).unwrap();
+    let pass = gate.dir.join("pass.json");
+    let pass_json = json!({ "certificate": hex(gate.certificate(b"RIDER002").as_bytes()) });
     std::fs::write(&pass, pass_json.to_string()).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_cashless"))
         .args(["gate", "ride-code", "--key"])
@@ -125,7 +168,7 @@ fn the_gate_command_decides_codes_from_stdin_and_keeps_the_taps() {
     let code = made["code"].as_str().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_cashless"))
         .args(["gate", "--config"])
-        .arg(&config)
+        .arg(&gate.config)
         .args(["--now", &(NOW + 1).to_string(), code])
         .output()
         .unwrap();
@@ -144,5 +187,4 @@ fn the_gate_command_decides_codes_from_stdin_and_keeps_the_taps() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("another device key"));
-    let _ = std::fs::remove_dir_all(&dir);
 }

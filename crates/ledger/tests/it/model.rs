@@ -372,6 +372,20 @@ impl Model {
         if let Some((_, r)) = checks.iter().find(|(bad, _)| *bad) {
             return *r;
         }
+        self.apply_resolution(t, &pt, amount, is_post, now);
+        R::Ok
+    }
+
+    /// Moves the pending amount out of pending (and `amount` into posted for a post), and
+    /// records the resolution.
+    fn apply_resolution(
+        &mut self,
+        t: &Transfer,
+        pt: &Transfer,
+        amount: u64,
+        is_post: bool,
+        now: u64,
+    ) {
         let timestamp = self.tick(now);
         {
             let d = &mut self
@@ -416,7 +430,6 @@ impl Model {
                 pending_status: PendingStatus::None,
             },
         );
-        R::Ok
     }
 }
 
