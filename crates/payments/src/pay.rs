@@ -728,7 +728,16 @@ impl Payments {
 
     /// One of the caller's payments, by an id of ours.
     async fn payment_view(&self, session: &Session, id: &str) -> ServiceResult<PaymentView> {
-        let not_found = PaymentId::not_found;
+        let (order, merchant) = self.payers_order(session, id).await?;
+        Ok(payment_view(&order, &merchant))
+    }
+
+    /// One of the caller's payments, by an id of ours, with its merchant.
+    async fn payers_order(
+        &self,
+        session: &Session,
+        id: &str,
+    ) -> ServiceResult<(OrderRow, MerchantRow)> {
         let id = id.to_owned();
         let user_id = session.user_id.clone();
         let found = self
@@ -739,11 +748,10 @@ impl Payments {
                 else {
                     return Ok(None);
                 };
-                Ok(merchants::load(conn, &order.merchant_id)?
-                    .map(|merchant| payment_view(&order, &merchant)))
+                Ok(merchants::load(conn, &order.merchant_id)?.map(|merchant| (order, merchant)))
             })
             .await?;
-        found.ok_or_else(not_found)
+        found.ok_or_else(PaymentId::not_found)
     }
 
     /// Payments waiting for the caller's PIN (payment codes above the password-free limit).
@@ -781,19 +789,18 @@ impl Payments {
         id: &PaymentId,
         confirmation: &Confirmation,
     ) -> ServiceResult<PaymentView> {
-        let pending = self.payment(session, id).await?;
         let id = id.as_str();
+        let (pending, _) = self.payers_order(session, id).await?;
         self.wallet
             .confirm(session, confirmation, "confirm", &[id])
             .await?;
         match self.confirm_once(session, id).await {
             // Short of money: the card the payer chose covers the difference.
             Err(PayError::InsufficientBalance(error)) => {
-                let amount = wire::money(&pending.amount.amount, Currency::CNY)?;
                 let key = format!("confirm:{id}");
                 if !self
                     .wallet
-                    .fund_from_payment_card(&session.user_id, &key, amount)
+                    .fund_from_payment_card(&session.user_id, &key, pending.amount)
                     .await?
                 {
                     return Err(error);

@@ -180,16 +180,18 @@ impl Row {
 
     /// A column of minor units that is never negative (an amount a movement moves).
     pub fn unsigned(&self, index: usize) -> Result<u64, DbError> {
-        let value = self.int(index)?;
-        u64::try_from(value)
-            .map_err(|_| DbError::decode(format!("column {index}: negative amount {value}")))
+        self.non_negative(index, "amount")
     }
 
     /// A time column (nanoseconds since the Unix epoch, never negative).
     pub fn ns(&self, index: usize) -> Result<u64, DbError> {
+        self.non_negative(index, "time")
+    }
+
+    fn non_negative(&self, index: usize, what: &str) -> Result<u64, DbError> {
         let value = self.int(index)?;
         u64::try_from(value)
-            .map_err(|_| DbError::decode(format!("column {index}: negative time {value}")))
+            .map_err(|_| DbError::decode(format!("column {index}: negative {what} {value}")))
     }
 
     /// An optional time column.
